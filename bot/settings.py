@@ -1,0 +1,108 @@
+"""One settings object, read from the environment and a ``.env`` file.
+
+Built once in the entry point and passed down; importing this module reads nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_TELEGRAM_API = "https://api.telegram.org"
+LOCALES = ("vi", "en")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    bot_token: SecretStr | None = Field(default=None, validation_alias="BOT_TOKEN")
+    telegram_api_url: str = Field(
+        default=DEFAULT_TELEGRAM_API, validation_alias="TELEGRAM_API_URL"
+    )
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite+aiosqlite:///{Path.cwd() / 'congdoan.db'}",
+        validation_alias="DATABASE_URL",
+    )
+    locale: str = Field(default="vi", validation_alias="BOT_LOCALE")
+    timezone: str = Field(
+        default="Asia/Ho_Chi_Minh", validation_alias=AliasChoices("BOT_TZ", "TZ")
+    )
+    webhook_url: str | None = Field(default=None, validation_alias="WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
+    webhook_host: str = Field(default="0.0.0.0", validation_alias="WEBHOOK_HOST")
+    webhook_port: int = Field(default=8080, ge=1, le=65535, validation_alias="WEBHOOK_PORT")
+
+    @field_validator("telegram_api_url", "webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None if value == "" else value
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        if value not in LOCALES:
+            raise ValueError(f"must be one of {', '.join(LOCALES)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        value = value.lstrip(":")
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("is not a known IANA time zone (e.g. Asia/Ho_Chi_Minh)") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def require_token(self) -> str:
+        if self.bot_token is None or not self.bot_token.get_secret_value().strip():
+            raise SettingsError("BOT_TOKEN is not set: put the token from @BotFather in it")
+        token = self.bot_token.get_secret_value().strip()
+        left, _, right = token.partition(":")
+        if not left.isdigit() or not right:
+            raise SettingsError("BOT_TOKEN is malformed: expected <digits>:<secret>")
+        return token
+
+    def require_webhook_secret(self) -> str:
+        if self.webhook_secret is None or not self.webhook_secret.get_secret_value():
+            raise SettingsError("WEBHOOK_SECRET must be set when WEBHOOK_URL is set")
+        secret = self.webhook_secret.get_secret_value()
+        if not all(c.isalnum() or c in "_-" for c in secret) or len(secret) > 256:
+            raise SettingsError("WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - (1-256)")
+        return secret
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; a bad value raises :class:`SettingsError` naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = str(first["loc"][0]) if first["loc"] else "?"
+        names = {
+            "telegram_api_url": "TELEGRAM_API_URL",
+            "database_url": "DATABASE_URL",
+            "locale": "BOT_LOCALE",
+            "timezone": "TZ",
+            "webhook_url": "WEBHOOK_URL",
+            "webhook_port": "WEBHOOK_PORT",
+        }
+        var = names.get(loc, loc.upper())
+        raise SettingsError(f"{var} is invalid: {first['msg']}") from None

@@ -1,0 +1,81 @@
+"""Schema migrations (Alembic), run programmatically on an async engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from storage.db import Database
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is older (or newer) than the code."""
+
+    def __init__(self, current: str | None, head: str) -> None:
+        super().__init__(f"database schema is at {current or 'nothing'}, the code needs {head}")
+        self.current = current
+        self.head = head
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("no migrations found")
+    return head
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def current_revision(db: Database) -> str | None:
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(_current)
+
+
+async def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
+    """Bring the schema to ``revision``; returns (before, after)."""
+    config = alembic_config()
+
+    def run(connection: Connection) -> tuple[str | None, str]:
+        before = _current(connection)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        after = _current(connection)
+        return before, after or ""
+
+    async with db.engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+async def check_up_to_date(db: Database) -> None:
+    """Raise :class:`SchemaOutOfDate` unless the database is at the code's head."""
+    current = await current_revision(db)
+    head = head_revision()
+    if current != head:
+        raise SchemaOutOfDate(current, head)
+
+
+async def autogenerate(db: Database, message: str) -> None:
+    """Write a new migration from the difference between the models and the database."""
+    config = alembic_config()
+
+    def run(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)

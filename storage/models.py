@@ -1,0 +1,355 @@
+"""The database tables (SQLModel on SQLAlchemy 2).
+
+Everything that must survive a crash lives here: the roster (units, people), chat identities and
+consent, survey definitions, runs, responses and answers, hardship cases, welfare benefits and the
+inbox of incoming updates.  Times are stored as timezone-aware UTC.
+
+Subtree queries use ``Unit.path``: a materialized path of ids (``/1/4/17/``), so "every unit under
+district 4" is ``path LIKE '/1/4/%'`` and indicator counts stay single SQL aggregations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import Enum as SAEnum
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _enum(enum: type[StrEnum]) -> Any:
+    """Store an enum as its value in a VARCHAR (no native PostgreSQL type to migrate)."""
+    return SAEnum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+def _ts(nullable: bool = False) -> Column[dt.datetime]:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class UnitKind(StrEnum):
+    """Levels of the unit tree: province → district → CĐCS (grassroots union) → tổ công đoàn."""
+
+    PROVINCE = "province"
+    DISTRICT = "district"
+    GRASSROOTS = "grassroots"
+    GROUP = "group"
+
+
+class Gender(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Role(StrEnum):
+    MEMBER = "member"
+    OFFICER = "officer"
+    ADMIN = "admin"
+
+
+class Channel(StrEnum):
+    TELEGRAM = "telegram"
+    ZALO = "zalo"
+    LOCAL = "local"
+
+
+class ConsentDecision(StrEnum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+class ChatStage(StrEnum):
+    """Where a chat is in onboarding.
+
+    new → consent (asked) → contact (consent given, waiting for phone or invite) →
+    pending (an officer must confirm) → linked.  ``declined`` when consent was refused.
+    """
+
+    NEW = "new"
+    CONSENT = "consent"
+    CONTACT = "contact"
+    PENDING = "pending"
+    LINKED = "linked"
+    DECLINED = "declined"
+
+
+class PendingStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+class RunStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ResponseState(StrEnum):
+    """in_progress → completed, or in_progress → abandoned (cancelled by the member)."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+
+
+class CaseStatus(StrEnum):
+    """Hardship case lifecycle: reported → visited → supported → closed (visited is optional)."""
+
+    REPORTED = "reported"
+    VISITED = "visited"
+    SUPPORTED = "supported"
+    CLOSED = "closed"
+
+
+class BenefitStatus(StrEnum):
+    """Welfare sign-up: requested → confirmed (counts for A3a) or → cancelled."""
+
+    REQUESTED = "requested"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+class Unit(SQLModel, table=True):
+    __tablename__ = "units"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(index=True, unique=True, max_length=64)
+    name: str = Field(max_length=255)
+    kind: UnitKind = Field(sa_type=_enum(UnitKind))
+    parent_id: int | None = Field(default=None, foreign_key="units.id", index=True)
+    path: str = Field(default="", index=True, max_length=512)
+    is_public: bool = Field(default=True)
+    staff_count: int = Field(default=0, ge=0)
+    invite_code: str | None = Field(default=None, unique=True, max_length=32)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Person(SQLModel, table=True):
+    __tablename__ = "people"
+
+    id: int | None = Field(default=None, primary_key=True)
+    full_name: str = Field(max_length=255)
+    phone: str | None = Field(default=None, unique=True, max_length=16)
+    staff_code: str | None = Field(default=None, unique=True, max_length=64)
+    unit_id: int = Field(foreign_key="units.id", index=True)
+    is_member: bool = Field(default=True)
+    gender: Gender = Field(default=Gender.UNKNOWN, sa_type=_enum(Gender))
+    role: Role = Field(default=Role.MEMBER, sa_type=_enum(Role))
+    officer_unit_id: int | None = Field(default=None, foreign_key="units.id")
+    tags: str = Field(default="", max_length=255)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ChatIdentity(SQLModel, table=True):
+    """A chat on a channel, and the person it is linked to (once linked)."""
+
+    __tablename__ = "chat_identities"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: Channel = Field(sa_type=_enum(Channel))
+    external_id: str = Field(max_length=64)
+    person_id: int | None = Field(default=None, foreign_key="people.id", index=True)
+    stage: ChatStage = Field(default=ChatStage.NEW, sa_type=_enum(ChatStage))
+    invite_unit_id: int | None = Field(default=None, foreign_key="units.id")
+    stopped: bool = Field(default=False)
+    locale: str = Field(default="vi", max_length=8)
+    active_response_id: int | None = Field(default=None)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Consent(SQLModel, table=True):
+    """One consent decision, with the version of the text shown.  Append-only."""
+
+    __tablename__ = "consents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: Channel = Field(sa_type=_enum(Channel))
+    external_id: str = Field(max_length=64, index=True)
+    person_id: int | None = Field(default=None, foreign_key="people.id")
+    decision: ConsentDecision = Field(sa_type=_enum(ConsentDecision))
+    text_version: str = Field(max_length=32)
+    decided_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class PendingLink(SQLModel, table=True):
+    """A chat that matched nobody in the roster, queued for an officer to confirm."""
+
+    __tablename__ = "pending_links"
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(foreign_key="chat_identities.id", index=True)
+    full_name: str = Field(max_length=255)
+    phone: str | None = Field(default=None, max_length=16)
+    unit_id: int | None = Field(default=None, foreign_key="units.id", index=True)
+    status: PendingStatus = Field(default=PendingStatus.PENDING, sa_type=_enum(PendingStatus))
+    person_id: int | None = Field(default=None, foreign_key="people.id")
+    resolved_by: int | None = Field(default=None, foreign_key="people.id")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    resolved_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class SurveyDefinitionRow(SQLModel, table=True):
+    """A survey definition file as loaded, versioned by content checksum."""
+
+    __tablename__ = "survey_definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, index=True)
+    version: int = Field(default=1)
+    title: str = Field(max_length=255)
+    checksum: str = Field(max_length=64)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class SurveyRun(SQLModel, table=True):
+    """One launch of a survey definition to an audience (a unit subtree)."""
+
+    __tablename__ = "survey_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    definition_id: int = Field(foreign_key="survey_definitions.id", index=True)
+    unit_id: int = Field(foreign_key="units.id")
+    launched_by: int | None = Field(default=None, foreign_key="people.id")
+    period_year: int = Field(index=True)
+    status: RunStatus = Field(default=RunStatus.OPEN, sa_type=_enum(RunStatus))
+    opens_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    closes_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class Response(SQLModel, table=True):
+    """One person's answers to one run.  Unique per (run, person) while the person is known.
+
+    For anonymous surveys the link to the person is cut on completion (``person_id`` set to NULL)
+    and a :class:`Participation` row records only that the person took part.
+    """
+
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("run_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="survey_runs.id", index=True)
+    person_id: int | None = Field(default=None, foreign_key="people.id", index=True)
+    unit_id: int = Field(foreign_key="units.id", index=True)
+    is_member: bool = Field(default=True)
+    state: ResponseState = Field(default=ResponseState.IN_PROGRESS, sa_type=_enum(ResponseState))
+    draft: str | None = Field(default=None, max_length=2000)
+    started_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    completed_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class Participation(SQLModel, table=True):
+    """That a person completed an anonymous run, without pointing at their answers."""
+
+    __tablename__ = "participations"
+    __table_args__ = (UniqueConstraint("run_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="survey_runs.id", index=True)
+    person_id: int = Field(foreign_key="people.id", index=True)
+    completed_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Answer(SQLModel, table=True):
+    """One answer, JSON-encoded; re-answering a question (after "Quay lại") replaces it."""
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        UniqueConstraint("response_id", "question_key"),
+        Index("ix_answers_question_value", "question_key", "value"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = Field(foreign_key="responses.id", index=True)
+    question_key: str = Field(max_length=64)
+    value: str = Field(max_length=4000)
+    answered_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class HardshipCase(SQLModel, table=True):
+    __tablename__ = "hardship_cases"
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int | None = Field(default=None, foreign_key="responses.id", unique=True)
+    reported_by: int | None = Field(default=None, foreign_key="people.id")
+    subject_person_id: int | None = Field(default=None, foreign_key="people.id")
+    subject_name: str = Field(max_length=255)
+    unit_id: int = Field(foreign_key="units.id", index=True)
+    category: str = Field(default="", max_length=64)
+    description: str = Field(default="", max_length=4000)
+    status: CaseStatus = Field(default=CaseStatus.REPORTED, sa_type=_enum(CaseStatus))
+    period_year: int = Field(index=True)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class CaseEvent(SQLModel, table=True):
+    """Every status change of a hardship case, with who made it.  Append-only."""
+
+    __tablename__ = "case_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="hardship_cases.id", index=True)
+    from_status: CaseStatus | None = Field(default=None, sa_type=_enum(CaseStatus))
+    to_status: CaseStatus = Field(sa_type=_enum(CaseStatus))
+    changed_by: int | None = Field(default=None, foreign_key="people.id")
+    note: str = Field(default="", max_length=1000)
+    changed_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class WelfareBenefit(SQLModel, table=True):
+    """A member's sign-up for a partner offer; counts for A3a once confirmed."""
+
+    __tablename__ = "welfare_benefits"
+    __table_args__ = (UniqueConstraint("response_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int | None = Field(default=None, foreign_key="responses.id")
+    person_id: int = Field(foreign_key="people.id", index=True)
+    unit_id: int = Field(foreign_key="units.id", index=True)
+    offer: str = Field(max_length=64)
+    status: BenefitStatus = Field(default=BenefitStatus.REQUESTED, sa_type=_enum(BenefitStatus))
+    period_year: int = Field(index=True)
+    confirmed_by: int | None = Field(default=None, foreign_key="people.id")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    confirmed_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class InboxUpdate(SQLModel, table=True):
+    """Every incoming update, written before it is confirmed to the platform.
+
+    received (handled_at NULL) → handled.  Unique on (channel, update_id): an update delivered
+    twice is stored and handled once.
+    """
+
+    __tablename__ = "inbox_updates"
+    __table_args__ = (UniqueConstraint("channel", "update_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: Channel = Field(sa_type=_enum(Channel))
+    update_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    attempts: int = Field(default=0)
+    error: str | None = Field(default=None, max_length=2000)
+    received_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    handled_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
