@@ -25,17 +25,13 @@ class Settings(BaseSettings):
     )
 
     bot_token: SecretStr | None = Field(default=None, validation_alias="BOT_TOKEN")
-    telegram_api_url: str = Field(
-        default=DEFAULT_TELEGRAM_API, validation_alias="TELEGRAM_API_URL"
-    )
+    telegram_api_url: str = Field(default=DEFAULT_TELEGRAM_API, validation_alias="TELEGRAM_API_URL")
     database_url: str = Field(
         default_factory=lambda: f"sqlite+aiosqlite:///{Path.cwd() / 'congdoan.db'}",
         validation_alias="DATABASE_URL",
     )
     locale: str = Field(default="vi", validation_alias="BOT_LOCALE")
-    timezone: str = Field(
-        default="Asia/Ho_Chi_Minh", validation_alias=AliasChoices("BOT_TZ", "TZ")
-    )
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", validation_alias=AliasChoices("BOT_TZ", "TZ"))
     webhook_url: str | None = Field(default=None, validation_alias="WEBHOOK_URL")
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
     webhook_host: str = Field(default="0.0.0.0", validation_alias="WEBHOOK_HOST")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gettext
+import html
 import io
 from functools import cache
 from pathlib import Path
@@ -98,3 +99,15 @@ def render(name: str, locale: str = SOURCE_LOCALE, /, **context: Any) -> str:
 
 def template_names() -> list[str]:
     return sorted(str(p.relative_to(TEMPLATES)) for p in TEMPLATES.rglob("*") if p.is_file())
+
+
+def label(name: str, locale: str = SOURCE_LOCALE, /, **context: Any) -> str:
+    """A short text (a button, a command description) from the macros of ``labels.txt``.
+
+    Button texts are plain text for Telegram, so the markup escaping of the template is undone.
+    """
+    module = environment(locale).get_template("labels.txt").make_module()
+    macro = getattr(module, name, None)
+    if macro is None:
+        raise KeyError(f"no label {name!r} in bot/templates/labels.txt")
+    return html.unescape(str(macro(**context))).strip()

@@ -1,0 +1,15 @@
+"""The chat-facing routers.  Thin: parse the update, check the role, call a service, render."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from handlers import admin, fallback, member, officer, survey
+
+
+def build_router() -> Router:
+    """All routers, fresh, in order: commands first, free text after, the fallback last."""
+    root = Router(name="root")
+    for module in (member, officer, admin, survey, fallback):
+        root.include_router(module.build())
+    return root

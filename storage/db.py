@@ -40,9 +40,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
+) -> AsyncEngine:
     url = normalize_url(url)
-    engine = create_async_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=not url.startswith("sqlite"),
+        connect_args=connect_args or {},
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
@@ -51,9 +58,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 class Database:
     """An engine and its session factory; one session per unit of work."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
+    ) -> None:
         self.url = normalize_url(url)
-        self.engine = create_engine(self.url, echo=echo)
+        self.engine = create_engine(self.url, echo=echo, connect_args=connect_args)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint

@@ -1,0 +1,138 @@
+"""The application factory: settings → database, services, Dispatcher, Bot, inbox runner.
+
+Built by the entry point (``congdoan serve``, the demo, the tests); nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiohttp import web
+
+from bot.channels.telegram import ALLOWED_UPDATES, InboxRunner, make_bot
+from bot.indicators import Catalog, load_catalog
+from bot.services.conversation import Conversation, SurveyRegistry
+from bot.settings import Settings
+from bot.texts import label
+from handlers import build_router
+from handlers.middlewares import UnitOfWork
+from handlers.views import MEMBER_COMMANDS
+from storage.db import Database
+from storage.migrate import check_up_to_date
+from storage.models import Channel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    registry: SurveyRegistry
+    conversation: Conversation
+    catalog: Catalog
+    dispatcher: Dispatcher
+    bot: Bot
+    runner: InboxRunner
+
+    async def close(self) -> None:
+        await self.bot.session.close()
+        await self.db.dispose()
+
+
+def build_dispatcher(
+    *,
+    db: Database,
+    conversation: Conversation,
+    catalog: Catalog,
+    channel: Channel,
+    locale: str,
+) -> Dispatcher:
+    """A Dispatcher with the routers, the unit-of-work middleware and the injected services."""
+    dp = Dispatcher(conversation=conversation, indicator_catalog=catalog, db=db)
+    dp.update.outer_middleware(UnitOfWork(db, channel=channel, locale=locale))
+    dp.include_router(build_router())
+    return dp
+
+
+async def build_app(
+    settings: Settings,
+    *,
+    token: str,
+    bot_session: Any = None,
+    channel: Channel = Channel.TELEGRAM,
+    check_schema: bool = True,
+    db: Database | None = None,
+) -> App:
+    """Assemble the application; the database must be at the code's schema version."""
+    db = db or Database(settings.database_url)
+    try:
+        if check_schema:
+            await check_up_to_date(db)
+        registry = SurveyRegistry()
+        async with db.session() as session:
+            await registry.sync(session)
+        catalog = load_catalog()
+    except BaseException:
+        await db.dispose()
+        raise
+    conversation = Conversation(registry, tz=settings.tz)
+    dp = build_dispatcher(
+        db=db, conversation=conversation, catalog=catalog, channel=channel, locale=settings.locale
+    )
+    bot = make_bot(token, settings.telegram_api_url, session=bot_session)
+    runner = InboxRunner(bot, dp, db, channel=channel)
+    return App(settings, db, registry, conversation, catalog, dp, bot, runner)
+
+
+async def set_default_commands(app: App) -> None:
+    """The menu a new chat sees; officers and admins get theirs when they link."""
+    locale = app.settings.locale
+    commands = [
+        BotCommand(command=c, description=label(f"cmd_{c}", locale)) for c in MEMBER_COMMANDS
+    ]
+    await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault())
+
+
+async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop``): polling, or webhook when WEBHOOK_URL is set.
+
+    On a signal, no new update is taken; the updates in hand are finished before exit.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    me = await app.bot.me()
+    log.info("bot @%s starting", me.username)
+    await set_default_commands(app)
+    settings = app.settings
+    if settings.webhook_url:
+        secret = settings.require_webhook_secret()
+        path = "/" + settings.webhook_url.split("://", 1)[1].partition("/")[2]
+        await app.runner.drain()
+        web_app = app.runner.webhook_app(path=path if path != "/" else "/webhook", secret=secret)
+        runner = web.AppRunner(web_app)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+        await site.start()
+        await app.bot.set_webhook(
+            settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+        )
+        log.info("webhook listening on %s:%s", settings.webhook_host, settings.webhook_port)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()  # waits for the updates in hand
+    else:
+        await app.bot.delete_webhook(drop_pending_updates=False)
+        await app.runner.poll(stop)
+    log.info("stopped cleanly")

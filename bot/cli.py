@@ -1,0 +1,184 @@
+"""The ``congdoan`` command line: serve, db, roster, stats, demo.
+
+Operator-facing messages are English.  Bad settings or an old database exit with one clear line
+(exit code 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from bot.roster_cli import roster_app
+from bot.settings import Settings, SettingsError, load_settings
+from storage.db import Database
+from storage.migrate import (
+    SchemaOutOfDate,
+    check_up_to_date,
+    current_revision,
+    head_revision,
+    upgrade,
+)
+
+app = typer.Typer(
+    name="congdoan",
+    help="Outreach bot of the Lâm Đồng provincial education trade union.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(roster_app, name="roster")
+
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        fail(str(exc))
+
+
+def schema_hint(exc: SchemaOutOfDate) -> str:
+    return (
+        f"the database schema is out of date ({exc.current or 'empty'}, the code needs "
+        f"{exc.head}); run: congdoan db upgrade"
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database or bring its schema up to date."""
+    settings = settings_or_exit()
+
+    async def run() -> tuple[str | None, str]:
+        db = Database(settings.database_url)
+        try:
+            return await upgrade(db)
+        finally:
+            await db.dispose()
+
+    try:
+        before, after = asyncio.run(run())
+    except OSError as exc:
+        fail(f"cannot open the database at DATABASE_URL: {exc}")
+    if before == after:
+        typer.echo(f"Database already at {after}.")
+    else:
+        typer.echo(f"Database upgraded: {before or 'empty'} → {after}.")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and of the code."""
+    settings = settings_or_exit()
+
+    async def run() -> str | None:
+        db = Database(settings.database_url)
+        try:
+            return await current_revision(db)
+        finally:
+            await db.dispose()
+
+    typer.echo(f"database: {asyncio.run(run()) or 'empty'}; code: {head_revision()}")
+
+
+@app.command()
+def serve(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Run the Telegram bot (long polling; webhook when WEBHOOK_URL is set)."""
+    from bot.app import build_app
+    from bot.app import serve as serve_app
+
+    settings = settings_or_exit()
+    try:
+        token = settings.require_token()
+        if settings.webhook_url:
+            settings.require_webhook_secret()
+    except SettingsError as exc:
+        fail(str(exc))
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    async def run() -> None:
+        bot_app = await build_app(settings, token=token)
+        try:
+            await serve_app(bot_app)
+        finally:
+            await bot_app.close()
+
+    try:
+        asyncio.run(run())
+    except SchemaOutOfDate as exc:
+        fail(schema_hint(exc))
+
+
+@app.command()
+def stats(
+    unit: Annotated[str | None, typer.Option(help="Unit code or part of its name.")] = None,
+    year: Annotated[int | None, typer.Option(help="Year (default: this year).")] = None,
+) -> None:
+    """Print the indicators of a unit (default: the province) for a year."""
+    from bot.indicators import compute_stats, load_catalog
+    from bot.indicators.terminal import render_stats_terminal
+    from storage import people
+
+    settings = settings_or_exit()
+    the_year = year or dt.datetime.now(settings.tz).year
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            await check_up_to_date(db)
+            catalog = load_catalog()
+            async with db.session() as session:
+                if unit:
+                    found = await people.find_units(session, text=unit)
+                    scope = found[0] if found else None
+                else:
+                    scope = await people.root_unit(session)
+                if scope is None or scope.id is None:
+                    fail(f"no unit matches {unit!r}" if unit else "the roster has no units yet")
+                report = await compute_stats(
+                    session, scope_unit_id=scope.id, year=the_year, catalog=catalog
+                )
+            Console().print(render_stats_terminal(report, settings.locale))
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except SchemaOutOfDate as exc:
+        fail(schema_hint(exc))
+
+
+@app.command()
+def demo(
+    script: Annotated[
+        str | None,
+        typer.Option(help="Read the demo's input lines from this file instead of the keyboard."),
+    ] = None,
+) -> None:
+    """Try the bot in the terminal: a sample province, no token, no network."""
+    from bot.demo import run_demo
+
+    sys.exit(run_demo(script=script))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,117 @@
+"""Officers' follow-up of what members reported: hardship cases and welfare sign-ups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from bot.services.actors import Actor
+from storage import cases as store
+from storage.models import (
+    BenefitStatus,
+    CaseStatus,
+    HardshipCase,
+    Person,
+    Unit,
+    WelfareBenefit,
+    utcnow,
+)
+
+#: The moves an officer may make from each status (reported → visited → supported → closed).
+NEXT_STATUSES: dict[CaseStatus, tuple[CaseStatus, ...]] = {
+    CaseStatus.REPORTED: (CaseStatus.VISITED, CaseStatus.SUPPORTED),
+    CaseStatus.VISITED: (CaseStatus.SUPPORTED,),
+    CaseStatus.SUPPORTED: (CaseStatus.CLOSED,),
+    CaseStatus.CLOSED: (),
+}
+
+
+@dataclass(frozen=True)
+class CaseItem:
+    case: HardshipCase
+    unit: Unit
+    next_statuses: tuple[CaseStatus, ...]
+
+
+async def open_cases(session: AsyncSession, *, actor: Actor) -> list[CaseItem]:
+    if actor.scope is None:
+        return []
+    rows = await store.cases_in_scope(session, path=actor.scope.path, open_only=True)
+    return [CaseItem(c, u, NEXT_STATUSES[CaseStatus(c.status)]) for c, u in rows]
+
+
+class ChangeOutcome(StrEnum):
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"  # already in that status (a double press)
+    NOT_ALLOWED = "not_allowed"  # not a move from the current status
+    FORBIDDEN = "forbidden"
+    GONE = "gone"
+
+
+async def change_case(
+    session: AsyncSession, *, actor: Actor, case_id: int, status: CaseStatus
+) -> tuple[ChangeOutcome, HardshipCase | None]:
+    if not actor.is_officer or actor.person is None:
+        return ChangeOutcome.FORBIDDEN, None
+    case = await session.get(HardshipCase, case_id)
+    if case is None:
+        return ChangeOutcome.GONE, None
+    unit = await session.get(Unit, case.unit_id)
+    if unit is None or not actor.can_see(unit):
+        return ChangeOutcome.FORBIDDEN, None
+    if case.status == status:
+        return ChangeOutcome.UNCHANGED, case
+    if status not in NEXT_STATUSES[CaseStatus(case.status)]:
+        return ChangeOutcome.NOT_ALLOWED, case
+    await store.set_case_status(session, case=case, status=status, changed_by=actor.person.id)
+    return ChangeOutcome.CHANGED, case
+
+
+@dataclass(frozen=True)
+class BenefitItem:
+    benefit: WelfareBenefit
+    person: Person
+    unit: Unit
+
+
+async def requested_benefits(session: AsyncSession, *, actor: Actor) -> list[BenefitItem]:
+    if actor.scope is None:
+        return []
+    stmt = (
+        select(WelfareBenefit, Person, Unit)
+        .join(Person, col(Person.id) == col(WelfareBenefit.person_id))
+        .join(Unit, col(Unit.id) == col(WelfareBenefit.unit_id))
+        .where(col(Unit.path).startswith(actor.scope.path))
+        .where(col(WelfareBenefit.status) == BenefitStatus.REQUESTED)
+        .order_by(col(WelfareBenefit.created_at), col(WelfareBenefit.id))
+        .limit(50)
+    )
+    return [BenefitItem(b, p, u) for b, p, u in (await session.execute(stmt)).all()]
+
+
+async def decide_benefit(
+    session: AsyncSession, *, actor: Actor, benefit_id: int, confirm: bool
+) -> tuple[ChangeOutcome, WelfareBenefit | None]:
+    """Confirm that the member received the offer (it then counts for A3a), or cancel it."""
+    if not actor.is_officer or actor.person is None:
+        return ChangeOutcome.FORBIDDEN, None
+    benefit = await session.get(WelfareBenefit, benefit_id)
+    if benefit is None:
+        return ChangeOutcome.GONE, None
+    unit = await session.get(Unit, benefit.unit_id)
+    if unit is None or not actor.can_see(unit):
+        return ChangeOutcome.FORBIDDEN, None
+    target = BenefitStatus.CONFIRMED if confirm else BenefitStatus.CANCELLED
+    if benefit.status == target:
+        return ChangeOutcome.UNCHANGED, benefit
+    if benefit.status != BenefitStatus.REQUESTED:
+        return ChangeOutcome.NOT_ALLOWED, benefit
+    benefit.status = target
+    benefit.confirmed_by = actor.person.id
+    benefit.confirmed_at = utcnow()
+    await session.flush()
+    return ChangeOutcome.CHANGED, benefit

@@ -1,0 +1,552 @@
+"""Answering a survey in chat: one question at a time, every answer stored as it arrives.
+
+The conversation state is only the chat's ``active_response_id``; the step is derived from the
+definition and the answers stored so far (``surveys.engine``), so a member can stop and resume
+days later, and a restarted bot carries on where the member left off.
+
+Each function returns a :class:`Screen`: what to show next.  Nothing here commits or sends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services.actors import Actor
+from storage import cases, people
+from storage import surveys as store
+from storage.models import Response, ResponseState, RunStatus, SurveyRun, Unit
+from surveys import engine
+from surveys.loader import (
+    builtin_definitions,
+    definition_checksum,
+    definition_from_json,
+    definition_to_json,
+)
+from surveys.schema import AnswerValue, Outcome, Question, QuestionKind, SurveyDefinition
+
+
+class SurveyRegistry:
+    """The built-in definitions, and definitions rebuilt from their stored rows (cached)."""
+
+    def __init__(self, definitions: dict[str, SurveyDefinition] | None = None) -> None:
+        self.builtins = definitions if definitions is not None else builtin_definitions()
+        self._by_row: dict[int, SurveyDefinition] = {}
+        self._row_of_key: dict[str, int] = {}
+
+    async def sync(self, session: AsyncSession) -> None:
+        """Store each built-in definition (a changed one becomes a new version)."""
+        for key, defn in self.builtins.items():
+            body = definition_to_json(defn)
+            row = await store.ensure_definition(
+                session, key=key, title=defn.title, checksum=definition_checksum(body), body=body
+            )
+            assert row.id is not None
+            self._by_row[row.id] = defn
+            self._row_of_key[key] = row.id
+
+    async def row_id(self, session: AsyncSession, key: str) -> int:
+        if key not in self._row_of_key:
+            await self.sync(session)
+        return self._row_of_key[key]
+
+    async def by_row(self, session: AsyncSession, definition_id: int) -> SurveyDefinition:
+        cached = self._by_row.get(definition_id)
+        if cached is None:
+            row = await store.get_definition(session, definition_id=definition_id)
+            if row is None:
+                raise LookupError(f"survey definition {definition_id} not found")
+            cached = definition_from_json(row.body, source=f"survey_definitions[{row.id}]")
+            self._by_row[definition_id] = cached
+        return cached
+
+
+class ScreenKind(StrEnum):
+    QUESTION = "question"  # ask ``question`` (with ``error`` after invalid input)
+    SUMMARY = "summary"  # all answered: confirm before submit
+    DONE = "done"  # submitted
+    CANCELLED = "cancelled"  # the member stopped the survey
+    CLOSED = "closed"  # the run is closed
+    ALREADY_DONE = "already_done"  # this person has already completed this run
+    STALE = "stale"  # a button of an old question, an old or someone else's survey
+    NONE = "none"  # no survey in progress
+
+
+@dataclass(frozen=True)
+class Screen:
+    kind: ScreenKind
+    response_id: int | None = None
+    definition: SurveyDefinition | None = None
+    question: Question | None = None
+    index: int = 0
+    total: int = 0
+    selected: tuple[str, ...] = ()
+    error_code: str | None = None
+    error_params: dict[str, Any] = field(default_factory=dict)
+    summary: list[tuple[Question, str]] = field(default_factory=list)
+    can_go_back: bool = False
+    case_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A survey the member can open from ``/surveys``."""
+
+    key: str
+    title: str
+    run_id: int | None  # None: a standing form (hardship report, welfare sign-up)
+    unit_name: str | None
+    state: ResponseState | None
+
+
+#: Forms a member can open at any time, without a campaign: each yields a case or a sign-up.
+STANDING_OUTCOMES = (Outcome.HARDSHIP_CASE, Outcome.WELFARE_BENEFIT)
+
+
+class Conversation:
+    """The survey-answering service; one per application, stateless between calls."""
+
+    def __init__(self, registry: SurveyRegistry, *, tz: dt.tzinfo) -> None:
+        self.registry = registry
+        self.tz = tz
+
+    def year_now(self) -> int:
+        return dt.datetime.now(self.tz).year
+
+    # -- what can be answered -------------------------------------------------------------
+
+    async def offers(self, session: AsyncSession, *, actor: Actor) -> list[Offer]:
+        if actor.person is None or actor.unit is None or actor.person.id is None:
+            return []
+        standing = tuple(
+            key for key, d in self.registry.builtins.items() if d.outcome in STANDING_OUTCOMES
+        )
+        result: list[Offer] = []
+        runs = await store.open_runs_for_unit_path(
+            session, unit_path=actor.unit.path, exclude_keys=standing
+        )
+        for run, row, unit in runs:
+            assert run.id is not None
+            defn = await self.registry.by_row(session, row.id or 0)
+            if defn.audience != "member":
+                continue
+            response = await store.response_for(session, run_id=run.id, person_id=actor.person.id)
+            state = response.state if response is not None else None
+            if state is None and await store.has_participated(
+                session, run_id=run.id, person_id=actor.person.id
+            ):
+                state = ResponseState.COMPLETED
+            result.append(Offer(row.key, defn.title, run.id, unit.name, state))
+        for key in standing:
+            result.append(Offer(key, self.registry.builtins[key].title, None, None, None))
+        return result
+
+    async def launch(
+        self, session: AsyncSession, *, actor: Actor, key: str, unit: Unit
+    ) -> tuple[SurveyRun, bool]:
+        """An officer opens a survey for a unit subtree this year; (run, created)."""
+        assert unit.id is not None and actor.person is not None
+        year = self.year_now()
+        existing = await store.open_run_for(
+            session, definition_key=key, unit_id=unit.id, period_year=year
+        )
+        if existing is not None:
+            return existing, False
+        definition_id = await self.registry.row_id(session, key)
+        run = await store.create_run(
+            session,
+            definition_id=definition_id,
+            unit_id=unit.id,
+            launched_by=actor.person.id,
+            period_year=year,
+        )
+        return run, True
+
+    # -- opening and resuming -------------------------------------------------------------
+
+    async def open(
+        self, session: AsyncSession, *, actor: Actor, run_id: int | None, key: str | None
+    ) -> Screen:
+        """Start (or resume) a run, or a standing form by key."""
+        person, unit = actor.person, actor.unit
+        if person is None or unit is None or person.id is None or unit.id is None:
+            return Screen(ScreenKind.STALE)
+        if run_id is None:
+            defn_for_key = self.registry.builtins.get(key or "")
+            if defn_for_key is None or defn_for_key.outcome not in STANDING_OUTCOMES:
+                return Screen(ScreenKind.STALE)
+            run = await self._standing_run(session, actor=actor, key=defn_for_key.key)
+        else:
+            found = await store.get_run(session, run_id=run_id)
+            if found is None or not await self._in_audience(session, run=found, unit=unit):
+                return Screen(ScreenKind.STALE)
+            run = found
+        assert run.id is not None
+        if run.status != RunStatus.OPEN:
+            return Screen(ScreenKind.CLOSED)
+        defn = await self.registry.by_row(session, run.definition_id)
+        response = await store.response_for(session, run_id=run.id, person_id=person.id)
+        if response is None:
+            if await store.has_participated(session, run_id=run.id, person_id=person.id):
+                return Screen(ScreenKind.ALREADY_DONE, definition=defn)
+            response = await store.start_response(
+                session,
+                run_id=run.id,
+                person_id=person.id,
+                unit_id=unit.id,
+                is_member=person.is_member,
+            )
+        elif response.state == ResponseState.COMPLETED:
+            return Screen(ScreenKind.ALREADY_DONE, definition=defn)
+        elif response.state == ResponseState.ABANDONED:
+            await store.reopen_response(session, response=response)
+        actor.chat.active_response_id = response.id
+        return await self._screen(session, response=response, defn=defn)
+
+    async def current(self, session: AsyncSession, *, actor: Actor) -> Screen:
+        """The screen of the survey in progress in this chat (after days, or a restart)."""
+        loaded = await self._active(session, actor=actor, response_id=None)
+        if loaded is None:
+            return Screen(ScreenKind.NONE)
+        response, defn = loaded
+        return await self._screen(session, response=response, defn=defn)
+
+    # -- answering ------------------------------------------------------------------------
+
+    async def answer_text(self, session: AsyncSession, *, actor: Actor, text: str) -> Screen:
+        loaded = await self._active(session, actor=actor, response_id=None)
+        if loaded is None:
+            return Screen(ScreenKind.NONE)
+        response, defn = loaded
+        assert response.id is not None
+        answers = await store.load_answers(session, response_id=response.id)
+        question = engine.next_question(defn, answers)
+        if question is None:
+            # At the summary, text is not an answer: show the summary again.
+            return await self._screen(session, response=response, defn=defn, answers=answers)
+        try:
+            value = engine.parse_text(question, text)
+        except engine.InvalidAnswer as exc:
+            return await self._screen(
+                session, response=response, defn=defn, answers=answers, error=exc
+            )
+        return await self._store(session, response=response, defn=defn, q=question, value=value)
+
+    async def answer_option(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Actor,
+        response_id: int,
+        question_key: str,
+        option: int,
+    ) -> Screen:
+        """A button of a single-choice or yes/no question (``option`` indexes its choices)."""
+        loaded = await self._current_question(session, actor, response_id, question_key)
+        if isinstance(loaded, Screen):
+            return loaded
+        response, defn, question, _answers = loaded
+        value: AnswerValue
+        if question.kind == QuestionKind.YES_NO and option in (0, 1):
+            value = option == 0
+        elif question.kind == QuestionKind.SINGLE and 0 <= option < len(question.options):
+            value = question.options[option].value
+        else:
+            return Screen(ScreenKind.STALE)
+        return await self._store(session, response=response, defn=defn, q=question, value=value)
+
+    async def toggle(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Actor,
+        response_id: int,
+        question_key: str,
+        option: int,
+    ) -> Screen:
+        """Tick or untick one choice of a multiple-choice question (kept in the draft)."""
+        loaded = await self._current_question(session, actor, response_id, question_key)
+        if isinstance(loaded, Screen):
+            return loaded
+        response, defn, question, answers = loaded
+        if question.kind != QuestionKind.MULTI or not 0 <= option < len(question.options):
+            return Screen(ScreenKind.STALE)
+        selected = engine.toggle(question, self._draft(response), question.options[option].value)
+        response.draft = json.dumps(selected, ensure_ascii=False)
+        await session.flush()
+        return await self._screen(session, response=response, defn=defn, answers=answers)
+
+    async def finish_multi(
+        self, session: AsyncSession, *, actor: Actor, response_id: int, question_key: str
+    ) -> Screen:
+        """The "Xong" button of a multiple-choice question."""
+        loaded = await self._current_question(session, actor, response_id, question_key)
+        if isinstance(loaded, Screen):
+            return loaded
+        response, defn, question, answers = loaded
+        if question.kind != QuestionKind.MULTI:
+            return Screen(ScreenKind.STALE)
+        selected = self._draft(response)
+        try:
+            value = engine.check_value(question, selected if selected else None)
+        except engine.InvalidAnswer as exc:
+            return await self._screen(
+                session, response=response, defn=defn, answers=answers, error=exc
+            )
+        response.draft = None
+        return await self._store(session, response=response, defn=defn, q=question, value=value)
+
+    async def skip(
+        self, session: AsyncSession, *, actor: Actor, response_id: int, question_key: str
+    ) -> Screen:
+        loaded = await self._current_question(session, actor, response_id, question_key)
+        if isinstance(loaded, Screen):
+            return loaded
+        response, defn, question, answers = loaded
+        if question.required:
+            return await self._screen(
+                session,
+                response=response,
+                defn=defn,
+                answers=answers,
+                error=engine.InvalidAnswer("required", {}),
+            )
+        response.draft = None
+        return await self._store(session, response=response, defn=defn, q=question, value=None)
+
+    async def back(self, session: AsyncSession, *, actor: Actor, response_id: int | None) -> Screen:
+        """ "Quay lại": forget the answer to the previous question and ask it again."""
+        loaded = await self._active(session, actor=actor, response_id=response_id)
+        if loaded is None:
+            return Screen(ScreenKind.STALE if response_id is not None else ScreenKind.NONE)
+        response, defn = loaded
+        assert response.id is not None
+        answers = await store.load_answers(session, response_id=response.id)
+        previous = engine.previous_question(defn, answers)
+        if previous is None:
+            return await self._screen(session, response=response, defn=defn, answers=answers)
+        response.draft = None
+        await store.delete_answers(session, response_id=response.id, question_keys=[previous.key])
+        answers.pop(previous.key, None)
+        return await self._screen(session, response=response, defn=defn, answers=answers)
+
+    async def submit(self, session: AsyncSession, *, actor: Actor, response_id: int) -> Screen:
+        loaded = await self._active(session, actor=actor, response_id=response_id)
+        if loaded is None:
+            return Screen(ScreenKind.STALE)
+        response, defn = loaded
+        assert response.id is not None
+        answers = await store.load_answers(session, response_id=response.id)
+        if not engine.is_complete(defn, answers):
+            return await self._screen(session, response=response, defn=defn, answers=answers)
+        run = await store.get_run(session, run_id=response.run_id)
+        if run is None or run.status != RunStatus.OPEN:
+            return Screen(ScreenKind.CLOSED, definition=defn)
+        case_id = await self._apply_outcome(
+            session, actor=actor, defn=defn, run=run, response=response, answers=answers
+        )
+        await store.complete_response(session, response=response, anonymous=defn.anonymous)
+        actor.chat.active_response_id = None
+        return Screen(ScreenKind.DONE, response_id=response.id, definition=defn, case_id=case_id)
+
+    async def cancel(self, session: AsyncSession, *, actor: Actor) -> Screen:
+        """``/cancel`` or the cancel button: the survey stops; it can be started again."""
+        loaded = await self._active(session, actor=actor, response_id=None)
+        actor.chat.active_response_id = None
+        if loaded is None:
+            return Screen(ScreenKind.NONE)
+        response, defn = loaded
+        await store.abandon_response(session, response=response)
+        return Screen(ScreenKind.CANCELLED, response_id=response.id, definition=defn)
+
+    # -- internals ------------------------------------------------------------------------
+
+    async def _standing_run(self, session: AsyncSession, *, actor: Actor, key: str) -> SurveyRun:
+        """Hardship reports: a run per report; welfare sign-up: one provincial run a year."""
+        assert actor.unit is not None and actor.unit.id is not None
+        defn = self.registry.builtins[key]
+        year = self.year_now()
+        definition_id = await self.registry.row_id(session, key)
+        if defn.outcome == Outcome.HARDSHIP_CASE:
+            # Resume a report in progress rather than opening a second one.
+            active = await self._active(session, actor=actor, response_id=None)
+            if active is not None and active[1].key == key:
+                run = await store.get_run(session, run_id=active[0].run_id)
+                if run is not None:
+                    return run
+            return await store.create_run(
+                session,
+                definition_id=definition_id,
+                unit_id=actor.unit.id,
+                launched_by=None,
+                period_year=year,
+            )
+        root = await people.root_unit(session)
+        assert root is not None and root.id is not None
+        run = await store.open_run_for(
+            session, definition_key=key, unit_id=root.id, period_year=year
+        )
+        if run is None:
+            run = await store.create_run(
+                session,
+                definition_id=definition_id,
+                unit_id=root.id,
+                launched_by=None,
+                period_year=year,
+            )
+        return run
+
+    async def _in_audience(self, session: AsyncSession, *, run: SurveyRun, unit: Unit) -> bool:
+        audience = await people.get_unit(session, unit_id=run.unit_id)
+        return audience is not None and unit.path.startswith(audience.path)
+
+    async def _active(
+        self, session: AsyncSession, *, actor: Actor, response_id: int | None
+    ) -> tuple[Response, SurveyDefinition] | None:
+        """The chat's response in progress; with ``response_id``, only if it is that one."""
+        active_id = actor.chat.active_response_id
+        if active_id is None or (response_id is not None and response_id != active_id):
+            return None
+        response = await store.get_response(session, response_id=active_id)
+        if (
+            response is None
+            or actor.person is None
+            or response.person_id != actor.person.id
+            or response.state != ResponseState.IN_PROGRESS
+        ):
+            actor.chat.active_response_id = None
+            return None
+        run = await store.get_run(session, run_id=response.run_id)
+        if run is None:
+            return None
+        return response, await self.registry.by_row(session, run.definition_id)
+
+    async def _current_question(
+        self, session: AsyncSession, actor: Actor, response_id: int, question_key: str
+    ) -> tuple[Response, SurveyDefinition, Question, dict[str, Any]] | Screen:
+        """Check that a button names the question being asked now in this chat's survey."""
+        loaded = await self._active(session, actor=actor, response_id=response_id)
+        if loaded is None:
+            return Screen(ScreenKind.STALE)
+        response, defn = loaded
+        assert response.id is not None
+        answers = await store.load_answers(session, response_id=response.id)
+        question = engine.next_question(defn, answers)
+        if question is None or question.key != question_key:
+            return Screen(ScreenKind.STALE)
+        return response, defn, question, answers
+
+    async def _store(
+        self,
+        session: AsyncSession,
+        *,
+        response: Response,
+        defn: SurveyDefinition,
+        q: Question,
+        value: AnswerValue,
+    ) -> Screen:
+        assert response.id is not None
+        await store.save_answer(session, response=response, question_key=q.key, value=value)
+        answers = await store.load_answers(session, response_id=response.id)
+        kept = engine.prune(defn, answers)
+        dropped = [key for key in answers if key not in kept]
+        await store.delete_answers(session, response_id=response.id, question_keys=dropped)
+        return await self._screen(session, response=response, defn=defn, answers=kept)
+
+    async def _screen(
+        self,
+        session: AsyncSession,
+        *,
+        response: Response,
+        defn: SurveyDefinition,
+        answers: dict[str, Any] | None = None,
+        error: engine.InvalidAnswer | None = None,
+    ) -> Screen:
+        assert response.id is not None
+        if answers is None:
+            answers = await store.load_answers(session, response_id=response.id)
+        question = engine.next_question(defn, answers)
+        can_back = engine.previous_question(defn, answers) is not None
+        if question is None:
+            return Screen(
+                ScreenKind.SUMMARY,
+                response_id=response.id,
+                definition=defn,
+                summary=engine.summary(defn, answers),
+                can_go_back=can_back,
+            )
+        index, total = engine.progress(defn, answers)
+        return Screen(
+            ScreenKind.QUESTION,
+            response_id=response.id,
+            definition=defn,
+            question=question,
+            index=index,
+            total=total,
+            selected=tuple(self._draft(response)) if question.kind == QuestionKind.MULTI else (),
+            error_code=error.code if error else None,
+            error_params=dict(error.params) if error else {},
+            can_go_back=can_back,
+        )
+
+    @staticmethod
+    def _draft(response: Response) -> list[str]:
+        if not response.draft:
+            return []
+        loaded = json.loads(response.draft)
+        return [str(v) for v in loaded] if isinstance(loaded, list) else []
+
+    async def _apply_outcome(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Actor,
+        defn: SurveyDefinition,
+        run: SurveyRun,
+        response: Response,
+        answers: dict[str, Any],
+    ) -> int | None:
+        """What a completed form creates: a hardship case, or a welfare sign-up."""
+        person = actor.person
+        assert person is not None and person.id is not None
+        if defn.outcome == Outcome.HARDSHIP_CASE:
+            for_colleague = answers.get("subject") == "colleague"
+            subject_name = str(answers.get("colleague_name") or "") if for_colleague else ""
+            subject_id: int | None = None
+            unit_id = response.unit_id
+            if for_colleague and answers.get("colleague_phone"):
+                colleague = await people.person_by_phone(
+                    session, phone=str(answers["colleague_phone"])
+                )
+                if colleague is not None:
+                    subject_id, unit_id = colleague.id, colleague.unit_id
+                    subject_name = subject_name or colleague.full_name
+            if not for_colleague:
+                subject_id, subject_name = person.id, person.full_name
+            case = await cases.create_case(
+                session,
+                response_id=response.id,
+                reported_by=person.id,
+                subject_person_id=subject_id,
+                subject_name=subject_name,
+                unit_id=unit_id,
+                category=str(answers.get("category") or ""),
+                description=str(answers.get("description") or ""),
+                period_year=run.period_year,
+            )
+            return case.id
+        if defn.outcome == Outcome.WELFARE_BENEFIT:
+            await cases.create_benefit(
+                session,
+                response_id=response.id,
+                person_id=person.id,
+                unit_id=response.unit_id,
+                offer=str(answers.get("offer") or ""),
+                period_year=run.period_year,
+            )
+        return None

@@ -1,0 +1,277 @@
+"""Onboarding: consent, linking a chat to the roster, the queue for officers, /stop.
+
+Returns plain outcomes; the chat layer picks the template.  Never commits: the caller's unit of
+work does, before any reply is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services.actors import Actor
+from storage import chats, people
+from storage.models import (
+    ChatIdentity,
+    ChatStage,
+    ConsentDecision,
+    PendingLink,
+    PendingStatus,
+    Person,
+    Unit,
+    utcnow,
+)
+from surveys.phone import normalize_phone
+
+#: Version of the consent text in ``bot/templates/consent.txt``; bump it when the text changes,
+#: so that every recorded decision names the text the person saw.
+CONSENT_VERSION = "2026.11-1"
+
+
+class StartOutcome(StrEnum):
+    ASK_CONSENT = "ask_consent"
+    ASK_CONTACT = "ask_contact"
+    PENDING = "pending"
+    WELCOME_BACK = "welcome_back"
+
+
+@dataclass(frozen=True)
+class Start:
+    outcome: StartOutcome
+    invite_unit: Unit | None = None
+    bad_invite: bool = False
+    resumed: bool = False  # notices were stopped and are on again
+
+
+async def start(session: AsyncSession, *, actor: Actor, payload: str | None) -> Start:
+    """``/start`` with an optional deep-link payload (a unit's invite code)."""
+    chat = actor.chat
+    invite_unit: Unit | None = None
+    bad_invite = False
+    if payload:
+        invite_unit = await people.unit_by_invite(session, code=payload.strip())
+        bad_invite = invite_unit is None
+        if invite_unit is not None and not actor.linked:
+            chat.invite_unit_id = invite_unit.id
+    resumed = chat.stopped
+    chat.stopped = False
+    chat.updated_at = utcnow()
+    if actor.linked:
+        return Start(StartOutcome.WELCOME_BACK, invite_unit, bad_invite, resumed)
+    if chat.stage == ChatStage.PENDING:
+        return Start(StartOutcome.PENDING, invite_unit, bad_invite, resumed)
+    if chat.stage == ChatStage.CONTACT:
+        return Start(StartOutcome.ASK_CONTACT, invite_unit, bad_invite, resumed)
+    chat.stage = ChatStage.CONSENT
+    return Start(StartOutcome.ASK_CONSENT, invite_unit, bad_invite, resumed)
+
+
+class ConsentOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    ALREADY = "already"  # a second press of the same button, or consent given before
+
+
+async def decide_consent(
+    session: AsyncSession, *, actor: Actor, accepted: bool, version: str
+) -> ConsentOutcome:
+    """Record the decision on the consent text of ``version``.
+
+    Declining stores the refusal and nothing else.  A press on a button of an old text version is
+    treated as a fresh request to read the current text (the caller shows it again).
+    """
+    chat = actor.chat
+    if chat.stage not in (ChatStage.CONSENT, ChatStage.NEW, ChatStage.DECLINED):
+        return ConsentOutcome.ALREADY
+    if version != CONSENT_VERSION:
+        chat.stage = ChatStage.CONSENT
+        return ConsentOutcome.ALREADY
+    decision = ConsentDecision.ACCEPTED if accepted else ConsentDecision.DECLINED
+    await chats.record_consent(session, chat=chat, decision=decision, text_version=version)
+    if accepted:
+        chat.stage = ChatStage.CONTACT
+        return ConsentOutcome.ACCEPTED
+    chat.stage = ChatStage.DECLINED
+    chat.invite_unit_id = None
+    return ConsentOutcome.DECLINED
+
+
+class LinkOutcome(StrEnum):
+    LINKED = "linked"
+    QUEUED = "queued"
+    NOT_OWN_CONTACT = "not_own_contact"
+    BAD_PHONE = "bad_phone"
+    NO_CONSENT = "no_consent"
+    ALREADY_LINKED = "already_linked"
+
+
+@dataclass(frozen=True)
+class Link:
+    outcome: LinkOutcome
+    person: Person | None = None
+    unit: Unit | None = None
+    pending: PendingLink | None = None
+
+
+async def link_by_contact(
+    session: AsyncSession, *, actor: Actor, phone: str, own_contact: bool, name: str
+) -> Link:
+    """The member shared a phone contact: link the chat to the roster person with that number."""
+    chat = actor.chat
+    if actor.linked:
+        return Link(LinkOutcome.ALREADY_LINKED, actor.person, actor.unit)
+    if chat.stage not in (ChatStage.CONTACT, ChatStage.PENDING):
+        return Link(LinkOutcome.NO_CONSENT)
+    if not own_contact:
+        return Link(LinkOutcome.NOT_OWN_CONTACT)
+    normalized = normalize_phone(phone)
+    if normalized is None:
+        return Link(LinkOutcome.BAD_PHONE)
+    person = await people.person_by_phone(session, phone=normalized)
+    if person is not None:
+        await _link(session, chat=chat, person=person)
+        unit = await people.get_unit(session, unit_id=person.unit_id)
+        pending = await chats.open_pending_for_chat(session, chat_id=actor.chat_id)
+        if pending is not None:
+            await chats.resolve_pending(
+                session,
+                pending=pending,
+                status=PendingStatus.CONFIRMED,
+                resolved_by=None,
+                person_id=person.id,
+            )
+        return Link(LinkOutcome.LINKED, person, unit)
+    pending = await chats.queue_pending(
+        session, chat=chat, full_name=name, phone=normalized, unit_id=chat.invite_unit_id
+    )
+    chat.stage = ChatStage.PENDING
+    return Link(LinkOutcome.QUEUED, pending=pending)
+
+
+async def queue_by_name(session: AsyncSession, *, actor: Actor, full_name: str) -> Link:
+    """No contact shared: the member typed their full name; an officer must confirm."""
+    chat = actor.chat
+    if chat.stage not in (ChatStage.CONTACT, ChatStage.PENDING):
+        return Link(LinkOutcome.NO_CONSENT)
+    name = " ".join(full_name.split())[:255]
+    pending = await chats.queue_pending(
+        session, chat=chat, full_name=name, phone=None, unit_id=chat.invite_unit_id
+    )
+    chat.stage = ChatStage.PENDING
+    return Link(LinkOutcome.QUEUED, pending=pending)
+
+
+async def _link(session: AsyncSession, *, chat: ChatIdentity, person: Person) -> None:
+    assert person.id is not None
+    chat.person_id = person.id
+    chat.stage = ChatStage.LINKED
+    chat.invite_unit_id = None
+    chat.updated_at = utcnow()
+    await chats.attach_consents(session, chat=chat, person_id=person.id)
+    await session.flush()
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    pending: PendingLink
+    unit: Unit | None
+
+
+async def pending_for(session: AsyncSession, *, actor: Actor) -> list[PendingItem]:
+    """Open link requests an officer may resolve (admins also see those with no unit)."""
+    if actor.scope is None:
+        return []
+    rows = await chats.pending_in_scope(
+        session, path=actor.scope.path, include_unassigned=actor.is_admin
+    )
+    return [PendingItem(p, u) for p, u in rows]
+
+
+class ResolveAction(StrEnum):
+    MEMBER = "member"
+    STAFF = "staff"  # confirmed, but not a union member
+    REJECT = "reject"
+
+
+class ResolveOutcome(StrEnum):
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    GONE = "gone"  # already resolved, or not found
+    FORBIDDEN = "forbidden"
+    NEEDS_UNIT = "needs_unit"
+    PHONE_TAKEN = "phone_taken"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    outcome: ResolveOutcome
+    chat: ChatIdentity | None = None
+    person: Person | None = None
+    unit: Unit | None = None
+
+
+async def resolve(
+    session: AsyncSession, *, actor: Actor, pending_id: int, action: ResolveAction
+) -> Resolution:
+    """An officer confirms (adding the person to their unit's roster) or rejects a request."""
+    if not actor.is_officer or actor.person is None:
+        return Resolution(ResolveOutcome.FORBIDDEN)
+    pending = await session.get(PendingLink, pending_id)
+    if pending is None or pending.status != PendingStatus.PENDING:
+        return Resolution(ResolveOutcome.GONE)
+    unit = (
+        await people.get_unit(session, unit_id=pending.unit_id)
+        if pending.unit_id is not None
+        else None
+    )
+    if unit is None and not actor.is_admin:
+        return Resolution(ResolveOutcome.FORBIDDEN)
+    if unit is not None and not actor.can_see(unit):
+        return Resolution(ResolveOutcome.FORBIDDEN)
+    chat = await session.get(ChatIdentity, pending.chat_id)
+    if chat is None:
+        return Resolution(ResolveOutcome.GONE)
+    if action == ResolveAction.REJECT:
+        await chats.resolve_pending(
+            session,
+            pending=pending,
+            status=PendingStatus.REJECTED,
+            resolved_by=actor.person.id,
+            person_id=None,
+        )
+        chat.stage = ChatStage.CONTACT
+        return Resolution(ResolveOutcome.REJECTED, chat=chat, unit=unit)
+    if unit is None:
+        return Resolution(ResolveOutcome.NEEDS_UNIT)
+    if pending.phone and await people.person_by_phone(session, phone=pending.phone):
+        return Resolution(ResolveOutcome.PHONE_TAKEN, chat=chat, unit=unit)
+    assert unit.id is not None
+    person = Person(
+        full_name=pending.full_name,
+        phone=pending.phone,
+        unit_id=unit.id,
+        is_member=action == ResolveAction.MEMBER,
+    )
+    session.add(person)
+    await session.flush()
+    await _link(session, chat=chat, person=person)
+    await chats.resolve_pending(
+        session,
+        pending=pending,
+        status=PendingStatus.CONFIRMED,
+        resolved_by=actor.person.id,
+        person_id=person.id,
+    )
+    return Resolution(ResolveOutcome.CONFIRMED, chat=chat, person=person, unit=unit)
+
+
+async def stop(session: AsyncSession, *, actor: Actor) -> bool:
+    """No more notices or reminders until /start; returns False if already stopped."""
+    if actor.chat.stopped:
+        return False
+    actor.chat.stopped = True
+    actor.chat.updated_at = utcnow()
+    await session.flush()
+    return True

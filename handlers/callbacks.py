@@ -1,0 +1,69 @@
+"""Typed callback data of every inline button (one prefix each).
+
+Callback data comes back from the client and is untrusted: handlers re-check who presses and
+what it names (services compare the response, question and scope with the database).
+"""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class ConsentCb(CallbackData, prefix="cs"):
+    accept: bool
+    version: str
+
+
+class SurveyOpenCb(CallbackData, prefix="so"):
+    run: int  # 0: a standing form named by ``key``
+    key: str = ""
+
+
+class AnswerCb(CallbackData, prefix="sa"):
+    r: int  # response id
+    q: str  # question key
+    o: int  # option index (yes/no: 0 = yes, 1 = no)
+
+
+class ToggleCb(CallbackData, prefix="st"):
+    r: int
+    q: str
+    o: int
+
+
+class DoneCb(CallbackData, prefix="sd"):
+    r: int
+    q: str
+
+
+class SkipCb(CallbackData, prefix="sk"):
+    r: int
+    q: str
+
+
+class BackCb(CallbackData, prefix="sb"):
+    r: int
+
+
+class SubmitCb(CallbackData, prefix="sx"):
+    r: int
+    send: bool  # True: submit; False: cancel the survey
+
+
+class PendingCb(CallbackData, prefix="pl"):
+    id: int
+    action: str  # a ResolveAction value
+
+
+class LaunchCb(CallbackData, prefix="ln"):
+    key: str
+
+
+class CaseCb(CallbackData, prefix="hc"):
+    id: int
+    status: str  # a CaseStatus value
+
+
+class BenefitCb(CallbackData, prefix="wb"):
+    id: int
+    confirm: bool

@@ -1,0 +1,198 @@
+"""Member router: /start and consent, linking by contact or name, /help, /stop, /cancel."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import onboarding
+from bot.services.actors import Actor, load_actor
+from bot.services.conversation import Conversation, ScreenKind
+from bot.texts import render
+from handlers import keyboards
+from handlers.callbacks import ConsentCb
+from handlers.ui import Replies
+from handlers.views import chat_id, command_menu, show_screen
+from storage.models import ChatStage
+from storage.people import get_unit
+
+
+async def cmd_start(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    result = await onboarding.start(session, actor=actor, payload=command.args)
+    me, locale = chat_id(actor), actor.locale
+    outcome = result.outcome
+    if outcome == onboarding.StartOutcome.ASK_CONSENT:
+        text = render(
+            "member/consent.txt",
+            locale,
+            invite_unit=result.invite_unit,
+            version=onboarding.CONSENT_VERSION,
+        )
+        replies.send(me, text, keyboards.consent(locale))
+    elif outcome == onboarding.StartOutcome.ASK_CONTACT:
+        text = render(
+            "member/ask_contact.txt",
+            locale,
+            invite_unit=result.invite_unit,
+            bad_invite=result.bad_invite,
+        )
+        replies.send(me, text, keyboards.share_contact(locale))
+    elif outcome == onboarding.StartOutcome.PENDING:
+        replies.send(me, render("member/pending.txt", locale), keyboards.share_contact(locale))
+    else:
+        view = await conversation.current(session, actor=actor)
+        in_survey = view.kind in (ScreenKind.QUESTION, ScreenKind.SUMMARY)
+        text = render(
+            "member/welcome_back.txt",
+            locale,
+            person=actor.person,
+            resumed=result.resumed,
+            in_survey=in_survey,
+        )
+        replies.send(me, text, ReplyKeyboardRemove())
+        replies.commands(me, command_menu(actor))
+        if in_survey:
+            show_screen(replies, actor, view)
+
+
+async def on_consent(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+) -> None:
+    outcome = await onboarding.decide_consent(
+        session, actor=actor, accepted=callback_data.accept, version=callback_data.version
+    )
+    me, locale = chat_id(actor), actor.locale
+    replies.answer(query.id)
+    if outcome == onboarding.ConsentOutcome.ALREADY:
+        if actor.chat.stage == ChatStage.CONSENT:
+            text = render(
+                "member/consent.txt", locale, invite_unit=None, version=onboarding.CONSENT_VERSION
+            )
+            replies.send(me, text, keyboards.consent(locale))
+        return
+    if query.message is not None:
+        # Keep the text the person agreed to, without the buttons.
+        replies.edit(
+            me,
+            query.message.message_id,
+            render("member/consent_accepted.txt", locale)
+            if outcome == onboarding.ConsentOutcome.ACCEPTED
+            else render("member/consent_declined.txt", locale),
+        )
+    if outcome == onboarding.ConsentOutcome.ACCEPTED:
+        invite_unit = None
+        if actor.chat.invite_unit_id is not None:
+            invite_unit = await get_unit(session, unit_id=actor.chat.invite_unit_id)
+        text = render("member/ask_contact.txt", locale, invite_unit=invite_unit, bad_invite=False)
+        replies.send(me, text, keyboards.share_contact(locale))
+
+
+async def on_contact(
+    message: Message, session: AsyncSession, actor: Actor, replies: Replies
+) -> None:
+    contact = message.contact
+    assert contact is not None and message.from_user is not None
+    own = contact.user_id is not None and contact.user_id == message.from_user.id
+    name = " ".join(p for p in (contact.last_name, contact.first_name) if p) or (
+        message.from_user.full_name
+    )
+    link = await onboarding.link_by_contact(
+        session, actor=actor, phone=contact.phone_number, own_contact=own, name=name
+    )
+    await _after_link(link, actor, replies, session)
+
+
+async def _after_link(
+    link: onboarding.Link, actor: Actor, replies: Replies, session: AsyncSession
+) -> None:
+    me, locale = chat_id(actor), actor.locale
+    if link.outcome == onboarding.LinkOutcome.LINKED:
+        actor.person, actor.unit = link.person, link.unit
+        refreshed = await load_actor(
+            session,
+            channel=actor.chat.channel,
+            external_id=actor.chat.external_id,
+            locale=actor.locale,
+        )
+        text = render("member/linked.txt", locale, person=link.person, unit=link.unit)
+        replies.send(me, text, ReplyKeyboardRemove())
+        replies.commands(me, command_menu(refreshed))
+    elif link.outcome == onboarding.LinkOutcome.QUEUED:
+        unit = None
+        if link.pending is not None and link.pending.unit_id is not None:
+            unit = await get_unit(session, unit_id=link.pending.unit_id)
+        replies.send(me, render("member/queued.txt", locale, unit=unit), ReplyKeyboardRemove())
+    else:
+        replies.send(me, render("member/contact_problem.txt", locale, problem=link.outcome.value))
+
+
+async def cmd_help(message: Message, actor: Actor, replies: Replies) -> None:
+    text = render(
+        "member/help.txt",
+        actor.locale,
+        linked=actor.linked,
+        officer=actor.is_officer,
+        admin=actor.is_admin,
+    )
+    replies.send(chat_id(actor), text)
+    if actor.linked:
+        replies.commands(chat_id(actor), command_menu(actor))
+
+
+async def cmd_stop(message: Message, session: AsyncSession, actor: Actor, replies: Replies) -> None:
+    changed = await onboarding.stop(session, actor=actor)
+    replies.send(chat_id(actor), render("member/stopped.txt", actor.locale, changed=changed))
+
+
+async def cmd_cancel(
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    view = await conversation.cancel(session, actor=actor)
+    show_screen(replies, actor, view)
+
+
+async def on_onboarding_text(
+    message: Message, session: AsyncSession, actor: Actor, replies: Replies
+) -> None:
+    """Text while waiting for a contact is taken as the person's full name."""
+    if actor.chat.stage not in (ChatStage.CONTACT, ChatStage.PENDING) or actor.linked:
+        raise SkipHandler
+    text = (message.text or "").strip()
+    if len(text.split()) < 2 or any(ch.isdigit() for ch in text) or len(text) > 120:
+        replies.send(
+            chat_id(actor), render("member/contact_problem.txt", actor.locale, problem="bad_name")
+        )
+        return
+    link = await onboarding.queue_by_name(session, actor=actor, full_name=text)
+    await _after_link(link, actor, replies, session)
+
+
+def build() -> Router:
+    """A fresh router (one per Dispatcher)."""
+    router = Router(name="member")
+    router.message.register(cmd_start, CommandStart())
+    router.callback_query.register(on_consent, ConsentCb.filter())
+    router.message.register(on_contact, F.contact)
+    router.message.register(cmd_help, Command("help"))
+    router.message.register(cmd_stop, Command("stop"))
+    router.message.register(cmd_cancel, Command("cancel"))
+    router.message.register(on_onboarding_text, F.text, ~F.text.startswith("/"))
+    return router

@@ -1,0 +1,301 @@
+"""Officer router (officers and admins): the link queue, launching surveys, /stats, follow-up."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.indicators import Catalog, compute_stats
+from bot.services import casework, onboarding
+from bot.services.actors import Actor, resolve_scope
+from bot.services.conversation import STANDING_OUTCOMES, Conversation
+from bot.texts import label, render
+from handlers import keyboards
+from handlers.callbacks import BenefitCb, CaseCb, LaunchCb, PendingCb
+from handlers.filters import IsOfficer
+from handlers.ui import Replies
+from handlers.views import chat_id, command_menu
+from storage import surveys as survey_store
+from storage.models import CaseStatus
+from storage.people import get_unit
+from surveys.phone import display_phone
+
+
+async def cmd_pending(
+    message: Message, session: AsyncSession, actor: Actor, replies: Replies
+) -> None:
+    items = await onboarding.pending_for(session, actor=actor)
+    me, locale = chat_id(actor), actor.locale
+    if not items:
+        replies.send(me, render("officer/pending_empty.txt", locale))
+    for item in items[:20]:
+        phone = display_phone(item.pending.phone) if item.pending.phone else None
+        text = render("officer/pending_item.txt", locale, item=item, phone=phone)
+        replies.send(me, text, keyboards.pending(item, locale))
+
+
+async def on_pending(
+    query: CallbackQuery,
+    callback_data: PendingCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+) -> None:
+    try:
+        action = onboarding.ResolveAction(callback_data.action)
+    except ValueError:
+        replies.answer(query.id, render("stale.txt", actor.locale))
+        return
+    result = await onboarding.resolve(
+        session, actor=actor, pending_id=callback_data.id, action=action
+    )
+    me, locale = chat_id(actor), actor.locale
+    replies.answer(query.id)
+    text = render(
+        "officer/pending_resolved.txt",
+        locale,
+        outcome=result.outcome.value,
+        person=result.person,
+        unit=result.unit,
+    )
+    if query.message is not None:
+        replies.edit(me, query.message.message_id, text)
+    else:
+        replies.send(me, text)
+    if result.chat is not None and result.outcome in (
+        onboarding.ResolveOutcome.CONFIRMED,
+        onboarding.ResolveOutcome.REJECTED,
+    ):
+        member_text = render(
+            "member/pending_decided.txt",
+            result.chat.locale,
+            confirmed=result.outcome == onboarding.ResolveOutcome.CONFIRMED,
+            person=result.person,
+            unit=result.unit,
+        )
+        replies.send(int(result.chat.external_id), member_text)
+
+
+async def cmd_survey(
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    assert actor.scope is not None and actor.scope.path
+    launchable = [
+        d for d in conversation.registry.builtins.values() if d.outcome not in STANDING_OUTCOMES
+    ]
+    rows = await survey_store.runs_launched_in(session, path=actor.scope.path)
+    runs = [
+        {"title": defn.title, "unit_name": unit.name, "completed": done, "started": started}
+        for run, defn, unit, done, started in rows
+        if run.status == "open"
+    ]
+    text = render("officer/launch_menu.txt", actor.locale, unit=actor.scope, runs=runs)
+    replies.send(chat_id(actor), text, keyboards.launch_menu(launchable, actor.locale))
+
+
+async def on_launch(
+    query: CallbackQuery,
+    callback_data: LaunchCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    defn = conversation.registry.builtins.get(callback_data.key)
+    if defn is None or defn.outcome in STANDING_OUTCOMES or actor.scope is None:
+        replies.answer(query.id, render("stale.txt", actor.locale))
+        return
+    _run, created = await conversation.launch(session, actor=actor, key=defn.key, unit=actor.scope)
+    replies.answer(query.id)
+    text = render(
+        "officer/launched.txt", actor.locale, created=created, title=defn.title, unit=actor.scope
+    )
+    replies.send(chat_id(actor), text)
+
+
+def parse_stats_args(args: str | None, *, this_year: int) -> tuple[str | None, int]:
+    """``/stats [unit] [year]``: a trailing 4-digit number is the year, the rest names a unit."""
+    words = (args or "").split()
+    year = this_year
+    if words and words[-1].isdigit() and len(words[-1]) == 4:
+        year = int(words.pop())
+    return (" ".join(words) or None), year
+
+
+async def cmd_stats(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    indicator_catalog: Catalog,
+    conversation: Conversation,
+) -> None:
+    text_arg, year = parse_stats_args(command.args, this_year=conversation.year_now())
+    scope = await resolve_scope(session, actor=actor, text=text_arg)
+    me = chat_id(actor)
+    if scope is None or scope.id is None:
+        replies.send(me, render("officer/scope_not_found.txt", actor.locale, text=text_arg))
+        return
+    report = await compute_stats(
+        session, scope_unit_id=scope.id, year=year, catalog=indicator_catalog
+    )
+    replies.send(me, render("stats.txt", actor.locale, report=report))
+
+
+async def cmd_cases(
+    message: Message, session: AsyncSession, actor: Actor, replies: Replies
+) -> None:
+    items = await casework.open_cases(session, actor=actor)
+    me, locale = chat_id(actor), actor.locale
+    if not items:
+        replies.send(me, render("officer/cases_empty.txt", locale))
+    for item in items[:20]:
+        text = render(
+            "officer/case_item.txt",
+            locale,
+            case=item.case,
+            unit=item.unit,
+            category=item.case.category,
+            status_label=label("case_status", locale, status=item.case.status),
+        )
+        replies.send(me, text, keyboards.case(item, locale))
+
+
+async def on_case(
+    query: CallbackQuery,
+    callback_data: CaseCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+) -> None:
+    try:
+        status = CaseStatus(callback_data.status)
+    except ValueError:
+        replies.answer(query.id, render("stale.txt", actor.locale))
+        return
+    outcome, case = await casework.change_case(
+        session, actor=actor, case_id=callback_data.id, status=status
+    )
+    text = render(
+        "officer/case_changed.txt",
+        actor.locale,
+        outcome=outcome.value,
+        case=case,
+        status_label=label("case_status", actor.locale, status=status.value),
+    )
+    replies.answer(query.id, text, alert=outcome != casework.ChangeOutcome.CHANGED)
+    unit = await get_unit(session, unit_id=case.unit_id) if case is not None else None
+    if outcome == casework.ChangeOutcome.CHANGED and case and unit and query.message:
+        item = casework.CaseItem(
+            case,
+            unit,
+            casework.NEXT_STATUSES[CaseStatus(case.status)],
+        )
+        replies.edit(
+            chat_id(actor),
+            query.message.message_id,
+            render(
+                "officer/case_item.txt",
+                actor.locale,
+                case=case,
+                unit=item.unit,
+                category=case.category,
+                status_label=label("case_status", actor.locale, status=case.status),
+            ),
+            keyboards.case(item, actor.locale),
+        )
+
+
+async def cmd_welfare(
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    items = await casework.requested_benefits(session, actor=actor)
+    me, locale = chat_id(actor), actor.locale
+    if not items:
+        replies.send(me, render("officer/welfare_empty.txt", locale))
+    offers = {
+        o.value: o.label
+        for d in conversation.registry.builtins.values()
+        for q in d.questions
+        if q.key == "offer"
+        for o in q.options
+    }
+    for item in items[:20]:
+        text = render(
+            "officer/welfare_item.txt",
+            locale,
+            item=item,
+            offer=offers.get(item.benefit.offer, item.benefit.offer),
+        )
+        replies.send(me, text, keyboards.benefit(item, locale))
+
+
+async def on_benefit(
+    query: CallbackQuery,
+    callback_data: BenefitCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+) -> None:
+    outcome, _benefit = await casework.decide_benefit(
+        session, actor=actor, benefit_id=callback_data.id, confirm=callback_data.confirm
+    )
+    text = render(
+        "officer/welfare_decided.txt",
+        actor.locale,
+        outcome=outcome.value,
+        confirmed=callback_data.confirm,
+    )
+    replies.answer(query.id)
+    if query.message is not None:
+        replies.edit(chat_id(actor), query.message.message_id, text)
+
+
+async def cmd_invite(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+) -> None:
+    unit = await resolve_scope(session, actor=actor, text=command.args)
+    me = chat_id(actor)
+    if unit is None:
+        replies.send(me, render("officer/scope_not_found.txt", actor.locale, text=command.args))
+        return
+    link = None
+    if unit.invite_code:
+        username = (await bot.me()).username
+        link = f"https://t.me/{username}?start={unit.invite_code}"
+    replies.send(me, render("officer/invite.txt", actor.locale, unit=unit, link=link))
+    replies.commands(me, command_menu(actor))
+
+
+def build() -> Router:
+    """A fresh router (one per Dispatcher)."""
+    router = Router(name="officer")
+    router.message.filter(IsOfficer())
+    router.callback_query.filter(IsOfficer())
+    router.message.register(cmd_pending, Command("pending"))
+    router.callback_query.register(on_pending, PendingCb.filter())
+    router.message.register(cmd_survey, Command("survey"))
+    router.callback_query.register(on_launch, LaunchCb.filter())
+    router.message.register(cmd_stats, Command("stats"))
+    router.message.register(cmd_cases, Command("cases"))
+    router.callback_query.register(on_case, CaseCb.filter())
+    router.message.register(cmd_welfare, Command("welfare"))
+    router.callback_query.register(on_benefit, BenefitCb.filter())
+    router.message.register(cmd_invite, Command("invite"))
+    return router

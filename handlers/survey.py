@@ -1,0 +1,198 @@
+"""Survey router: opening a survey, answering by button or by text, back, submit, cancel."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services.actors import Actor
+from bot.services.conversation import Conversation, Screen, ScreenKind
+from bot.texts import render
+from handlers import keyboards
+from handlers.callbacks import (
+    AnswerCb,
+    BackCb,
+    DoneCb,
+    SkipCb,
+    SubmitCb,
+    SurveyOpenCb,
+    ToggleCb,
+)
+from handlers.filters import IsLinked
+from handlers.ui import Replies
+from handlers.views import chat_id, show_screen
+
+
+async def cmd_surveys(
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    offers = await conversation.offers(session, actor=actor)
+    text = render("survey/list.txt", actor.locale, offers=offers)
+    replies.send(chat_id(actor), text, keyboards.offers(offers, actor.locale))
+
+
+def _respond(query: CallbackQuery, actor: Actor, replies: Replies, view: Screen) -> None:
+    """After a button: stale presses get a short notice and change nothing on screen."""
+    if view.kind == ScreenKind.STALE:
+        replies.answer(query.id, render("stale.txt", actor.locale))
+        return
+    replies.answer(query.id)
+    message_id = query.message.message_id if query.message is not None else None
+    in_place = view.kind in (ScreenKind.QUESTION, ScreenKind.SUMMARY, ScreenKind.DONE)
+    show_screen(replies, actor, view, edit_message_id=message_id if in_place else None)
+
+
+async def on_open(
+    query: CallbackQuery,
+    callback_data: SurveyOpenCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    view = await conversation.open(
+        session,
+        actor=actor,
+        run_id=callback_data.run or None,
+        key=callback_data.key or None,
+    )
+    if view.kind == ScreenKind.STALE:
+        replies.answer(query.id, render("stale.txt", actor.locale))
+        return
+    replies.answer(query.id)
+    show_screen(replies, actor, view)
+
+
+async def on_answer(
+    query: CallbackQuery,
+    callback_data: AnswerCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    view = await conversation.answer_option(
+        session,
+        actor=actor,
+        response_id=callback_data.r,
+        question_key=callback_data.q,
+        option=callback_data.o,
+    )
+    _respond(query, actor, replies, view)
+
+
+async def on_toggle(
+    query: CallbackQuery,
+    callback_data: ToggleCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    view = await conversation.toggle(
+        session,
+        actor=actor,
+        response_id=callback_data.r,
+        question_key=callback_data.q,
+        option=callback_data.o,
+    )
+    _respond(query, actor, replies, view)
+
+
+async def on_done(
+    query: CallbackQuery,
+    callback_data: DoneCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    view = await conversation.finish_multi(
+        session, actor=actor, response_id=callback_data.r, question_key=callback_data.q
+    )
+    _respond(query, actor, replies, view)
+
+
+async def on_skip(
+    query: CallbackQuery,
+    callback_data: SkipCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    view = await conversation.skip(
+        session, actor=actor, response_id=callback_data.r, question_key=callback_data.q
+    )
+    _respond(query, actor, replies, view)
+
+
+async def on_back(
+    query: CallbackQuery,
+    callback_data: BackCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    view = await conversation.back(session, actor=actor, response_id=callback_data.r)
+    _respond(query, actor, replies, view)
+
+
+async def on_submit(
+    query: CallbackQuery,
+    callback_data: SubmitCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    if callback_data.send:
+        view = await conversation.submit(session, actor=actor, response_id=callback_data.r)
+        _respond(query, actor, replies, view)
+        return
+    if actor.chat.active_response_id != callback_data.r:
+        replies.answer(query.id, render("stale.txt", actor.locale))
+        return
+    view = await conversation.cancel(session, actor=actor)
+    replies.answer(query.id)
+    if query.message is not None:
+        show_screen(replies, actor, view, edit_message_id=query.message.message_id)
+
+
+async def on_text(
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    """Typed text answers the question being asked (Zalo-style answers work here too)."""
+    if actor.chat.active_response_id is None:
+        raise SkipHandler
+    view = await conversation.answer_text(session, actor=actor, text=message.text or "")
+    if view.kind == ScreenKind.NONE:
+        raise SkipHandler
+    show_screen(replies, actor, view)
+
+
+def build() -> Router:
+    """A fresh router (one per Dispatcher)."""
+    router = Router(name="survey")
+    router.message.register(cmd_surveys, Command("surveys"), IsLinked())
+    router.callback_query.register(on_open, SurveyOpenCb.filter(), IsLinked())
+    router.callback_query.register(on_answer, AnswerCb.filter(), IsLinked())
+    router.callback_query.register(on_toggle, ToggleCb.filter(), IsLinked())
+    router.callback_query.register(on_done, DoneCb.filter(), IsLinked())
+    router.callback_query.register(on_skip, SkipCb.filter(), IsLinked())
+    router.callback_query.register(on_back, BackCb.filter(), IsLinked())
+    router.callback_query.register(on_submit, SubmitCb.filter(), IsLinked())
+    router.message.register(on_text, F.text, ~F.text.startswith("/"), IsLinked())
+    return router

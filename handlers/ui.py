@@ -1,0 +1,106 @@
+"""Replies collected during an update and sent only after its transaction is committed.
+
+A handler never calls the Bot directly: it queues what to send here.  The unit-of-work
+middleware commits first and then flushes, so a member never sees an answer accepted that the
+database does not hold.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeChat,
+    ForceReply,
+    InlineKeyboardMarkup,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+
+log = logging.getLogger(__name__)
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply | None
+
+
+@dataclass
+class _Item:
+    kind: Literal["send", "edit", "answer", "commands"]
+    chat_id: int = 0
+    text: str = ""
+    markup: Markup = None
+    message_id: int = 0
+    callback_id: str = ""
+    alert: bool = False
+    commands: list[BotCommand] = field(default_factory=list)
+
+
+class Replies:
+    """What to send once the update's work is committed."""
+
+    def __init__(self) -> None:
+        self.items: list[_Item] = []
+
+    def send(self, chat_id: int, text: str, markup: Markup = None) -> None:
+        self.items.append(_Item("send", chat_id=chat_id, text=text, markup=markup))
+
+    def edit(
+        self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        self.items.append(
+            _Item("edit", chat_id=chat_id, message_id=message_id, text=text, markup=markup)
+        )
+
+    def answer(self, callback_id: str, text: str = "", alert: bool = False) -> None:
+        self.items.append(_Item("answer", callback_id=callback_id, text=text, alert=alert))
+
+    def commands(self, chat_id: int, commands: list[BotCommand]) -> None:
+        self.items.append(_Item("commands", chat_id=chat_id, commands=commands))
+
+    def clear(self) -> None:
+        self.items.clear()
+
+    async def flush(self, bot: Bot) -> None:
+        items, self.items = self.items, []
+        for item in items:
+            try:
+                await self._send(bot, item)
+            except TelegramForbiddenError:
+                log.info("chat %s blocked the bot; reply dropped", item.chat_id)
+            except TelegramBadRequest as exc:
+                if "message is not modified" in str(exc):
+                    continue
+                if item.kind == "edit":
+                    # The message is too old to edit, or gone: send the text anew.
+                    await bot.send_message(item.chat_id, item.text, reply_markup=item.markup)
+                elif item.kind == "answer":
+                    log.info("callback answer refused: %s", exc)
+                else:
+                    log.warning("Telegram refused a %s: %s", item.kind, exc)
+            except TelegramAPIError as exc:
+                log.warning("Telegram error on %s: %s", item.kind, exc)
+
+    @staticmethod
+    async def _send(bot: Bot, item: _Item) -> None:
+        if item.kind == "send":
+            await bot.send_message(item.chat_id, item.text, reply_markup=item.markup)
+        elif item.kind == "edit":
+            markup = item.markup if isinstance(item.markup, InlineKeyboardMarkup) else None
+            await bot.edit_message_text(
+                text=item.text,
+                chat_id=item.chat_id,
+                message_id=item.message_id,
+                reply_markup=markup,
+            )
+        elif item.kind == "answer":
+            await bot.answer_callback_query(
+                item.callback_id, text=item.text or None, show_alert=item.alert
+            )
+        else:
+            await bot.set_my_commands(
+                item.commands, scope=BotCommandScopeChat(chat_id=item.chat_id)
+            )

@@ -1,0 +1,146 @@
+"""Chat identities, consent records and the queue of chats waiting for an officer."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.models import (
+    Channel,
+    ChatIdentity,
+    Consent,
+    ConsentDecision,
+    PendingLink,
+    PendingStatus,
+    Unit,
+    utcnow,
+)
+
+
+async def get_chat(
+    session: AsyncSession, *, channel: Channel, external_id: str
+) -> ChatIdentity | None:
+    stmt = select(ChatIdentity).where(
+        col(ChatIdentity.channel) == channel, col(ChatIdentity.external_id) == external_id
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_or_create_chat(
+    session: AsyncSession, *, channel: Channel, external_id: str, locale: str
+) -> ChatIdentity:
+    chat = await get_chat(session, channel=channel, external_id=external_id)
+    if chat is None:
+        chat = ChatIdentity(channel=channel, external_id=external_id, locale=locale)
+        session.add(chat)
+        await session.flush()
+    return chat
+
+
+async def chats_of_person(session: AsyncSession, *, person_id: int) -> list[ChatIdentity]:
+    stmt = select(ChatIdentity).where(col(ChatIdentity.person_id) == person_id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def record_consent(
+    session: AsyncSession,
+    *,
+    chat: ChatIdentity,
+    decision: ConsentDecision,
+    text_version: str,
+) -> Consent:
+    consent = Consent(
+        channel=chat.channel,
+        external_id=chat.external_id,
+        person_id=chat.person_id,
+        decision=decision,
+        text_version=text_version,
+    )
+    session.add(consent)
+    await session.flush()
+    return consent
+
+
+async def latest_consent(session: AsyncSession, *, chat: ChatIdentity) -> Consent | None:
+    stmt = (
+        select(Consent)
+        .where(col(Consent.channel) == chat.channel)
+        .where(col(Consent.external_id) == chat.external_id)
+        .order_by(col(Consent.id).desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def attach_consents(session: AsyncSession, *, chat: ChatIdentity, person_id: int) -> None:
+    """Once a chat is linked, its consent records name the person too."""
+    stmt = select(Consent).where(
+        col(Consent.channel) == chat.channel,
+        col(Consent.external_id) == chat.external_id,
+        col(Consent.person_id).is_(None),
+    )
+    for consent in (await session.execute(stmt)).scalars():
+        consent.person_id = person_id
+
+
+async def open_pending_for_chat(session: AsyncSession, *, chat_id: int) -> PendingLink | None:
+    stmt = select(PendingLink).where(
+        col(PendingLink.chat_id) == chat_id, col(PendingLink.status) == PendingStatus.PENDING
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def queue_pending(
+    session: AsyncSession,
+    *,
+    chat: ChatIdentity,
+    full_name: str,
+    phone: str | None,
+    unit_id: int | None,
+) -> PendingLink:
+    """Queue a chat for an officer; a chat has at most one open request (it is updated)."""
+    assert chat.id is not None
+    pending = await open_pending_for_chat(session, chat_id=chat.id)
+    if pending is None:
+        pending = PendingLink(chat_id=chat.id, full_name=full_name, phone=phone, unit_id=unit_id)
+        session.add(pending)
+    else:
+        pending.full_name = full_name
+        pending.phone = phone or pending.phone
+        pending.unit_id = unit_id if unit_id is not None else pending.unit_id
+    await session.flush()
+    return pending
+
+
+async def pending_in_scope(
+    session: AsyncSession, *, path: str, include_unassigned: bool
+) -> list[tuple[PendingLink, Unit | None]]:
+    """Open requests for units under ``path`` (and those with no unit, for admins)."""
+    stmt = (
+        select(PendingLink, Unit)
+        .join(Unit, col(Unit.id) == col(PendingLink.unit_id), isouter=True)
+        .where(col(PendingLink.status) == PendingStatus.PENDING)
+        .order_by(col(PendingLink.created_at), col(PendingLink.id))
+    )
+    if include_unassigned:
+        stmt = stmt.where((col(Unit.path).startswith(path)) | (col(PendingLink.unit_id).is_(None)))
+    else:
+        stmt = stmt.where(col(Unit.path).startswith(path))
+    rows = (await session.execute(stmt)).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+async def resolve_pending(
+    session: AsyncSession,
+    *,
+    pending: PendingLink,
+    status: PendingStatus,
+    resolved_by: int | None,
+    person_id: int | None,
+) -> None:
+    pending.status = status
+    pending.resolved_by = resolved_by
+    pending.person_id = person_id
+    pending.resolved_at = utcnow()
+    await session.flush()

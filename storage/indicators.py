@@ -1,0 +1,331 @@
+"""SQL aggregations behind the indicators: counts per scope, split public/non-public and by child.
+
+A scope is a unit and its subtree (``units.path LIKE scope.path || '%'``).  Every function here
+builds a "facts" subquery (one row per response, person, case, ... carrying the ``unit_id`` it
+belongs to) and aggregates it three times: the whole scope, grouped by the unit's public flag,
+and grouped by the child of the scope whose subtree holds the unit.  So the number of queries is
+fixed (three per function) whatever the number of people or units.  Functions are keyword-only
+after the session and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Label,
+    Select,
+    Subquery,
+    Table,
+    and_,
+    case,
+    distinct,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from storage.models import BenefitStatus, CaseStatus, ResponseState, UnitKind
+
+_tables = SQLModel.metadata.tables
+units: Table = _tables["units"]
+people: Table = _tables["people"]
+responses: Table = _tables["responses"]
+answers: Table = _tables["answers"]
+runs: Table = _tables["survey_runs"]
+definitions: Table = _tables["survey_definitions"]
+hardship: Table = _tables["hardship_cases"]
+benefits: Table = _tables["welfare_benefits"]
+
+TRUE_JSON = "true"  # a yes/no answer stored as JSON
+
+
+@dataclass(frozen=True)
+class ScopeUnit:
+    id: int
+    code: str
+    name: str
+    kind: UnitKind
+    path: str
+    is_public: bool
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Named counts for the whole scope, per public flag, and per child unit of the scope.
+
+    ``by_child`` is keyed by the child's id; the key None holds what sits on the scope unit
+    itself (not under any child).  Groups with no rows are absent (their counts are 0)."""
+
+    total: dict[str, int]
+    by_public: dict[bool, dict[str, int]] = field(default_factory=dict)
+    by_child: dict[int | None, dict[str, int]] = field(default_factory=dict)
+
+    def get(self, name: str, group: dict[str, int] | None = None) -> int:
+        return (self.total if group is None else group).get(name, 0)
+
+
+Measures = Callable[[Subquery], Sequence[Label[int]]]
+
+
+def _scope_row(row: Sequence[Any]) -> ScopeUnit:
+    id_, code, name, kind, path, is_public = row
+    return ScopeUnit(
+        id=int(id_),
+        code=str(code),
+        name=str(name),
+        kind=UnitKind(kind),
+        path=str(path),
+        is_public=bool(is_public),
+    )
+
+
+_SCOPE_COLUMNS = (
+    units.c.id,
+    units.c.code,
+    units.c.name,
+    units.c.kind,
+    units.c.path,
+    units.c.is_public,
+)
+
+
+async def get_scope(session: AsyncSession, *, unit_id: int) -> ScopeUnit | None:
+    row = (await session.execute(select(*_SCOPE_COLUMNS).where(units.c.id == unit_id))).first()
+    return None if row is None else _scope_row(tuple(row))
+
+
+async def child_units(session: AsyncSession, *, scope: ScopeUnit) -> list[ScopeUnit]:
+    """The direct children of the scope unit, by name."""
+    stmt = (
+        select(*_SCOPE_COLUMNS)
+        .where(units.c.parent_id == scope.id)
+        .order_by(units.c.name, units.c.id)
+    )
+    return [_scope_row(tuple(row)) for row in (await session.execute(stmt)).all()]
+
+
+def _counts(row: Sequence[Any], names: Sequence[str]) -> dict[str, int]:
+    return {name: int(value or 0) for name, value in zip(names, row, strict=True)}
+
+
+async def _breakdown(
+    session: AsyncSession, *, facts: Subquery, measures: Measures, scope: ScopeUnit
+) -> Breakdown:
+    """Aggregate ``facts`` (which has a ``unit_id`` column) over the scope, three ways."""
+    unit = units.alias("scope_unit")
+    child = units.alias("scope_child")
+    in_scope = unit.c.path.startswith(scope.path, autoescape=True)
+    joined = facts.join(unit, unit.c.id == facts.c.unit_id)
+    cols = measures(facts)
+    names = [c.name for c in cols]
+
+    total_row = (await session.execute(select(*cols).select_from(joined).where(in_scope))).one()
+    by_public_stmt: Select[Any] = (
+        select(unit.c.is_public, *cols)
+        .select_from(joined)
+        .where(in_scope)
+        .group_by(unit.c.is_public)
+    )
+    by_public = {
+        bool(row[0]): _counts(tuple(row[1:]), names)
+        for row in (await session.execute(by_public_stmt)).all()
+    }
+    with_child = joined.outerjoin(
+        child,
+        and_(child.c.parent_id == scope.id, unit.c.path.startswith(child.c.path)),
+    )
+    by_child_stmt: Select[Any] = (
+        select(child.c.id, *cols).select_from(with_child).where(in_scope).group_by(child.c.id)
+    )
+    by_child = {
+        (None if row[0] is None else int(row[0])): _counts(tuple(row[1:]), names)
+        for row in (await session.execute(by_child_stmt)).all()
+    }
+    return Breakdown(_counts(tuple(total_row), names), by_public, by_child)
+
+
+def _count_distinct(column: ColumnElement[int], name: str) -> Label[int]:
+    return func.count(distinct(column)).label(name)
+
+
+def _count_distinct_if(
+    flag: ColumnElement[int], column: ColumnElement[int], name: str
+) -> Label[int]:
+    return func.count(distinct(case((flag == 1, column)))).label(name)
+
+
+def _sum(column: ColumnElement[int], name: str) -> Label[int]:
+    return func.coalesce(func.sum(column), 0).label(name)
+
+
+def _respondent_key() -> ColumnElement[int]:
+    """The person of a response; an anonymous response (no person) counts as its own respondent."""
+    return func.coalesce(responses.c.person_id, -responses.c.id)
+
+
+def _completed_responses(survey_key: str, year: int) -> Select[Any]:
+    """Completed responses to runs of ``survey_key`` for the period ``year`` (no columns yet)."""
+    return (
+        select()
+        .select_from(
+            responses.join(runs, runs.c.id == responses.c.run_id).join(
+                definitions, definitions.c.id == runs.c.definition_id
+            )
+        )
+        .where(
+            definitions.c.key == survey_key,
+            runs.c.period_year == year,
+            responses.c.state == ResponseState.COMPLETED,
+        )
+    )
+
+
+async def survey_yes_counts(
+    session: AsyncSession,
+    *,
+    scope: ScopeUnit,
+    year: int,
+    survey_key: str,
+    question_key: str,
+    members_only: bool = False,
+) -> Breakdown:
+    """Completed responses of the year to a survey, scoped by the respondent's unit when
+    answering.  Counts: ``respondents`` (distinct people) and ``yes`` (distinct people who
+    answered ``question_key`` with yes)."""
+    answer = answers.alias("yes_answer")
+    stmt = (
+        _completed_responses(survey_key, year)
+        .add_columns(
+            responses.c.unit_id.label("unit_id"),
+            _respondent_key().label("who"),
+            case((answer.c.value == TRUE_JSON, 1), else_=0).label("yes"),
+        )
+        .outerjoin(
+            answer,
+            and_(answer.c.response_id == responses.c.id, answer.c.question_key == question_key),
+        )
+    )
+    if members_only:
+        stmt = stmt.where(responses.c.is_member.is_(True))
+    facts = stmt.subquery("survey_facts")
+    return await _breakdown(
+        session,
+        facts=facts,
+        measures=lambda f: [
+            _count_distinct(f.c.who, "respondents"),
+            _count_distinct_if(f.c.yes, f.c.who, "yes"),
+        ],
+        scope=scope,
+    )
+
+
+async def roster_counts(session: AsyncSession, *, scope: ScopeUnit) -> Breakdown:
+    """People in the roster of the scope: ``people`` (all staff listed) and ``members``."""
+    facts = select(
+        people.c.unit_id.label("unit_id"),
+        case((people.c.is_member.is_(True), 1), else_=0).label("member"),
+    ).subquery("roster_facts")
+    return await _breakdown(
+        session,
+        facts=facts,
+        measures=lambda f: [func.count().label("people"), _sum(f.c.member, "members")],
+        scope=scope,
+    )
+
+
+async def welfare_counts(
+    session: AsyncSession, *, scope: ScopeUnit, year: int, survey_key: str = "welfare_signup"
+) -> Breakdown:
+    """Members and welfare benefits of the year: ``confirmed`` (distinct members with a
+    confirmed benefit, scoped by the benefit's unit) and ``engaged`` (distinct members with a
+    completed sign-up response or any benefit row of the year)."""
+    from_benefits = (
+        select(
+            benefits.c.unit_id.label("unit_id"),
+            benefits.c.person_id.label("who"),
+            case((benefits.c.status == BenefitStatus.CONFIRMED, 1), else_=0).label("confirmed"),
+        )
+        .select_from(benefits.join(people, people.c.id == benefits.c.person_id))
+        .where(benefits.c.period_year == year, people.c.is_member.is_(True))
+    )
+    from_responses = (
+        _completed_responses(survey_key, year)
+        .add_columns(
+            responses.c.unit_id.label("unit_id"),
+            _respondent_key().label("who"),
+            literal(0, Integer).label("confirmed"),
+        )
+        .where(responses.c.is_member.is_(True))
+    )
+    facts = union_all(from_benefits, from_responses).subquery("welfare_facts")
+    return await _breakdown(
+        session,
+        facts=facts,
+        measures=lambda f: [
+            _count_distinct_if(f.c.confirmed, f.c.who, "confirmed"),
+            _count_distinct(f.c.who, "engaged"),
+        ],
+        scope=scope,
+    )
+
+
+async def hardship_counts(session: AsyncSession, *, scope: ScopeUnit, year: int) -> Breakdown:
+    """Hardship cases of the year: ``cases`` and ``supported`` (status supported or closed)."""
+    done = hardship.c.status.in_([CaseStatus.SUPPORTED, CaseStatus.CLOSED])
+    facts = (
+        select(
+            hardship.c.unit_id.label("unit_id"),
+            case((done, 1), else_=0).label("supported"),
+        )
+        .where(hardship.c.period_year == year)
+        .subquery("hardship_facts")
+    )
+    return await _breakdown(
+        session,
+        facts=facts,
+        measures=lambda f: [func.count().label("cases"), _sum(f.c.supported, "supported")],
+        scope=scope,
+    )
+
+
+async def staff_counts(session: AsyncSession, *, scope: ScopeUnit) -> Breakdown:
+    """The staff (CBNGNLĐ) headcount of the CĐCS in the scope: ``staff`` sums each CĐCS's
+    ``staff_count``, or, where that is 0 (not filled in), the number of people of its subtree in
+    the roster; ``fallback_units`` counts the CĐCS counted from the roster."""
+    per_unit = (
+        select(people.c.unit_id.label("unit_id"), func.count().label("n"))
+        .group_by(people.c.unit_id)
+        .subquery("people_per_unit")
+    )
+    cdcs = units.alias("cdcs")
+    member_unit = units.alias("member_unit")
+    roster_size = (
+        select(func.coalesce(func.sum(per_unit.c.n), 0))
+        .select_from(per_unit.join(member_unit, member_unit.c.id == per_unit.c.unit_id))
+        .where(member_unit.c.path.startswith(cdcs.c.path))
+        .scalar_subquery()
+    )
+    counted = cdcs.c.staff_count > 0
+    facts = (
+        select(
+            cdcs.c.id.label("unit_id"),
+            case((counted, cdcs.c.staff_count), else_=roster_size).label("staff"),
+            case((counted, 0), else_=1).label("fallback"),
+        )
+        .where(cdcs.c.kind == UnitKind.GRASSROOTS)
+        .subquery("staff_facts")
+    )
+    return await _breakdown(
+        session,
+        facts=facts,
+        measures=lambda f: [_sum(f.c.staff, "staff"), _sum(f.c.fallback, "fallback_units")],
+        scope=scope,
+    )

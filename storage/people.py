@@ -1,0 +1,79 @@
+"""Queries over the roster (units and people) used by onboarding and access checks."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.models import Person, Role, Unit, UnitKind
+
+
+async def person_by_phone(session: AsyncSession, *, phone: str) -> Person | None:
+    return (
+        await session.execute(select(Person).where(col(Person.phone) == phone))
+    ).scalar_one_or_none()
+
+
+async def get_person(session: AsyncSession, *, person_id: int) -> Person | None:
+    return await session.get(Person, person_id)
+
+
+async def get_unit(session: AsyncSession, *, unit_id: int) -> Unit | None:
+    return await session.get(Unit, unit_id)
+
+
+async def unit_by_invite(session: AsyncSession, *, code: str) -> Unit | None:
+    return (
+        await session.execute(select(Unit).where(col(Unit.invite_code) == code))
+    ).scalar_one_or_none()
+
+
+async def root_unit(session: AsyncSession) -> Unit | None:
+    """The top of the tree (the provincial union)."""
+    stmt = select(Unit).where(col(Unit.parent_id).is_(None)).order_by(col(Unit.id)).limit(1)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def find_units(session: AsyncSession, *, text: str, within_path: str = "/") -> list[Unit]:
+    """Units in a subtree whose code equals ``text`` or whose name contains it."""
+    needle = text.strip()
+    stmt = (
+        select(Unit)
+        .where(col(Unit.path).startswith(within_path))
+        .where(
+            or_(
+                func.lower(col(Unit.code)) == needle.lower(),
+                func.lower(col(Unit.name)).contains(needle.lower()),
+            )
+        )
+        .order_by(col(Unit.path))
+        .limit(10)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def units_in_subtree(
+    session: AsyncSession, *, path: str, kinds: tuple[UnitKind, ...] | None = None
+) -> list[Unit]:
+    stmt = select(Unit).where(col(Unit.path).startswith(path)).order_by(col(Unit.path))
+    if kinds:
+        stmt = stmt.where(col(Unit.kind).in_(kinds))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def officers_for_unit(session: AsyncSession, *, unit: Unit) -> list[Person]:
+    """Officers and admins whose responsibility covers ``unit`` (its own or an ancestor's)."""
+    ancestor_ids = [int(part) for part in unit.path.strip("/").split("/") if part]
+    stmt = (
+        select(Person)
+        .where(col(Person.role).in_((Role.OFFICER, Role.ADMIN)))
+        .where(col(Person.officer_unit_id).in_(ancestor_ids))
+        .order_by(col(Person.id))
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def admins(session: AsyncSession) -> list[Person]:
+    stmt = select(Person).where(col(Person.role) == Role.ADMIN).order_by(col(Person.id))
+    return list((await session.execute(stmt)).scalars())

@@ -1,0 +1,222 @@
+"""Survey definitions, runs, responses and answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.models import (
+    Answer,
+    Participation,
+    Response,
+    ResponseState,
+    RunStatus,
+    SurveyDefinitionRow,
+    SurveyRun,
+    Unit,
+    utcnow,
+)
+
+
+async def ensure_definition(
+    session: AsyncSession, *, key: str, title: str, checksum: str, body: str
+) -> SurveyDefinitionRow:
+    """The stored row for a definition text; a changed text becomes a new version."""
+    stmt = (
+        select(SurveyDefinitionRow)
+        .where(col(SurveyDefinitionRow.key) == key)
+        .order_by(col(SurveyDefinitionRow.version).desc())
+    )
+    rows = list((await session.execute(stmt)).scalars())
+    for row in rows:
+        if row.checksum == checksum:
+            return row
+    version = (rows[0].version + 1) if rows else 1
+    row = SurveyDefinitionRow(key=key, version=version, title=title, checksum=checksum, body=body)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_definition(
+    session: AsyncSession, *, definition_id: int
+) -> SurveyDefinitionRow | None:
+    return await session.get(SurveyDefinitionRow, definition_id)
+
+
+async def create_run(
+    session: AsyncSession,
+    *,
+    definition_id: int,
+    unit_id: int,
+    launched_by: int | None,
+    period_year: int,
+) -> SurveyRun:
+    run = SurveyRun(
+        definition_id=definition_id,
+        unit_id=unit_id,
+        launched_by=launched_by,
+        period_year=period_year,
+    )
+    session.add(run)
+    await session.flush()
+    return run
+
+
+async def get_run(session: AsyncSession, *, run_id: int) -> SurveyRun | None:
+    return await session.get(SurveyRun, run_id)
+
+
+async def open_run_for(
+    session: AsyncSession, *, definition_key: str, unit_id: int, period_year: int
+) -> SurveyRun | None:
+    """An open run of a definition (any version) launched for exactly this unit and year."""
+    stmt = (
+        select(SurveyRun)
+        .join(SurveyDefinitionRow, col(SurveyDefinitionRow.id) == col(SurveyRun.definition_id))
+        .where(col(SurveyDefinitionRow.key) == definition_key)
+        .where(col(SurveyRun.unit_id) == unit_id)
+        .where(col(SurveyRun.period_year) == period_year)
+        .where(col(SurveyRun.status) == RunStatus.OPEN)
+        .order_by(col(SurveyRun.id).desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def open_runs_for_unit_path(
+    session: AsyncSession, *, unit_path: str, exclude_keys: tuple[str, ...] = ()
+) -> list[tuple[SurveyRun, SurveyDefinitionRow, Unit]]:
+    """Open runs whose audience (a unit subtree) contains the unit at ``unit_path``."""
+    ancestor_ids = [int(p) for p in unit_path.strip("/").split("/") if p]
+    stmt = (
+        select(SurveyRun, SurveyDefinitionRow, Unit)
+        .join(SurveyDefinitionRow, col(SurveyDefinitionRow.id) == col(SurveyRun.definition_id))
+        .join(Unit, col(Unit.id) == col(SurveyRun.unit_id))
+        .where(col(SurveyRun.status) == RunStatus.OPEN)
+        .where(col(SurveyRun.unit_id).in_(ancestor_ids))
+        .order_by(col(SurveyRun.id))
+    )
+    if exclude_keys:
+        stmt = stmt.where(col(SurveyDefinitionRow.key).not_in(exclude_keys))
+    return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
+
+
+async def runs_launched_in(
+    session: AsyncSession, *, path: str
+) -> list[tuple[SurveyRun, SurveyDefinitionRow, Unit, int, int]]:
+    """Runs whose audience unit lies in a subtree, with completed and started counts."""
+    completed = func.count(Response.id).filter(  # type: ignore[arg-type]
+        col(Response.state) == ResponseState.COMPLETED
+    )
+    stmt = (
+        select(SurveyRun, SurveyDefinitionRow, Unit, completed, func.count(Response.id))  # type: ignore[arg-type]
+        .join(SurveyDefinitionRow, col(SurveyDefinitionRow.id) == col(SurveyRun.definition_id))
+        .join(Unit, col(Unit.id) == col(SurveyRun.unit_id))
+        .join(Response, col(Response.run_id) == col(SurveyRun.id), isouter=True)
+        .where(col(Unit.path).startswith(path))
+        .where(col(SurveyRun.launched_by).is_not(None))
+        .group_by(col(SurveyRun.id), col(SurveyDefinitionRow.id), col(Unit.id))
+        .order_by(col(SurveyRun.id).desc())
+    )
+    rows = (await session.execute(stmt)).all()
+    return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+
+
+async def response_for(session: AsyncSession, *, run_id: int, person_id: int) -> Response | None:
+    stmt = select(Response).where(
+        col(Response.run_id) == run_id, col(Response.person_id) == person_id
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def has_participated(session: AsyncSession, *, run_id: int, person_id: int) -> bool:
+    stmt = select(col(Participation.id)).where(
+        col(Participation.run_id) == run_id, col(Participation.person_id) == person_id
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def start_response(
+    session: AsyncSession, *, run_id: int, person_id: int, unit_id: int, is_member: bool
+) -> Response:
+    response = Response(run_id=run_id, person_id=person_id, unit_id=unit_id, is_member=is_member)
+    session.add(response)
+    await session.flush()
+    return response
+
+
+async def get_response(session: AsyncSession, *, response_id: int) -> Response | None:
+    return await session.get(Response, response_id)
+
+
+async def load_answers(session: AsyncSession, *, response_id: int) -> dict[str, Any]:
+    stmt = select(col(Answer.question_key), col(Answer.value)).where(
+        col(Answer.response_id) == response_id
+    )
+    return {key: json.loads(value) for key, value in (await session.execute(stmt)).all()}
+
+
+async def save_answer(
+    session: AsyncSession, *, response: Response, question_key: str, value: Any
+) -> None:
+    """Insert or replace one answer (re-answering after "back" replaces it)."""
+    assert response.id is not None
+    encoded = json.dumps(value, ensure_ascii=False)
+    stmt = select(Answer).where(
+        col(Answer.response_id) == response.id, col(Answer.question_key) == question_key
+    )
+    existing = (await session.execute(stmt)).scalar_one_or_none()
+    if existing is None:
+        session.add(Answer(response_id=response.id, question_key=question_key, value=encoded))
+    else:
+        existing.value = encoded
+        existing.answered_at = utcnow()
+    response.updated_at = utcnow()
+    await session.flush()
+
+
+async def delete_answers(
+    session: AsyncSession, *, response_id: int, question_keys: list[str]
+) -> None:
+    if not question_keys:
+        return
+    await session.execute(
+        delete(Answer)
+        .where(col(Answer.response_id) == response_id)
+        .where(col(Answer.question_key).in_(question_keys))
+    )
+
+
+async def complete_response(session: AsyncSession, *, response: Response, anonymous: bool) -> None:
+    """Mark completed; for an anonymous survey, cut the link to the person."""
+    response.state = ResponseState.COMPLETED
+    response.completed_at = utcnow()
+    response.updated_at = response.completed_at
+    response.draft = None
+    if anonymous and response.person_id is not None:
+        session.add(Participation(run_id=response.run_id, person_id=response.person_id))
+        response.person_id = None
+    await session.flush()
+
+
+async def abandon_response(session: AsyncSession, *, response: Response) -> None:
+    response.state = ResponseState.ABANDONED
+    response.draft = None
+    response.updated_at = utcnow()
+    await session.flush()
+
+
+async def reopen_response(session: AsyncSession, *, response: Response) -> None:
+    """Start an abandoned response again from the beginning."""
+    assert response.id is not None
+    await session.execute(delete(Answer).where(col(Answer.response_id) == response.id))
+    response.state = ResponseState.IN_PROGRESS
+    response.draft = None
+    response.started_at = utcnow()
+    response.updated_at = response.started_at
+    await session.flush()

@@ -1,0 +1,83 @@
+"""A running bot for flow tests: the real app (Dispatcher, Bot, inbox runner) polling the fake
+Bot API, on a test database seeded with the sample province."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from bot.app import App, build_app
+from bot.roster import import_roster, sample_paths
+from bot.settings import Settings
+from storage.db import Database
+from tests.fakebotapi import FakeBotAPI, FakeUser
+
+
+async def seed_sample(db: Database) -> None:
+    async with db.session() as session:
+        report = await import_roster(session, sample_paths())
+    assert not report.errors, report.errors
+
+
+class RunningBot:
+    """The bot as ``congdoan serve`` runs it; ``restart()`` builds a new Dispatcher and Bot on
+    the same database, as a process restart would."""
+
+    def __init__(self, api: FakeBotAPI, db: Database, settings: Settings) -> None:
+        self.api = api
+        self.db = db
+        self.settings = settings
+        self.app: App | None = None
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> App:
+        self.app = await build_app(self.settings, token=self.api.token, db=self.db)
+        self.api.track(self.app.dispatcher)
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self.app.runner.poll(self._stop, poll_seconds=1))
+        return self.app
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.wait_for(self._task, timeout=10)
+            self._task = None
+        if self.app is not None:
+            await self.app.bot.session.close()
+            self.app = None
+
+    async def restart(self) -> App:
+        await self.stop()
+        return await self.start()
+
+
+def settings_for(api: FakeBotAPI, db: Database) -> Settings:
+    return Settings(
+        telegram_api_url=api.base_url,
+        database_url=db.url,
+        locale="vi",
+        timezone="Asia/Ho_Chi_Minh",
+    )
+
+
+@asynccontextmanager
+async def running_bot(api: FakeBotAPI, db: Database) -> AsyncIterator[RunningBot]:
+    bot = RunningBot(api, db, settings_for(api, db))
+    await bot.start()
+    try:
+        yield bot
+    finally:
+        await bot.stop()
+
+
+async def link(api: FakeBotAPI, user: FakeUser) -> None:
+    """Walk a roster person through /start, consent and sharing their contact."""
+    await user.send("/start")
+    await api.wait_idle()
+    await user.click(user.last_message(), "✅ Tôi đồng ý")
+    await api.wait_idle()
+    await user.share_contact()
+    await api.wait_idle()
+    assert "Đã liên kết" in user.last_message().text, user.last_message().text
