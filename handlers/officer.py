@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.indicators import Catalog, compute_stats
 from bot.services import casework, onboarding
 from bot.services.actors import Actor, resolve_scope
-from bot.services.conversation import STANDING_OUTCOMES, Conversation
+from bot.services.conversation import STANDING_OUTCOMES, Conversation, SurveyRegistry
 from bot.texts import label, render
 from handlers import keyboards
 from handlers.callbacks import BenefitCb, CaseCb, LaunchCb, PendingCb
@@ -149,22 +149,30 @@ async def cmd_stats(
     replies.send(me, render("stats.txt", actor.locale, report=report))
 
 
+def _case_text(item: casework.CaseItem, locale: str, registry: SurveyRegistry) -> str:
+    return render(
+        "officer/case_item.txt",
+        locale,
+        case=item.case,
+        unit=item.unit,
+        category=registry.option_label("hardship_case", "category", item.case.category),
+        status_label=label("case_status", locale, status=item.case.status),
+    )
+
+
 async def cmd_cases(
-    message: Message, session: AsyncSession, actor: Actor, replies: Replies
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
 ) -> None:
     items = await casework.open_cases(session, actor=actor)
     me, locale = chat_id(actor), actor.locale
     if not items:
         replies.send(me, render("officer/cases_empty.txt", locale))
     for item in items[:20]:
-        text = render(
-            "officer/case_item.txt",
-            locale,
-            case=item.case,
-            unit=item.unit,
-            category=item.case.category,
-            status_label=label("case_status", locale, status=item.case.status),
-        )
+        text = _case_text(item, locale, conversation.registry)
         replies.send(me, text, keyboards.case(item, locale))
 
 
@@ -174,6 +182,7 @@ async def on_case(
     session: AsyncSession,
     actor: Actor,
     replies: Replies,
+    conversation: Conversation,
 ) -> None:
     try:
         status = CaseStatus(callback_data.status)
@@ -193,22 +202,11 @@ async def on_case(
     replies.answer(query.id, text, alert=outcome != casework.ChangeOutcome.CHANGED)
     unit = await get_unit(session, unit_id=case.unit_id) if case is not None else None
     if outcome == casework.ChangeOutcome.CHANGED and case and unit and query.message:
-        item = casework.CaseItem(
-            case,
-            unit,
-            casework.NEXT_STATUSES[CaseStatus(case.status)],
-        )
+        item = casework.CaseItem(case, unit, casework.NEXT_STATUSES[CaseStatus(case.status)])
         replies.edit(
             chat_id(actor),
             query.message.message_id,
-            render(
-                "officer/case_item.txt",
-                actor.locale,
-                case=case,
-                unit=item.unit,
-                category=case.category,
-                status_label=label("case_status", actor.locale, status=case.status),
-            ),
+            _case_text(item, actor.locale, conversation.registry),
             keyboards.case(item, actor.locale),
         )
 
@@ -224,19 +222,12 @@ async def cmd_welfare(
     me, locale = chat_id(actor), actor.locale
     if not items:
         replies.send(me, render("officer/welfare_empty.txt", locale))
-    offers = {
-        o.value: o.label
-        for d in conversation.registry.builtins.values()
-        for q in d.questions
-        if q.key == "offer"
-        for o in q.options
-    }
     for item in items[:20]:
         text = render(
             "officer/welfare_item.txt",
             locale,
             item=item,
-            offer=offers.get(item.benefit.offer, item.benefit.offer),
+            offer=conversation.registry.option_label("welfare_signup", "offer", item.benefit.offer),
         )
         replies.send(me, text, keyboards.benefit(item, locale))
 

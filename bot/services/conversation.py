@@ -50,6 +50,14 @@ class SurveyRegistry:
             self._by_row[row.id] = defn
             self._row_of_key[key] = row.id
 
+    def option_label(self, survey_key: str, question_key: str, value: str) -> str:
+        """The label of an option of a built-in survey (the value itself if unknown)."""
+        defn = self.builtins.get(survey_key)
+        if defn is None or not defn.has_question(question_key):
+            return value
+        option = defn.question(question_key).option(value)
+        return option.label if option is not None else value
+
     async def row_id(self, session: AsyncSession, key: str) -> int:
         if key not in self._row_of_key:
             await self.sync(session)

@@ -1,0 +1,310 @@
+"""Indicator computation: the catalog's computed indicators for a scope and a year.
+
+The figures come from the SQL aggregations of :mod:`storage.indicators` (a fixed number of
+queries per indicator, whatever the number of people or units); this module only pairs them into
+numerator / denominator / coverage and compares them with the catalog's targets.  See the comments
+of ``catalog.yaml`` for the measurement rule of each indicator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.indicators.catalog import Catalog, Indicator, Population, Target
+from storage import indicators as q
+from storage.models import UnitKind
+
+PUBLIC = "public"
+NON_PUBLIC = "non_public"
+LOW_COVERAGE = 0.5  # below this share of answers a figure is flagged as not representative
+
+
+class UnknownScope(LookupError):
+    """No unit with the requested id."""
+
+
+class CoverageKind(StrEnum):
+    """What the coverage of a figure counts."""
+
+    RESPONDENTS = "respondents"  # people who answered, out of the people in scope
+    CASES = "cases"  # the number of cases the rate rests on
+    ROSTER = "roster"  # people in the roster, out of the staff headcount
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One numerator/denominator pair with its target, for a scope or a part of it."""
+
+    numerator: int
+    denominator: int
+    rate: float | None  # None when the denominator is 0
+    target: Target
+    met: bool | None  # None: no rate, or a target without a number
+    coverage_count: int
+    coverage_total: int
+    fallback_units: int = 0  # A5: CĐCS whose staff count came from the roster
+
+    @property
+    def coverage_rate(self) -> float | None:
+        return self.coverage_count / self.coverage_total if self.coverage_total else None
+
+    @property
+    def coverage_low(self) -> bool:
+        """Fewer than half of those in scope answered (only for answer-based coverage)."""
+        return self.coverage_total > 0 and self.coverage_count * 2 < self.coverage_total
+
+
+@dataclass(frozen=True)
+class ChildResult(Figure):
+    """A child unit of the scope; ``direct`` is the part sitting on the scope unit itself."""
+
+    unit_id: int | None = None
+    code: str = ""
+    name: str = ""
+    direct: bool = False
+
+
+@dataclass(frozen=True)
+class IndicatorResult(Figure):
+    code: str = ""
+    name_vi: str = ""
+    name_en: str = ""
+    subject: str = ""
+    coverage_kind: CoverageKind = CoverageKind.RESPONDENTS
+    by_public: Mapping[str, Figure] | None = None  # keys "public", "non_public"
+    by_child: tuple[ChildResult, ...] = ()
+
+    def name(self, locale: str) -> str:
+        return self.name_vi if locale == "vi" else self.name_en
+
+
+@dataclass(frozen=True)
+class NotComputed:
+    code: str
+    name_vi: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    scope_id: int
+    scope_name: str
+    scope_code: str
+    scope_kind: UnitKind
+    scope_is_public: bool
+    year: int
+    rows: tuple[IndicatorResult, ...]
+    not_computed: tuple[NotComputed, ...]
+
+
+_F = TypeVar("_F", bound="Figure")
+
+# A group of counts: the whole scope, one public side, or one child.
+_Selector = Callable[[q.Breakdown], Mapping[str, int]]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where an indicator's figures come from: (breakdown, count name) for each part."""
+
+    numerator: tuple[q.Breakdown, str]
+    denominator: tuple[q.Breakdown, str]
+    coverage: tuple[q.Breakdown, str]
+    coverage_total: tuple[q.Breakdown, str]
+    coverage_kind: CoverageKind
+    fallback: tuple[q.Breakdown, str] | None = None
+
+    def counts(self, select: _Selector) -> tuple[int, int, int, int, int]:
+        def get(part: tuple[q.Breakdown, str] | None) -> int:
+            if part is None:
+                return 0
+            breakdown, name = part
+            return select(breakdown).get(name, 0)
+
+        return (
+            get(self.numerator),
+            get(self.denominator),
+            get(self.coverage),
+            get(self.coverage_total),
+            get(self.fallback),
+        )
+
+
+class _Computer:
+    """Runs the queries of one report, sharing the roster counts between indicators."""
+
+    def __init__(self, session: AsyncSession, scope: q.ScopeUnit, year: int) -> None:
+        self.session = session
+        self.scope = scope
+        self.year = year
+        self._roster: q.Breakdown | None = None
+
+    async def roster(self) -> q.Breakdown:
+        if self._roster is None:
+            self._roster = await q.roster_counts(self.session, scope=self.scope)
+        return self._roster
+
+    async def plan(self, indicator: Indicator) -> _Plan:
+        kind = indicator.source_kind
+        if kind == "survey":
+            _, survey_key, question_key = indicator.source.split(":")
+            members_only = indicator.population is Population.MEMBERS
+            answered = await q.survey_yes_counts(
+                self.session,
+                scope=self.scope,
+                year=self.year,
+                survey_key=survey_key,
+                question_key=question_key,
+                members_only=members_only,
+            )
+            roster = await self.roster()
+            population = "members" if members_only else "people"
+            return _Plan(
+                numerator=(answered, "yes"),
+                denominator=(roster, population),
+                coverage=(answered, "respondents"),
+                coverage_total=(roster, population),
+                coverage_kind=CoverageKind.RESPONDENTS,
+            )
+        if kind == "welfare_benefits":
+            welfare = await q.welfare_counts(self.session, scope=self.scope, year=self.year)
+            roster = await self.roster()
+            return _Plan(
+                numerator=(welfare, "confirmed"),
+                denominator=(roster, "members"),
+                coverage=(welfare, "engaged"),
+                coverage_total=(roster, "members"),
+                coverage_kind=CoverageKind.RESPONDENTS,
+            )
+        if kind == "hardship_cases":
+            cases = await q.hardship_counts(self.session, scope=self.scope, year=self.year)
+            return _Plan(
+                numerator=(cases, "supported"),
+                denominator=(cases, "cases"),
+                coverage=(cases, "cases"),
+                coverage_total=(cases, "cases"),
+                coverage_kind=CoverageKind.CASES,
+            )
+        if kind == "roster_membership":
+            staff = await q.staff_counts(self.session, scope=self.scope)
+            roster = await self.roster()
+            return _Plan(
+                numerator=(roster, "members"),
+                denominator=(staff, "staff"),
+                coverage=(roster, "people"),
+                coverage_total=(staff, "staff"),
+                coverage_kind=CoverageKind.ROSTER,
+                fallback=(staff, "fallback_units"),
+            )
+        raise ValueError(f"indicator {indicator.code}: source {indicator.source!r} is not computed")
+
+
+def _build(
+    cls: type[_F], counts: tuple[int, int, int, int, int], target: Target, **extra: Any
+) -> _F:
+    numerator, denominator, coverage, coverage_total, fallback = counts
+    return cls(
+        numerator=numerator,
+        denominator=denominator,
+        rate=numerator / denominator if denominator else None,
+        target=target,
+        met=target.is_met(numerator, denominator),
+        coverage_count=coverage,
+        coverage_total=coverage_total,
+        fallback_units=fallback,
+        **extra,
+    )
+
+
+def _public_side(flag: bool) -> _Selector:
+    return lambda b: b.by_public.get(flag, {})
+
+
+def _child(child_id: int | None) -> _Selector:
+    return lambda b: b.by_child.get(child_id, {})
+
+
+def _unit_public(unit: q.ScopeUnit) -> bool | None:
+    """A CĐCS (or tổ) is public or not; a province or district mixes both."""
+    return unit.is_public if unit.kind in (UnitKind.GRASSROOTS, UnitKind.GROUP) else None
+
+
+async def compute_stats(
+    session: AsyncSession, *, scope_unit_id: int, year: int, catalog: Catalog
+) -> StatsReport:
+    """The catalog's computed indicators for a unit's subtree and a year."""
+    scope = await q.get_scope(session, unit_id=scope_unit_id)
+    if scope is None:
+        raise UnknownScope(f"no unit with id {scope_unit_id}")
+    children = await q.child_units(session, scope=scope)
+    computer = _Computer(session, scope, year)
+    rows: list[IndicatorResult] = []
+    for indicator in catalog.computed:
+        plan = await computer.plan(indicator)
+        code = indicator.code
+        total = plan.counts(lambda b: b.total)
+        by_public: dict[str, Figure] = {
+            key: _build(
+                Figure,
+                plan.counts(_public_side(flag)),
+                catalog.target_for(code, year, flag),
+            )
+            for key, flag in ((PUBLIC, True), (NON_PUBLIC, False))
+        }
+        # Staff headcounts are kept per CĐCS: inside one CĐCS a split by tổ means nothing.
+        in_one_cdcs = _unit_public(scope) is not None
+        per_child = not (plan.coverage_kind is CoverageKind.ROSTER and in_one_cdcs)
+        by_child: list[ChildResult] = [
+            _build(
+                ChildResult,
+                plan.counts(_child(child.id)),
+                catalog.target_for(code, year, _unit_public(child)),
+                unit_id=child.id,
+                code=child.code,
+                name=child.name,
+            )
+            for child in children
+            if per_child
+        ]
+        direct = plan.counts(_child(None))
+        if by_child and any(direct):  # a unit with no children lists nothing
+            by_child.append(
+                _build(
+                    ChildResult,
+                    direct,
+                    catalog.target_for(code, year, _unit_public(scope)),
+                    unit_id=None,
+                    code=scope.code,
+                    name=scope.name,
+                    direct=True,
+                )
+            )
+        rows.append(
+            _build(
+                IndicatorResult,
+                total,
+                catalog.target_for(code, year, _unit_public(scope)),
+                code=code,
+                name_vi=indicator.name_vi,
+                name_en=indicator.name_en,
+                subject=indicator.subject.value,
+                coverage_kind=plan.coverage_kind,
+                by_public=by_public,
+                by_child=tuple(by_child),
+            )
+        )
+    return StatsReport(
+        scope_id=scope.id,
+        scope_name=scope.name,
+        scope_code=scope.code,
+        scope_kind=scope.kind,
+        scope_is_public=scope.is_public,
+        year=year,
+        rows=tuple(rows),
+        not_computed=tuple(NotComputed(i.code, i.name_vi, i.name_en) for i in catalog.not_computed),
+    )

@@ -1,0 +1,200 @@
+"""Officers and admins in chat: hardship follow-up, welfare confirmation, /stats figures worked
+out by hand, the link queue, and who may do what."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from storage.models import (
+    BenefitStatus,
+    CaseEvent,
+    CaseStatus,
+    HardshipCase,
+    Unit,
+    WelfareBenefit,
+)
+from tests.fakebotapi import FakeBotAPI, FakeUser
+from tests.flow import RunningBot, link
+from tests.test_flow_surveys import ACTIVITY_TITLE, officer_launches_activity, open_activity
+
+
+async def answer_typed(api: FakeBotAPI, user: FakeUser, *lines: str) -> None:
+    for line in lines:
+        await user.send(line)
+        await api.wait_idle()
+
+
+async def submit(api: FakeBotAPI, user: FakeUser) -> None:
+    assert "kiểm tra lại" in user.last_message().text, user.last_message().text
+    await user.click(user.last_message(), "📨 Gửi câu trả lời")
+    await api.wait_idle()
+    assert "Đã ghi nhận" in user.last_message().text
+
+
+async def open_form(api: FakeBotAPI, user: FakeUser, title: str) -> None:
+    await user.send("/surveys")
+    await api.wait_idle()
+    await user.click(user.last_message(), f"📝 {title}")
+    await api.wait_idle()
+
+
+async def test_stats_of_a_school_from_answers_cases_and_benefits(
+    api: FakeBotAPI, bot: RunningBot
+) -> None:
+    mai_anh = await officer_launches_activity(api)  # chair of CĐCS THPT Bùi Thị Xuân
+
+    tuan = api.user(id=8002, first_name="Tuấn", phone="0345271908")
+    await link(api, tuan)
+    await open_activity(api, tuan)
+    await answer_typed(api, tuan, "có", "1", "2", "bỏ qua")
+    await submit(api, tuan)
+
+    nhung = api.user(id=8003, first_name="Nhung", phone="0387556120")
+    await link(api, nhung)
+    await open_activity(api, nhung)
+    await answer_typed(api, nhung, "không", "1", "bỏ qua")
+    await submit(api, nhung)
+
+    bao = api.user(id=8004, first_name="Bảo", phone="0868304771")
+    await link(api, bao)
+    await open_form(api, bao, "Báo cáo hoàn cảnh khó khăn")
+    await bao.click(bao.last_message(), "Của bản thân tôi")
+    await api.wait_idle()
+    await bao.click(bao.last_message(), "Tai nạn")
+    await api.wait_idle()
+    await answer_typed(api, bao, "Bị tai nạn giao thông, đang điều trị", "không")
+    await submit(api, bao)
+
+    thuy = api.user(id=8005, first_name="Thủy", phone="0977812435")
+    await link(api, thuy)
+    await open_form(api, thuy, "Đăng ký hưởng ưu đãi từ đối tác của công đoàn")
+    await thuy.click(thuy.last_message(), "Tour du lịch, nghỉ dưỡng giá ưu đãi")
+    await api.wait_idle()
+    await answer_typed(api, thuy, "bỏ qua")
+    await submit(api, thuy)
+
+    # The chair follows up the case and confirms the benefit.
+    await mai_anh.send("/cases")
+    await api.wait_idle()
+    case_message = mai_anh.last_message()
+    assert "Đặng Quốc Bảo" in case_message.text
+    supported = case_message.data_of("🤝 Đã hỗ trợ")
+    await mai_anh.click(case_message, "🤝 Đã hỗ trợ")
+    await api.wait_idle()
+    assert "Loại: Tai nạn" in case_message.text
+    await mai_anh.press_raw(supported, case_message)  # a double press changes nothing more
+    await api.wait_idle()
+    await mai_anh.send("/welfare")
+    await api.wait_idle()
+    await mai_anh.click(mai_anh.last_message(), "✅ Đã nhận ưu đãi")
+    await api.wait_idle()
+
+    async with bot.db.session() as session:
+        case = (await session.execute(select(HardshipCase))).scalar_one()
+        assert case.status == CaseStatus.SUPPORTED
+        events = list((await session.execute(select(CaseEvent))).scalars())
+        assert [e.to_status for e in events] == [CaseStatus.REPORTED, CaseStatus.SUPPORTED]
+        benefit = (await session.execute(select(WelfareBenefit))).scalar_one()
+        assert benefit.status == BenefitStatus.CONFIRMED
+
+    await mai_anh.send("/stats")
+    await api.wait_idle()
+    stats = mai_anh.last_message().text
+    # By hand, CĐCS THPT Bùi Thị Xuân and its two tổ: 6 people in the roster (5 members,
+    # Ngô Văn Lâm is not), staff count 6.
+    # A3c: 1 took part (Tuấn) of 6 staff = 16,7%; 2 answered (Tuấn, Nhung): coverage 2/6.
+    assert "1/6 = 16,7%" in stats
+    assert "2/6" in stats
+    # A3a: 1 confirmed benefit (Thủy) of 5 members = 20% (target ≥ 20%: met).
+    assert "1/5 = 20%" in stats
+    # A3b: 1 case, supported = 1/1 = 100%.
+    assert "1/1 = 100%" in stats
+    # A5: 5 members of 6 staff = 83,3% (2026 takes the 2025 phase target ≥ 97%: not met).
+    assert "5/6 = 83,3%" in stats
+
+
+async def test_member_cannot_use_officer_or_admin_commands(
+    api: FakeBotAPI, bot: RunningBot
+) -> None:
+    tuan = api.user(id=8101, first_name="Tuấn", phone="0345271908")
+    await link(api, tuan)
+    for command in ("/stats", "/pending", "/survey", "/cases", "/welfare", "/invite", "/role"):
+        await tuan.send(command)
+        await api.wait_idle()
+        assert "dành cho cán bộ công đoàn" in tuan.last_message().text, command
+    # A forged officer button is answered and does nothing.
+    before = len(api.calls_of("answerCallbackQuery"))
+    await tuan.press_raw("hc:1:closed")
+    await tuan.press_raw(f"ln:activity_participation")
+    await api.wait_idle()
+    assert len(api.calls_of("answerCallbackQuery")) == before + 2
+    assert "Đã mở khảo sát" not in tuan.last_message().text
+
+
+async def test_officer_sees_only_their_own_district(api: FakeBotAPI, bot: RunningBot) -> None:
+    hung = api.user(id=8201, first_name="Hùng", phone="0903118274")  # officer of Đà Lạt
+    await link(api, hung)
+    await hung.send("/stats Bảo Lộc")
+    await api.wait_idle()
+    assert "Không tìm thấy đơn vị" in hung.last_message().text
+    await hung.send("/stats BL-THPT-BL")
+    await api.wait_idle()
+    assert "Không tìm thấy đơn vị" in hung.last_message().text
+    await hung.send("/stats Bùi Thị Xuân")
+    await api.wait_idle()
+    assert "CĐCS Trường THPT Bùi Thị Xuân" in hung.last_message().text
+
+    # The provincial admin may look anywhere.
+    ha = api.user(id=8202, first_name="Hà", phone="0913620145")
+    await link(api, ha)
+    await ha.send("/stats Bảo Lộc 2026")
+    await api.wait_idle()
+    assert "Bảo Lộc" in ha.last_message().text
+    assert "Chỉ tiêu năm 2026" in ha.last_message().text
+
+
+async def test_newcomer_by_invite_link_is_queued_and_confirmed(
+    api: FakeBotAPI, bot: RunningBot
+) -> None:
+    async with bot.db.session() as session:
+        btx = (
+            await session.execute(select(Unit).where(col(Unit.code) == "DL-THPT-BTX"))
+        ).scalar_one()
+        invite = btx.invite_code
+    assert invite
+    newcomer = api.user(id=8301, first_name="Hạnh", last_name="Trần Thị", phone="0912000111")
+    await newcomer.send(f"/start {invite}")
+    await api.wait_idle()
+    assert "CĐCS Trường THPT Bùi Thị Xuân" in newcomer.last_message().text
+    await newcomer.click(newcomer.last_message(), "✅ Tôi đồng ý")
+    await api.wait_idle()
+    await newcomer.share_contact()
+    await api.wait_idle()
+    assert "chuyển đến cán bộ công đoàn" in newcomer.last_message().text
+
+    # An officer of another district sees nothing and cannot resolve it with a forged button.
+    thanh = api.user(id=8302, first_name="Thành", phone="0914738260")  # chair in Bảo Lộc
+    await link(api, thanh)
+    await thanh.send("/pending")
+    await api.wait_idle()
+    assert "Không có ai" in thanh.last_message().text
+
+    mai_anh = api.user(id=8303, first_name="Mai Anh", phone="0918402367")
+    await link(api, mai_anh)
+    await mai_anh.send("/pending")
+    await api.wait_idle()
+    request = mai_anh.last_message()
+    assert "Trần Thị Hạnh" in request.text
+    pending_data = request.data_of("✅ Đoàn viên")
+    await thanh.press_raw(pending_data)
+    await api.wait_idle()
+    assert "Đã liên kết" not in newcomer.last_message().text
+
+    await mai_anh.click(request, "✅ Đoàn viên")
+    await api.wait_idle()
+    assert "đã xác nhận" in newcomer.last_message().text
+    await mai_anh.click(request, "✅ Đoàn viên") if request.buttons else None
+    await newcomer.send("/surveys")
+    await api.wait_idle()
+    assert "Báo cáo hoàn cảnh khó khăn" in newcomer.last_message().button_texts[-2]

@@ -1,0 +1,723 @@
+"""Indicators: the catalog, the SQL counts of A3a/A3b/A3c/A5, the /stats template and table.
+
+The fixture province is built with the ORM below; every expected figure is a literal worked out
+by hand from it (the comments show the sums).  The database tests run on SQLite and, when
+TEST_POSTGRES_URL is set, on PostgreSQL too, each test in a schema of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rich.console import Console
+from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlmodel import col
+
+from bot.indicators import (
+    CatalogError,
+    Figure,
+    IndicatorResult,
+    StatsReport,
+    TargetKind,
+    UnknownScope,
+    compute_stats,
+    load_catalog,
+)
+from bot.indicators.catalog import DEFAULT_CATALOG, Target
+from bot.indicators.terminal import render_stats_terminal
+from bot.texts import render
+from storage.db import Database, normalize_url
+from storage.migrate import upgrade
+from storage.models import (
+    Answer,
+    BenefitStatus,
+    CaseStatus,
+    HardshipCase,
+    Person,
+    Response,
+    ResponseState,
+    SurveyDefinitionRow,
+    SurveyRun,
+    Unit,
+    UnitKind,
+    WelfareBenefit,
+)
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+CATALOG = load_catalog()
+YEAR = 2025
+
+# --------------------------------------------------------------------------- databases
+
+
+def _search_path_listener(schema: str) -> Any:
+    """Set the search path of each new asyncpg connection outside any transaction (a SET inside
+    one would be undone by the pool's rollback)."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.run_async(lambda conn: conn.execute(f'SET search_path TO "{schema}"'))
+
+    return on_connect
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'indicators.db'}")
+        await upgrade(database)
+        try:
+            yield database
+        finally:
+            await database.dispose()
+        return
+    if not POSTGRES_URL:
+        pytest.skip("TEST_POSTGRES_URL is not set: the PostgreSQL run is skipped")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(normalize_url(POSTGRES_URL))
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    database = Database(POSTGRES_URL)
+    event.listen(database.engine.sync_engine, "connect", _search_path_listener(schema))
+    try:
+        await upgrade(database)
+        yield database
+    finally:
+        await database.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+# --------------------------------------------------------------------------- the fixture
+
+
+@dataclass
+class Province:
+    units: dict[str, Unit] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)
+    runs: dict[str, SurveyRun] = field(default_factory=dict)
+
+    def uid(self, key: str) -> int:
+        unit_id = self.units[key].id
+        assert unit_id is not None
+        return unit_id
+
+
+async def _unit(
+    s: AsyncSession,
+    p: Province,
+    key: str,
+    name: str,
+    kind: UnitKind,
+    parent: str | None,
+    *,
+    public: bool = True,
+    staff: int = 0,
+) -> None:
+    parent_unit = p.units[parent] if parent else None
+    unit = Unit(
+        code=key,
+        name=name,
+        kind=kind,
+        parent_id=parent_unit.id if parent_unit else None,
+        is_public=public,
+        staff_count=staff,
+    )
+    s.add(unit)
+    await s.flush()
+    unit.path = f"{parent_unit.path if parent_unit else '/'}{unit.id}/"
+    p.units[key] = unit
+
+
+async def _people(s: AsyncSession, p: Province, unit: str, members: str, others: str = "") -> None:
+    for names, is_member in ((members, True), (others, False)):
+        for name in names.split():
+            person = Person(full_name=name, unit_id=p.uid(unit), is_member=is_member)
+            s.add(person)
+            p.people[name] = person
+    await s.flush()
+
+
+async def _run(s: AsyncSession, p: Province, key: str, survey: str, year: int) -> None:
+    definition_id = (
+        await s.execute(
+            select(col(SurveyDefinitionRow.id)).where(col(SurveyDefinitionRow.key) == survey)
+        )
+    ).scalar()
+    if definition_id is None:
+        row = SurveyDefinitionRow(key=survey, version=1, title=survey, checksum=survey, body="{}")
+        s.add(row)
+        await s.flush()
+        definition_id = row.id
+    assert definition_id is not None
+    run = SurveyRun(definition_id=definition_id, unit_id=p.uid("LD"), period_year=year)
+    s.add(run)
+    await s.flush()
+    p.runs[key] = run
+
+
+async def _respond(
+    s: AsyncSession,
+    p: Province,
+    run: str,
+    who: str | None,
+    *,
+    participated: bool | None = None,
+    state: ResponseState = ResponseState.COMPLETED,
+    unit: str | None = None,
+    member: bool = True,
+) -> None:
+    """A response; ``who`` None is an anonymous one in ``unit``."""
+    person = p.people[who] if who else None
+    run_id = p.runs[run].id
+    assert run_id is not None
+    response = Response(
+        run_id=run_id,
+        person_id=person.id if person else None,
+        unit_id=person.unit_id if person else p.uid(unit or ""),
+        is_member=person.is_member if person else member,
+        state=state,
+    )
+    s.add(response)
+    await s.flush()
+    if participated is not None:
+        assert response.id is not None
+        s.add(
+            Answer(
+                response_id=response.id,
+                question_key="participated",
+                value=json.dumps(participated),
+            )
+        )
+
+
+def _benefit(p: Province, who: str, status: BenefitStatus, year: int = YEAR) -> WelfareBenefit:
+    person = p.people[who]
+    assert person.id is not None
+    return WelfareBenefit(
+        person_id=person.id, unit_id=person.unit_id, offer="bank", status=status, period_year=year
+    )
+
+
+def _case(p: Province, unit: str, status: CaseStatus, year: int = YEAR) -> HardshipCase:
+    return HardshipCase(subject_name="X", unit_id=p.uid(unit), status=status, period_year=year)
+
+
+async def build_province(s: AsyncSession) -> Province:
+    """province LD → districts DL (Đà Lạt), BL (Bảo Lộc) → 4 CĐCS, 20 people.
+
+    unit            public  staff_count  people (members / non-members)
+    LD (province)   yes     0            pv                      1 / 0
+    S1 (DL)         yes     8            s1a s1b s1c s1d         4 / 0
+      T1 (tổ, S1)   yes     0            s1e / s1f               1 / 1
+    S2 (DL)         no      5            s2a s2b s2c / s2d       3 / 1
+    S3 (BL)         yes     0 (fallback) s3a s3b s3c / s3d       3 / 1
+    S4 (BL)         yes     5            s4a s4b s4c s4d s4e     5 / 0
+    totals: 20 people, 17 members; DL 10 people / 8 members; BL 9 / 8.
+    """
+    p = Province()
+    await _unit(s, p, "LD", "Công đoàn Giáo dục tỉnh Lâm Đồng", UnitKind.PROVINCE, None)
+    await _unit(s, p, "DL", "Công đoàn Giáo dục Đà Lạt", UnitKind.DISTRICT, "LD")
+    await _unit(s, p, "BL", "Công đoàn Giáo dục Bảo Lộc", UnitKind.DISTRICT, "LD")
+    await _unit(s, p, "S1", "THPT Chu Văn An", UnitKind.GRASSROOTS, "DL", staff=8)
+    await _unit(s, p, "T1", "Tổ Toán", UnitKind.GROUP, "S1")
+    await _unit(
+        s, p, "S2", "Trường Quốc tế Hoa Sen", UnitKind.GRASSROOTS, "DL", public=False, staff=5
+    )
+    await _unit(s, p, "S3", "THCS Lê Lợi", UnitKind.GRASSROOTS, "BL", staff=0)
+    await _unit(s, p, "S4", "Tiểu học Kim Đồng", UnitKind.GRASSROOTS, "BL", staff=5)
+    await _people(s, p, "LD", "pv")
+    await _people(s, p, "S1", "s1a s1b s1c s1d")
+    await _people(s, p, "T1", "s1e", "s1f")
+    await _people(s, p, "S2", "s2a s2b s2c", "s2d")
+    await _people(s, p, "S3", "s3a s3b s3c", "s3d")
+    await _people(s, p, "S4", "s4a s4b s4c s4d s4e")
+
+    # Activity participation (A3c).  Two runs in 2025 (s1a answers both: counted once),
+    # one in 2024, and a training survey of 2025 that must not count.
+    await _run(s, p, "act", "activity_participation", YEAR)
+    await _run(s, p, "act_dl", "activity_participation", YEAR)
+    await _run(s, p, "act_old", "activity_participation", 2024)
+    await _run(s, p, "training", "training_participation", YEAR)
+    yes, no = True, False
+    for who, answer in [
+        ("s1a", yes), ("s1b", no), ("s1e", yes), ("s1f", yes),
+        ("s2a", yes), ("s2b", yes), ("s2c", yes), ("s2d", no),
+        ("s4a", yes),
+    ]:  # fmt: skip
+        await _respond(s, p, "act", who, participated=answer)
+    await _respond(s, p, "act", "s4b")  # completed without the question: coverage only
+    await _respond(s, p, "act", None, participated=yes, unit="S4")  # anonymous
+    await _respond(s, p, "act", None, participated=no, unit="S3", member=False)  # anonymous
+    await _respond(s, p, "act", "s3a", participated=yes, state=ResponseState.IN_PROGRESS)
+    await _respond(s, p, "act", "s3b", participated=yes, state=ResponseState.ABANDONED)
+    await _respond(s, p, "act_dl", "s1a", participated=yes)
+    await _respond(s, p, "act_old", "s1c", participated=yes)
+    await _respond(s, p, "act_old", "s4c", participated=yes)
+    await _respond(s, p, "training", "s4d", participated=yes)
+
+    # Welfare sign-up (A3a).
+    await _run(s, p, "welfare", "welfare_signup", YEAR)
+    for who in ("s1a", "s1b", "s1c", "s2a", "s4a", "s4b"):
+        await _respond(s, p, "welfare", who)
+    await _respond(s, p, "welfare", "s3c", state=ResponseState.IN_PROGRESS)
+    s.add_all(
+        [
+            _benefit(p, "s1a", BenefitStatus.CONFIRMED),
+            _benefit(p, "s1b", BenefitStatus.REQUESTED),
+            _benefit(p, "s1c", BenefitStatus.CANCELLED),
+            _benefit(p, "s1f", BenefitStatus.CONFIRMED),  # not a member: not counted
+            _benefit(p, "s2a", BenefitStatus.CONFIRMED),
+            _benefit(p, "s4a", BenefitStatus.CONFIRMED),
+            _benefit(p, "s4a", BenefitStatus.CONFIRMED),  # a second offer: one member
+            _benefit(p, "s3a", BenefitStatus.CONFIRMED, year=2024),
+        ]
+    )
+
+    # Hardship cases (A3b).
+    s.add_all(
+        [
+            _case(p, "S1", CaseStatus.REPORTED),
+            _case(p, "S1", CaseStatus.SUPPORTED),
+            _case(p, "S2", CaseStatus.VISITED),
+            _case(p, "S3", CaseStatus.CLOSED),
+            _case(p, "S4", CaseStatus.SUPPORTED),
+            _case(p, "S4", CaseStatus.CLOSED),
+            _case(p, "S1", CaseStatus.REPORTED, year=2024),
+        ]
+    )
+    await s.flush()
+    return p
+
+
+@pytest.fixture
+async def province(db: Database) -> Province:
+    async with db.session() as s:
+        return await build_province(s)
+
+
+async def _stats(db: Database, p: Province, unit: str, year: int = YEAR) -> StatsReport:
+    async with db.session() as s:
+        return await compute_stats(s, scope_unit_id=p.uid(unit), year=year, catalog=CATALOG)
+
+
+def _row(report: StatsReport, code: str) -> IndicatorResult:
+    return next(r for r in report.rows if r.code == code)
+
+
+def _fig(row: Figure) -> tuple[int, int, bool | None]:
+    return row.numerator, row.denominator, row.met
+
+
+def _children(row: IndicatorResult) -> dict[str, tuple[int, int, bool | None]]:
+    return {
+        (f"{c.code}*" if c.direct else c.code): (c.numerator, c.denominator, c.met)
+        for c in row.by_child
+    }
+
+
+# --------------------------------------------------------------------------- province scope
+
+
+async def test_province_2025(db: Database, province: Province) -> None:
+    report = await _stats(db, province, "LD")
+    assert (report.scope_code, report.scope_kind, report.year) == ("LD", UnitKind.PROVINCE, 2025)
+    assert [r.code for r in report.rows] == ["A3a", "A3b", "A3c", "A5"]
+    assert [n.code for n in report.not_computed][:3] == ["A1", "A2a", "A2b"]
+    assert len(report.not_computed) == 15  # 19 indicators, 4 computed
+
+    # A3c: yes = s1a s1e s1f s2a s2b s2c s4a anon(S4) = 8; staff = 20 people.
+    # respondents = s1a s1b s1e s1f s2a s2b s2c s2d s4a s4b anon anon = 12 (s3a in progress,
+    # s3b abandoned, s4d answered another survey, s1c/s4c answered in 2024).
+    a3c = _row(report, "A3c")
+    assert _fig(a3c) == (8, 20, False)  # 40% < 75%
+    assert a3c.rate == pytest.approx(0.40)
+    assert (a3c.coverage_count, a3c.coverage_total, a3c.coverage_low) == (12, 20, False)
+    assert a3c.target.kind is TargetKind.MIN and a3c.target.value == Decimal(75)
+    # public: yes s1a s1e s1f s4a anon = 5 of 20 - 4 = 16; non-public S2: 3 of 4 = 75% = target.
+    assert a3c.by_public is not None
+    assert _fig(a3c.by_public["public"]) == (5, 16, False)
+    assert _fig(a3c.by_public["non_public"]) == (3, 4, True)
+    assert a3c.by_public["public"].coverage_count == 8  # s1a s1b s1e s1f s4a s4b anon anon
+    # districts: BL yes s4a anon = 2 of 9; DL yes s1a s1e s1f s2a s2b s2c = 6 of 10;
+    # the provincial office itself (pv): 0 of 1.
+    assert _children(a3c) == {"BL": (2, 9, False), "DL": (6, 10, False), "LD*": (0, 1, False)}
+    bl = next(c for c in a3c.by_child if c.code == "BL")
+    assert (bl.coverage_count, bl.coverage_total, bl.coverage_low) == (4, 9, True)
+
+    # A3a: confirmed members s1a s2a s4a = 3 (s1f is not a member, s4a twice) of 17 members.
+    # engaged = responses s1a s1b s1c s2a s4a s4b (+ benefit rows of the same) = 6.
+    a3a = _row(report, "A3a")
+    assert _fig(a3a) == (3, 17, False)  # 17.6% < 20%
+    assert (a3a.coverage_count, a3a.coverage_total, a3a.coverage_low) == (6, 17, True)
+    assert a3a.by_public is not None
+    assert _fig(a3a.by_public["public"]) == (2, 14, False)  # s1a s4a of 17 - 3
+    assert _fig(a3a.by_public["non_public"]) == (1, 3, True)  # s2a of 3: 33.3%
+    # DL: s1a s2a of 8 = 25%; BL: s4a of 8 = 12.5%; LD office: 0 of 1.
+    assert _children(a3a) == {"BL": (1, 8, False), "DL": (2, 8, True), "LD*": (0, 1, False)}
+
+    # A3b: 6 cases of 2025, supported/closed: S1 1, S3 1, S4 2 = 4.
+    a3b = _row(report, "A3b")
+    assert _fig(a3b) == (4, 6, False)
+    assert (a3b.coverage_count, a3b.coverage_total) == (6, 6)
+    assert a3b.target.kind is TargetKind.EXACT
+    assert a3b.by_public is not None
+    assert _fig(a3b.by_public["public"]) == (4, 5, False)
+    assert _fig(a3b.by_public["non_public"]) == (0, 1, False)
+    # DL: S1 1 of 2 + S2 0 of 1 = 1 of 3; BL: 3 of 3; no case at the provincial office.
+    assert _children(a3b) == {"BL": (3, 3, True), "DL": (1, 3, False)}
+
+    # A5: members 17; staff S1 8 + S2 5 + S3 (staff 0: 4 in the roster) + S4 5 = 22.
+    a5 = _row(report, "A5")
+    assert _fig(a5) == (17, 22, False)  # 77.3% < 97% (phase 2025)
+    assert a5.target.value == Decimal(97) and a5.target.phase == 2025
+    assert (a5.coverage_count, a5.coverage_total, a5.fallback_units) == (20, 22, 1)
+    assert a5.by_public is not None
+    assert _fig(a5.by_public["public"]) == (14, 17, False)  # 8 + 4 + 5 staff
+    assert _fig(a5.by_public["non_public"]) == (3, 5, False)
+    # DL: 8 of 13; BL: 8 of 4 + 5 = 9; the office: 1 member, no CĐCS → no rate.
+    assert _children(a5) == {"BL": (8, 9, False), "DL": (8, 13, False), "LD*": (1, 0, None)}
+    office = next(c for c in a5.by_child if c.direct)
+    assert office.rate is None
+
+
+async def test_district_scope(db: Database, province: Province) -> None:
+    report = await _stats(db, province, "DL")
+    # A3c: yes s1a s1e s1f s2a s2b s2c = 6 of 10 staff; S1: s1a s1e s1f of 6; S2: 3 of 4.
+    a3c = _row(report, "A3c")
+    assert _fig(a3c) == (6, 10, False)
+    assert (a3c.coverage_count, a3c.coverage_total) == (8, 10)
+    assert _children(a3c) == {"S1": (3, 6, False), "S2": (3, 4, True)}
+    # A3a: s1a s2a of 8 members = 25% ≥ 20%.
+    assert _fig(_row(report, "A3a")) == (2, 8, True)
+    # A3b: 1 of 3.
+    assert _fig(_row(report, "A3b")) == (1, 3, False)
+    # A5: 8 members of 8 + 5 staff; no fallback in DL.
+    a5 = _row(report, "A5")
+    assert _fig(a5) == (8, 13, False)
+    assert a5.fallback_units == 0
+    assert _children(a5) == {"S1": (5, 8, False), "S2": (3, 5, False)}
+
+    bl = await _stats(db, province, "BL")
+    # A3b: S3 1 of 1, S4 2 of 2 → 100% = target.
+    assert _fig(_row(bl, "A3b")) == (3, 3, True)
+    assert _row(bl, "A3b").rate == 1.0
+    # A5: 8 of 9 (S3 from the roster); S3 3 of 4; S4 5 of 5 = 100% ≥ 97%.
+    a5 = _row(bl, "A5")
+    assert (_fig(a5), a5.fallback_units) == ((8, 9, False), 1)
+    assert _children(a5) == {"S3": (3, 4, False), "S4": (5, 5, True)}
+
+
+async def test_grassroots_scope(db: Database, province: Province) -> None:
+    s1 = await _stats(db, province, "S1")
+    # A3c: s1a s1e s1f of 6; the tổ T1 (s1e s1f) 2 of 2; S1 itself (s1a..s1d): s1a 1 of 4.
+    a3c = _row(s1, "A3c")
+    assert _fig(a3c) == (3, 6, False)
+    assert a3c.rate == pytest.approx(0.5)
+    assert (a3c.coverage_count, a3c.coverage_total) == (4, 6)
+    assert _children(a3c) == {"T1": (2, 2, True), "S1*": (1, 4, False)}
+    assert _row(s1, "A5").by_child == ()  # staff counts are per CĐCS: no split by tổ
+
+    s4 = await _stats(db, province, "S4")
+    # A3a: s4a (two confirmed offers) of 5 members = 20% exactly: met.
+    assert _fig(_row(s4, "A3a")) == (1, 5, True)
+    assert _fig(_row(s4, "A5")) == (5, 5, True)
+    # A3c: s4a and the anonymous yes = 2 of 5; respondents s4a s4b anon = 3.
+    a3c = _row(s4, "A3c")
+    assert (_fig(a3c), a3c.coverage_count) == ((2, 5, False), 3)
+
+    s2 = await _stats(db, province, "S2")
+    # S2 is non-public: 3 of 4 = 75% meets ≥75%; A3b: one visited case, 0 of 1.
+    assert _fig(_row(s2, "A3c")) == (3, 4, True)
+    assert not s2.scope_is_public
+    assert _fig(_row(s2, "A3b")) == (0, 1, False)
+
+    s2_2024 = await _stats(db, province, "S2", 2024)
+    a3b = _row(s2_2024, "A3b")  # no case in S2 in 2024: 0/0, no rate, no verdict
+    assert (_fig(a3b), a3b.rate) == ((0, 0, None), None)
+
+
+async def test_other_years(db: Database, province: Province) -> None:
+    old = await _stats(db, province, "LD", 2024)
+    # 2024: A3c yes s1c s4c = 2 of 20; A3a s3a of 17; A3b one reported case; A5 target 96%.
+    assert _fig(_row(old, "A3c")) == (2, 20, False)
+    assert _row(old, "A3c").coverage_count == 2
+    assert _fig(_row(old, "A3a")) == (1, 17, False)
+    assert _fig(_row(old, "A3b")) == (0, 1, False)
+    assert _row(old, "A5").target.value == Decimal(96)
+
+    far = await _stats(db, province, "LD", 2045)
+    a5 = _row(far, "A5")  # "hầu hết": a figure with no pass/fail
+    assert (_fig(a5), a5.target.kind) == ((17, 22, None), TargetKind.NONE)
+    assert a5.target.label_vi == "Hầu hết"
+
+
+async def test_unknown_scope(db: Database) -> None:
+    async with db.session() as s:
+        with pytest.raises(UnknownScope):
+            await compute_stats(s, scope_unit_id=999, year=YEAR, catalog=CATALOG)
+
+
+async def test_query_count_does_not_grow(db: Database, province: Province) -> None:
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    first = await _stats(db, province, "LD")
+    before = len(statements)
+
+    async with db.session() as s:
+        # 40 more people in a new CĐCS, each answering, signing up and with a case.
+        await _unit(s, province, "S5", "Mầm non Hoa Hồng", UnitKind.GRASSROOTS, "BL", staff=40)
+        names = " ".join(f"n{i}" for i in range(40))
+        await _people(s, province, "S5", names)
+        for i in range(40):
+            await _respond(s, province, "act", f"n{i}", participated=True)
+            s.add(_benefit(province, f"n{i}", BenefitStatus.CONFIRMED))
+            s.add(_case(province, "S5", CaseStatus.SUPPORTED))
+    statements.clear()
+    second = await _stats(db, province, "LD")
+    event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+    # scope + children + A3a (3 welfare + 3 roster) + A3b 3 + A3c 3 + A5 3 = 17
+    assert before == 17
+    assert len(statements) == before
+    # and the new people are counted: A3c 8 + 40 of 20 + 40 = 80% ≥ 75%.
+    assert _fig(_row(first, "A3c")) == (8, 20, False)
+    assert _fig(_row(second, "A3c")) == (48, 60, True)
+
+
+# --------------------------------------------------------------------------- targets
+
+
+@pytest.mark.parametrize(
+    ("year", "percent", "phase"),
+    [
+        (2022, 95, None),
+        (2023, 96, 2023),
+        (2024, 96, 2023),
+        (2025, 97, 2025),
+        (2029, 97, 2025),
+        (2030, 98, 2030),
+    ],
+)
+def test_a5_target_by_year(year: int, percent: int, phase: int | None) -> None:
+    target = CATALOG.target_for("A5", year, None)
+    assert (target.kind, target.value, target.phase) == (TargetKind.MIN, Decimal(percent), phase)
+
+
+def test_a5_target_2045_has_no_number() -> None:
+    target = CATALOG.target_for("A5", 2045, None)
+    assert (target.kind, target.value, target.label_vi) == (TargetKind.NONE, None, "Hầu hết")
+    assert target.is_met(100, 100) is None
+
+
+def test_split_targets() -> None:
+    assert CATALOG.target_for("A2a", 2025, True).kind is TargetKind.EXACT
+    assert CATALOG.target_for("A2a", 2025, False).value == Decimal(70)
+    mixed = CATALOG.target_for("A2a", 2025, None)
+    assert (mixed.kind, mixed.split) == (TargetKind.NONE, True)
+    assert CATALOG.target_for("A7", 2024, True).value == Decimal(90)
+    assert CATALOG.target_for("A7", 2024, False).value == Decimal(60)
+    # P1 only from 2023; P2 concerns public units only; P3 non-public only.
+    assert CATALOG.target_for("P1", 2022, True).kind is TargetKind.NONE
+    assert CATALOG.target_for("P1", 2026, False).value == Decimal(70)
+    assert CATALOG.target_for("P2", 2031, True).value == Decimal(95)
+    assert CATALOG.target_for("P2", 2031, False).kind is TargetKind.NONE
+    assert CATALOG.target_for("P3", 2046, False).value == Decimal(99)
+    assert CATALOG.target_for("P4", 2024, None).value == Decimal(65)
+    a6 = CATALOG.target_for("A6", 2025, None)
+    assert (a6.kind, a6.value) == (TargetKind.PER_UNIT_AVERAGE, Decimal("1.0"))
+    assert a6.is_met(12, 12) is True and a6.is_met(11, 12) is False
+
+
+def test_met_is_exact_arithmetic() -> None:
+    min97 = Target(TargetKind.MIN, Decimal(97))
+    assert min97.is_met(97, 100) is True  # exactly at the target
+    assert min97.is_met(9699, 10000) is False
+    # 0.1 + 0.2 style: 7/10 against 70% must be met although 0.7 * 100 = 70.00000000000001
+    assert Target(TargetKind.MIN, Decimal(70)).is_met(7, 10) is True
+    assert Target(TargetKind.MIN, Decimal("57.5")).is_met(23, 40) is True
+    assert Target(TargetKind.EXACT, Decimal(100)).is_met(5, 6) is False
+    assert min97.is_met(0, 0) is None
+
+
+def test_catalog_holds_every_indicator() -> None:
+    assert CATALOG.codes == [
+        "A1", "A2a", "A2b", "A3a", "A3b", "A3c", "A4a", "A4b", "A5", "A6", "A7",
+        "A8a", "A8b", "A8c", "P1", "P2", "P3", "P4", "P5",
+    ]  # fmt: skip
+    assert [i.code for i in CATALOG.computed] == ["A3a", "A3b", "A3c", "A5"]
+    assert CATALOG.get("A3c").source == "survey:activity_participation:participated"
+    assert CATALOG.get("P5").subject.value == "money"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _write(tmp_path: Path, entries: list[dict[str, Any]]) -> Path:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump({"indicators": entries}, allow_unicode=True), "utf-8")
+    return path
+
+
+def _entry(**changes: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "code": "X1",
+        "name_vi": "Chỉ tiêu thử",
+        "name_en": "Test indicator",
+        "subject": "member",
+        "source": "roster_membership",
+        "targets": {"annual": {"kind": "min", "percent": 50}},
+    }
+    entry.update(changes)
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("entries", "reason"),
+    [
+        ([_entry(subject="people")], "unknown subject 'people'"),
+        ([_entry(source="spreadsheet")], "unknown source 'spreadsheet'"),
+        ([_entry(source="survey:only_key")], "unknown source 'survey:only_key'"),
+        (
+            [_entry(targets={"annual": {"kind": "min", "percent": 120}})],
+            "target 120% is outside 0–100%",
+        ),
+        (
+            [_entry(targets={"annual": {"kind": "min", "percent": -5}})],
+            "target -5% is outside 0–100%",
+        ),
+        ([_entry(), _entry()], "duplicate code 'X1'"),
+        (
+            [_entry(targets={"phases": {"2023a": {"kind": "min", "percent": 96}}})],
+            "phase year '2023a' is not an integer",
+        ),
+        (
+            [_entry(targets={"annual": {"kind": "about", "percent": 5}})],
+            "unknown target kind 'about'",
+        ),
+        (
+            [_entry(source="unit_report:dialogue", computed=True)],
+            "is not computed yet",
+        ),
+        ([_entry(nme_vi="typo")], "unknown key(s) nme_vi"),
+    ],
+)
+def test_catalog_errors(tmp_path: Path, entries: list[dict[str, Any]], reason: str) -> None:
+    path = _write(tmp_path, entries)
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "(X1)" in message
+    assert reason in message
+
+
+def test_catalog_error_on_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="cannot read"):
+        load_catalog(tmp_path / "nope.yaml")
+
+
+def test_edited_catalog_loads(tmp_path: Path) -> None:
+    data = yaml.safe_load(DEFAULT_CATALOG.read_text("utf-8"))
+    data["indicators"][0]["targets"] = {"annual": {"kind": "min", "percent": 99.5}}
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    edited = load_catalog(path)
+    assert edited.target_for("A1", 2025).value == Decimal("99.5")
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+async def test_render_vi_and_en(db: Database, province: Province) -> None:
+    report = await _stats(db, province, "LD")
+    vi = render("stats.txt", "vi", report=report)
+    assert "📊 <b>Chỉ tiêu năm 2025</b>" in vi
+    assert "<b>Công đoàn Giáo dục tỉnh Lâm Đồng</b>" in vi
+    assert "<b>A3c</b> · Đoàn viên, CBNGNLĐ tham gia" in vi
+    assert "8/20 = 40% · ❌ Chưa đạt" in vi
+    assert "Mục tiêu: ≥ 75%" in vi
+    assert "Độ phủ: 12/20 người trả lời" in vi
+    assert "Độ phủ: 6/17 người trả lời ⚠️ dưới một nửa" in vi  # A3a
+    assert "Công lập: 5/16 = 31,2% ❌ · Ngoài công lập: 3/4 = 75% ✅" in vi
+    assert "• Công đoàn Giáo dục Bảo Lộc: 3/3 = 100% ✅" in vi  # A3b
+    assert "• Công đoàn Giáo dục tỉnh Lâm Đồng (trực tiếp): 0/1 = 0% ❌" in vi
+    assert "17/22 = 77,3% · ❌ Chưa đạt" in vi  # A5
+    assert "Mục tiêu: ≥ 97% (mốc 2025)" in vi
+    assert "Danh sách: 20/22 CBNGNLĐ" in vi
+    assert "1 CĐCS chưa khai số CBNGNLĐ: tính theo danh sách" in vi
+    assert "Chưa tính trong phiên bản này: A1, A2a, A2b, A4a, A4b, A6, A7, A8a" in vi
+    for tag in ("<br", "<div", "<p>", "<span"):
+        assert tag not in vi
+
+    en = render("stats.txt", "en", report=report)
+    assert "📊 <b>Indicators for 2025</b>" in en
+    assert "<b>A3c</b> · Members and staff taking part" in en
+    assert "8/20 = 40% · ❌ Not met" in en
+    assert "Target: ≥ 97% (milestone 2025)" in en
+    assert "Coverage: 12/20 people answered" in en
+    assert "Public: 5/16 = 31,2% ❌ · Non-public: 3/4 = 75% ✅" in en
+    assert "Roster: 20/22 staff" in en
+    assert "Not computed in this version: A1, A2a" in en
+    assert "Chưa" not in en and "Độ phủ" not in en
+
+
+async def test_render_no_cases_and_no_target(db: Database, province: Province) -> None:
+    s2 = await _stats(db, province, "S2", 2024)
+    vi = render("stats.txt", "vi", report=s2)
+    assert "<b>A3b</b>" in vi and "chưa có trường hợp" in vi
+    assert "Số trường hợp" not in vi.split("<b>A3b</b>")[1].split("<b>A3c</b>")[0]
+    assert "(trực tiếp)" not in vi  # a CĐCS without tổ lists no child units
+    far = await _stats(db, province, "LD", 2045)
+    vi = render("stats.txt", "vi", report=far)
+    assert "17/22 = 77,3% · —" in vi
+    assert "Mục tiêu: Hầu hết (mốc 2045)" in vi
+    en = render("stats.txt", "en", report=far)
+    assert "Target: Almost all (milestone 2045)" in en
+    assert "no cases yet" in en  # no hardship case in 2045
+
+
+async def test_render_child_limit(db: Database, province: Province) -> None:
+    report = await _stats(db, province, "LD")
+    vi = render("stats.txt", "vi", report=report, child_limit=1)
+    assert "… và 2 đơn vị khác" in vi  # A3c: 3 child rows, 1 shown
+    assert "• Công đoàn Giáo dục tỉnh Lâm Đồng (trực tiếp)" not in vi
+
+
+async def test_escaping_unit_names(db: Database, province: Province) -> None:
+    async with db.session() as s:
+        await _unit(s, province, "S9", "Trường <b>A</b> & B", UnitKind.GRASSROOTS, "LD")
+    report = await _stats(db, province, "S9")
+    vi = render("stats.txt", "vi", report=report)
+    assert "Trường &lt;b&gt;A&lt;/b&gt; &amp; B" in vi
+
+
+async def test_terminal_table(db: Database, province: Province) -> None:
+    report = await _stats(db, province, "LD")
+    console = Console(record=True, width=200, color_system=None)
+    console.print(render_stats_terminal(report, "vi"))
+    out = console.export_text()
+    assert "Chỉ tiêu năm 2025" in out
+    assert "Tử số/mẫu số" in out
+    assert "17/22" in out and "77,3%" in out and "≥ 97% (mốc 2025)" in out
+    assert "❌ Chưa đạt" in out
+    assert "12/20" in out
+
+    console = Console(record=True, width=200, color_system=None)
+    console.print(render_stats_terminal(report, "en"))
+    out = console.export_text()
+    assert "Indicators for 2025" in out and "Not met" in out and "Coverage" in out
