@@ -34,6 +34,14 @@ def _no_real_network() -> Iterator[None]:
     netguard.uninstall()
 
 
+@pytest.fixture(autouse=True)
+def _no_hidden_network_attempt() -> Iterator[None]:
+    """A refused connection made in a thread and only logged still fails the test."""
+    netguard.clear_violations()
+    yield
+    assert netguard.violations() == []
+
+
 async def make_database(kind: str, tmp_dir: str) -> tuple[Database, str | None]:
     """A migrated, empty database: a SQLite file, or a fresh PostgreSQL schema."""
     if kind == "sqlite":

@@ -11,7 +11,7 @@ from bot.app import App, build_app
 from bot.roster import import_roster, sample_paths
 from bot.settings import Settings
 from storage.db import Database
-from tests.fakebotapi import FakeBotAPI, FakeUser
+from tests.fakebotapi import FakeBotAPI, FakeUser, close_bot
 
 
 async def seed_sample(db: Database) -> None:
@@ -36,7 +36,14 @@ class RunningBot:
         self.app = await build_app(self.settings, token=self.api.token, db=self.db)
         self.api.track(self.app.dispatcher)
         self._stop = asyncio.Event()
+        polls = len(self.api.calls_of("getUpdates"))
         self._task = asyncio.create_task(self.app.runner.poll(self._stop, poll_seconds=1))
+        # Started once the inbox left by a previous run is drained and the first poll is out.
+        async with asyncio.timeout(10):
+            while len(self.api.calls_of("getUpdates")) == polls:
+                if self._task.done():
+                    await self._task
+                await asyncio.sleep(0.01)
         return self.app
 
     async def stop(self) -> None:
@@ -45,7 +52,7 @@ class RunningBot:
             await asyncio.wait_for(self._task, timeout=10)
             self._task = None
         if self.app is not None:
-            await self.app.bot.session.close()
+            await close_bot(self.app.bot)
             self.app = None
 
     async def restart(self) -> App:

@@ -1,0 +1,122 @@
+"""At-least-once delivery: every update is stored before it is confirmed, handled once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import func, select
+
+from bot.app import build_app
+from storage import inbox
+from storage.db import Database
+from storage.models import Channel, Consent, InboxUpdate
+from tests.fakebotapi import FakeBotAPI
+from tests.flow import RunningBot, link, settings_for
+
+
+async def count(db: Database, model: type) -> int:
+    async with db.session() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_redelivered_update_is_handled_once(api: FakeBotAPI, bot: RunningBot) -> None:
+    user = api.user(id=9001, first_name="Kim", phone="0901537826")
+    await user.send("/start")
+    await api.wait_idle()
+    update_id = await user.click(user.last_message(), "✅ Tôi đồng ý")
+    await api.wait_idle()
+    sent_before = len(api.calls_of("sendMessage"))
+    api.redeliver(update_id)  # Telegram delivers the same update again
+    await api.wait_idle()
+    assert len(api.calls_of("sendMessage")) == sent_before
+    assert await count(bot.db, Consent) == 1
+
+
+async def test_same_button_pressed_twice_records_once(api: FakeBotAPI, bot: RunningBot) -> None:
+    user = api.user(id=9002, first_name="Yến", phone="0842190377")
+    await user.send("/start")
+    await api.wait_idle()
+    consent = user.last_message()
+    data = consent.data_of("✅ Tôi đồng ý")
+    await user.press_raw(data, consent)
+    await user.press_raw(data, consent)
+    await api.wait_idle()
+    assert await count(bot.db, Consent) == 1
+
+
+async def test_update_received_before_a_crash_is_handled_after_restart(
+    api: FakeBotAPI, bot: RunningBot
+) -> None:
+    user = api.user(id=9003, first_name="Hiền", phone="0889402615")
+    await link(api, user)
+    await bot.stop()
+    # The process stored the update (and so confirmed it) but died before handling it.
+    app = await build_app(settings_for(api, bot.db), token=api.token, db=bot.db)
+    payload = {
+        "update_id": 424242,
+        "message": {
+            "message_id": 77,
+            "date": 1_790_000_000,
+            "chat": {"id": 9003, "type": "private", "first_name": "Hiền"},
+            "from": {"id": 9003, "is_bot": False, "first_name": "Hiền"},
+            "text": "/help",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+        },
+    }
+    assert await app.runner.ingest([payload]) == 1
+    assert await app.runner.ingest([payload]) == 0  # the same update twice is stored once
+    await app.bot.session.close()
+    before = len(api.calls_of("sendMessage"))
+    await bot.start()
+    await api.wait_idle()
+    replies = api.calls_of("sendMessage")[before:]
+    assert len(replies) == 1
+    assert "Hướng dẫn sử dụng" in replies[0].params["text"]
+    async with bot.db.session() as session:
+        left = await inbox.pending_updates(session, channel=Channel.TELEGRAM)
+    assert left == []
+
+
+async def test_webhook_checks_the_secret_and_stores_before_answering(
+    api: FakeBotAPI, bot: RunningBot, unused_tcp_port: int
+) -> None:
+    await bot.stop()
+    app = await build_app(settings_for(api, bot.db), token=api.token, db=bot.db)
+    api.track(app.dispatcher)
+    runner = web.AppRunner(app.runner.webhook_app(path="/tg", secret="s3cret-token"))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", unused_tcp_port)
+    await site.start()
+    url = f"http://127.0.0.1:{unused_tcp_port}/tg"
+    try:
+        user = api.user(id=9004, first_name="Châu")
+        update = {
+            "update_id": 515151,
+            "message": {
+                "message_id": 5,
+                "date": 1_790_000_000,
+                "chat": {"id": 9004, "type": "private", "first_name": "Châu"},
+                "from": {"id": 9004, "is_bot": False, "first_name": "Châu"},
+                "text": "/start",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+            },
+        }
+        assert await api.post_webhook(url, "wrong", update) == 401
+        assert await api.post_webhook(url, None, update) == 401
+        async with aiohttp.ClientSession() as http:
+            headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+            async with http.post(url, data="not json", headers=headers) as response:
+                assert response.status == 400
+        assert await count(bot.db, InboxUpdate) == 0
+        assert await api.post_webhook(url, "s3cret-token", update) == 200
+        assert await api.post_webhook(url, "s3cret-token", update) == 200  # redelivered
+        await asyncio.sleep(0)
+        await api.wait_idle()
+        assert await count(bot.db, InboxUpdate) == 1
+        consent_texts = [m.text for m in user.messages() if "91/2025/QH15" in m.text]
+        assert len(consent_texts) == 1
+    finally:
+        await runner.cleanup()
+        await app.bot.session.close()
