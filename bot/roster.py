@@ -1466,6 +1466,7 @@ def write_template(path: Path) -> Path:
     """Write an .xlsx template: a units sheet and a people sheet with example rows and lists."""
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
 
     workbook = Workbook()
@@ -1486,7 +1487,7 @@ def write_template(path: Path) -> Path:
             cell = sheet.cell(row=1, column=index)
             cell.font = bold
             cell.fill = fill
-            letter = cell.column_letter
+            letter = get_column_letter(index)
             sheet.column_dimensions[letter].width = max(14, len(header) + 4)
             for r in range(2, 1001):
                 sheet.cell(row=r, column=index).number_format = "@"  # text: keeps leading zeros

@@ -53,10 +53,10 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOCALES)}")
         return value
 
-    @field_validator("timezone")
+    @field_validator("timezone", mode="before")
     @classmethod
     def _tz(cls, value: str) -> str:
-        value = value.lstrip(":")
+        value = (value or "").strip().lstrip(":") or "Asia/Ho_Chi_Minh"
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -92,13 +92,6 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = str(first["loc"][0]) if first["loc"] else "?"
-        names = {
-            "telegram_api_url": "TELEGRAM_API_URL",
-            "database_url": "DATABASE_URL",
-            "locale": "BOT_LOCALE",
-            "timezone": "TZ",
-            "webhook_url": "WEBHOOK_URL",
-            "webhook_port": "WEBHOOK_PORT",
-        }
-        var = names.get(loc, loc.upper())
-        raise SettingsError(f"{var} is invalid: {first['msg']}") from None
+        var = {"BOT_TZ": "TZ (or BOT_TZ)"}.get(loc, loc.upper())
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{var} is invalid: {message}") from None

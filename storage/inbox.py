@@ -26,14 +26,21 @@ async def store_updates(
     if not updates:
         return 0
     rows = [
-        {"channel": channel, "update_id": uid, "payload": payload, "attempts": 0,
-         "received_at": utcnow()}
+        {
+            "channel": channel,
+            "update_id": uid,
+            "payload": payload,
+            "attempts": 0,
+            "received_at": utcnow(),
+        }
         for uid, payload in updates
     ]
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(InboxUpdate).values(rows).on_conflict_do_nothing(
-        index_elements=["channel", "update_id"]
+    stmt = (
+        insert(InboxUpdate)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["channel", "update_id"])
     )
     result = await session.execute(stmt)
     count: int = getattr(result, "rowcount", 0) or 0

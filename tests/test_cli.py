@@ -1,0 +1,143 @@
+"""The command line: settings errors, schema checks, stats, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from storage.db import Database
+from storage.migrate import upgrade
+from tests.fakebotapi import FakeBotAPI
+
+runner = CliRunner()
+
+
+def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BOT_TOKEN": "", "TZ": ""}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+    for var in (
+        "BOT_TOKEN",
+        "DATABASE_URL",
+        "TELEGRAM_API_URL",
+        "BOT_LOCALE",
+        "TZ",
+        "BOT_TZ",
+        "WEBHOOK_URL",
+        "WEBHOOK_SECRET",
+    ):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_serve_without_token_says_which_variable(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve"], env=env_for(tmp_path))
+    assert result.exit_code == 2
+    assert "BOT_TOKEN is not set" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_malformed_settings_name_the_variable(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve"], env=env_for(tmp_path, BOT_TOKEN="not-a-token"))
+    assert result.exit_code == 2
+    assert "BOT_TOKEN is malformed" in result.output
+    result = runner.invoke(app, ["db", "upgrade"], env=env_for(tmp_path, BOT_LOCALE="fr"))
+    assert result.exit_code == 2
+    assert "BOT_LOCALE is invalid" in result.output
+    result = runner.invoke(
+        app, ["db", "upgrade"], env=env_for(tmp_path, TELEGRAM_API_URL="ftp://x")
+    )
+    assert result.exit_code == 2
+    assert "TELEGRAM_API_URL is invalid" in result.output
+    result = runner.invoke(
+        app,
+        ["serve"],
+        env=env_for(tmp_path, BOT_TOKEN="1:abc", WEBHOOK_URL="https://bot.example.org/tg"),
+    )
+    assert result.exit_code == 2
+    assert "WEBHOOK_SECRET must be set" in result.output
+
+
+def test_serve_refuses_an_old_database_and_upgrade_fixes_it(tmp_path: Path) -> None:
+    env = env_for(tmp_path, BOT_TOKEN="123:abc", TELEGRAM_API_URL="http://127.0.0.1:9")
+    result = runner.invoke(app, ["serve"], env=env)
+    assert result.exit_code == 2
+    assert "congdoan db upgrade" in result.output
+    result = runner.invoke(app, ["db", "upgrade"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "→ 0001" in result.output
+    result = runner.invoke(app, ["db", "upgrade"], env=env)
+    assert "already at 0001" in result.output
+
+
+def test_stats_in_the_terminal(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    from bot.roster import sample_paths
+
+    units, people = sample_paths()
+    result = runner.invoke(app, ["roster", "import", str(units), str(people)], env=env)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["stats", "--unit", "DL-THPT-BTX", "--year", "2026"], env=env)
+    assert result.exit_code == 0, result.output
+    # A5 of CĐCS THPT Bùi Thị Xuân: 5 members of a staff of 6.
+    assert "5/6" in result.output
+    assert "83,3%" in result.output
+    result = runner.invoke(app, ["stats", "--unit", "no-such-unit"], env=env)
+    assert result.exit_code == 2
+    assert "no unit matches" in result.output
+
+
+async def test_sigterm_stops_serve_cleanly(tmp_path: Path) -> None:
+    db_path = tmp_path / "serve.db"
+    db = Database(f"sqlite+aiosqlite:///{db_path}")
+    await upgrade(db)
+    await db.dispose()
+    async with FakeBotAPI() as api:
+        env = dict(os.environ)
+        env.update(
+            BOT_TOKEN=api.token,
+            TELEGRAM_API_URL=api.base_url,
+            DATABASE_URL=f"sqlite:///{db_path}",
+            PYTHONUNBUFFERED="1",
+        )
+        env.pop("WEBHOOK_URL", None)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            async with asyncio.timeout(30):
+                while not api.calls_of("getUpdates"):  # noqa: ASYNC110 (the fake records calls)
+                    await asyncio.sleep(0.05)
+            user = api.user(id=4242, first_name="Oanh")
+            await user.send("/help")
+            await api.wait_idle(timeout=10)
+            assert "Hướng dẫn" in user.last_message().text
+            process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(20):
+                output, _ = await process.communicate()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert process.returncode == 0, output.decode()
+        assert "stopped cleanly" in output.decode()
+        assert "Traceback" not in output.decode()
