@@ -35,11 +35,13 @@ def _no_real_network() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _no_hidden_network_attempt() -> Iterator[None]:
+def _no_hidden_network_attempt(request: pytest.FixtureRequest) -> Iterator[None]:
     """A refused connection made in a thread and only logged still fails the test."""
     netguard.clear_violations()
     yield
-    assert netguard.violations() == []
+    if request.node.get_closest_marker("expected_network_refusals") is None:
+        assert netguard.violations() == []
+    netguard.clear_violations()
 
 
 async def make_database(kind: str, tmp_dir: str) -> tuple[Database, str | None]:

@@ -442,6 +442,7 @@ async def test_set_webhook_pushes_queued_updates(
 # -- the network guard --------------------------------------------------------------------------
 
 
+@pytest.mark.expected_network_refusals
 def test_guard_refuses_remote_addresses_and_names() -> None:
     with pytest.raises(netguard.RealNetworkAccess):
         socket.create_connection(("203.0.113.1", 443), timeout=0.2)
@@ -454,6 +455,7 @@ def test_guard_refuses_remote_addresses_and_names() -> None:
     assert netguard.violations()[-1].endswith("'api.telegram.org'")
 
 
+@pytest.mark.expected_network_refusals
 async def test_guard_stops_aiogram_reaching_telegram() -> None:
     real = Bot(DEFAULT_TOKEN)  # default session: https://api.telegram.org
     try:
