@@ -11,6 +11,7 @@ once (the row is marked handled in the transaction of its effects).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hmac
 import json
 import logging
@@ -83,6 +84,12 @@ class InboxRunner:
         async with self.db.session() as session:
             return await inbox.store_updates(session, channel=self.channel, updates=pairs)
 
+    async def purge(self, *, keep_days: int = 7) -> None:
+        """Forget handled updates older than ``keep_days`` (the inbox is not an archive)."""
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=keep_days)
+        async with self.db.session() as session:
+            await inbox.purge_handled(session, older_than=cutoff)
+
     async def drain(self) -> int:
         """Handle every stored, unhandled update; returns how many were fed."""
         if self._drain_lock.locked():
@@ -134,6 +141,7 @@ class InboxRunner:
 
     async def poll(self, stop: asyncio.Event, *, poll_seconds: int = 25) -> None:
         """Long polling: getUpdates → inbox (committed) → confirm by asking past → handle."""
+        await self.purge()
         await self.drain()  # whatever a previous run received but did not handle
         offset: int | None = None
         backoff = 1.0

@@ -245,8 +245,21 @@ async def resolve(
         return Resolution(ResolveOutcome.REJECTED, chat=chat, unit=unit)
     if unit is None:
         return Resolution(ResolveOutcome.NEEDS_UNIT)
-    if pending.phone and await people.person_by_phone(session, phone=pending.phone):
-        return Resolution(ResolveOutcome.PHONE_TAKEN, chat=chat, unit=unit)
+    existing = await people.person_by_phone(session, phone=pending.phone) if pending.phone else None
+    if existing is not None:
+        # The roster gained this number since the request (e.g. a later import): link to it.
+        existing_unit = await people.get_unit(session, unit_id=existing.unit_id)
+        if existing_unit is None or not actor.can_see(existing_unit):
+            return Resolution(ResolveOutcome.PHONE_TAKEN, chat=chat, unit=unit)
+        await _link(session, chat=chat, person=existing)
+        await chats.resolve_pending(
+            session,
+            pending=pending,
+            status=PendingStatus.CONFIRMED,
+            resolved_by=actor.person.id,
+            person_id=existing.id,
+        )
+        return Resolution(ResolveOutcome.CONFIRMED, chat=chat, person=existing, unit=existing_unit)
     assert unit.id is not None
     person = Person(
         full_name=pending.full_name,
