@@ -3,10 +3,8 @@
 The templates are written in Vietnamese (with diacritics): Vietnamese is the source language and
 needs no catalog.  ``bot/locales/en/LC_MESSAGES/messages.po`` translates the ``{% trans %}``
 blocks to English.  Catalogs are compiled in memory from the ``.po`` files with Babel, so there
-is no binary to keep in step.  Refresh the catalog after editing a template with::
-
-    uv run pybabel extract -F babel.cfg -o bot/locales/messages.pot .
-    uv run pybabel update -i bot/locales/messages.pot -d bot/locales
+is no binary to keep in step.  After editing a template, refresh the catalog as
+``bot/locales/README.md`` says (extract, update, translate the new entries).
 
 Telegram messages use its HTML parse mode, so every value inserted into a template is escaped.
 """

@@ -1,0 +1,849 @@
+"""Templates and the English catalog.
+
+Every template renders in Vietnamese (the source language) and English with a realistic context
+(StrictUndefined makes a missing variable fail); the English output is really translated; the
+catalog covers exactly what Babel extracts, with the same placeholders; every label macro
+renders; and the output is HTML that Telegram accepts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gettext
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+from jinja2 import Environment
+from jinja2.runtime import Macro
+
+from bot.indicators.catalog import Target, TargetKind
+from bot.indicators.compute import (
+    ChildResult,
+    CoverageKind,
+    Figure,
+    IndicatorResult,
+    NotComputed,
+    StatsReport,
+)
+from bot.services.conversation import Offer, Screen, ScreenKind
+from bot.texts import environment, label, render, template_names
+from storage.models import ResponseState, UnitKind
+from surveys.engine import ERROR_CODES
+from surveys.loader import builtin_definitions
+from surveys.schema import Option, Question, QuestionKind, SurveyDefinition
+
+ROOT = Path(__file__).resolve().parents[1]
+PO_FILE = ROOT / "bot" / "locales" / "en" / "LC_MESSAGES" / "messages.po"
+LOCALES = ("vi", "en")
+
+# Templates made only of macros: their body renders nothing, the macros are tested one by one.
+MACRO_TEMPLATES = ("labels.txt", "demo/ui.txt")
+
+# --------------------------------------------------------------------------- fake data
+
+NAME = "Trần Văn Bình"
+UNIT = SimpleNamespace(name="Trường THCS Nguyễn Du")
+WHEN = dt.datetime(2026, 3, 8, 9, 30)
+PERSON = SimpleNamespace(full_name=NAME)
+CASE = SimpleNamespace(
+    id=17,
+    subject_name="Lê Thị Hoa",
+    description="Bị tai nạn giao thông, phải nghỉ dạy hai tháng.",
+    created_at=WHEN,
+)
+PENDING_ITEM = SimpleNamespace(
+    pending=SimpleNamespace(full_name="Phạm Minh Tuấn", created_at=WHEN), unit=UNIT
+)
+WELFARE_ITEM = SimpleNamespace(person=PERSON, unit=UNIT, benefit=SimpleNamespace(created_at=WHEN))
+RUN = SimpleNamespace(
+    title="Tham gia hoạt động", unit_name="Công đoàn Giáo dục Đà Lạt", completed=12, started=15
+)
+SCOPE_NAME = "Công đoàn Giáo dục tỉnh Lâm Đồng"
+CHILD_NAMES = (
+    "Trường THPT Trần Phú",
+    "Trường TH Lê Lợi",
+    "Trường MN Hoa Sen",
+    "Trường THCS Quang Trung",
+)
+PERSONAS = [
+    SimpleNamespace(
+        number=1, kind="member", name="Nguyễn Thị Mai", unit="Trường TH Kim Đồng", invite=""
+    ),
+    SimpleNamespace(
+        number=2, kind="officer", name="Võ Thị Hằng", unit="Trường THPT Bùi Thị Xuân", invite=""
+    ),
+    SimpleNamespace(
+        number=3, kind="admin", name="Đặng Thu Hà", unit="Công đoàn Giáo dục tỉnh", invite=""
+    ),
+    SimpleNamespace(
+        number=4, kind="newcomer", name="Hồ Văn Nam", unit="Trường TH Kim Đồng", invite="KD2026"
+    ),
+]
+
+DEFINITIONS = builtin_definitions()
+ACTIVITY = DEFINITIONS["activity_participation"]
+HARDSHIP = DEFINITIONS["hardship_case"]
+WELFARE = DEFINITIONS["welfare_signup"]
+
+# Questions of each kind and shape, in a definition of their own.
+EXTRA_QUESTIONS = (
+    Question("count", QuestionKind.INTEGER, "Số con dưới 6 tuổi?"),
+    Question("born", QuestionKind.DATE, "Ngày sinh của cháu?", hint="Theo giấy khai sinh."),
+    Question("free", QuestionKind.TEXT, "Ý kiến khác?", required=False),
+    Question(
+        "pick",
+        QuestionKind.SINGLE,
+        "Khối lớp?",
+        options=(Option("primary", "Tiểu học"), Option("lower", "THCS")),
+        required=False,
+    ),
+)
+EXTRA = SurveyDefinition(
+    key="extra",
+    version=1,
+    title="Khảo sát thử",
+    questions=EXTRA_QUESTIONS,
+    intro="Khảo sát ngắn.",
+    anonymous=True,
+)
+
+# Strings that are data, not catalog text: they stay Vietnamese in English output.
+PROPER_NOUNS = ("Lâm Đồng", "Đà Lạt", "CĐCS", "CBNGNLĐ", "Nguyễn Thị Lan")
+
+
+def _definition_strings(defn: SurveyDefinition) -> Iterator[str]:
+    yield from (defn.title, defn.intro)
+    for q in defn.questions:
+        yield q.prompt
+        yield q.hint or ""
+        yield from (opt.label for opt in q.options)
+
+
+DATA_STRINGS = sorted(
+    {
+        s
+        for s in (
+            NAME,
+            UNIT.name,
+            CASE.subject_name,
+            CASE.description,
+            PENDING_ITEM.pending.full_name,
+            RUN.title,
+            RUN.unit_name,
+            SCOPE_NAME,
+            *CHILD_NAMES,
+            "Xe đạp điện giảm 10%",
+            "Ốm đau",
+            "Bảo Lộc",
+            *(p.name for p in PERSONAS),
+            *(p.unit for p in PERSONAS),
+            *PROPER_NOUNS,
+            *(s for d in (*DEFINITIONS.values(), EXTRA) for s in _definition_strings(d)),
+        )
+        if s
+    },
+    key=len,
+    reverse=True,
+)
+
+# Letters that only Vietnamese uses (đ, ă, â, ê, ô, ơ, ư and the tone marks on vowels).
+VIETNAMESE = re.compile(
+    "[đăâêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ]", re.IGNORECASE
+)
+
+# --------------------------------------------------------------------------- the stats report
+
+
+def _target(kind: TargetKind, value: str | None = None, **kw: Any) -> Target:
+    return Target(kind, Decimal(value) if value is not None else None, **kw)
+
+
+def _figure(num: int, den: int, target: Target, met: bool | None) -> Figure:
+    return Figure(num, den, num / den if den else None, target, met, den, den)
+
+
+def _stats_report() -> StatsReport:
+    min75 = _target(TargetKind.MIN, "75", phase=2025)
+    no_sides = {"public": _figure(0, 0, min75, None), "non_public": _figure(0, 0, min75, None)}
+    children = tuple(
+        ChildResult(n, 4, n / 4, min75, n * 4 >= 12, 4, 5, unit_id=i, code=f"C{i}", name=name)
+        for i, (n, name) in enumerate(zip((4, 3, 1, 0), CHILD_NAMES, strict=True), start=1)
+    )
+    direct = ChildResult(0, 0, None, min75, None, 0, 0, unit_id=9, name=UNIT.name, direct=True)
+    rows = (
+        IndicatorResult(
+            8, 20, 0.4, min75, False, 12, 20,
+            code="A3c", name_vi="Đoàn viên tham gia", name_en="Members taking part",
+            coverage_kind=CoverageKind.RESPONDENTS,
+            by_public={
+                "public": _figure(5, 16, min75, False),
+                "non_public": _figure(3, 4, min75, True),
+            },
+            by_child=(*children, direct),
+        ),
+        IndicatorResult(
+            17, 22, 17 / 22, _target(TargetKind.EXACT, "100"), False, 6, 17,
+            code="A3a", name_vi="Đoàn viên được hỗ trợ", name_en="Members supported",
+            by_public={"public": _figure(17, 22, min75, False), "non_public": no_sides["public"]},
+        ),
+        IndicatorResult(
+            3, 2, 1.5, _target(TargetKind.PER_UNIT_AVERAGE, "1.5"), True, 3, 3,
+            code="B1", name_vi="Hoạt động mỗi CĐCS", name_en="Activities per CĐCS",
+            coverage_kind=CoverageKind.CASES,
+            by_public=no_sides,
+        ),
+        IndicatorResult(
+            0, 0, None, _target(TargetKind.NONE, label_vi="Hầu hết", label_en="Almost all"), None,
+            0, 0, code="A3b", name_vi="Khó khăn được thăm hỏi", name_en="Hardship cases visited",
+            coverage_kind=CoverageKind.CASES,
+            by_public=no_sides,
+        ),
+        IndicatorResult(
+            20, 22, 20 / 22, _target(TargetKind.NONE, split=True), None, 20, 50,
+            fallback_units=2,
+            code="A5", name_vi="Danh sách", name_en="Roster",
+            coverage_kind=CoverageKind.ROSTER,
+            by_public=no_sides,
+        ),
+        IndicatorResult(
+            1, 2, 0.5, _target(TargetKind.NONE), None, 1, 2, code="C1", name_vi="Khác",
+            name_en="Other",
+            by_public=no_sides,
+        ),
+    )  # fmt: skip
+    return StatsReport(
+        scope_id=1,
+        scope_name=SCOPE_NAME,
+        scope_code="LD",
+        scope_kind=UnitKind.PROVINCE,
+        scope_is_public=True,
+        year=2025,
+        rows=rows,
+        not_computed=(NotComputed("A1", "Một", "One"), NotComputed("A2a", "Hai", "Two")),
+    )
+
+
+# --------------------------------------------------------------------------- the cases
+
+
+@dataclass(frozen=True)
+class LocalLabel:
+    """A label in the locale of the message, as the handlers pass it (e.g. a case status)."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Case:
+    """A template rendered with a context; ``en`` must appear in the English output;
+    ``allowed`` are Vietnamese words the English output may keep besides the data."""
+
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    en: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
+
+    def context_for(self, locale: str) -> dict[str, Any]:
+        return {
+            key: label(value.name, locale, **value.args) if isinstance(value, LocalLabel) else value
+            for key, value in self.context.items()
+        }
+
+    @property
+    def id(self) -> str:
+        return f"{self.template}:{'/'.join(self.en)[:40]}"
+
+
+def _q(defn: SurveyDefinition, key: str, index: int = 2, **kw: Any) -> Screen:
+    return Screen(
+        ScreenKind.QUESTION,
+        response_id=1,
+        definition=defn,
+        question=defn.question(key),
+        index=index,
+        total=len(defn.questions),
+        **kw,
+    )
+
+
+def _question_cases() -> list[Case]:
+    multi = ACTIVITY.question("activities")
+    return [
+        Case("survey/question.txt", {"screen": _q(ACTIVITY, "participated", 1)},
+             ("Question 1/5", "Press «Yes» or «No»")),
+        Case("survey/question.txt",
+             {"screen": _q(ACTIVITY, "activities", selected=(multi.options[1].value,))},
+             ("Question 2/5", "Choose one or more items", " ☑️")),
+        Case("survey/question.txt", {"screen": _q(ACTIVITY, "times", 3)},
+             ("Type a number from 1 to 100.",)),
+        Case("survey/question.txt", {"screen": _q(ACTIVITY, "reason", 4)}, ("Press an option",)),
+        Case("survey/question.txt", {"screen": _q(ACTIVITY, "suggestion", 5)},
+             ("Type your answer (at most 500 characters).", "This question is optional")),
+        Case("survey/question.txt", {"screen": _q(HARDSHIP, "colleague_phone", 3)},
+             ("Type a phone number",)),
+        Case("survey/question.txt", {"screen": _q(EXTRA, "count", 1)},
+             ("Anonymous survey", "Question 1/4", "Type a whole number.")),
+        Case("survey/question.txt", {"screen": _q(EXTRA, "born")},
+             ("Type the date as day/month/year",)),
+        Case("survey/question.txt", {"screen": _q(EXTRA, "free", 3)},
+             ("Type your answer.", "press «Skip» or type «skip»")),
+        Case("survey/question.txt", {"screen": _q(EXTRA, "pick", 4)},
+             ("Press an option", "This question is optional")),
+    ]  # fmt: skip
+
+
+# The English message of each engine error code, on a question it can occur on.
+ERROR_CASES: dict[str, tuple[SurveyDefinition, str, dict[str, Any], str]] = {
+    "required": (ACTIVITY, "participated", {}, "This question is required"),
+    "not_a_choice": (ACTIVITY, "reason", {}, "does not match any option"),
+    "not_yes_no": (ACTIVITY, "participated", {}, "Please press «Yes» or «No»"),
+    "empty_selection": (ACTIVITY, "activities", {}, "at least one item before pressing «Done»"),
+    "not_integer": (ACTIVITY, "times", {}, "whole number (digits only)"),
+    "out_of_range": (ACTIVITY, "times", {"min": 1, "max": 100}, "must be from 1 to 100"),
+    "too_long": (ACTIVITY, "suggestion", {"max_length": 500}, "too long: at most 500 characters"),
+    "bad_date": (EXTRA, "born", {}, "Invalid date"),
+    "bad_phone": (HARDSHIP, "colleague_phone", {}, "Invalid phone number"),
+    "wrong_type": (EXTRA, "count", {}, "That answer is not valid"),
+}
+
+
+def _error_cases() -> list[Case]:
+    cases = []
+    for code in ERROR_CODES:
+        defn, key, params, en = ERROR_CASES[code]
+        screen = _q(defn, key, 1, error_code=code, error_params=params)
+        cases.append(Case("survey/question.txt", {"screen": screen}, ("⚠️ ", en)))
+        cases.append(Case("survey/invalid.txt", {"screen": screen}, (en,)))
+    # out_of_range and too_long without params take the bounds from the question
+    cases.append(
+        Case(
+            "survey/invalid.txt",
+            {"screen": _q(ACTIVITY, "times", error_code="out_of_range")},
+            ("must be from 1 to 100",),
+        )
+    )
+    cases.append(Case("survey/invalid.txt",
+                      {"screen": _q(ACTIVITY, "suggestion", error_code="too_long")},
+                      ("at most 500 characters",)))  # fmt: skip
+    return cases
+
+
+def _summary(defn: SurveyDefinition, shown: list[str]) -> Screen:
+    return Screen(
+        ScreenKind.SUMMARY,
+        response_id=1,
+        definition=defn,
+        summary=list(zip(defn.questions, shown, strict=True)),
+        can_go_back=True,
+    )
+
+
+def _done(defn: SurveyDefinition) -> Screen:
+    return Screen(ScreenKind.DONE, response_id=1, definition=defn, case_id=3)
+
+
+def _offers() -> list[Offer]:
+    return [
+        Offer("activity_participation", ACTIVITY.title, 1, RUN.unit_name, ResponseState.COMPLETED),
+        Offer("hardship_case", HARDSHIP.title, None, None, ResponseState.IN_PROGRESS),
+        Offer("welfare_signup", WELFARE.title, None, None, None),
+    ]
+
+
+CASES: list[Case] = [
+    Case("error.txt", {}, ("Sorry, something went wrong",)),
+    Case("stale.txt", {}, ("This button is outdated",)),
+    Case("stats.txt", {"report": _stats_report()},
+         ("📊 <b>Indicators for 2025</b>", "8/20 = 40% · ❌ Not met",
+          "Target: ≥ 75% (milestone 2025)",
+          "Coverage: 12/20 people answered", "Public: 5/16 = 31,2% ❌ · Non-public: 3/4 = 75% ✅",
+          "(directly)", "Coverage: 6/17 people answered ⚠️ under half",
+          "Target: ≥ 1,5 per CĐCS", "✅ Met", "Cases: 3", "Target: Almost all", "no cases yet",
+          "Target: by public / non-public units", "Roster: 20/50 staff ⚠️ the roster lists",
+          "2 CĐCS without a staff count", "no data yet", "Not computed in this version: A1, A2a",
+          "Rate = numerator/denominator")),
+    Case("stats.txt", {"report": _stats_report(), "child_limit": 2}, ("… and 3 more units",)),
+    # member/
+    Case("member/ask_contact.txt", {"invite_unit": UNIT, "bad_invite": True},
+         ("The invitation code is wrong", "a union officer of")),
+    Case("member/ask_contact.txt", {"invite_unit": None, "bad_invite": False},
+         ("If you would rather not share your number",)),
+    Case("member/cancelled.txt", {"title": ACTIVITY.title}, ("Stopped the survey",)),
+    Case("member/cancelled.txt", {"title": None}, ("Nothing is in progress.",)),
+    Case("member/consent.txt", {"invite_unit": UNIT, "version": "2026-01"},
+         ("Welcome to the contact channel", "You were invited by the unit",
+          "<b>Your rights:</b>", "Notice version: 2026-01")),
+    Case("member/consent.txt", {"invite_unit": None, "version": "2026-01"},
+         ("<b>Data collected:</b>",)),
+    Case("member/consent_accepted.txt", {}, ("Thank you for agreeing",)),
+    Case("member/consent_declined.txt", {}, ("You did not agree", "type /start")),
+    *(Case("member/contact_problem.txt", {"problem": problem}, (en,)) for problem, en in (
+        ("not_own_contact", "share your own phone number"),
+        ("bad_phone", "not a valid Vietnamese phone number"),
+        ("bad_name", "Please type your full name"),
+        ("already_linked", "already linked"),
+        ("no_consent", "agree to the personal data processing notice"),
+    )),
+    Case("member/forbidden.txt", {}, ("authorised union officers",)),
+    Case("member/help.txt", {"linked": False, "officer": False, "admin": False},
+         ("<b>User guide</b>", "/start — get started", "/help — this guide")),
+    Case("member/help.txt", {"linked": True, "officer": True, "admin": True},
+         ("/surveys — open surveys", "/cancel — stop", "/stop — stop receiving",
+          "For union officers", "/pending — ", "/survey — open a survey", "/stats [unit] [year]",
+          "/cases — hardship", "/welfare — confirm", "/invite [unit]", "For administrators",
+          "/role PHONE", "/stats and /cases cover every unit")),
+    Case("member/linked.txt", {"person": PERSON, "unit": UNIT},
+         ("Linked successfully! Hello <b>", "Unit: ", "From now on")),
+    Case("member/linked.txt", {"person": PERSON, "unit": None}, ("Linked successfully!",)),
+    Case("member/not_linked.txt", {}, ("You are not linked",)),
+    Case("member/pending.txt", {}, ("Your link request is waiting", "Share phone number")),
+    Case("member/pending_decided.txt", {"confirmed": True, "person": PERSON, "unit": UNIT},
+         ("A union officer has confirmed you",)),
+    Case("member/pending_decided.txt", {"confirmed": False}, ("was not confirmed",)),
+    Case("member/queued.txt", {"unit": UNIT}, ("could not find you", "union officers of <b>")),
+    Case("member/queued.txt", {"unit": None}, ("passed to the union officers for confirmation",)),
+    Case("member/stopped.txt", {"changed": True}, ("no longer receive",)),
+    Case("member/stopped.txt", {"changed": False}, ("already stopped",)),
+    Case("member/unknown.txt", {"command": True}, ("There is no such command",)),
+    Case("member/unknown.txt", {"command": False}, ("didn't understand",)),
+    Case("member/welcome_back.txt", {"person": PERSON, "resumed": True, "in_survey": True},
+         ("Hello <b>", "receive union announcements and reminders again", "middle of a survey")),
+    Case("member/welcome_back.txt", {"person": PERSON, "resumed": False, "in_survey": False},
+         ("Type /surveys to see surveys",)),
+    # officer/
+    *(Case("officer/case_changed.txt",
+           {"outcome": outcome, "case": CASE,
+            "status_label": LocalLabel("case_status", {"status": "visited"})},
+           (en,)) for outcome, en in (
+        ("changed", "Updated case #17: 🏠 Visited."),
+        ("unchanged", "already has this status"),
+        ("not_allowed", "cannot move to this status"),
+        ("forbidden", "This case does not belong"),
+        ("not_found", "This case was not found"),
+    )),
+    Case("officer/case_item.txt",
+         {"case": CASE, "unit": UNIT, "category": "Ốm đau",
+          "status_label": LocalLabel("case_status", {"status": "new"})},
+         ("🆘 <b>Case #17</b>", "Category: ", "Details: ", "Status: 🆕 Newly reported (reported at "
+          "09:30 08/03/2026)")),
+    Case("officer/case_item.txt",
+         {"case": SimpleNamespace(id=18, subject_name=NAME, description="", created_at=WHEN),
+          "unit": UNIT, "category": None,
+          "status_label": LocalLabel("case_status", {"status": "supported"})},
+         ("Status: 🤝 Supported",)),
+    Case("officer/cases_empty.txt", {}, ("No hardship cases",)),
+    Case("officer/invite.txt", {"unit": UNIT, "link": "https://t.me/congdoan_bot?start=AB12"},
+         ("Invitation link of <b>", "https://t.me/congdoan_bot?start=AB12", "Send this link")),
+    Case("officer/invite.txt", {"unit": UNIT, "link": None}, ("has no invitation code",)),
+    Case("officer/launch_menu.txt", {"unit": UNIT, "runs": [RUN]},
+         ("Choose a survey to open", "Open now:", "12 completed / 15 started")),
+    Case("officer/launch_menu.txt", {"unit": UNIT, "runs": []}, ("Choose a survey to open",)),
+    Case("officer/launched.txt", {"created": True, "title": ACTIVITY.title, "unit": UNIT},
+         ("🚀 Opened the survey",)),
+    Case("officer/launched.txt", {"created": False, "title": ACTIVITY.title, "unit": UNIT},
+         ("is already open for",)),
+    Case("officer/pending_empty.txt", {}, ("Nobody is waiting",)),
+    Case("officer/pending_item.txt", {"item": PENDING_ITEM, "phone": "0912 345 678"},
+         ("🙋 <b>Link request</b>", "Full name: ", "Phone number: 0912 345 678", "Unit: ",
+          "Sent at: 09:30 08/03/2026")),
+    Case("officer/pending_item.txt",
+         {"item": SimpleNamespace(pending=PENDING_ITEM.pending, unit=None), "phone": None},
+         ("Unit: unknown",)),
+    *(Case("officer/pending_resolved.txt", {"outcome": outcome, "person": PERSON, "unit": UNIT},
+           (en,)) for outcome, en in (
+        ("confirmed", "✅ Confirmed"),
+        ("rejected", "The link request was rejected"),
+        ("needs_unit", "The request has no unit"),
+        ("phone_taken", "already on the roster"),
+        ("forbidden", "This request does not belong"),
+        ("gone", "This request has already been handled"),
+    )),
+    *(Case("officer/role.txt", {"outcome": outcome, "person": PERSON, "role": "officer"}, (en,))
+      for outcome, en in (
+        ("usage", "Usage: /role PHONE"),
+        ("no_person", "Nobody on the roster has this phone number"),
+        ("no_unit", "No unit has this code"),
+        ("changed", "Updated the role of"),
+    )),
+    Case("officer/scope_not_found.txt", {"text": "Bảo Lộc"}, ("No unit «",)),
+    *(Case("officer/welfare_decided.txt", {"outcome": outcome, "confirmed": confirmed}, (en,))
+      for outcome, confirmed, en in (
+        ("changed", True, "Confirmed that the union member received the benefit"),
+        ("changed", False, "The benefit sign-up was cancelled"),
+        ("unchanged", True, "already been handled that way"),
+        ("forbidden", True, "This sign-up does not belong"),
+        ("gone", True, "This sign-up has already been handled"),
+    )),
+    Case("officer/welfare_empty.txt", {}, ("No benefit sign-ups",)),
+    Case("officer/welfare_item.txt", {"item": WELFARE_ITEM, "offer": "Xe đạp điện giảm 10%"},
+         ("🎁 <b>", "Benefit: ", "(signed up at 09:30 08/03/2026)")),
+    # survey/
+    Case("survey/done.txt", {"screen": _done(ACTIVITY)}, ("Your answers to «", "Thank you!")),
+    Case("survey/done.txt", {"screen": _done(HARDSHIP)}, ("passed to the union officer",)),
+    Case("survey/done.txt", {"screen": _done(WELFARE)}, ("benefit sign-up has been recorded",)),
+    Case("survey/list.txt", {"offers": _offers()},
+         ("<b>Surveys and forms</b>", "Press an item to start", "(completed)", "(in progress)")),
+    Case("survey/list.txt", {"offers": []}, ("no surveys open for you",)),
+    *_question_cases(),
+    *_error_cases(),
+    Case("survey/status.txt", {"kind": "closed"}, ("This survey is closed",)),
+    Case("survey/status.txt", {"kind": "already_done"}, ("already completed this survey",)),
+    Case("survey/status.txt", {"kind": "stale"}, ("no longer available",)),
+    Case("survey/summary.txt", {"screen": _summary(WELFARE, ["Xe đạp điện giảm 10%", ""])},
+         ("Please check your answers", "→ —", "Press «Send answers» to finish")),
+    # demo/
+    # "SĐT" (phone number) is in the command syntax outside the {% trans %} blocks
+    Case("demo/help.txt", {}, ("How to use the demo", "#Done", "switch role", "show this guide"),
+         allowed=("SĐT",)),
+    Case("demo/intro.txt", {"units": 42, "people": 1234},
+         ("— demo", "(42 units, 1234 people on the roster)")),
+    Case("demo/personas.txt", {"personas": PERSONAS},
+         ("Who would you like to play?", "Union member <b>", "Grassroots union chair <b>",
+          "Provincial administrator <b>", "New teacher <b>", "Type a number (1–4).")),
+]  # fmt: skip
+
+
+def _seed_case(locale: str) -> Case:
+    def button(name: str, **kw: Any) -> str:
+        return label(name, locale, **kw)
+
+    return Case("demo/seed.txt", {"label": button}, ("#✅ I agree", "#✔️ Done", "#🤝 Supported"))
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_every_template_has_a_case() -> None:
+    covered = {c.template for c in CASES} | set(MACRO_TEMPLATES) | {"demo/seed.txt"}
+    assert set(template_names()) == covered
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_renders_in_both_locales(case: Case) -> None:
+    vi = render(case.template, "vi", **case.context_for("vi"))
+    en = render(case.template, "en", **case.context_for("en"))
+    assert vi and en and vi != en
+    assert VIETNAMESE.search(vi), "the Vietnamese text lost its diacritics"
+    for expected in case.en:
+        assert expected in en
+    assert_english(en, case.allowed)
+    assert_telegram_html(vi)
+    assert_telegram_html(en)
+
+
+def test_seed_script_uses_the_labels_of_its_locale() -> None:
+    vi = render("demo/seed.txt", "vi", **_seed_case("vi").context)
+    en_case = _seed_case("en")
+    en = render("demo/seed.txt", "en", **en_case.context)
+    assert "#✅ Tôi đồng ý" in vi and "#🤝 Đã hỗ trợ" in vi
+    for expected in en_case.en:
+        assert expected in en
+    assert "Tôi đồng ý" not in en
+
+
+@pytest.mark.parametrize("name", MACRO_TEMPLATES)
+def test_macro_templates_render_nothing_by_themselves(name: str) -> None:
+    assert render(name, "vi") == "" and render(name, "en") == ""
+
+
+def test_help_for_a_linked_admin_is_english() -> None:
+    en = render("member/help.txt", "en", linked=True, officer=True, admin=True)
+    lines = en.splitlines()
+    assert lines[0] == "<b>User guide</b>"
+    assert "/surveys — open surveys, report a hardship case, sign up for welfare benefits" in lines
+    assert "/role PHONE officer|member|admin [unit code] — assign officer roles" in lines
+    assert "" in lines  # the blank lines before the officer and admin parts are kept
+
+
+def test_trailing_newlines_of_trans_blocks_are_kept() -> None:
+    """``{% endtrans +%}`` keeps the line break after the block in both locales."""
+    en = render("member/consent_declined.txt", "en")
+    assert en == (
+        "You did not agree. We only record that you declined and keep no other information.\n"
+        "If you change your mind, type /start at any time."
+    )
+
+
+def assert_english(text: str, allowed: tuple[str, ...] = ()) -> None:
+    """No Vietnamese is left once the data (names, survey wording, proper nouns) is removed."""
+    rest = unescape(text)
+    for data in (*DATA_STRINGS, *allowed):
+        rest = rest.replace(data, "")
+    leftover = VIETNAMESE.search(rest)
+    assert leftover is None, (
+        f"untranslated text near {rest[max(0, leftover.start() - 30) :][:60]!r}"
+    )
+
+
+# --------------------------------------------------------------------------- labels (macros)
+
+# Sample arguments of the label macros, by argument name; several values try each branch.
+MACRO_ARGUMENTS: dict[str, tuple[Any, ...]] = {
+    "text": ("Văn nghệ",),
+    "title": (ACTIVITY.title,),
+    "state": ("in_progress", "completed", None),
+    "status": ("new", "visited", "supported", "closed"),
+    "name": (NAME,),
+    "n": (4,),
+    "commands": ("/start /help /surveys",),
+    "phone": ("0912 345 678",),
+    "wanted": ("Xong",),
+    "command": (":foo",),
+}
+
+
+def _macros(template: str, locale: str) -> dict[str, Macro]:
+    module = environment(locale).get_template(template).make_module()
+    return {n: m for n, m in vars(module).items() if isinstance(m, Macro)}
+
+
+def _macro_calls(template: str) -> list[tuple[str, dict[str, Any]]]:
+    calls = []
+    for name, macro in sorted(_macros(template, "vi").items()):
+        missing = [a for a in macro.arguments if a not in MACRO_ARGUMENTS]
+        assert not missing, f"add sample values for {missing} of {template}:{name} to the test"
+        variants = max([1, *(len(MACRO_ARGUMENTS[a]) for a in macro.arguments)])
+        for i in range(variants):
+            args = {
+                a: MACRO_ARGUMENTS[a][min(i, len(MACRO_ARGUMENTS[a]) - 1)] for a in macro.arguments
+            }
+            calls.append((name, args))
+    return calls
+
+
+# Labels that are no text to translate: an emoji with the data it is given.
+UNTRANSLATED_LABELS = frozenset({"checked", "unchecked", "open_survey", "launch"})
+
+
+@pytest.mark.parametrize("name,args", _macro_calls("labels.txt"), ids=str)
+def test_every_label_renders_in_both_locales(name: str, args: dict[str, Any]) -> None:
+    vi = label(name, "vi", **args)
+    en = label(name, "en", **args)
+    assert vi and en
+    assert "<" not in vi and "&" not in en  # button texts are plain text
+    if name in UNTRANSLATED_LABELS:
+        assert vi == en
+    else:
+        assert vi != en
+        assert_english(en)
+
+
+def test_labels_of_the_buttons_in_english() -> None:
+    assert label("consent_accept", "en") == "✅ I agree"
+    assert label("yes", "en") == "Yes" and label("no", "en") == "No"
+    assert label("done", "en") == "✔️ Done"
+    assert label("skip", "en") == "Skip"
+    assert label("submit", "en") == "📨 Send answers"
+    assert label("case_status", "en", status="closed") == "📁 Close the case"
+    assert label("open_survey", "en", title="A & B", state="completed") == "✅ A & B"
+    assert label("cmd_stats", "en") == "Indicators: /stats [unit] [year]"
+
+
+@pytest.mark.parametrize("name,args", _macro_calls("demo/ui.txt"), ids=str)
+def test_demo_texts_render_in_both_locales(name: str, args: dict[str, Any]) -> None:
+    vi = str(_macros("demo/ui.txt", "vi")[name](**args))
+    en = str(_macros("demo/ui.txt", "en")[name](**args))
+    assert vi and en
+    assert_english(en)
+    assert_telegram_html(vi)
+    assert_telegram_html(en)
+
+
+def test_stats_headings_in_english() -> None:
+    """The table headings are used by `congdoan stats`, not by the /stats message."""
+    heading = _macros("stats.txt", "en")["heading"]
+    keys = ("code", "name", "ratio", "rate", "target", "result", "coverage", "public", "non_public")
+    assert [str(heading(k)) for k in keys] == [
+        "Code", "Indicator", "Numerator/denominator", "Rate", "Target", "Result", "Coverage",
+        "Public", "Non-public",
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the catalog
+
+
+def _extracted() -> dict[str, set[str]]:
+    """Babel's extraction of the templates, with the options of babel.cfg: msgid -> files."""
+    with (ROOT / "babel.cfg").open() as fh:
+        method_map, options_map = parse_mapping_cfg(fh)  # type: ignore[no-untyped-call]
+    found: dict[str, set[str]] = {}
+    for filename, _lineno, message, _comments, _context in extract_from_dir(
+        str(ROOT / "bot" / "templates"),
+        [(pattern.removeprefix("bot/templates/"), method) for pattern, method in method_map],
+        {pattern.removeprefix("bot/templates/"): opts for pattern, opts in options_map.items()},
+    ):
+        assert isinstance(message, str), f"plural or context messages are unused: {message!r}"
+        found.setdefault(message, set()).add(filename)
+    return found
+
+
+def _catalog() -> Catalog:
+    with PO_FILE.open("rb") as fh:
+        return read_po(fh, locale="en")
+
+
+EXTRACTED = _extracted()
+CATALOG = _catalog()
+PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+def test_extraction_finds_the_messages() -> None:
+    assert len(EXTRACTED) > 150
+    assert "Hướng dẫn sử dụng" in EXTRACTED
+    assert "Câu %(index)s/%(total)s" in EXTRACTED
+    # {% trans %} bodies are taken verbatim: no trimming, HTML kept
+    assert (
+        "<b>Chào mừng thầy/cô đến với kênh liên lạc của Công đoàn Giáo dục tỉnh Lâm Đồng!</b>"
+        in (EXTRACTED)
+    )
+
+
+def test_catalog_translates_every_extracted_message() -> None:
+    ids = {m.id for m in CATALOG if m.id}
+    missing = sorted(set(EXTRACTED) - ids)
+    assert not missing, "run pybabel extract/update (bot/locales/README.md): " + repr(missing)
+    empty = sorted(m.id for m in CATALOG if m.id and not m.string)
+    assert not empty, f"untranslated: {empty!r}"
+    fuzzy = sorted(m.id for m in CATALOG if m.id and m.fuzzy)
+    assert not fuzzy, f"fuzzy: {fuzzy!r}"
+
+
+def test_catalog_has_no_stale_messages() -> None:
+    stale = sorted(m.id for m in CATALOG if m.id and m.id not in EXTRACTED)
+    assert not stale, f"messages no template uses: {stale!r}"
+
+
+@pytest.mark.parametrize("msgid", sorted(EXTRACTED))
+def test_translation_keeps_placeholders_tags_and_emoji(msgid: str) -> None:
+    message = CATALOG.get(msgid)
+    assert message is not None and isinstance(message.string, str)
+    translated = message.string
+    assert sorted(PLACEHOLDER.findall(translated)) == sorted(PLACEHOLDER.findall(msgid))
+    tags = re.compile(r"</?\w+[^>]*>")
+    assert tags.findall(translated) == tags.findall(msgid)
+    emoji = re.compile("[\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\U0001f300-\U0001faff]\ufe0f?")
+    assert sorted(emoji.findall(translated)) == sorted(emoji.findall(msgid))
+    assert translated.strip() == translated or msgid.strip() != msgid
+
+
+def test_runtime_lookups_are_the_extracted_messages() -> None:
+    """Every msgid Jinja2 asks for while rendering is one the extraction found, and the
+    rendering cases exercise every extracted message."""
+    looked_up: set[str] = set()
+    real = gettext.NullTranslations()
+
+    def recording_gettext(message: str) -> str:
+        looked_up.add(message)
+        return real.gettext(message)
+
+    def recording_ngettext(singular: str, plural: str, n: int) -> str:
+        looked_up.add(singular)
+        return real.ngettext(singular, plural, n)
+
+    # a fresh environment with the configuration of bot.texts, recording the lookups
+    factory: Callable[[str], Environment] = environment.__wrapped__
+    env = factory("vi")
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        recording_gettext, recording_ngettext, newstyle=True
+    )
+    for case in [*CASES, _seed_case("vi")]:
+        env.get_template(case.template).render(**case.context_for("vi"))
+    for template in (*MACRO_TEMPLATES, "stats.txt"):
+        module = env.get_template(template).make_module()
+        for name, macro in vars(module).items():
+            if not isinstance(macro, Macro):
+                continue
+            if name == "heading":
+                for key in ("code", "name", "ratio", "rate", "result", "coverage"):
+                    macro(key)
+            elif template != "stats.txt":
+                for _, args in (c for c in _macro_calls(template) if c[0] == name):
+                    macro(**args)
+    assert looked_up - set(EXTRACTED) == set()
+    assert set(EXTRACTED) - looked_up == set()
+
+
+# --------------------------------------------------------------------------- Telegram HTML
+
+TELEGRAM_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
+     "blockquote", "tg-spoiler", "span"}
+)  # fmt: skip
+TELEGRAM_ENTITIES = frozenset({"lt", "gt", "amp", "quot"})
+
+
+class _TelegramHTML(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.stack: list[str] = []
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in TELEGRAM_TAGS:
+            self.problems.append(f"tag <{tag}> is not supported by Telegram")
+        names = {n for n, _ in attrs}
+        allowed = {"a": {"href"}, "code": {"class"}, "span": {"class"}}.get(tag, set())
+        if not names <= allowed:
+            self.problems.append(f"attributes {sorted(names - allowed)} on <{tag}>")
+        if tag == "span" and ("class", "tg-spoiler") not in attrs:
+            self.problems.append("<span> without class tg-spoiler")
+        self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.problems.append(f"self-closing <{tag}/>")
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.problems.append(f"</{tag}> does not close {self.stack[-1:]}")
+        else:
+            self.stack.pop()
+
+    def handle_entityref(self, name: str) -> None:
+        if name not in TELEGRAM_ENTITIES:
+            self.problems.append(f"entity &{name};")
+
+    def handle_comment(self, data: str) -> None:
+        self.problems.append("HTML comment")
+
+    def handle_decl(self, decl: str) -> None:
+        self.problems.append("declaration")
+
+
+def assert_telegram_html(text: str) -> None:
+    parser = _TelegramHTML()
+    parser.feed(text)
+    parser.close()
+    assert not parser.problems, parser.problems
+    assert not parser.stack, f"unclosed {parser.stack}"
+    # a bare "<" or "&" that is no tag or entity is refused by Telegram
+    stripped = re.sub(
+        r"</?[a-z-]+(?:\s[^<>]*)?>|&(?:#\d+|#x[0-9a-f]+|[a-z]+);", "", text, flags=re.I
+    )
+    assert "<" not in stripped and ">" not in stripped and "&" not in stripped, text
+
+
+def test_html_checker_catches_bad_markup() -> None:
+    for bad in ("<b>open", "<b><i>x</b></i>", "<p>x</p>", "<br>", "a < b", "a & b", "&nbsp;"):
+        with pytest.raises(AssertionError):
+            assert_telegram_html(bad)
+    assert_telegram_html('<b>x</b> <a href="https://t.me/x">y</a> &lt;z&gt; &amp; &#39;')
+
+
+def test_values_are_escaped_for_telegram() -> None:
+    unit = SimpleNamespace(name="Trường <A> & B")
+    en = render("member/queued.txt", "en", unit=unit)
+    assert "<b>Trường &lt;A&gt; &amp; B</b>" in en
+    assert_telegram_html(en)
