@@ -137,6 +137,7 @@ def stats(
     """Print the indicators of a unit (default: the province) for a year."""
     from bot.indicators import compute_stats, load_catalog
     from bot.indicators.terminal import render_stats_terminal
+    from bot.services.actors import find_unit
     from storage import people
 
     settings = settings_or_exit()
@@ -149,8 +150,7 @@ def stats(
             catalog = load_catalog()
             async with db.session() as session:
                 if unit:
-                    found = await people.find_units(session, text=unit)
-                    scope = found[0] if found else None
+                    scope = await find_unit(session, text=unit)
                 else:
                     scope = await people.root_unit(session)
                 if scope is None or scope.id is None:

@@ -78,6 +78,35 @@ async def on_pending(
         replies.send(int(result.chat.external_id), member_text)
 
 
+async def cmd_assign(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+) -> None:
+    """``/assign ID UNIT``: give a link request its unit (requests without an invite link)."""
+    words = (command.args or "").split(maxsplit=1)
+    me, locale = chat_id(actor), actor.locale
+    if len(words) != 2 or not words[0].isdigit():
+        replies.send(me, render("officer/assign.txt", locale))
+        return
+    item, found = await onboarding.assign_unit(
+        session, actor=actor, pending_id=int(words[0]), unit_text=words[1]
+    )
+    if item is None:
+        replies.send(
+            me,
+            render("officer/pending_resolved.txt", locale, outcome="gone", person=None, unit=None),
+        )
+    elif not found:
+        replies.send(me, render("officer/scope_not_found.txt", locale, text=words[1]))
+    else:
+        phone = display_phone(item.pending.phone) if item.pending.phone else None
+        text = render("officer/pending_item.txt", locale, item=item, phone=phone)
+        replies.send(me, text, keyboards.pending(item, locale))
+
+
 async def cmd_survey(
     message: Message,
     session: AsyncSession,
@@ -281,6 +310,7 @@ def build() -> Router:
     router.callback_query.filter(IsOfficer())
     router.message.register(cmd_pending, Command("pending"))
     router.callback_query.register(on_pending, PendingCb.filter())
+    router.message.register(cmd_assign, Command("assign"))
     router.message.register(cmd_survey, Command("survey"))
     router.callback_query.register(on_launch, LaunchCb.filter())
     router.message.register(cmd_stats, Command("stats"))

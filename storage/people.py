@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -33,24 +33,6 @@ async def root_unit(session: AsyncSession) -> Unit | None:
     """The top of the tree (the provincial union)."""
     stmt = select(Unit).where(col(Unit.parent_id).is_(None)).order_by(col(Unit.id)).limit(1)
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def find_units(session: AsyncSession, *, text: str, within_path: str = "/") -> list[Unit]:
-    """Units in a subtree whose code equals ``text`` or whose name contains it."""
-    needle = text.strip()
-    stmt = (
-        select(Unit)
-        .where(col(Unit.path).startswith(within_path))
-        .where(
-            or_(
-                func.lower(col(Unit.code)) == needle.lower(),
-                func.lower(col(Unit.name)).contains(needle.lower()),
-            )
-        )
-        .order_by(col(Unit.path))
-        .limit(10)
-    )
-    return list((await session.execute(stmt)).scalars())
 
 
 async def units_in_subtree(

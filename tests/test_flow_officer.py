@@ -11,6 +11,8 @@ from storage.models import (
     CaseEvent,
     CaseStatus,
     HardshipCase,
+    PendingLink,
+    Person,
     Unit,
     WelfareBenefit,
 )
@@ -150,8 +152,11 @@ async def test_officer_sees_only_their_own_district(api: FakeBotAPI, bot: Runnin
     await link(api, ha)
     await ha.send("/stats Bảo Lộc 2026")
     await api.wait_idle()
-    assert "Bảo Lộc" in ha.last_message().text
+    assert "Công đoàn Giáo dục thành phố Bảo Lộc" in ha.last_message().text
     assert "Chỉ tiêu năm 2026" in ha.last_message().text
+    await ha.send("/stats da lat")  # without diacritics, in lower case
+    await api.wait_idle()
+    assert "Công đoàn Giáo dục thành phố Đà Lạt" in ha.last_message().text
 
 
 async def test_newcomer_by_invite_link_is_queued_and_confirmed(
@@ -197,3 +202,52 @@ async def test_newcomer_by_invite_link_is_queued_and_confirmed(
     await newcomer.send("/surveys")
     await api.wait_idle()
     assert "Báo cáo hoàn cảnh khó khăn" in newcomer.last_message().button_texts[-2]
+
+
+async def test_request_without_invite_gets_a_unit_from_the_admin(
+    api: FakeBotAPI, bot: RunningBot
+) -> None:
+    newcomer = api.user(id=8401, first_name="Minh", last_name="Hồ Văn", phone="0912000222")
+    await newcomer.send("/start")
+    await api.wait_idle()
+    await newcomer.click(newcomer.last_message(), "✅ Tôi đồng ý")
+    await api.wait_idle()
+    await newcomer.share_contact()
+    await api.wait_idle()
+    assert "chuyển đến cán bộ công đoàn" in newcomer.last_message().text
+
+    mai_anh = api.user(id=8402, first_name="Mai Anh", phone="0918402367")
+    await link(api, mai_anh)
+    await mai_anh.send("/pending")  # a unit-less request is the admins' to place
+    await api.wait_idle()
+    assert "Không có ai" in mai_anh.last_message().text
+
+    ha = api.user(id=8403, first_name="Hà", phone="0913620145")
+    await link(api, ha)
+    await ha.send("/pending")
+    await api.wait_idle()
+    request = ha.last_message()
+    assert "Hồ Văn Minh" in request.text and "/assign" in request.text
+    await ha.click(request, "✅ Đoàn viên")
+    await api.wait_idle()
+    assert "chưa có đơn vị" in request.text
+    async with bot.db.session() as session:
+        pending_id = (await session.execute(select(col(PendingLink.id)))).scalar_one()
+    await ha.send(f"/assign {pending_id} không-có-đơn-vị-này")
+    await api.wait_idle()
+    assert "Không tìm thấy đơn vị" in ha.last_message().text
+    await ha.send(f"/assign {pending_id} nguyen du")
+    await api.wait_idle()
+    placed = ha.last_message()
+    assert "CĐCS Trường THCS Nguyễn Du" in placed.text
+    await ha.click(placed, "☑️ CBNGNLĐ (chưa là đoàn viên)")
+    await api.wait_idle()
+    assert "đã xác nhận" in newcomer.last_message().text
+    async with bot.db.session() as session:
+        person = (
+            await session.execute(select(Person).where(col(Person.full_name) == "Hồ Văn Minh"))
+        ).scalar_one()
+        unit = await session.get(Unit, person.unit_id)
+    assert unit is not None and unit.code == "DL-THCS-ND"
+    assert person.is_member is False
+    assert person.phone == "+84912000222"

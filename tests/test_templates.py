@@ -64,7 +64,7 @@ CASE = SimpleNamespace(
     created_at=WHEN,
 )
 PENDING_ITEM = SimpleNamespace(
-    pending=SimpleNamespace(full_name="Phạm Minh Tuấn", created_at=WHEN), unit=UNIT
+    pending=SimpleNamespace(id=12, full_name="Phạm Minh Tuấn", created_at=WHEN), unit=UNIT
 )
 WELFARE_ITEM = SimpleNamespace(person=PERSON, unit=UNIT, benefit=SimpleNamespace(created_at=WHEN))
 RUN = SimpleNamespace(
@@ -448,6 +448,7 @@ CASES: list[Case] = [
     Case("officer/invite.txt", {"unit": UNIT, "link": "https://t.me/congdoan_bot?start=AB12"},
          ("Invitation link of <b>", "https://t.me/congdoan_bot?start=AB12", "Send this link")),
     Case("officer/invite.txt", {"unit": UNIT, "link": None}, ("has no invitation code",)),
+    Case("officer/assign.txt", {}, ("Usage: /assign REQUEST-NUMBER UNIT-CODE",)),
     Case("officer/launch_menu.txt", {"unit": UNIT, "runs": [RUN]},
          ("Choose a survey to open", "Open now:", "12 completed / 15 started")),
     Case("officer/launch_menu.txt", {"unit": UNIT, "runs": []}, ("Choose a survey to open",)),
@@ -461,12 +462,12 @@ CASES: list[Case] = [
           "Sent at: 09:30 08/03/2026")),
     Case("officer/pending_item.txt",
          {"item": SimpleNamespace(pending=PENDING_ITEM.pending, unit=None), "phone": None},
-         ("Unit: unknown",)),
+         ("Unit: unknown", "<code>/assign 12 unit-code</code>")),
     *(Case("officer/pending_resolved.txt", {"outcome": outcome, "person": PERSON, "unit": UNIT},
            (en,)) for outcome, en in (
         ("confirmed", "✅ Confirmed"),
         ("rejected", "The link request was rejected"),
-        ("needs_unit", "The request has no unit"),
+        ("needs_unit", "This request has no unit yet: type /assign"),
         ("phone_taken", "already on the roster"),
         ("forbidden", "This request does not belong"),
         ("gone", "This request has already been handled"),

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import chats, people
 from storage.models import Channel, ChatIdentity, ChatStage, Person, Role, Unit
+from surveys.normalize import fold
 
 
 @dataclass
@@ -80,5 +81,26 @@ async def resolve_scope(session: AsyncSession, *, actor: Actor, text: str | None
     if not text:
         return actor.scope
     within = "/" if actor.is_admin else actor.scope.path
-    found = await people.find_units(session, text=text, within_path=within)
-    return found[0] if found else None
+    return await find_unit(session, text=text, within_path=within)
+
+
+async def find_unit(session: AsyncSession, *, text: str, within_path: str = "/") -> Unit | None:
+    """A unit of a subtree named by its code, or by its name or part of it.
+
+    Matching ignores case and Vietnamese diacritics ("da lat" finds "Đà Lạt"); an exact code
+    or name wins over a partial name, and a higher unit over a lower one.
+    """
+    needle = fold(text)
+    if not needle:
+        return None
+    units = [
+        (u, fold(u.code), fold(u.name))
+        for u in await people.units_in_subtree(session, path=within_path)
+    ]
+    for rank in range(3):
+        found = [
+            u for u, code, name in units if (code == needle, name == needle, needle in name)[rank]
+        ]
+        if found:
+            return min(found, key=lambda u: (u.path.count("/"), u.path))
+    return None

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.actors import Actor
+from bot.services.actors import Actor, find_unit
 from storage import chats, people
 from storage.models import (
     ChatIdentity,
@@ -278,6 +278,37 @@ async def resolve(
         person_id=person.id,
     )
     return Resolution(ResolveOutcome.CONFIRMED, chat=chat, person=person, unit=unit)
+
+
+async def assign_unit(
+    session: AsyncSession, *, actor: Actor, pending_id: int, unit_text: str
+) -> tuple[PendingItem | None, bool]:
+    """Give a request that came without an invite link its unit, so it can be confirmed.
+
+    Returns (the request, whether the unit was found); (None, False) when the request is gone or
+    not the actor's to handle.
+    """
+    if not actor.is_officer or actor.scope is None:
+        return None, False
+    pending = await session.get(PendingLink, pending_id)
+    if pending is None or pending.status != PendingStatus.PENDING:
+        return None, False
+    current = (
+        await people.get_unit(session, unit_id=pending.unit_id)
+        if pending.unit_id is not None
+        else None
+    )
+    if (current is None and not actor.is_admin) or (
+        current is not None and not actor.can_see(current)
+    ):
+        return None, False
+    within = "/" if actor.is_admin else actor.scope.path
+    unit = await find_unit(session, text=unit_text, within_path=within)
+    if unit is None:
+        return PendingItem(pending, current), False
+    pending.unit_id = unit.id
+    await session.flush()
+    return PendingItem(pending, unit), True
 
 
 async def stop(session: AsyncSession, *, actor: Actor) -> bool:

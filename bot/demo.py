@@ -1,0 +1,602 @@
+"""``congdoan demo``: chat with the bot in the terminal, on a sample province, with no token.
+
+The demo builds the real application (:func:`bot.app.build_app`: Dispatcher, routers,
+unit-of-work middleware, inbox runner) on a temporary SQLite database holding the sample roster,
+with :class:`bot.channels.local.LocalSession` in place of the Telegram HTTP session.  Every line
+the user types becomes a Telegram ``Update`` (a message, a shared contact, a button press) that
+goes through the inbox exactly as a polled update does; what the bot sends is printed.  There is
+no business logic here: the demo only drives updates and prints replies.
+
+Before handing over, a few people of the sample province use the bot through the same path (the
+script ``bot/templates/demo/seed.txt``): the admin opens the activity survey, colleagues answer
+it and report hardship cases, so that ``/stats`` shows real figures.
+
+Input language (also accepted from ``--script FILE`` or a non-terminal stdin, one line each):
+text and /commands as typed in Telegram; ``#N`` presses the N-th inline button of the last
+message with buttons (``#text`` the button with that text); ``#contact`` shares one's phone;
+``:who`` changes persona; ``:as PHONE`` acts as anyone in the sample roster; ``:help``;
+``:quit`` (or end of input).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from jinja2.environment import TemplateModule
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.text import Text
+
+from bot.app import App, build_app, set_default_commands
+from bot.channels.local import TOKEN, InlineButton, LocalEvent, LocalMessage, LocalSession
+from bot.roster import RosterFileError, import_roster, sample_paths
+from bot.settings import SettingsError, load_settings
+from bot.texts import environment, label, render
+from storage import people
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import Channel, Unit
+from surveys.phone import display_phone, normalize_phone
+
+PersonaKind = Literal["member", "officer", "admin", "newcomer"]
+
+# The personas, by their phone in the sample roster (bot/sample/people.csv).
+MEMBER_PHONE = "0345 271 908"  # a member of the Toán – Tin group, not linked yet
+OFFICER_PHONE = "0918 402 367"  # the chair of CĐCS THPT Bùi Thị Xuân (linked by the seed)
+ADMIN_PHONE = "0913 620 145"  # the provincial admin (linked by the seed)
+# A teacher who is not in the roster (Telegram profile: last name, first name, phone).
+NEWCOMER = ("Trần Thị Bảo", "Ngọc", "0912 345 678")
+
+FIRST_USER_ID = 100001
+QUIT = frozenset({":quit", ":q", ":exit"})
+
+
+class DemoSetupError(Exception):
+    """The sample data could not be prepared (operator-facing, English)."""
+
+
+# -- Telegram HTML → rich ---------------------------------------------------------------------
+
+_STYLES = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strike",
+    "strike": "strike",
+    "del": "strike",
+    "code": "bold cyan",
+    "pre": "cyan",
+    "tg-spoiler": "reverse",
+    "blockquote": "italic dim",
+    "a": "underline blue",
+}
+
+
+class _RichHTML(HTMLParser):
+    """Telegram's HTML parse mode as a rich ``Text`` (entities decoded, tags as styles)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text = Text()
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        style = _STYLES.get(tag, "")
+        href = dict(attrs).get("href") if tag == "a" else None
+        if href:
+            style = f"{style} link {href}"
+        self.stack.append(style)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        style = " ".join(s for s in self.stack if s)
+        self.text.append(data, style=style or None)
+
+
+def html_to_text(source: str) -> Text:
+    parser = _RichHTML()
+    parser.feed(source)
+    parser.close()
+    return parser.text
+
+
+# -- people of the demo -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    """A Telegram account of the demo (one private chat each)."""
+
+    user_id: int
+    first_name: str
+    last_name: str
+    phone: str  # E.164
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.last_name} {self.first_name}".strip()
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.user_id,
+            "is_bot": False,
+            "first_name": self.first_name,
+            "language_code": "vi",
+        }
+        if self.last_name:
+            data["last_name"] = self.last_name
+        return data
+
+
+@dataclass(frozen=True)
+class Persona:
+    number: int
+    kind: PersonaKind
+    name: str
+    unit: str
+    user: DemoUser
+    invite: str = ""  # the newcomer opens this unit's invite link
+
+
+def split_name(full_name: str) -> tuple[str, str]:
+    """Vietnamese order (family … given) → Telegram's (last name, first name)."""
+    words = full_name.split()
+    return " ".join(words[:-1]), (words[-1] if words else "")
+
+
+# -- input ------------------------------------------------------------------------------------
+
+
+class LineSource(Protocol):
+    """What the demo reads when there is no script: ``sys.stdin`` or alike."""
+
+    def isatty(self) -> bool: ...
+
+    def readline(self) -> str: ...
+
+
+class Input:
+    """Where lines come from: the keyboard, or a script (echoed, so the output reads well)."""
+
+    def __init__(self, console: Console, lines: Iterator[str] | None) -> None:
+        self.console = console
+        self.lines = lines
+
+    def read(self, prompt: str) -> str | None:
+        if self.lines is None:
+            try:
+                return self.console.input(Text(f"{prompt} › ", style="bold green"))
+            except (EOFError, KeyboardInterrupt):
+                self.console.print()
+                return None
+        line = next(self.lines, None)
+        if line is None:
+            return None
+        line = line.rstrip("\r\n")
+        self.console.print(Text(f"{prompt} › {line}", style="bold green"))
+        return line
+
+
+# -- the demo ---------------------------------------------------------------------------------
+
+
+class Demo:
+    def __init__(self, console: Console, locale: str) -> None:
+        self.console = console
+        self.locale = locale
+        self.session = LocalSession(listener=self.on_event)
+        self.app: App | None = None
+        self.users: dict[str, DemoUser] = {}  # by E.164 phone
+        self.names: dict[int, str] = {}  # user id → full name
+        self.current: DemoUser | None = None
+        self.personas: list[Persona] = []
+        self.quiet = False
+        self._ids = itertools.count(1)
+        self._user_ids = itertools.count(FIRST_USER_ID)
+        self._ui: TemplateModule | None = None
+
+    # -- texts --------------------------------------------------------------------------------
+
+    def ui(self, macro: str, /, **context: Any) -> Text:
+        """A short UI text (a macro of demo/ui.txt) as rich text."""
+        if self._ui is None:
+            self._ui = environment(self.locale).get_template("demo/ui.txt").make_module()
+        return html_to_text(str(getattr(self._ui, macro)(**context)).strip())
+
+    def page(self, template: str, locale: str | None = None, /, **context: Any) -> Text:
+        return html_to_text(render(template, locale or self.locale, **context))
+
+    # -- setting up ---------------------------------------------------------------------------
+
+    async def start(self, db_url: str) -> None:
+        settings = load_settings(database_url=db_url)
+        db = Database(db_url)
+        await upgrade(db)
+        async with db.session() as session:
+            report = await import_roster(session, sample_paths())
+        if report.errors:
+            await db.dispose()
+            raise DemoSetupError(f"the sample roster has errors: {report.errors[0]}")
+        self.locale = settings.locale
+        self.app = await build_app(
+            settings, token=TOKEN, bot_session=self.session, channel=Channel.LOCAL, db=db
+        )
+        self.console.print(
+            Panel(
+                self.page(
+                    "demo/intro.txt", units=report.units.created, people=report.people.created
+                ),
+                border_style="blue",
+            )
+        )
+        if self.locale != "en":
+            intro = self.page(
+                "demo/intro.txt", "en", units=report.units.created, people=report.people.created
+            )
+            intro.stylize("dim")
+            self.console.print(intro)
+        self.console.print(self.ui("preparing"), style="dim")
+        self.quiet = True
+        try:
+            await set_default_commands(self.app)
+            await self.seed()
+            await self.make_personas()
+        finally:
+            self.quiet = False
+            self.current = None
+        self.console.print(self.ui("ready"), style="dim")
+
+    async def close(self) -> None:
+        if self.app is not None:
+            await self.app.close()
+
+    async def seed(self) -> None:
+        def button(name: str, **context: Any) -> str:
+            return label(name, self.locale, **context)
+
+        script = render("demo/seed.txt", self.locale, label=button)
+        for raw in script.splitlines():
+            line = html.unescape(raw).strip()
+            if line:
+                try:
+                    await self.handle(line, strict=True)
+                except DemoSetupError as exc:
+                    raise DemoSetupError(
+                        f"bot/templates/demo/seed.txt, at {line!r}: {exc}"
+                    ) from None
+
+    async def make_personas(self) -> None:
+        specs: list[tuple[PersonaKind, str]] = [
+            ("member", MEMBER_PHONE),
+            ("officer", OFFICER_PHONE),
+            ("admin", ADMIN_PHONE),
+        ]
+        officer_unit: Unit | None = None
+        for number, (kind, phone) in enumerate(specs, start=1):
+            user, unit = await self.roster_user(phone, officer_unit=kind != "member")
+            if user is None or unit is None:
+                raise DemoSetupError(f"no one with phone {phone} in the sample roster")
+            if kind == "officer":
+                officer_unit = unit
+            self.personas.append(Persona(number, kind, user.full_name, unit.name, user))
+        last, first, phone = NEWCOMER
+        e164 = normalize_phone(phone)
+        if e164 is None or (await self.roster_user(phone))[0] is not None:
+            raise DemoSetupError(f"the newcomer's phone {phone} is not a new valid number")
+        if officer_unit is None or not officer_unit.invite_code:
+            raise DemoSetupError("the officer's unit has no invite code")
+        newcomer = self.new_user(first, last, e164)
+        self.personas.append(
+            Persona(
+                len(self.personas) + 1,
+                "newcomer",
+                newcomer.full_name,
+                officer_unit.name,
+                newcomer,
+                invite=officer_unit.invite_code,
+            )
+        )
+
+    def new_user(self, first_name: str, last_name: str, phone: str) -> DemoUser:
+        user = DemoUser(next(self._user_ids), first_name, last_name, phone)
+        self.users[phone] = user
+        self.names[user.user_id] = user.full_name
+        return user
+
+    async def roster_user(
+        self, phone: str, *, officer_unit: bool = False
+    ) -> tuple[DemoUser | None, Unit | None]:
+        """The demo account of the roster person with this phone, and their unit (or the unit
+        they answer for)."""
+        e164 = normalize_phone(phone)
+        if e164 is None or self.app is None:
+            return None, None
+        async with self.app.db.session() as session:
+            person = await people.person_by_phone(session, phone=e164)
+            if person is None:
+                return None, None
+            unit_id = person.unit_id
+            if officer_unit and person.officer_unit_id is not None:
+                unit_id = person.officer_unit_id
+            unit = await people.get_unit(session, unit_id=unit_id)
+            full_name = person.full_name
+        user = self.users.get(e164)
+        if user is None:
+            last, first = split_name(full_name)
+            user = self.new_user(first, last, e164)
+        return user, unit
+
+    # -- the conversation ---------------------------------------------------------------------
+
+    async def run(self, source: Input) -> None:
+        chosen = await self.choose_persona(source)
+        while chosen:
+            assert self.current is not None
+            line = source.read(self.current.full_name)
+            if line is None or line.strip().lower() in QUIT:
+                break
+            if line.strip().lower() == ":who":
+                chosen = await self.choose_persona(source)
+                continue
+            await self.handle(line.strip())
+        self.console.print(self.ui("goodbye"), style="dim")
+
+    async def choose_persona(self, source: Input) -> bool:
+        self.console.print(
+            Panel(self.page("demo/personas.txt", personas=self.personas), expand=False)
+        )
+        while True:
+            line = source.read("?")
+            if line is None or line.strip().lower() in QUIT:
+                return False
+            choice = line.strip()
+            if choice.isdigit() and 1 <= int(choice) <= len(self.personas):
+                self.switch(self.personas[int(choice) - 1].user)
+                return True
+            self.console.print(self.ui("bad_choice", n=len(self.personas)), style="yellow")
+
+    def switch(self, user: DemoUser) -> None:
+        self.current = user
+        if not self.quiet:
+            self.console.print(self.ui("acting_as", name=user.full_name), style="dim")
+
+    async def handle(self, line: str, *, strict: bool = False) -> None:
+        """One input line of the demo language."""
+        if not line:
+            return
+        if line.startswith(":"):
+            command, _, rest = line.partition(" ")
+            if command.lower() == ":help":
+                self.console.print(Panel(self.page("demo/help.txt"), border_style="blue"))
+            elif command.lower() == ":as":
+                user, _ = await self.roster_user(rest.strip())
+                if user is None:
+                    self.problem("unknown_phone", strict, phone=rest.strip())
+                else:
+                    self.switch(user)
+            else:
+                self.problem("unknown_meta", strict, command=command)
+            return
+        user = self.current
+        if user is None:
+            raise DemoSetupError("no one to act as yet (:as PHONE first)")
+        if line.lower() == "#contact":
+            await self.share_contact(user)
+        elif line.startswith("#") and len(line) > 1:
+            await self.press(user, line[1:].strip(), strict=strict)
+        else:
+            await self.send_text(user, line)
+
+    def problem(self, name: str, strict: bool, **context: Any) -> None:
+        text = self.ui(name, **context)
+        if strict:
+            raise DemoSetupError(text.plain)
+        self.console.print(text, style="yellow")
+
+    # -- updates ------------------------------------------------------------------------------
+
+    def _message(self, user: DemoUser, **content: Any) -> dict[str, Any]:
+        chat = {"id": user.user_id, "type": "private", "first_name": user.first_name}
+        if user.last_name:
+            chat["last_name"] = user.last_name
+        return {
+            "message_id": self.session.take_message_id(user.user_id),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user.as_json(),
+            **content,
+        }
+
+    async def feed(self, payload: dict[str, Any]) -> None:
+        """Through the inbox, as every Telegram update: stored, committed, then handled."""
+        assert self.app is not None
+        await self.app.runner.ingest([{"update_id": next(self._ids), **payload}])
+        await self.app.runner.drain()
+
+    async def send_text(self, user: DemoUser, text: str) -> None:
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            command = text.split()[0]
+            content["entities"] = [
+                {
+                    "type": "bot_command",
+                    "offset": 0,
+                    "length": len(command.encode("utf-16-le")) // 2,
+                }
+            ]
+        await self.feed({"message": self._message(user, **content)})
+
+    async def share_contact(self, user: DemoUser) -> None:
+        if not self.quiet:
+            self.console.print(
+                self.ui("contact_shared", phone=display_phone(user.phone)), style="dim"
+            )
+        contact = {
+            "phone_number": user.phone,
+            "first_name": user.first_name,
+            "user_id": user.user_id,
+        }
+        if user.last_name:
+            contact["last_name"] = user.last_name
+        self.session.chat(user.user_id).reply_keyboard = None
+        await self.feed({"message": self._message(user, contact=contact)})
+
+    async def press(self, user: DemoUser, wanted: str, *, strict: bool) -> None:
+        message = self.session.chat(user.user_id).last_with_buttons()
+        if message is None:
+            self.problem("no_buttons", strict)
+            return
+        button = find_button(message, wanted)
+        if button is None:
+            self.problem("no_such_button", strict, wanted=wanted)
+            return
+        if not self.quiet:
+            self.console.print(self.ui("pressed", text=button.text), style="dim")
+        if button.callback_data is None:
+            if button.url and not self.quiet:
+                self.console.print(button.url, style="underline blue")
+            return
+        query = {
+            "id": f"demo-{next(self._ids)}",
+            "from": user.as_json(),
+            "chat_instance": f"local-{user.user_id}",
+            "message": message.raw,
+            "data": button.callback_data,
+        }
+        await self.feed({"callback_query": query})
+
+    # -- output -------------------------------------------------------------------------------
+
+    def on_event(self, event: LocalEvent) -> None:
+        """Print what the bot does, as the person in that chat would see it."""
+        if self.quiet:
+            return
+        mine = self.current is not None and event.chat_id == self.current.user_id
+        if event.kind == "toast":
+            style = "bold yellow" if event.alert else "yellow"
+            self.console.print(Text(f"  💬 {event.text}", style=style))
+        elif event.kind == "commands":
+            if mine and event.commands:
+                menu = " · ".join(f"/{name}" for name, _ in event.commands)
+                self.console.print(self.ui("menu", commands=menu), style="dim")
+        elif event.message is not None:
+            self.console.print(self.message_panel(event, mine))
+
+    def message_panel(self, event: LocalEvent, mine: bool) -> Panel:
+        message = event.message
+        assert message is not None
+        parts: list[RenderableType] = [
+            html_to_text(message.text) if message.parse_mode else Text(message.text)
+        ]
+        if message.buttons:
+            parts.append(buttons_text(message))
+        if event.reply_keyboard:
+            keys = " | ".join(b.text for row in event.reply_keyboard for b in row)
+            parts.append(self.ui("keyboard", text=keys))
+        if mine:
+            title = self.ui("bot")
+        else:
+            name = self.names.get(event.chat_id or 0, str(event.chat_id))
+            title = self.ui("bot_to", name=name)
+        edited = event.kind == "edit"
+        if edited:
+            title.append(f" ({self.ui('edited').plain})")
+        return Panel(
+            Group(*parts),
+            title=title,
+            title_align="left",
+            border_style="yellow" if edited else ("cyan" if mine else "magenta"),
+            expand=False,
+        )
+
+
+def buttons_text(message: LocalMessage) -> Text:
+    text = Text()
+    number = 0
+    for row in message.buttons:
+        text.append("\n")
+        for i, button in enumerate(row):
+            number += 1
+            if i:
+                text.append("   ")
+            text.append(f"[{number}] ", style="bold")
+            text.append(button.text, style="reverse")
+    return text
+
+
+def find_button(message: LocalMessage, wanted: str) -> InlineButton | None:
+    """``N`` (1-based, reading order), the exact text, or the one button whose text has it."""
+    flat = message.flat_buttons
+    if wanted.isdigit():
+        index = int(wanted) - 1
+        return flat[index] if 0 <= index < len(flat) else None
+    folded = wanted.casefold()
+    for button in flat:
+        if button.text.casefold() == folded:
+            return button
+    loose = [b for b in flat if folded in b.text.casefold()]
+    return loose[0] if len(loose) == 1 else None
+
+
+def _script_lines(script: str | None, stdin: LineSource) -> Iterator[str] | None:
+    if script is not None:
+        return iter(Path(script).read_text(encoding="utf-8").splitlines())
+    if not stdin.isatty():
+        return iter(stdin.readline, "")
+    return None
+
+
+async def _run(console: Console, lines: Iterator[str] | None) -> int:
+    demo = Demo(console, "vi")
+    with tempfile.TemporaryDirectory(prefix="congdoan-demo-") as tmp:
+        try:
+            await demo.start(f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}")
+            await demo.run(Input(console, lines))
+        finally:
+            await demo.close()
+    return 0
+
+
+def run_demo(
+    script: str | None = None,
+    *,
+    console: Console | None = None,
+    stdin: LineSource | None = None,
+) -> int:
+    """Run the terminal demo; input from ``script`` (a file), else stdin. Returns the exit code."""
+    console = console or Console(highlight=False)
+
+    def fail(message: str) -> None:
+        console.print(Text.assemble(("error: ", "red"), message))
+
+    try:
+        lines = _script_lines(script, stdin or sys.stdin)
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read the demo script {script}: {exc}")
+        return 2
+    try:
+        return asyncio.run(_run(console, lines))
+    except SettingsError as exc:
+        fail(str(exc))
+        return 2
+    except (DemoSetupError, RosterFileError) as exc:
+        fail(f"the demo could not prepare its sample data: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,232 @@
+"""``congdoan demo``, scripted: the real Dispatcher behind the local channel, on the sample
+province, with the output checked as the person at the terminal reads it.
+
+Figures worked out by hand from bot/sample/people.csv (40 people, 10 of them in the three
+non-public schools Hoa Mai, Ngôi Sao and Sơn Ca) and the demo's seed (bot/templates/demo/seed.txt):
+
+* activity survey (A3c, population: everyone in the roster) — the seed has five colleagues
+  answer: Nhung, Thủy, Lâm (Bùi Thị Xuân, Đà Lạt) yes, Khánh (Nguyễn Du, Đà Lạt) no, Thảo
+  (THPT Bảo Lộc) yes.  The script's member Tuấn (Bùi Thị Xuân) answers yes: 5 yes out of 40,
+  12,5%; 6 respondents; all five in public schools: public 5/30 = 16,7%, non-public 0/10.
+  Đà Lạt: Hùng + Bùi Thị Xuân 6 + Nguyễn Du 5 + Hoa Mai 4 = 16 people, 4 yes (Nhung, Thủy, Lâm,
+  Tuấn) = 25%; Bảo Lộc: 6 + 5 + 3 = 14 people, 1 yes = 7,1%.
+* hardship cases (A3b) — two reported in the seed, one marked supported by the chair: 1/2 = 50%.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from rich.console import Console
+
+from bot.channels.local import TOKEN, LocalEvent, LocalSession
+from bot.demo import html_to_text, run_demo
+
+BOX = re.compile(r"[│╭╮╰╯─]")
+
+
+def flat(text: str) -> str:
+    """The output with panel borders removed and all white space collapsed."""
+    return " ".join(BOX.sub(" ", text).split())
+
+
+def section(text: str, start: str, end: str) -> str:
+    begin = text.index(start)
+    return text[begin : text.index(end, begin)]
+
+
+@pytest.fixture(autouse=True)
+def _plain_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No .env and no BOT_LOCALE/TZ from the machine running the tests."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("BOT_LOCALE", "TZ", "BOT_TZ", "DATABASE_URL", "BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def console() -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, width=200, color_system=None, highlight=False), out
+
+
+MEMBER_WALK = """\
+1
+/start
+#1
+#contact
+/surveys
+#Tham gia hoạt động
+#Có
+#1
+#3
+#Xong
+ba lần
+200
+3
+#Bỏ qua
+#Gửi
+:who
+3
+/stats
+:quit
+"""
+
+
+def test_member_answers_the_activity_survey_then_the_admin_sees_stats(tmp_path: Path) -> None:
+    script = tmp_path / "walk.txt"
+    script.write_text(MEMBER_WALK, encoding="utf-8")
+    term, out = console()
+
+    assert run_demo(script=str(script), console=term) == 0
+
+    text = flat(out.getvalue())
+    # Onboarding: the consent text, then linking by the shared contact.
+    assert "91/2025/QH15" in text
+    assert "Phạm Minh Tuấn › #1 👆 Bấm «✅ Tôi đồng ý»" in text
+    assert "📱 Đã chia sẻ số điện thoại 0345 271 908" in text
+    assert "Đã liên kết thành công! Xin chào Phạm Minh Tuấn." in text
+    # The survey: buttons by number and by text, two re-prompts, the summary, the receipt.
+    assert "👆 Bấm «▫️ Văn nghệ»" in text
+    assert "👆 Bấm «▫️ Tham quan»" in text
+    assert "(đã sửa)" in text
+    assert "⚠️ Xin gõ một số nguyên (chỉ gồm chữ số)." in text
+    assert "⚠️ Số phải từ 1 đến 100." in text
+    summary = section(text, "Xin kiểm tra lại các câu trả lời", "Gửi câu trả lời")
+    assert "→ Văn nghệ, Tham quan" in summary
+    assert "→ 3" in summary
+    assert (
+        "✅ Đã ghi nhận câu trả lời cho «Tham gia hoạt động văn hóa, thể thao, tham quan, "
+        "nghỉ mát». Cảm ơn thầy/cô!" in text
+    )
+    # The admin's /stats for the province.
+    assert "Thầy/cô đang vào vai Nguyễn Thị Thu Hà." in text
+    stats = text[text.index("Nguyễn Thị Thu Hà › /stats") :]
+    assert "Công đoàn Giáo dục tỉnh Lâm Đồng" in stats
+    a3b = section(stats, "A3b ·", "A3c ·")
+    assert "1/2 = 50% · ❌ Chưa đạt" in a3b
+    assert "Số trường hợp: 2" in a3b
+    a3c = section(stats, "A3c ·", "A5 ·")
+    assert "5/40 = 12,5% · ❌ Chưa đạt" in a3c
+    assert "Mục tiêu: ≥ 75%" in a3c
+    assert "Độ phủ: 6/40 người trả lời" in a3c
+    assert "Công lập: 5/30 = 16,7% ❌ · Ngoài công lập: 0/10 = 0% ❌" in a3c
+    assert "Công đoàn Giáo dục thành phố Đà Lạt: 4/16 = 25% ❌" in a3c
+    assert "Công đoàn Giáo dục thành phố Bảo Lộc: 1/14 = 7,1% ❌" in a3c
+    assert text.endswith("Tạm biệt! Cơ sở dữ liệu tạm đã được xóa.")
+
+
+class LazyInput:
+    """A non-terminal stdin whose lines may depend on what the demo printed so far."""
+
+    def __init__(self, lines: list[str | Callable[[], str]]) -> None:
+        self._lines: Iterator[str | Callable[[], str]] = iter(lines)
+
+    def isatty(self) -> bool:
+        return False
+
+    def readline(self) -> str:
+        item = next(self._lines, None)
+        if item is None:
+            return ""
+        return (item() if callable(item) else item) + "\n"
+
+
+def test_newcomer_is_confirmed_by_the_chair(tmp_path: Path) -> None:
+    term, out = console()
+
+    def invite_start() -> str:
+        code = re.search(r"bằng cách gõ /start (\w+)", flat(out.getvalue()))
+        assert code is not None
+        return f"/start {code.group(1)}"
+
+    stdin = LazyInput(
+        [
+            "7",  # not a persona
+            "4",
+            invite_start,
+            "#Tôi đồng ý",
+            "#contact",
+            ":nope",
+            "#9",
+            ":who",
+            "2",
+            "/pending",
+            "#1",
+            ":as 0345 271 908",
+            "/stats",
+            ":as 0900 000 000",
+        ]
+    )
+
+    assert run_demo(console=term, stdin=stdin) == 0
+
+    text = flat(out.getvalue())
+    assert "Xin gõ một số từ 1 đến 4." in text
+    assert "Chưa tìm thấy thông tin của thầy/cô trong danh sách đoàn viên." in text
+    assert "Bản chạy thử không có lệnh :nope" in text
+    assert "Chưa có tin nhắn nào có nút để bấm." in text
+    pending = section(text, "Lê Thị Mai Anh › /pending", "Lê Thị Mai Anh › #1")
+    assert "Trần Thị Bảo Ngọc" in pending
+    assert "0912 345 678" in pending
+    # The chair's decision reaches the newcomer's chat.
+    assert "Chatbot → Trần Thị Bảo Ngọc" in text
+    # A member may not run /stats.
+    member = section(text, "Phạm Minh Tuấn › /stats", ":as 0900")
+    assert "Lệnh này dành cho cán bộ công đoàn được phân quyền" in member
+    assert "Không có ai trong danh sách mẫu với số 0900 000 000." in text
+
+
+def test_script_file_missing() -> None:
+    term, out = console()
+    assert run_demo(script="no-such-script.txt", console=term) == 2
+    assert "cannot read the demo script no-such-script.txt" in out.getvalue()
+
+
+async def test_local_session_answers_like_the_bot_api() -> None:
+    events: list[LocalEvent] = []
+    session = LocalSession(listener=events.append)
+    bot = Bot(TOKEN, session=session)
+    me = await bot.get_me()
+    assert me.username == "congdoan_demo_bot"
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="A", callback_data="a")]]
+    )
+    sent = await bot.send_message(
+        42, "<b>Xin chào</b> &amp; chúc mừng", parse_mode="HTML", reply_markup=keyboard
+    )
+    assert sent.message_id == 1
+    assert sent.text == "Xin chào & chúc mừng"
+    assert sent.reply_markup is not None
+    chat = session.chat(42)
+    assert chat.last_with_buttons() is chat.messages[1]
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_text(
+            "<b>Xin chào</b> &amp; chúc mừng",
+            chat_id=42,
+            message_id=1,
+            parse_mode="HTML",
+            reply_markup=keyboard,
+        )
+    edited = await bot.edit_message_text("Xong", chat_id=42, message_id=1)
+    assert not isinstance(edited, bool) and edited.text == "Xong"
+    assert chat.last_with_buttons() is None
+    with pytest.raises(TelegramBadRequest, match="message to edit not found"):
+        await bot.edit_message_text("?", chat_id=42, message_id=7)
+    assert await bot.answer_callback_query("q1", text="Đã lưu")
+    assert [e.kind for e in events] == ["message", "edit", "toast"]
+    assert events[2].text == "Đã lưu"
+    assert session.take_message_id(42) == 2
+
+
+def test_telegram_html_to_rich_text() -> None:
+    text = html_to_text("<b>Đậm</b> và <i>nghiêng</i> &lt;b&gt; [red]không phải markup[/red]")
+    assert text.plain == "Đậm và nghiêng <b> [red]không phải markup[/red]"
+    styles = {(span.start, span.end, str(span.style)) for span in text.spans}
+    assert (0, 3, "bold") in styles
+    assert (7, 14, "italic") in styles
