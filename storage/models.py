@@ -170,6 +170,9 @@ class ChatIdentity(SQLModel, table=True):
     stopped: bool = Field(default=False)
     locale: str = Field(default="vi", max_length=8)
     active_response_id: int | None = Field(default=None)
+    compose_notice_id: int | None = Field(default=None)
+    unreachable_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    unreachable_reason: str | None = Field(default=None, max_length=255)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
 
@@ -332,6 +335,89 @@ class WelfareBenefit(SQLModel, table=True):
     confirmed_by: int | None = Field(default=None, foreign_key="people.id")
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     confirmed_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class NoticeStatus(StrEnum):
+    """draft → queued (deliveries written; sent when due) ; draft → cancelled."""
+
+    DRAFT = "draft"
+    QUEUED = "queued"
+    CANCELLED = "cancelled"
+
+
+class DeliveryKind(StrEnum):
+    NOTICE = "notice"
+    REMINDER = "reminder"
+    MESSAGE = "message"
+
+
+class DeliveryStatus(StrEnum):
+    """One outbound message to one person: a durable state machine.
+
+    queued → sending (claimed: a lease with an expiry, committed before any HTTP call) →
+    sent (with the platform's message id) | failed (permanent error, or retries exhausted) |
+    unreachable (blocked the bot, deactivated, never linked, or stopped notices);
+    sending → queued again on a transient error (retry later, with backoff) or when the lease
+    expired (the worker died): a crash never loses a row, and only rows in flight at the crash
+    can be sent twice.  sent, failed and unreachable are final.
+    """
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+
+
+class Notice(SQLModel, table=True):
+    """A notice an officer disseminates (tuyên truyền) to an audience."""
+
+    __tablename__ = "notices"
+
+    id: int | None = Field(default=None, primary_key=True)
+    author_id: int | None = Field(default=None, foreign_key="people.id")
+    scope_unit_id: int = Field(foreign_key="units.id", index=True)
+    title: str = Field(max_length=255)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    audience: str = Field(default="{}", max_length=2000)  # JSON, see bot.notices.Audience
+    attachment_kind: str | None = Field(default=None, max_length=16)  # document | photo
+    attachment_ref: str | None = Field(default=None, max_length=255)  # platform file id
+    status: NoticeStatus = Field(default=NoticeStatus.DRAFT, sa_type=_enum(NoticeStatus))
+    compose_step: str | None = Field(default=None, max_length=16)  # while a draft, in chat
+    period_year: int = Field(index=True)
+    send_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    queued_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one row per (message, recipient).  See :class:`DeliveryStatus`."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "person_id"),
+        Index("ix_deliveries_due", "status", "available_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: DeliveryKind = Field(default=DeliveryKind.NOTICE, sa_type=_enum(DeliveryKind))
+    notice_id: int | None = Field(default=None, foreign_key="notices.id", index=True)
+    person_id: int | None = Field(default=None, foreign_key="people.id", index=True)
+    chat_id: int | None = Field(default=None, foreign_key="chat_identities.id", index=True)
+    channel: Channel = Field(default=Channel.TELEGRAM, sa_type=_enum(Channel))
+    external_id: str | None = Field(default=None, max_length=64)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    ack_button: bool = Field(default=False)
+    status: DeliveryStatus = Field(default=DeliveryStatus.QUEUED, sa_type=_enum(DeliveryStatus))
+    attempts: int = Field(default=0)
+    available_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    platform_message_id: str | None = Field(default=None, max_length=64)
+    error: str | None = Field(default=None, max_length=500)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    sent_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    acknowledged_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class InboxUpdate(SQLModel, table=True):
