@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     webhook_host: str = Field(default="0.0.0.0", validation_alias="WEBHOOK_HOST")
     webhook_port: int = Field(default=8080, ge=1, le=65535, validation_alias="WEBHOOK_PORT")
 
+    delivery_rate: float = Field(default=25.0, gt=0, validation_alias="DELIVERY_RATE")
+    delivery_per_chat_rate: float = Field(
+        default=1.0, gt=0, validation_alias="DELIVERY_PER_CHAT_RATE"
+    )
+    delivery_concurrency: int = Field(
+        default=16, ge=1, le=256, validation_alias="DELIVERY_CONCURRENCY"
+    )
+
     @field_validator("telegram_api_url", "webhook_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

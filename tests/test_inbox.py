@@ -120,3 +120,25 @@ async def test_webhook_checks_the_secret_and_stores_before_answering(
     finally:
         await runner.cleanup()
         await app.bot.session.close()
+
+
+async def test_blocking_the_bot_marks_the_chat_unreachable_at_once(
+    api: FakeBotAPI, bot: RunningBot
+) -> None:
+    from storage.models import ChatIdentity
+
+    user = api.user(id=9005, first_name="Diễm", phone="0328146759")
+    await link(api, user)
+    sent_before = len(api.calls_of("sendMessage"))
+    user.block_bot()
+    await api.wait_idle()
+    async with bot.db.session() as session:
+        chat = (await session.execute(select(ChatIdentity))).scalars().one()
+        assert chat.unreachable_at is not None
+        assert chat.unreachable_reason == "blocked"
+    assert len(api.calls_of("sendMessage")) == sent_before  # nothing said to a blocked chat
+    user.unblock_bot()
+    await api.wait_idle()
+    async with bot.db.session() as session:
+        chat = (await session.execute(select(ChatIdentity))).scalars().one()
+        assert chat.unreachable_at is None

@@ -57,6 +57,8 @@ async def start(session: AsyncSession, *, actor: Actor, payload: str | None) -> 
             chat.invite_unit_id = invite_unit.id
     resumed = chat.stopped
     chat.stopped = False
+    chat.unreachable_at = None  # whoever writes to the bot can be written to
+    chat.unreachable_reason = None
     chat.updated_at = utcnow()
     if actor.linked:
         return Start(StartOutcome.WELCOME_BACK, invite_unit, bad_invite, resumed)
