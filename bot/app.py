@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +18,15 @@ from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiohttp import web
 
 from bot.channels.telegram import ALLOWED_UPDATES, InboxRunner, make_bot
+from bot.channels.telegram_sender import TelegramSender
+from bot.delivery.worker import DeliverySettings, DeliveryWorker
 from bot.indicators import Catalog, load_catalog
+from bot.services.composer import Composer
 from bot.services.conversation import Conversation, SurveyRegistry
 from bot.settings import Settings
 from bot.texts import label
 from handlers import build_router
+from handlers.keyboards import ack_markup
 from handlers.middlewares import UnitOfWork
 from handlers.views import MEMBER_COMMANDS
 from storage.db import Database
@@ -41,10 +46,19 @@ class App:
     dispatcher: Dispatcher
     bot: Bot
     runner: InboxRunner
+    worker: DeliveryWorker
 
     async def close(self) -> None:
         await self.bot.session.close()
         await self.db.dispose()
+
+
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    return DeliverySettings(
+        global_rate=settings.delivery_rate,
+        per_chat_rate=settings.delivery_per_chat_rate,
+        concurrency=settings.delivery_concurrency,
+    )
 
 
 def build_dispatcher(
@@ -54,9 +68,17 @@ def build_dispatcher(
     catalog: Catalog,
     channel: Channel,
     locale: str,
+    composer: Composer,
+    wake_delivery: Callable[[], None],
 ) -> Dispatcher:
     """A Dispatcher with the routers, the unit-of-work middleware and the injected services."""
-    dp = Dispatcher(conversation=conversation, indicator_catalog=catalog, db=db)
+    dp = Dispatcher(
+        conversation=conversation,
+        indicator_catalog=catalog,
+        db=db,
+        composer=composer,
+        wake_delivery=wake_delivery,
+    )
     dp.update.outer_middleware(UnitOfWork(db, channel=channel, locale=locale))
     dp.include_router(build_router())
     return dp
@@ -84,12 +106,19 @@ async def build_app(
         await db.dispose()
         raise
     conversation = Conversation(registry, tz=settings.tz)
-    dp = build_dispatcher(
-        db=db, conversation=conversation, catalog=catalog, channel=channel, locale=settings.locale
-    )
     bot = make_bot(token, settings.telegram_api_url, session=bot_session)
+    worker = DeliveryWorker(db, TelegramSender(bot, ack_markup), delivery_settings(settings))
+    dp = build_dispatcher(
+        db=db,
+        conversation=conversation,
+        catalog=catalog,
+        channel=channel,
+        locale=settings.locale,
+        composer=Composer(tz=settings.tz),
+        wake_delivery=worker.notify,
+    )
     runner = InboxRunner(bot, dp, db, channel=channel)
-    return App(settings, db, registry, conversation, catalog, dp, bot, runner)
+    return App(settings, db, registry, conversation, catalog, dp, bot, runner, worker)
 
 
 async def set_default_commands(app: App) -> None:
@@ -114,6 +143,17 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
     me = await app.bot.me()
     log.info("bot @%s starting", me.username)
     await set_default_commands(app)
+    # The outbox is sent by a worker in this process (more can run: `congdoan deliver`).
+    delivering = asyncio.create_task(app.worker.run(stop))
+    try:
+        await _receive(app, stop)
+    finally:
+        stop.set()
+        await delivering
+    log.info("stopped cleanly")
+
+
+async def _receive(app: App, stop: asyncio.Event) -> None:
     settings = app.settings
     if settings.webhook_url:
         secret = settings.require_webhook_secret()
@@ -135,4 +175,3 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
     else:
         await app.bot.delete_webhook(drop_pending_updates=False)
         await app.runner.poll(stop)
-    log.info("stopped cleanly")

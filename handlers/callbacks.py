@@ -67,3 +67,20 @@ class CaseCb(CallbackData, prefix="hc"):
 class BenefitCb(CallbackData, prefix="wb"):
     id: int
     confirm: bool
+
+
+class AckCb(CallbackData, prefix="ak"):
+    """ "Đã nắm" under a notice: names the delivery row, re-checked against the presser."""
+
+    d: int
+
+
+class ComposeCb(CallbackData, prefix="nc"):
+    """A button of the notice composer; ``action`` names the step's choice."""
+
+    n: int  # notice id
+    action: str
+
+
+class NoticeDetailCb(CallbackData, prefix="nd"):
+    n: int

@@ -12,17 +12,21 @@ from aiogram.types import (
 )
 
 from bot.services.casework import BenefitItem, CaseItem
+from bot.services.composer import ComposeView, Step
 from bot.services.conversation import Offer, Screen, ScreenKind
 from bot.services.onboarding import CONSENT_VERSION, PendingItem, ResolveAction
 from bot.texts import label
 from handlers.callbacks import (
+    AckCb,
     AnswerCb,
     BackCb,
     BenefitCb,
     CaseCb,
+    ComposeCb,
     ConsentCb,
     DoneCb,
     LaunchCb,
+    NoticeDetailCb,
     PendingCb,
     SkipCb,
     SubmitCb,
@@ -176,3 +180,58 @@ def benefit(item: BenefitItem, locale: str) -> InlineKeyboardMarkup:
             ]
         ]
     )
+
+
+def ack_markup(delivery_id: int, locale: str = "vi") -> InlineKeyboardMarkup:
+    """The "Đã nắm" button under a notice; it names the delivery row."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(label("ack", locale), AckCb(d=delivery_id).pack())]]
+    )
+
+
+def acked_markup(delivery_id: int, locale: str = "vi") -> InlineKeyboardMarkup:
+    """Once acknowledged, the button says so (pressing it again changes nothing)."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(label("acked", locale), AckCb(d=delivery_id).pack())]]
+    )
+
+
+def compose(view: ComposeView, locale: str) -> InlineKeyboardMarkup | None:
+    """The buttons of a composer step (every step can cancel the draft)."""
+    if view.step is None or view.notice is None or view.notice.id is None:
+        return None
+    nid = view.notice.id
+
+    def act(name: str, action: str, **kw: object) -> InlineKeyboardButton:
+        return _button(label(name, locale, **kw), ComposeCb(n=nid, action=action).pack())
+
+    rows: list[list[InlineKeyboardButton]] = []
+    if view.step == Step.ATTACHMENT:
+        rows.append([act("compose_skip", "skip")])
+    elif view.step == Step.AUDIENCE and view.summary is not None:
+        public = view.summary.public
+        rows.append([act("compose_all", "all", on=public is None)])
+        rows.append(
+            [
+                act("compose_public", "public", on=public is True),
+                act("compose_nonpublic", "nonpublic", on=public is False),
+            ]
+        )
+        rows.append([act("compose_members", "members", on=view.summary.members_only)])
+        rows.append([act("compose_next", "next")])
+    elif view.step == Step.TIME:
+        rows.append([act("compose_now", "now")])
+    elif view.step == Step.PREVIEW:
+        if view.preview is not None and view.preview.ok:
+            rows.append([act("compose_send", "send")])
+        rows.append([act("compose_edit", "edit")])
+    rows.append([act("compose_cancel", "cancel")])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def notices_list(ids: Sequence[int], locale: str) -> InlineKeyboardMarkup | None:
+    buttons = [
+        _button(label("notice_detail", locale, id=i), NoticeDetailCb(n=i).pack()) for i in ids
+    ]
+    rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None

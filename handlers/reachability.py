@@ -12,12 +12,8 @@ from bot.services.reachability import set_reachable
 GONE = {"kicked", "left"}
 
 
-async def on_my_chat_member(
-    event: ChatMemberUpdated, session: AsyncSession, actor: Actor
-) -> None:
-    await set_reachable(
-        session, actor=actor, reachable=event.new_chat_member.status not in GONE
-    )
+async def on_my_chat_member(event: ChatMemberUpdated, session: AsyncSession, actor: Actor) -> None:
+    await set_reachable(session, actor=actor, reachable=event.new_chat_member.status not in GONE)
 
 
 def build() -> Router:

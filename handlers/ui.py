@@ -8,6 +8,7 @@ database does not hold.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -29,7 +30,7 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | Forc
 
 @dataclass
 class _Item:
-    kind: Literal["send", "edit", "answer", "commands"]
+    kind: Literal["send", "edit", "markup", "answer", "commands"]
     chat_id: int = 0
     text: str = ""
     markup: Markup = None
@@ -40,10 +41,11 @@ class _Item:
 
 
 class Replies:
-    """What to send once the update's work is committed."""
+    """What to send once the update's work is committed, and what to do then."""
 
     def __init__(self) -> None:
         self.items: list[_Item] = []
+        self.after_commit: list[Callable[[], None]] = []
 
     def send(self, chat_id: int, text: str, markup: Markup = None) -> None:
         self.items.append(_Item("send", chat_id=chat_id, text=text, markup=markup))
@@ -55,16 +57,28 @@ class Replies:
             _Item("edit", chat_id=chat_id, message_id=message_id, text=text, markup=markup)
         )
 
+    def markup(self, chat_id: int, message_id: int, markup: InlineKeyboardMarkup) -> None:
+        """Change only the buttons of a message."""
+        self.items.append(_Item("markup", chat_id=chat_id, message_id=message_id, markup=markup))
+
     def answer(self, callback_id: str, text: str = "", alert: bool = False) -> None:
         self.items.append(_Item("answer", callback_id=callback_id, text=text, alert=alert))
 
     def commands(self, chat_id: int, commands: list[BotCommand]) -> None:
         self.items.append(_Item("commands", chat_id=chat_id, commands=commands))
 
+    def then(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the transaction is committed (e.g. wake the delivery worker)."""
+        self.after_commit.append(action)
+
     def clear(self) -> None:
         self.items.clear()
+        self.after_commit.clear()
 
     async def flush(self, bot: Bot) -> None:
+        actions, self.after_commit = self.after_commit, []
+        for action in actions:
+            action()
         items, self.items = self.items, []
         for item in items:
             try:
@@ -74,6 +88,8 @@ class Replies:
             except TelegramBadRequest as exc:
                 if "message is not modified" in str(exc):
                     continue
+                if item.kind == "markup":
+                    continue  # an old message whose buttons can no longer change
                 if item.kind == "edit":
                     # The message is too old to edit, or gone: send the text anew.
                     await bot.send_message(item.chat_id, item.text, reply_markup=item.markup)
@@ -95,6 +111,11 @@ class Replies:
                 chat_id=item.chat_id,
                 message_id=item.message_id,
                 reply_markup=markup,
+            )
+        elif item.kind == "markup":
+            markup = item.markup if isinstance(item.markup, InlineKeyboardMarkup) else None
+            await bot.edit_message_reply_markup(
+                chat_id=item.chat_id, message_id=item.message_id, reply_markup=markup
             )
         elif item.kind == "answer":
             await bot.answer_callback_query(

@@ -11,7 +11,17 @@ from handlers import keyboards
 from handlers.ui import Replies
 
 MEMBER_COMMANDS = ("start", "surveys", "cancel", "stop", "help")
-OFFICER_COMMANDS = ("pending", "assign", "survey", "stats", "cases", "welfare", "invite")
+OFFICER_COMMANDS = (
+    "notice",
+    "notices",
+    "pending",
+    "assign",
+    "survey",
+    "stats",
+    "cases",
+    "welfare",
+    "invite",
+)
 ADMIN_COMMANDS = ("role",)
 
 

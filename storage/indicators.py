@@ -26,13 +26,21 @@ from sqlalchemy import (
     distinct,
     func,
     literal,
+    or_,
     select,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from storage.models import BenefitStatus, CaseStatus, ResponseState, UnitKind
+from storage.models import (
+    BenefitStatus,
+    CaseStatus,
+    DeliveryKind,
+    DeliveryStatus,
+    ResponseState,
+    UnitKind,
+)
 
 _tables = SQLModel.metadata.tables
 units: Table = _tables["units"]
@@ -43,6 +51,8 @@ runs: Table = _tables["survey_runs"]
 definitions: Table = _tables["survey_definitions"]
 hardship: Table = _tables["hardship_cases"]
 benefits: Table = _tables["welfare_benefits"]
+notices: Table = _tables["notices"]
+deliveries: Table = _tables["deliveries"]
 
 TRUE_JSON = "true"  # a yes/no answer stored as JSON
 
@@ -327,5 +337,53 @@ async def staff_counts(session: AsyncSession, *, scope: ScopeUnit) -> Breakdown:
         session,
         facts=facts,
         measures=lambda f: [_sum(f.c.staff, "staff"), _sum(f.c.fallback, "fallback_units")],
+        scope=scope,
+    )
+
+
+async def notice_ack_counts(session: AsyncSession, *, scope: ScopeUnit, year: int) -> Breakdown:
+    """Đoàn viên of the scope (by their unit now) and the notices of the year delivered to them
+    (status sent, or acknowledged whatever the status: a member may press before the send is
+    recorded): ``members``, ``reached`` (at least one notice of the year delivered) and
+    ``informed`` (at least one delivered, and every delivered one acknowledged)."""
+    delivered = or_(
+        deliveries.c.status == DeliveryStatus.SENT, deliveries.c.acknowledged_at.is_not(None)
+    )
+    per_person = (
+        select(
+            deliveries.c.person_id.label("person_id"),
+            func.count().label("delivered"),
+            func.count(deliveries.c.acknowledged_at).label("acknowledged"),
+        )
+        .select_from(deliveries.join(notices, notices.c.id == deliveries.c.notice_id))
+        .where(
+            deliveries.c.kind == DeliveryKind.NOTICE,
+            notices.c.period_year == year,
+            delivered,
+        )
+        .group_by(deliveries.c.person_id)
+        .subquery("notice_deliveries")
+    )
+    reached = func.coalesce(per_person.c.delivered, 0) > 0
+    facts = (
+        select(
+            people.c.unit_id.label("unit_id"),
+            case((reached, 1), else_=0).label("reached"),
+            case(
+                (and_(reached, per_person.c.acknowledged == per_person.c.delivered), 1), else_=0
+            ).label("informed"),
+        )
+        .select_from(people.outerjoin(per_person, per_person.c.person_id == people.c.id))
+        .where(people.c.is_member.is_(True))
+        .subquery("notice_facts")
+    )
+    return await _breakdown(
+        session,
+        facts=facts,
+        measures=lambda f: [
+            func.count().label("members"),
+            _sum(f.c.reached, "reached"),
+            _sum(f.c.informed, "informed"),
+        ],
         scope=scope,
     )

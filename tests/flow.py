@@ -31,6 +31,7 @@ class RunningBot:
         self.app: App | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._worker: asyncio.Task[None] | None = None
 
     async def start(self) -> App:
         self.app = await build_app(self.settings, token=self.api.token, db=self.db)
@@ -38,6 +39,7 @@ class RunningBot:
         self._stop = asyncio.Event()
         polls = len(self.api.calls_of("getUpdates"))
         self._task = asyncio.create_task(self.app.runner.poll(self._stop, poll_seconds=1))
+        self._worker = asyncio.create_task(self.app.worker.run(self._stop))
         # Started once the inbox left by a previous run is drained and the first poll is out.
         async with asyncio.timeout(10):
             while len(self.api.calls_of("getUpdates")) == polls:
@@ -51,6 +53,9 @@ class RunningBot:
         if self._task is not None:
             await asyncio.wait_for(self._task, timeout=10)
             self._task = None
+        if self._worker is not None:
+            await asyncio.wait_for(self._worker, timeout=10)
+            self._worker = None
         if self.app is not None:
             await close_bot(self.app.bot)
             self.app = None
@@ -66,6 +71,7 @@ def settings_for(api: FakeBotAPI, db: Database) -> Settings:
         database_url=db.url,
         locale="vi",
         timezone="Asia/Ho_Chi_Minh",
+        delivery_rate=500.0,  # the per-chat limit (1/s) stays as in production
     )
 
 

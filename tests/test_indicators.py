@@ -332,9 +332,9 @@ def _children(row: IndicatorResult) -> dict[str, tuple[int, int, bool | None]]:
 async def test_province_2025(db: Database, province: Province) -> None:
     report = await _stats(db, province, "LD")
     assert (report.scope_code, report.scope_kind, report.year) == ("LD", UnitKind.PROVINCE, 2025)
-    assert [r.code for r in report.rows] == ["A3a", "A3b", "A3c", "A5"]
-    assert [n.code for n in report.not_computed][:3] == ["A1", "A2a", "A2b"]
-    assert len(report.not_computed) == 15  # 19 indicators, 4 computed
+    assert [r.code for r in report.rows] == ["A1", "A3a", "A3b", "A3c", "A5"]
+    assert [n.code for n in report.not_computed][:3] == ["A2a", "A2b", "A4a"]
+    assert len(report.not_computed) == 14  # 19 indicators, 5 computed
 
     # A3c: yes = s1a s1e s1f s2a s2b s2c s4a anon(S4) = 8; staff = 20 people.
     # respondents = s1a s1b s1e s1f s2a s2b s2c s2d s4a s4b anon anon = 12 (s3a in progress,
@@ -492,7 +492,7 @@ async def test_query_count_does_not_grow(db: Database, province: Province) -> No
     event.remove(db.engine.sync_engine, "before_cursor_execute", count)
 
     # scope + children + A3a (3 welfare + 3 roster) + A3b 3 + A3c 3 + A5 3 = 17
-    assert before == 17
+    assert before == 20
     assert len(statements) == before
     # and the new people are counted: A3c 8 + 40 of 20 + 40 = 80% ≥ 75%.
     assert _fig(_row(first, "A3c")) == (8, 20, False)
@@ -559,7 +559,7 @@ def test_catalog_holds_every_indicator() -> None:
         "A1", "A2a", "A2b", "A3a", "A3b", "A3c", "A4a", "A4b", "A5", "A6", "A7",
         "A8a", "A8b", "A8c", "P1", "P2", "P3", "P4", "P5",
     ]  # fmt: skip
-    assert [i.code for i in CATALOG.computed] == ["A3a", "A3b", "A3c", "A5"]
+    assert [i.code for i in CATALOG.computed] == ["A1", "A3a", "A3b", "A3c", "A5"]
     assert CATALOG.get("A3c").source == "survey:activity_participation:participated"
     assert CATALOG.get("P5").subject.value == "money"
 
@@ -660,7 +660,7 @@ async def test_render_vi_and_en(db: Database, province: Province) -> None:
     assert "Mục tiêu: ≥ 97% (mốc 2025)" in vi
     assert "Danh sách: 20/22 CBNGNLĐ" in vi
     assert "1 CĐCS chưa khai số CBNGNLĐ: tính theo danh sách" in vi
-    assert "Chưa tính trong phiên bản này: A1, A2a, A2b, A4a, A4b, A6, A7, A8a" in vi
+    assert "Chưa tính trong phiên bản này: A2a, A2b, A4a, A4b, A6, A7, A8a" in vi
     for tag in ("<br", "<div", "<p>", "<span"):
         assert tag not in vi
 
@@ -672,7 +672,7 @@ async def test_render_vi_and_en(db: Database, province: Province) -> None:
     assert "Coverage: 12/20 people answered" in en
     assert "Public: 5/16 = 31,2% ❌ · Non-public: 3/4 = 75% ✅" in en
     assert "Roster: 20/22 staff" in en
-    assert "Not computed in this version: A1, A2a" in en
+    assert "Not computed in this version: A2a, A2b" in en
     assert "Chưa" not in en and "Độ phủ" not in en
 
 

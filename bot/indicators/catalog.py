@@ -67,7 +67,7 @@ _KNOWN_SOURCES = "survey:<key>:<question>, unit_report:<question>, " + ", ".join
 )
 # Sources this version computes from the database (see bot.indicators.compute).
 COMPUTABLE_SOURCES = frozenset(
-    {"survey", "welfare_benefits", "hardship_cases", "roster_membership"}
+    {"survey", "welfare_benefits", "hardship_cases", "roster_membership", "notices_ack"}
 )
 
 _INDICATOR_KEYS = frozenset(

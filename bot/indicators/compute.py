@@ -34,6 +34,7 @@ class CoverageKind(StrEnum):
     RESPONDENTS = "respondents"  # people who answered, out of the people in scope
     CASES = "cases"  # the number of cases the rate rests on
     ROSTER = "roster"  # people in the roster, out of the staff headcount
+    RECIPIENTS = "recipients"  # members who received a notice, out of the members in scope
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,15 @@ class _Computer:
                 coverage_total=(staff, "staff"),
                 coverage_kind=CoverageKind.ROSTER,
                 fallback=(staff, "fallback_units"),
+            )
+        if kind == "notices_ack":
+            notices = await q.notice_ack_counts(self.session, scope=self.scope, year=self.year)
+            return _Plan(
+                numerator=(notices, "informed"),
+                denominator=(notices, "members"),
+                coverage=(notices, "reached"),
+                coverage_total=(notices, "members"),
+                coverage_kind=CoverageKind.RECIPIENTS,
             )
         raise ValueError(f"indicator {indicator.code}: source {indicator.source!r} is not computed")
 
