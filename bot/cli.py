@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bot.notices_cli import notice_app
 from bot.roster_cli import roster_app
 from bot.settings import Settings, SettingsError, load_settings
 from storage.db import Database
@@ -36,6 +37,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
+app.add_typer(notice_app, name="notice")
 
 err = Console(stderr=True)
 

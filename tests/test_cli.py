@@ -141,3 +141,42 @@ async def test_sigterm_stops_serve_cleanly(tmp_path: Path) -> None:
         assert process.returncode == 0, output.decode()
         assert "stopped cleanly" in output.decode()
         assert "Traceback" not in output.decode()
+
+
+def test_notice_send_from_a_file(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    from bot.roster import sample_paths
+
+    units, people = sample_paths()
+    assert runner.invoke(app, ["roster", "import", str(units), str(people)], env=env).exit_code == 0
+    notice = tmp_path / "notice.md"
+    notice.write_text("# Lịch họp\nKính gửi <b>{{ ten }}</b>, họp lúc 14h.\n", encoding="utf-8")
+    args = ["notice", "send", "--file", str(notice)]
+    # CĐCS Bùi Thị Xuân, members only: 5 members, none has linked a chat yet.
+    result = runner.invoke(app, [*args, "--audience", "unit=DL-THPT-BTX;members", "--dry-run"],
+                           env=env)
+    assert result.exit_code == 0, result.output
+    assert "5 recipients, 0 reachable, 5 unreachable (never linked 5" in result.output
+    result = runner.invoke(app, [*args, "--audience", "unit=DL-THPT-BTX"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "queued now: 0 to send, 6 unreachable" in result.output
+
+    result = runner.invoke(app, [*args, "--audience", "unit=NOPE"], env=env)
+    assert result.exit_code == 2
+    assert "no unit with code 'NOPE'" in result.output
+    # An officer of Đà Lạt cannot send to Bảo Lộc.
+    result = runner.invoke(app, [*args, "--audience", "unit=LD-BL", "--as", "0903118274"],
+                           env=env)
+    assert result.exit_code == 2
+    assert "outside your scope" in result.output
+    bad = tmp_path / "bad.md"
+    bad.write_text("# Lỗi\n<b>chưa đóng\n", encoding="utf-8")
+    result = runner.invoke(app, ["notice", "send", "--file", str(bad)], env=env)
+    assert result.exit_code == 2
+    assert "not valid Telegram HTML" in result.output
+    sneaky = tmp_path / "sneaky.md"
+    sneaky.write_text("# X\n{{ ''.__class__.__mro__ }}\n", encoding="utf-8")
+    result = runner.invoke(app, ["notice", "send", "--file", str(sneaky)], env=env)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import chats, people
 from storage.models import Channel, ChatIdentity, ChatStage, Person, Role, Unit
 from surveys.normalize import fold
+from surveys.phone import normalize_phone
 
 
 @dataclass
@@ -60,15 +61,21 @@ async def load_actor(
     )
     actor = Actor(chat=chat)
     if chat.person_id is not None:
-        actor.person = await people.get_person(session, person_id=chat.person_id)
-    if actor.person is not None:
-        actor.unit = await people.get_unit(session, unit_id=actor.person.unit_id)
-        if actor.person.role == Role.ADMIN:
-            actor.scope = await people.root_unit(session)
-        elif actor.person.role == Role.OFFICER:
-            scope_id = actor.person.officer_unit_id or actor.person.unit_id
-            actor.scope = await people.get_unit(session, unit_id=scope_id)
+        person = await people.get_person(session, person_id=chat.person_id)
+        if person is not None:
+            await _place(session, actor, person)
     return actor
+
+
+async def _place(session: AsyncSession, actor: Actor, person: Person) -> None:
+    """Fill in the person, their unit and, for officers and admins, their scope."""
+    actor.person = person
+    actor.unit = await people.get_unit(session, unit_id=person.unit_id)
+    if person.role == Role.ADMIN:
+        actor.scope = await people.root_unit(session)
+    elif person.role == Role.OFFICER:
+        scope_id = person.officer_unit_id or person.unit_id
+        actor.scope = await people.get_unit(session, unit_id=scope_id)
 
 
 async def resolve_scope(session: AsyncSession, *, actor: Actor, text: str | None) -> Unit | None:
@@ -104,3 +111,26 @@ async def find_unit(session: AsyncSession, *, text: str, within_path: str = "/")
         if found:
             return min(found, key=lambda u: (u.path.count("/"), u.path))
     return None
+
+
+async def operator_actor(session: AsyncSession, *, phone: str | None) -> Actor | None:
+    """The officer or admin on whose behalf a command-line operation acts.
+
+    By phone when given (an officer or admin of the roster), else the first admin.  The chat is
+    a stand-in for the terminal: it is not stored.
+    """
+    person: Person | None
+    if phone:
+        normalized = normalize_phone(phone)
+        person = await people.person_by_phone(session, phone=normalized) if normalized else None
+    else:
+        found = await people.admins(session)
+        person = found[0] if found else None
+    if person is None or person.role not in (Role.OFFICER, Role.ADMIN):
+        return None
+    chat = ChatIdentity(
+        channel=Channel.LOCAL, external_id="cli", person_id=person.id, stage=ChatStage.LINKED
+    )
+    actor = Actor(chat=chat)
+    await _place(session, actor, person)
+    return actor
