@@ -428,6 +428,7 @@ class Demo:
         assert self.app is not None
         await self.app.runner.ingest([{"update_id": next(self._ids), **payload}])
         await self.app.runner.drain()
+        await self.app.worker.drain(max_wait=0)  # notices confirmed just now go out at once
 
     async def send_text(self, user: DemoUser, text: str) -> None:
         content: dict[str, Any] = {"text": text}

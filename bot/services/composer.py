@@ -176,7 +176,11 @@ class Composer:
             )
         elif step == Step.PREVIEW and action == "send":
             confirmed = await notices.confirm(
-                session, actor=actor, notice_id=notice_id, now=dt.datetime.now(dt.UTC)
+                session,
+                actor=actor,
+                notice_id=notice_id,
+                now=dt.datetime.now(dt.UTC),
+                channel=actor.chat.channel,
             )
             if confirmed.outcome == notices.ConfirmOutcome.QUEUED:
                 actor.chat.compose_notice_id = None
@@ -206,7 +210,9 @@ class Composer:
     async def _view(self, session: AsyncSession, actor: Actor, notice: Notice) -> ComposeView:
         step = Step(notice.compose_step or Step.TITLE)
         if step == Step.PREVIEW:
-            preview = await notices.preview(session, actor=actor, notice=notice)
+            preview = await notices.preview(
+                session, actor=actor, notice=notice, channel=actor.chat.channel
+            )
             return ComposeView(step, notice, preview=preview)
         if step == Step.AUDIENCE:
             audience = Audience.from_json(notice.audience)
