@@ -155,6 +155,7 @@ class ApiCall:
     status: int | None = None
     response: JsonDict | None = None
     injected: bool = False  # the error came from fault injection
+    at: float = field(default_factory=time.monotonic)  # when the request arrived (monotonic)
 
     @property
     def ok(self) -> bool:
@@ -185,6 +186,22 @@ class _Fault:
                 return False
         elif method.lower() == "getupdates":
             return False  # an unspecific fault never breaks polling
+        return self.chat_id is None or self.chat_id == chat_id
+
+
+@dataclass
+class _Delay:
+    seconds: float
+    remaining: int
+    chat_id: int | None
+    method: str | None
+    execute: bool
+
+    def matches(self, method: str, chat_id: int | None) -> bool:
+        if self.remaining <= 0 or method.lower() == "getupdates":
+            return False
+        if self.method is not None and self.method.lower() != method.lower():
+            return False
         return self.chat_id is None or self.chat_id == chat_id
 
 
@@ -697,6 +714,7 @@ class FakeBotAPI:
         self._history: dict[int, JsonDict] = {}
         self._callbacks: dict[str, _CallbackQuery] = {}
         self._faults: list[_Fault] = []
+        self._delays: list[_Delay] = []
         self._busy_checks: list[BusyCheck] = []
         self._tracked: set[int] = set()
         self._allowed_updates: list[str] | None = None
@@ -1081,6 +1099,27 @@ class FakeBotAPI:
     ) -> None:
         self.fail_next(500, "Internal Server Error", times=times, chat_id=chat_id, method=method)
 
+    def slow(
+        self,
+        seconds: float,
+        *,
+        times: int = 1,
+        chat_id: int | None = None,
+        method: str | None = None,
+        execute: bool = False,
+    ) -> None:
+        """Hold the next `times` matching calls (never getUpdates) for `seconds`, as a
+        timeout does. Then the call is answered 504 without taking effect (the request was
+        lost), or, with ``execute=True``, carried out (it took effect; the answer came late)."""
+        self._delays.append(_Delay(seconds, times, chat_id, method, execute))
+
+    def _injected_delay(self, method: str, chat_id: int | None) -> _Delay | None:
+        for delay in self._delays:
+            if delay.matches(method, chat_id):
+                delay.remaining -= 1
+                return delay
+        return None
+
     def _injected_fault(self, method: str, chat_id: int | None) -> BotAPIError | None:
         for fault in self._faults:
             if fault.matches(method, chat_id):
@@ -1132,6 +1171,12 @@ class FakeBotAPI:
         self._touch()
         try:
             chat_id = params.get("chat_id")
+            delay = self._injected_delay(method, chat_id if isinstance(chat_id, int) else None)
+            if delay is not None:
+                await asyncio.sleep(delay.seconds)
+                if not delay.execute:
+                    call.injected = True
+                    raise BotAPIError(504, "Gateway Timeout")
             fault = self._injected_fault(method, chat_id if isinstance(chat_id, int) else None)
             if fault is not None:
                 call.injected = True

@@ -1,0 +1,186 @@
+"""Sending one outbox message through the Telegram Bot API (the delivery engine's Sender).
+
+A text over 4096 characters goes out in several messages split at paragraph boundaries; an
+attachment (a document or photo, by file id) carries the text as its caption when it fits in
+1024 characters, and is otherwise followed by the text.  The acknowledge button goes on the last
+message.  The parse mode is the Bot's default (HTML).
+
+Errors map to outcomes: 429 → retry_after; 5xx, network errors and timeouts → transient;
+403 (blocked, deactivated) and "chat not found" → unreachable; any other 4xx → permanent.
+Only the first call of a message is reported as retry_after/transient (nothing was delivered
+yet); later parts are retried here a few times, so that a message is never sent twice in part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods.base import Response
+from aiogram.types import InlineKeyboardMarkup, Message
+
+from bot.delivery.channel import Outbound, OutcomeKind, Pacer, SendOutcome
+from bot.delivery.split import TELEGRAM_CAPTION_LIMIT, split_for_telegram, utf16_len
+
+AckMarkup = Callable[[int], InlineKeyboardMarkup]
+Call = Callable[[InlineKeyboardMarkup | None], Awaitable[Message]]
+
+# aiogram validates every answer as ``Response[Message]``; pydantic keeps generic
+# parametrizations only weakly, so without a strong reference the class (and its schema) is
+# rebuilt whenever the garbage collector has dropped it: ~1 ms per message.
+_RESPONSE_TYPES = (Response[Message],)
+
+UNREACHABLE_BAD_REQUESTS = ("chat not found", "user not found", "peer_id_invalid")
+
+
+def classify(exc: BaseException) -> SendOutcome:
+    """The outcome a failed Bot API call means."""
+    if isinstance(exc, TelegramRetryAfter):
+        return SendOutcome.retry(
+            exc.retry_after, f"Too Many Requests: retry after {exc.retry_after}"
+        )
+    if isinstance(exc, TelegramForbiddenError):
+        return SendOutcome.unreachable(exc.message)
+    if isinstance(exc, TelegramBadRequest):
+        if any(marker in exc.message.lower() for marker in UNREACHABLE_BAD_REQUESTS):
+            return SendOutcome.unreachable(exc.message)
+        return SendOutcome.permanent(exc.message)
+    if isinstance(exc, TelegramServerError | TelegramNetworkError | TelegramUnauthorizedError):
+        # A bad token is the operator's to fix: keep the rows, retry with backoff.
+        return SendOutcome.transient(f"{type(exc).__name__}: {exc.message}")
+    if isinstance(exc, TimeoutError):
+        return SendOutcome.transient("timeout")
+    if isinstance(exc, TelegramAPIError):
+        return SendOutcome.permanent(f"{type(exc).__name__}: {exc.message}")
+    raise exc
+
+
+def _chat_id(external_id: str) -> int | str:
+    return int(external_id) if external_id.lstrip("-").isdigit() else external_id
+
+
+class TelegramSender:
+    """A :class:`bot.delivery.channel.Sender` for Telegram."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        ack_markup: AckMarkup | None = None,
+        *,
+        timeout: float = 10.0,  # per request, whole seconds (aiogram's request_timeout)
+        part_retries: int = 3,
+        part_backoff: float = 0.5,
+    ) -> None:
+        self.bot = bot
+        self.ack_markup = ack_markup
+        self.timeout = timeout
+        self.request_timeout = max(1, round(timeout))
+        self.part_retries = part_retries
+        self.part_backoff = part_backoff
+
+    def plan(self, message: Outbound) -> list[Call]:
+        """The Bot API calls that deliver ``message``, in order (each takes the keyboard to
+        attach, given to the last one only)."""
+        chat_id = _chat_id(message.external_id)
+        text = message.text
+        calls: list[Call] = []
+        kind, ref = message.attachment_kind, message.attachment_ref
+        if kind in ("document", "photo") and ref:
+            caption: str | None = None
+            if text.strip() and utf16_len(text) <= TELEGRAM_CAPTION_LIMIT:
+                caption, text = text, ""
+            timeout = self.request_timeout
+
+            def attachment(markup: InlineKeyboardMarkup | None) -> Awaitable[Message]:
+                if kind == "photo":
+                    return self.bot.send_photo(
+                        chat_id,
+                        photo=ref,
+                        caption=caption,
+                        reply_markup=markup,
+                        request_timeout=timeout,
+                    )
+                return self.bot.send_document(
+                    chat_id,
+                    document=ref,
+                    caption=caption,
+                    reply_markup=markup,
+                    request_timeout=timeout,
+                )
+
+            calls.append(attachment)
+        if text.strip():
+            for part in split_for_telegram(text):
+
+                def send_part(
+                    markup: InlineKeyboardMarkup | None, part: str = part
+                ) -> Awaitable[Message]:
+                    return self.bot.send_message(
+                        chat_id, part, reply_markup=markup, request_timeout=self.request_timeout
+                    )
+
+                calls.append(send_part)
+        return calls
+
+    async def send(self, message: Outbound, *, pacer: Pacer | None = None) -> SendOutcome:
+        calls = self.plan(message)
+        if not calls:
+            return SendOutcome.permanent("nothing to send: empty text and no attachment")
+        markup = (
+            self.ack_markup(message.delivery_id) if message.ack_button and self.ack_markup else None
+        )
+        first_id: int | None = None
+        for index, call in enumerate(calls):
+            keyboard = markup if index == len(calls) - 1 else None
+            if index == 0:
+                try:
+                    async with pacer.call() if pacer is not None else nullcontext():
+                        sent = await call(keyboard)
+                except (TelegramAPIError, TimeoutError) as exc:
+                    return classify(exc)
+                first_id = sent.message_id
+                continue
+            outcome = await self._continue(call, keyboard, pacer)
+            if outcome.kind != OutcomeKind.SENT:
+                done = f"{index} of {len(calls)} parts sent"
+                if outcome.kind == OutcomeKind.UNREACHABLE:
+                    return SendOutcome.unreachable(f"{outcome.error} ({done})")
+                return SendOutcome.permanent(f"{outcome.error} ({done})")
+        assert first_id is not None
+        return SendOutcome.sent(first_id)
+
+    async def _continue(
+        self, call: Call, keyboard: InlineKeyboardMarkup | None, pacer: Pacer | None
+    ) -> SendOutcome:
+        """A later part: retried here on 429 and transient errors (the first part is out)."""
+        delay = self.part_backoff
+        outcome = SendOutcome.transient("not tried")
+        for _ in range(self.part_retries + 1):
+            try:
+                async with pacer.call() if pacer is not None else nullcontext():
+                    sent = await call(keyboard)
+                return SendOutcome.sent(sent.message_id)
+            except (TelegramAPIError, TimeoutError) as exc:
+                outcome = classify(exc)
+            if outcome.kind == OutcomeKind.RETRY_AFTER:
+                if pacer is not None:
+                    pacer.pause(outcome.retry_after or 1.0)
+                else:
+                    await asyncio.sleep(outcome.retry_after or 1.0)
+            elif outcome.kind == OutcomeKind.TRANSIENT:
+                await asyncio.sleep(delay)
+                delay *= 2
+            else:
+                return outcome
+        return outcome

@@ -1,0 +1,3 @@
+from bot.delivery.cli import main
+
+main()

@@ -1,0 +1,432 @@
+"""The outbox: durable delivery rows, claimed with a lease, their outcomes recorded in bulk.
+
+See :class:`storage.models.DeliveryStatus` for the lifecycle.  Every function here runs in the
+caller's transaction and never commits.  The worker commits a claim *before* it makes any
+HTTP call, so a claim is a short transaction; a crash leaves claimed rows ``sending`` with a
+lease that expires, and the next claim takes them back.
+
+A lease is identified by (owner, attempts): each claim increments ``attempts``, so a result
+is applied only while the row still carries the lease it was sent under.  A late result for a
+row another worker has reclaimed since is ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Channel,
+    ChatIdentity,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    Notice,
+    utcnow,
+)
+
+DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
+CHATS: Table = ChatIdentity.__table__  # type: ignore[attr-defined]
+NOTICES: Table = Notice.__table__  # type: ignore[attr-defined]
+
+ERROR_MAX = 500
+CHUNK = 500  # ids per IN (...) list
+STOPPED = "stopped"
+NOT_LINKED = "never_linked"
+
+FINAL = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE})
+_QUIET_KINDS = (DeliveryKind.NOTICE, DeliveryKind.REMINDER)  # what /stop stops
+
+
+def aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes: every stored time is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _error(text: str | None) -> str | None:
+    return None if text is None else text[:ERROR_MAX]
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+# -- enqueue ------------------------------------------------------------------------------------
+
+
+async def enqueue(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert delivery rows; a row whose (notice_id, person_id) exists already is skipped.
+
+    Each row is a mapping of ``deliveries`` columns (at least ``text``; usually ``notice_id``,
+    ``person_id``, ``chat_id``, ``external_id``, ``ack_button``, ``kind``, ``available_at``).
+    A queued row for a chat known to be unreachable (blocked the bot), stopped (for notices
+    and reminders), or without a chat at all is written ``unreachable`` at once, with the
+    reason in ``error``.  Returns how many rows were inserted.
+    """
+    if not rows:
+        return 0
+    now = utcnow()
+    chat_ids = sorted({int(r["chat_id"]) for r in rows if r.get("chat_id") is not None})
+    unreachable: dict[int, str] = {}
+    stopped: set[int] = set()
+    for chunk in _chunks(chat_ids):
+        lookup = select(
+            CHATS.c.id, CHATS.c.unreachable_at, CHATS.c.unreachable_reason, CHATS.c.stopped
+        ).where(
+            CHATS.c.id.in_(chunk),
+            or_(CHATS.c.unreachable_at.is_not(None), CHATS.c.stopped.is_(True)),
+        )
+        for chat_id, unreachable_at, why, is_stopped in (await session.execute(lookup)).all():
+            if unreachable_at is not None:
+                unreachable[chat_id] = why or "unreachable"
+            if is_stopped:
+                stopped.add(chat_id)
+    values: list[dict[str, Any]] = []
+    for row in rows:
+        value: dict[str, Any] = {
+            "kind": DeliveryKind.NOTICE,
+            "channel": Channel.TELEGRAM,
+            "ack_button": False,
+            "status": DeliveryStatus.QUEUED,
+            "attempts": 0,
+            "available_at": now,
+            "created_at": now,
+            "notice_id": None,
+            "person_id": None,
+            "chat_id": None,
+            "external_id": None,
+            "error": None,
+            **row,
+        }
+        if value["status"] == DeliveryStatus.QUEUED:
+            chat_id = value["chat_id"]
+            reason: str | None = None
+            if chat_id is None or not value["external_id"]:
+                reason = NOT_LINKED
+            elif chat_id in unreachable:
+                reason = unreachable[chat_id]
+            elif chat_id in stopped and DeliveryKind(value["kind"]) in _QUIET_KINDS:
+                reason = STOPPED
+            if reason is not None:
+                value["status"] = DeliveryStatus.UNREACHABLE
+                value["error"] = reason
+        values.append(value)
+    insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
+    stmt = (
+        insert(DELIVERIES)
+        .on_conflict_do_nothing(index_elements=["notice_id", "person_id"])
+        .returning(DELIVERIES.c.id)
+    )
+    inserted = 0
+    for chunk in _chunks(values, 2000):
+        # executemany with RETURNING ("insertmanyvalues"): rowcount is not reliable here
+        inserted += len((await session.execute(stmt, list(chunk))).all())
+    return inserted
+
+
+# -- claim --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed delivery row, with what sending it needs."""
+
+    id: int
+    kind: DeliveryKind
+    notice_id: int | None
+    person_id: int | None
+    chat_id: int | None
+    channel: Channel
+    external_id: str | None
+    text: str
+    ack_button: bool
+    attempts: int  # including this claim: the lease's fencing token
+    lease_expires_at: dt.datetime
+    attachment_kind: str | None = None
+    attachment_ref: str | None = None
+    skip_reason: str | None = None  # the chat is known unreachable or stopped: do not send
+
+
+def _due(now: dt.datetime) -> Any:
+    c = DELIVERIES.c
+    return or_(
+        and_(c.status == DeliveryStatus.QUEUED, c.available_at <= now),
+        and_(c.status == DeliveryStatus.SENDING, c.lease_expires_at < now),
+    )
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    owner: str,
+    now: dt.datetime,
+    lease_until: dt.datetime,
+    limit: int,
+    max_attempts: int | None = None,
+) -> list[Claimed]:
+    """Lease up to ``limit`` due rows to ``owner``, oldest first; the caller commits at once.
+
+    Due: queued and available, or sending with an expired lease (its worker died).  A row
+    whose lease expired after ``max_attempts`` claims is failed instead of claimed again.
+    On PostgreSQL rows locked by a concurrent claim are skipped (``FOR UPDATE SKIP LOCKED``);
+    on SQLite the single UPDATE holds the database's write lock.
+    """
+    c = DELIVERIES.c
+    if max_attempts is not None:
+        await session.execute(
+            update(DELIVERIES)
+            .where(
+                c.status == DeliveryStatus.SENDING,
+                c.lease_expires_at < now,
+                c.attempts >= max_attempts,
+            )
+            .values(
+                status=DeliveryStatus.FAILED,
+                error=f"lease expired {max_attempts} times (worker crashed while sending)",
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+    due = (
+        select(c.id)
+        .where(_due(now))
+        .order_by(c.available_at, c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claim = (
+        update(DELIVERIES)
+        .where(c.id.in_(due.scalar_subquery()))
+        .values(
+            status=DeliveryStatus.SENDING,
+            lease_owner=owner,
+            lease_expires_at=lease_until,
+            attempts=c.attempts + 1,
+        )
+        .returning(c.id)
+    )
+    ids = sorted(row[0] for row in (await session.execute(claim)).all())
+    if not ids:
+        return []
+    n, ch = NOTICES.c, CHATS.c
+    details = (
+        select(
+            c.id,
+            c.kind,
+            c.notice_id,
+            c.person_id,
+            c.chat_id,
+            c.channel,
+            c.external_id,
+            c.text,
+            c.ack_button,
+            c.attempts,
+            c.lease_expires_at,
+            n.attachment_kind,
+            n.attachment_ref,
+            ch.unreachable_at,
+            ch.unreachable_reason,
+            ch.stopped,
+        )
+        .select_from(
+            DELIVERIES.outerjoin(NOTICES, n.id == c.notice_id).outerjoin(CHATS, ch.id == c.chat_id)
+        )
+        .where(c.id.in_(ids))
+        .order_by(c.available_at, c.id)
+    )
+    claimed: list[Claimed] = []
+    for row in (await session.execute(details)).all():
+        skip: str | None = None
+        if row.unreachable_at is not None:
+            skip = row.unreachable_reason or "unreachable"
+        elif row.stopped and DeliveryKind(row.kind) in _QUIET_KINDS:
+            skip = STOPPED
+        claimed.append(
+            Claimed(
+                id=row.id,
+                kind=DeliveryKind(row.kind),
+                notice_id=row.notice_id,
+                person_id=row.person_id,
+                chat_id=row.chat_id,
+                channel=Channel(row.channel),
+                external_id=row.external_id,
+                text=row.text,
+                ack_button=bool(row.ack_button),
+                attempts=row.attempts,
+                lease_expires_at=aware(row.lease_expires_at),
+                attachment_kind=row.attachment_kind,
+                attachment_ref=row.attachment_ref,
+                skip_reason=skip,
+            )
+        )
+    return claimed
+
+
+async def expire_leases(session: AsyncSession, *, owner: str, now: dt.datetime) -> int:
+    """End every lease ``owner`` holds (its previous run died): the next claim takes them."""
+    c = DELIVERIES.c
+    result = await session.execute(
+        update(DELIVERIES)
+        .where(c.status == DeliveryStatus.SENDING, c.lease_owner == owner)
+        .values(lease_expires_at=now - dt.timedelta(microseconds=1))
+    )
+    return max(getattr(result, "rowcount", 0) or 0, 0)
+
+
+# -- record -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one leased send, to apply if the row still carries that lease."""
+
+    delivery_id: int
+    attempt: int  # Claimed.attempts: the lease it was sent under
+    status: DeliveryStatus  # SENT, FAILED, UNREACHABLE, or QUEUED (try again at available_at)
+    platform_message_id: str | None = None
+    error: str | None = None
+    available_at: dt.datetime | None = None  # QUEUED: not before this
+    refund: bool = False  # QUEUED without spending the attempt (nothing was sent)
+    chat_id: int | None = None  # UNREACHABLE: the chat to mark unreachable
+
+
+def _record_statements() -> dict[tuple[DeliveryStatus, bool], Any]:
+    """The UPDATE for each kind of outcome, built once (executemany, one row per result).
+    Each applies only while the row is still ``sending`` under the same lease."""
+    c = DELIVERIES.c
+    base = update(DELIVERIES).where(
+        c.id == bindparam("b_id"),
+        c.status == DeliveryStatus.SENDING,
+        c.lease_owner == bindparam("b_owner"),
+        c.attempts == bindparam("b_attempt"),
+    )
+    free: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+    queued: dict[str, Any] = {
+        "status": DeliveryStatus.QUEUED,
+        "available_at": bindparam("b_at"),
+        "error": bindparam("b_error"),
+        **free,
+    }
+    return {
+        (DeliveryStatus.SENT, False): base.values(
+            status=DeliveryStatus.SENT,
+            platform_message_id=bindparam("b_mid"),
+            sent_at=bindparam("b_now"),
+            error=None,
+            **free,
+        ),
+        (DeliveryStatus.QUEUED, False): base.values(**queued),
+        (DeliveryStatus.QUEUED, True): base.values(**queued, attempts=c.attempts - 1),
+        (DeliveryStatus.FAILED, False): base.values(
+            status=DeliveryStatus.FAILED, error=bindparam("b_error"), **free
+        ),
+        (DeliveryStatus.UNREACHABLE, False): base.values(
+            status=DeliveryStatus.UNREACHABLE, error=bindparam("b_error"), **free
+        ),
+    }
+
+
+_RECORD = _record_statements()
+_MARK_UNREACHABLE = (
+    update(CHATS)
+    .where(CHATS.c.id == bindparam("b_chat"), CHATS.c.unreachable_at.is_(None))
+    .values(
+        unreachable_at=bindparam("b_now"),
+        unreachable_reason=bindparam("b_reason"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    owner: str,
+    results: Sequence[Result],
+    now: dt.datetime | None = None,
+) -> None:
+    """Apply outcomes in bulk (one executemany per kind), each only to a row still leased
+    by ``owner`` under the same attempt.  An unreachable outcome also marks the chat
+    unreachable (when not marked already), so later enqueues skip it at once."""
+    if not results:
+        return
+    now = now or utcnow()
+    groups: dict[tuple[DeliveryStatus, bool], list[dict[str, Any]]] = defaultdict(list)
+    chats: dict[int, str] = {}
+    for r in results:
+        params: dict[str, Any] = {"b_id": r.delivery_id, "b_attempt": r.attempt, "b_owner": owner}
+        if r.status == DeliveryStatus.SENT:
+            params["b_mid"] = r.platform_message_id
+            params["b_now"] = now
+        elif r.status == DeliveryStatus.QUEUED:
+            params["b_at"] = r.available_at or now
+            params["b_error"] = _error(r.error)
+        elif r.status in (DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE):
+            params["b_error"] = _error(r.error)
+            if r.status == DeliveryStatus.UNREACHABLE and r.chat_id is not None:
+                chats.setdefault(r.chat_id, (r.error or "unreachable")[:255])
+        else:
+            raise ValueError(f"cannot record a delivery as {r.status}")
+        groups[(r.status, r.refund and r.status == DeliveryStatus.QUEUED)].append(params)
+    for key, params_list in groups.items():
+        await session.execute(_RECORD[key], params_list)
+    if chats:
+        await session.execute(
+            _MARK_UNREACHABLE,
+            [{"b_chat": cid, "b_reason": reason, "b_now": now} for cid, reason in chats.items()],
+        )
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+async def next_due(session: AsyncSession) -> dt.datetime | None:
+    """When the next row becomes due (a queued row's available_at, or a lease's expiry);
+    None when nothing is queued or sending."""
+    c = DELIVERIES.c
+    queued = (
+        await session.execute(
+            select(func.min(c.available_at)).where(c.status == DeliveryStatus.QUEUED)
+        )
+    ).scalar()
+    leased = (
+        await session.execute(
+            select(func.min(c.lease_expires_at)).where(c.status == DeliveryStatus.SENDING)
+        )
+    ).scalar()
+    times = [aware(t) for t in (queued, leased) if t is not None]
+    return min(times) if times else None
+
+
+async def counts(session: AsyncSession, *, notice_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per notice: the number of rows in each status (every status present, 0 if none) and
+    ``acknowledged``; one GROUP BY query."""
+    out: dict[int, dict[str, int]] = {
+        nid: {**{s.value: 0 for s in DeliveryStatus}, "acknowledged": 0} for nid in notice_ids
+    }
+    if not notice_ids:
+        return out
+    c = DELIVERIES.c
+    stmt = (
+        select(c.notice_id, c.status, func.count(), func.count(c.acknowledged_at))
+        .where(c.notice_id.in_(list(notice_ids)))
+        .group_by(c.notice_id, c.status)
+    )
+    for notice_id, status, number, acknowledged in (await session.execute(stmt)).all():
+        entry = out[notice_id]
+        entry[DeliveryStatus(status).value] += number
+        entry["acknowledged"] += acknowledged
+    return out
