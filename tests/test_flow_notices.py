@@ -74,6 +74,13 @@ async def test_compose_send_acknowledge_and_count(api: FakeBotAPI, bot: RunningB
     listing = mai_anh.last_message()
     assert "5 người nhận · đã gửi 3 · đang chờ 0" in listing.text
     assert "Đã nắm: 1/3" in listing.text
+    await mai_anh.click(listing, "🔎 Chi tiết #1")
+    await api.wait_idle()
+    detail = mai_anh.last_message().text
+    # Delivered but not acknowledged: Mai Anh (CĐCS office) and Nhung (tổ Toán – Tin).
+    assert "Chưa bấm «Đã nắm» (2 người):" in detail
+    assert "Võ Thị Hồng Nhung" in detail and "Lê Thị Mai Anh" in detail
+    assert "Phạm Minh Tuấn" not in detail.split("Chưa bấm")[1]
 
     await mai_anh.send("/stats")
     await api.wait_idle()
