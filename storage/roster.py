@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -117,3 +117,13 @@ async def update_people(session: AsyncSession, *, rows: Sequence[Mapping[str, An
     """Bulk update people by primary key; each dict holds ``id`` and the columns to set."""
     for start in range(0, len(rows), BATCH):
         await session.execute(update(Person), list(rows[start : start + BATCH]))
+
+
+async def refresh_statistics(session: AsyncSession) -> None:
+    """Update the query planner's statistics of the roster tables after a large write."""
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    if dialect == "postgresql":
+        await session.execute(text("ANALYZE units"))
+        await session.execute(text("ANALYZE people"))
+    elif dialect == "sqlite":
+        await session.execute(text("ANALYZE"))
