@@ -1,0 +1,1 @@
+"""Survey campaigns: deadlines, reminders, recurrence (see :mod:`bot.campaigns.schedule`)."""
