@@ -14,7 +14,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, String, Text, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -236,6 +236,12 @@ class SurveyRun(SQLModel, table=True):
     status: RunStatus = Field(default=RunStatus.OPEN, sa_type=_enum(RunStatus))
     opens_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     closes_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # Campaign settings (issue 4): the reminder policy as JSON (NULL: the default policy) and
+    # how the campaign repeats (none | monthly | quarterly | yearly).
+    reminder_policy: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    recurrence: str = Field(
+        default="none", sa_column=Column(String(16), nullable=False, server_default="none")
+    )
 
 
 class Response(SQLModel, table=True):
@@ -438,3 +444,19 @@ class InboxUpdate(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=2000)
     received_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     handled_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ReminderState(SQLModel, table=True):
+    """What was sent to one person about one campaign run: the automatic reminders (how many,
+    the last one) and the last by-hand reminder.  From this and the run's closing time and
+    policy, every reminder still due is derivable: no scheduler job per person."""
+
+    __tablename__ = "reminder_states"
+    __table_args__ = (UniqueConstraint("run_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="survey_runs.id", index=True)
+    person_id: int = Field(foreign_key="people.id", index=True)
+    sent_count: int = Field(default=0)
+    last_sent_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_manual_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))

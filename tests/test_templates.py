@@ -718,6 +718,13 @@ CASES: list[Case] = [
     Case("notice/compose_closed.txt", {"cancelled": False}, ("No notice is being written.",)),
 ]  # fmt: skip
 
+# Campaigns (issue 4)
+CASES.append(
+    Case("campaign/reminder.txt",
+         {"title": RUN.title, "closes_at": dt.datetime(2026, 3, 20, 17, 0)},
+         ("⏰ <b>Reminder: ", "The survey closes at 17:00 20/03/2026.", "Type /surveys to answer"))
+)  # fmt: skip
+
 
 def _seed_case(locale: str) -> Case:
     def button(name: str, **kw: Any) -> str:
