@@ -17,7 +17,6 @@ from handlers.callbacks import ConsentCb
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu, show_screen
 from storage.models import ChatStage
-from storage.people import get_unit
 
 
 async def cmd_start(
@@ -94,10 +93,8 @@ async def on_consent(
             else render("member/consent_declined.txt", locale),
         )
     if outcome == onboarding.ConsentOutcome.ACCEPTED:
-        invite_unit = None
-        if actor.chat.invite_unit_id is not None:
-            invite_unit = await get_unit(session, unit_id=actor.chat.invite_unit_id)
-        text = render("member/ask_contact.txt", locale, invite_unit=invite_unit, bad_invite=False)
+        unit = await onboarding.invite_unit(session, actor=actor)
+        text = render("member/ask_contact.txt", locale, invite_unit=unit, bad_invite=False)
         replies.send(me, text, keyboards.share_contact(locale))
 
 
@@ -132,10 +129,8 @@ async def _after_link(
         replies.send(me, text, ReplyKeyboardRemove())
         replies.commands(me, command_menu(refreshed))
     elif link.outcome == onboarding.LinkOutcome.QUEUED:
-        unit = None
-        if link.pending is not None and link.pending.unit_id is not None:
-            unit = await get_unit(session, unit_id=link.pending.unit_id)
-        replies.send(me, render("member/queued.txt", locale, unit=unit), ReplyKeyboardRemove())
+        queued = render("member/queued.txt", locale, unit=link.unit)
+        replies.send(me, queued, ReplyKeyboardRemove())
     else:
         replies.send(me, render("member/contact_problem.txt", locale, problem=link.outcome.value))
 

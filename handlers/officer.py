@@ -17,9 +17,7 @@ from handlers.callbacks import BenefitCb, CaseCb, LaunchCb, PendingCb
 from handlers.filters import IsOfficer
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu
-from storage import surveys as survey_store
 from storage.models import CaseStatus
-from storage.people import get_unit
 from surveys.phone import display_phone
 
 
@@ -114,18 +112,11 @@ async def cmd_survey(
     replies: Replies,
     conversation: Conversation,
 ) -> None:
-    assert actor.scope is not None and actor.scope.path
-    launchable = [
-        d for d in conversation.registry.builtins.values() if d.outcome not in STANDING_OUTCOMES
-    ]
-    rows = await survey_store.runs_launched_in(session, path=actor.scope.path)
-    runs = [
-        {"title": defn.title, "unit_name": unit.name, "completed": done, "started": started}
-        for run, defn, unit, done, started in rows
-        if run.status == "open"
-    ]
+    assert actor.scope is not None
+    runs = await conversation.progress(session, actor=actor)
     text = render("officer/launch_menu.txt", actor.locale, unit=actor.scope, runs=runs)
-    replies.send(chat_id(actor), text, keyboards.launch_menu(launchable, actor.locale))
+    menu = keyboards.launch_menu(conversation.launchable(), actor.locale)
+    replies.send(chat_id(actor), text, menu)
 
 
 async def on_launch(
@@ -218,20 +209,18 @@ async def on_case(
     except ValueError:
         replies.answer(query.id, render("stale.txt", actor.locale))
         return
-    outcome, case = await casework.change_case(
+    outcome, item = await casework.change_case(
         session, actor=actor, case_id=callback_data.id, status=status
     )
     text = render(
         "officer/case_changed.txt",
         actor.locale,
         outcome=outcome.value,
-        case=case,
+        case=item.case if item else None,
         status_label=label("case_status", actor.locale, status=status.value),
     )
     replies.answer(query.id, text, alert=outcome != casework.ChangeOutcome.CHANGED)
-    unit = await get_unit(session, unit_id=case.unit_id) if case is not None else None
-    if outcome == casework.ChangeOutcome.CHANGED and case and unit and query.message:
-        item = casework.CaseItem(case, unit, casework.NEXT_STATUSES[CaseStatus(case.status)])
+    if outcome == casework.ChangeOutcome.CHANGED and item is not None and query.message:
         replies.edit(
             chat_id(actor),
             query.message.message_id,

@@ -36,13 +36,6 @@ states: Table = _tables["reminder_states"]
 CHUNK = 2000
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes: every stored time is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
 def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
@@ -106,7 +99,7 @@ async def open_runs_with_deadline(session: AsyncSession) -> list[CampaignRun]:
     )
     out: list[CampaignRun] = []
     for row in (await session.execute(stmt)).all():
-        opens_at, closes_at = _aware(row.opens_at), _aware(row.closes_at)
+        opens_at, closes_at = row.opens_at, row.closes_at
         assert opens_at is not None and closes_at is not None
         out.append(
             CampaignRun(
@@ -189,8 +182,8 @@ async def pending_people(
             external_id=row.external_id,
             locale=row.locale,
             sent_count=int(row.sent_count or 0),
-            last_sent_at=_aware(row.last_sent_at),
-            last_manual_at=_aware(row.last_manual_at),
+            last_sent_at=row.last_sent_at,
+            last_manual_at=row.last_manual_at,
         )
         for row in (await session.execute(stmt)).all()
     ]
@@ -233,4 +226,4 @@ async def reminder_state(
     ).first()
     if row is None:
         return None
-    return int(row.sent_count), _aware(row.last_sent_at), _aware(row.last_manual_at)
+    return int(row.sent_count), row.last_sent_at, row.last_manual_at

@@ -109,7 +109,7 @@ async def open_runs_for_unit_path(
 async def runs_launched_in(
     session: AsyncSession, *, path: str
 ) -> list[tuple[SurveyRun, SurveyDefinitionRow, Unit, int, int]]:
-    """Runs whose audience unit lies in a subtree, with completed and started counts."""
+    """Open runs officers launched for units of a subtree, with completed and started counts."""
     completed = func.count(Response.id).filter(  # type: ignore[arg-type]
         col(Response.state) == ResponseState.COMPLETED
     )
@@ -120,6 +120,7 @@ async def runs_launched_in(
         .join(Response, col(Response.run_id) == col(SurveyRun.id), isouter=True)
         .where(col(Unit.path).startswith(path))
         .where(col(SurveyRun.launched_by).is_not(None))
+        .where(col(SurveyRun.status) == RunStatus.OPEN)
         .group_by(col(SurveyRun.id), col(SurveyDefinitionRow.id), col(Unit.id))
         .order_by(col(SurveyRun.id).desc())
     )

@@ -54,7 +54,7 @@ class ChangeOutcome(StrEnum):
 
 async def change_case(
     session: AsyncSession, *, actor: Actor, case_id: int, status: CaseStatus
-) -> tuple[ChangeOutcome, HardshipCase | None]:
+) -> tuple[ChangeOutcome, CaseItem | None]:
     if not actor.is_officer or actor.person is None:
         return ChangeOutcome.FORBIDDEN, None
     case = await session.get(HardshipCase, case_id)
@@ -64,11 +64,13 @@ async def change_case(
     if unit is None or not actor.can_see(unit):
         return ChangeOutcome.FORBIDDEN, None
     if case.status == status:
-        return ChangeOutcome.UNCHANGED, case
-    if status not in NEXT_STATUSES[CaseStatus(case.status)]:
-        return ChangeOutcome.NOT_ALLOWED, case
-    await store.set_case_status(session, case=case, status=status, changed_by=actor.person.id)
-    return ChangeOutcome.CHANGED, case
+        outcome = ChangeOutcome.UNCHANGED
+    elif status not in NEXT_STATUSES[CaseStatus(case.status)]:
+        outcome = ChangeOutcome.NOT_ALLOWED
+    else:
+        await store.set_case_status(session, case=case, status=status, changed_by=actor.person.id)
+        outcome = ChangeOutcome.CHANGED
+    return outcome, CaseItem(case, unit, NEXT_STATUSES[CaseStatus(case.status)])
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,16 @@ class Offer:
     state: ResponseState | None
 
 
+@dataclass(frozen=True)
+class RunProgress:
+    """An open survey run an officer launched, with how far its audience has got."""
+
+    title: str
+    unit_name: str
+    completed: int
+    started: int
+
+
 #: Forms a member can open at any time, without a campaign: each yields a case or a sign-up.
 STANDING_OUTCOMES = (Outcome.HARDSHIP_CASE, Outcome.WELFARE_BENEFIT)
 
@@ -153,6 +163,17 @@ class Conversation:
         for key in standing:
             result.append(Offer(key, self.registry.builtins[key].title, None, None, None))
         return result
+
+    def launchable(self) -> list[SurveyDefinition]:
+        """Surveys an officer launches (the standing forms need no launch)."""
+        return [d for d in self.registry.builtins.values() if d.outcome not in STANDING_OUTCOMES]
+
+    async def progress(self, session: AsyncSession, *, actor: Actor) -> list[RunProgress]:
+        """The open runs launched within the officer's scope."""
+        if actor.scope is None:
+            return []
+        rows = await store.runs_launched_in(session, path=actor.scope.path)
+        return [RunProgress(d.title, u.name, done, started) for _r, d, u, done, started in rows]
 
     async def launch(
         self, session: AsyncSession, *, actor: Actor, key: str, unit: Unit

@@ -149,7 +149,7 @@ async def link_by_contact(
         session, chat=chat, full_name=name, phone=normalized, unit_id=chat.invite_unit_id
     )
     chat.stage = ChatStage.PENDING
-    return Link(LinkOutcome.QUEUED, pending=pending)
+    return Link(LinkOutcome.QUEUED, unit=await invite_unit(session, actor=actor), pending=pending)
 
 
 async def queue_by_name(session: AsyncSession, *, actor: Actor, full_name: str) -> Link:
@@ -162,7 +162,13 @@ async def queue_by_name(session: AsyncSession, *, actor: Actor, full_name: str) 
         session, chat=chat, full_name=name, phone=None, unit_id=chat.invite_unit_id
     )
     chat.stage = ChatStage.PENDING
-    return Link(LinkOutcome.QUEUED, pending=pending)
+    return Link(LinkOutcome.QUEUED, unit=await invite_unit(session, actor=actor), pending=pending)
+
+
+async def invite_unit(session: AsyncSession, *, actor: Actor) -> Unit | None:
+    """The unit whose invite link this chat opened, while it is not linked yet."""
+    unit_id = actor.chat.invite_unit_id
+    return await people.get_unit(session, unit_id=unit_id) if unit_id is not None else None
 
 
 async def _link(session: AsyncSession, *, chat: ChatIdentity, person: Person) -> None:
