@@ -26,7 +26,7 @@ from bot.services.conversation import Conversation, SurveyRegistry
 from bot.settings import Settings
 from bot.texts import label
 from handlers import build_router
-from handlers.keyboards import ack_markup
+from handlers.keyboards import ack_markup, survey_markup
 from handlers.middlewares import UnitOfWork
 from handlers.views import MEMBER_COMMANDS
 from storage.db import Database
@@ -107,7 +107,8 @@ async def build_app(
         raise
     conversation = Conversation(registry, tz=settings.tz)
     bot = make_bot(token, settings.telegram_api_url, session=bot_session)
-    worker = DeliveryWorker(db, TelegramSender(bot, ack_markup), delivery_settings(settings))
+    sender = TelegramSender(bot, ack_markup, survey_markup=survey_markup)
+    worker = DeliveryWorker(db, sender, delivery_settings(settings))
     dp = build_dispatcher(
         db=db,
         conversation=conversation,

@@ -182,6 +182,13 @@ def benefit(item: BenefitItem, locale: str) -> InlineKeyboardMarkup:
     )
 
 
+def survey_markup(run_id: int, locale: str = "vi") -> InlineKeyboardMarkup:
+    """The button under a campaign's invitation or reminder: opens (or resumes) the survey."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(label("answer_now", locale), SurveyOpenCb(run=run_id).pack())]]
+    )
+
+
 def ack_markup(delivery_id: int, locale: str = "vi") -> InlineKeyboardMarkup:
     """The "Đã nắm" button under a notice; it names the delivery row."""
     return InlineKeyboardMarkup(

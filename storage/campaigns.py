@@ -1,27 +1,55 @@
-"""Campaigns: open runs with a deadline, who has not completed them, and reminder states.
+"""Campaigns: frozen audiences (targets), who has not completed, reminders, progress.
 
-Who still owes an answer is ONE select for any number of runs: the people of each run's unit
-subtree (the materialized path), minus those with a completed response or a participation row
-(anonymous runs), each with their newest linked chat on the channel and their reminder state
-LEFT JOINed.  Reminder states are written in bulk (an upsert on (run, person)).  Functions are
-keyword-only after the session and never commit: the caller owns the transaction.
+A campaign run's audience is frozen at launch into ``campaign_targets`` (one row per person
+expected to answer, with the unit they answer for).  Everything else is derived from those rows:
+
+- *completed*: a completed response of the person in the run, or a participation row (anonymous
+  runs); for a unit-level run (``survey_runs.per_unit``), a completed response for the target's
+  unit by anyone: one answer per unit counts.
+- *reminders*: a due reminder is ONE ``UPDATE campaign_targets`` (count it, stamp the pass's
+  moment) and ONE ``INSERT INTO deliveries ... SELECT`` of the rows carrying that stamp, with
+  each person's newest linked chat; no row goes through Python, whatever the audience size.
+- *progress*: one ``GROUP BY`` per query, by run and by unit.
+
+Functions are keyword-only after the session and never commit: the caller owns the transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.models import Channel, ChatStage, ResponseState, RunStatus
+from storage.models import (
+    Channel,
+    ChatStage,
+    DeliveryKind,
+    DeliveryStatus,
+    ResponseState,
+    Role,
+    RunStatus,
+    Unit,
+    UnitKind,
+)
 
 _tables = SQLModel.metadata.tables
 units: Table = _tables["units"]
@@ -31,105 +59,371 @@ runs: Table = _tables["survey_runs"]
 definitions: Table = _tables["survey_definitions"]
 responses: Table = _tables["responses"]
 participations: Table = _tables["participations"]
-states: Table = _tables["reminder_states"]
+targets: Table = _tables["campaign_targets"]
+deliveries: Table = _tables["deliveries"]
 
 CHUNK = 2000
+NEVER_LINKED = "never_linked"
+STOPPED = "stopped"
+CLOSED = "closed"  # the error of invitations and reminders withdrawn when their run closed
+_CAMPAIGN_KINDS = (DeliveryKind.INVITATION, DeliveryKind.REMINDER)
 
 
 def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
+def _rowcount(result: Any) -> int:
+    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+
+
+# --------------------------------------------------------------------------- runs
+
+
 @dataclass(frozen=True)
 class CampaignRun:
-    """An open run with a closing time, as the reminder pass needs it."""
+    """An open campaign run (a run with a closing time), as the scheduler needs it."""
 
     run_id: int
+    definition_id: int
+    key: str
     title: str
     unit_id: int
+    launched_by: int | None
     opens_at: dt.datetime
     closes_at: dt.datetime
     reminder_policy: str | None  # JSON; None: the default policy
     recurrence: str
+    per_unit: bool
+    series_id: int | None
+    run_index: int
+    period_label: str | None
+    audience: str | None
 
 
-@dataclass(frozen=True)
-class Pending:
-    """One person who has not completed a run, their chat (if linked) and reminder state."""
+def _campaign_columns() -> list[Any]:
+    return [
+        runs.c.id,
+        runs.c.definition_id,
+        definitions.c.key,
+        definitions.c.title,
+        runs.c.unit_id,
+        runs.c.launched_by,
+        runs.c.opens_at,
+        runs.c.closes_at,
+        runs.c.reminder_policy,
+        runs.c.recurrence,
+        runs.c.per_unit,
+        runs.c.series_id,
+        runs.c.run_index,
+        runs.c.period_label,
+        runs.c.audience,
+    ]
 
-    run_id: int
-    person_id: int
-    chat_id: int | None
-    external_id: str | None
-    locale: str | None
-    sent_count: int
-    last_sent_at: dt.datetime | None
-    last_manual_at: dt.datetime | None
 
-
-async def close_expired_runs(session: AsyncSession, *, now: dt.datetime) -> int:
-    """Close every open run whose closing time is at or before ``now``; how many were."""
-    result = await session.execute(
-        update(runs)
-        .where(
-            runs.c.status == RunStatus.OPEN,
-            runs.c.closes_at.is_not(None),
-            runs.c.closes_at <= now,
-        )
-        .values(status=RunStatus.CLOSED)
+def _campaign_of(row: Any) -> CampaignRun:
+    return CampaignRun(
+        run_id=int(row.id),
+        definition_id=int(row.definition_id),
+        key=str(row.key),
+        title=str(row.title),
+        unit_id=int(row.unit_id),
+        launched_by=row.launched_by,
+        opens_at=row.opens_at,
+        closes_at=row.closes_at,
+        reminder_policy=row.reminder_policy,
+        recurrence=str(row.recurrence),
+        per_unit=bool(row.per_unit),
+        series_id=row.series_id,
+        run_index=int(row.run_index),
+        period_label=row.period_label,
+        audience=row.audience,
     )
-    return max(getattr(result, "rowcount", 0) or 0, 0)
 
 
-async def open_runs_with_deadline(session: AsyncSession) -> list[CampaignRun]:
-    """Every open run with a closing time, with its survey's title, by run id."""
-    stmt = (
-        select(
-            runs.c.id,
-            definitions.c.title,
-            runs.c.unit_id,
-            runs.c.opens_at,
-            runs.c.closes_at,
-            runs.c.reminder_policy,
-            runs.c.recurrence,
+async def close_expired_runs(session: AsyncSession, *, now: dt.datetime) -> list[int]:
+    """Close every open run whose closing time is at or before ``now``, and withdraw their
+    invitations and reminders still waiting in the outbox (``failed``, error ``closed``): a
+    reminder nobody could act on is never sent.  Returns the ids of the runs closed."""
+    expired = [
+        int(r[0])
+        for r in (
+            await session.execute(
+                select(runs.c.id).where(
+                    runs.c.status == RunStatus.OPEN,
+                    runs.c.closes_at.is_not(None),
+                    runs.c.closes_at <= now,
+                )
+            )
+        ).all()
+    ]
+    for start in range(0, len(expired), CHUNK):
+        chunk = expired[start : start + CHUNK]
+        await session.execute(
+            update(runs)
+            .where(runs.c.id.in_(chunk), runs.c.status == RunStatus.OPEN)
+            .values(status=RunStatus.CLOSED)
         )
+        await session.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.run_id.in_(chunk),
+                deliveries.c.kind.in_(_CAMPAIGN_KINDS),
+                deliveries.c.status == DeliveryStatus.QUEUED,
+            )
+            .values(status=DeliveryStatus.FAILED, error=CLOSED)
+        )
+    return expired
+
+
+async def open_campaigns(session: AsyncSession) -> list[CampaignRun]:
+    """Every open run with a closing time, with its survey's key and title, by run id."""
+    stmt = (
+        select(*_campaign_columns())
         .select_from(runs.join(definitions, definitions.c.id == runs.c.definition_id))
         .where(runs.c.status == RunStatus.OPEN, runs.c.closes_at.is_not(None))
         .order_by(runs.c.id)
     )
-    out: list[CampaignRun] = []
-    for row in (await session.execute(stmt)).all():
-        opens_at, closes_at = row.opens_at, row.closes_at
-        assert opens_at is not None and closes_at is not None
-        out.append(
-            CampaignRun(
-                run_id=int(row.id),
-                title=str(row.title),
-                unit_id=int(row.unit_id),
-                opens_at=opens_at,
-                closes_at=closes_at,
-                reminder_policy=row.reminder_policy,
-                recurrence=str(row.recurrence),
+    return [_campaign_of(row) for row in (await session.execute(stmt)).all()]
+
+
+async def latest_of_recurring_series(session: AsyncSession) -> list[CampaignRun]:
+    """The newest run of every recurring series (open or closed), by series."""
+    newest = (
+        select(runs.c.series_id, func.max(runs.c.run_index).label("last"))
+        .where(runs.c.series_id.is_not(None), runs.c.recurrence != "none")
+        .group_by(runs.c.series_id)
+        .subquery("newest")
+    )
+    stmt = (
+        select(*_campaign_columns())
+        .select_from(
+            runs.join(definitions, definitions.c.id == runs.c.definition_id).join(
+                newest,
+                and_(newest.c.series_id == runs.c.series_id, newest.c.last == runs.c.run_index),
             )
         )
+        .order_by(runs.c.series_id)
+    )
+    return [_campaign_of(row) for row in (await session.execute(stmt)).all()]
+
+
+async def get_campaign(session: AsyncSession, *, run_id: int) -> CampaignRun | None:
+    stmt = (
+        select(*_campaign_columns())
+        .select_from(runs.join(definitions, definitions.c.id == runs.c.definition_id))
+        .where(runs.c.id == run_id, runs.c.closes_at.is_not(None))
+    )
+    row = (await session.execute(stmt)).first()
+    return None if row is None else _campaign_of(row)
+
+
+async def open_campaign_for(
+    session: AsyncSession, *, key: str, unit_id: int, period_label: str
+) -> int | None:
+    """The open campaign of a survey (any version) for exactly this unit and period."""
+    row = (
+        await session.execute(
+            select(runs.c.id)
+            .select_from(runs.join(definitions, definitions.c.id == runs.c.definition_id))
+            .where(
+                definitions.c.key == key,
+                runs.c.unit_id == unit_id,
+                runs.c.period_label == period_label,
+                runs.c.status == RunStatus.OPEN,
+                runs.c.closes_at.is_not(None),
+            )
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else int(row[0])
+
+
+async def units_by_id(session: AsyncSession, *, unit_ids: Sequence[int]) -> list[Unit]:
+    """The units with these ids, in the order given; unknown ids are skipped."""
+    found = {
+        u.id: u
+        for u in (
+            await session.execute(select(Unit).where(units.c.id.in_(list(unit_ids))))
+        ).scalars()
+    }
+    return [found[i] for i in unit_ids if i in found]
+
+
+# --------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class LinkedChat:
+    chat_id: int
+    external_id: str | None
+    locale: str | None
+
+
+async def linked_chats(
+    session: AsyncSession, *, person_ids: Sequence[int], channel: Channel = Channel.TELEGRAM
+) -> dict[int, LinkedChat]:
+    """Each person's newest linked chat on the channel (people without one are left out)."""
+    out: dict[int, LinkedChat] = {}
+    latest = _latest_chat(channel)
+    for start in range(0, len(person_ids), CHUNK):
+        chunk = list(person_ids[start : start + CHUNK])
+        stmt = (
+            select(latest.c.person_id, chats.c.id, chats.c.external_id, chats.c.locale)
+            .select_from(latest.join(chats, chats.c.id == latest.c.chat_id))
+            .where(latest.c.person_id.in_(chunk))
+        )
+        for person_id, chat_id, external_id, locale in (await session.execute(stmt)).all():
+            out[int(person_id)] = LinkedChat(int(chat_id), external_id, locale)
     return out
 
 
-async def pending_people(
-    session: AsyncSession,
-    *,
-    run_ids: Sequence[int],
-    channel: Channel = Channel.TELEGRAM,
-) -> list[Pending]:
-    """The people of each run's audience (its unit subtree) who have not completed it: no
-    completed response and no participation row.  One query for all the runs, ordered by run
-    and person."""
-    if not run_ids:
-        return []
-    run_unit = units.alias("run_unit")
-    person_unit = units.alias("person_unit")
+async def queued_invitations(session: AsyncSession, *, run_id: int) -> int:
+    """How many invitations of the run wait in the outbox to be sent (not unreachable)."""
+    return int(
+        (
+            await session.execute(
+                select(func.count()).where(
+                    deliveries.c.run_id == run_id,
+                    deliveries.c.kind == DeliveryKind.INVITATION,
+                    deliveries.c.status == DeliveryStatus.QUEUED,
+                )
+            )
+        ).scalar_one()
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """One person a run expects an answer from, and the unit they answer for."""
+
+    person_id: int
+    unit_id: int
+
+
+async def insert_targets(
+    session: AsyncSession, *, run_id: int, rows: Sequence[Target], now: dt.datetime
+) -> None:
+    """Freeze a run's audience (a person listed twice counts once)."""
+    if not rows:
+        return
+    insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
+    stmt = insert(targets).on_conflict_do_nothing(index_elements=["run_id", "person_id"])
+    values = [
+        {
+            "run_id": run_id,
+            "person_id": t.person_id,
+            "unit_id": t.unit_id,
+            "sent_count": 0,
+            "created_at": now,
+        }
+        for t in rows
+    ]
+    for start in range(0, len(values), CHUNK):
+        await session.execute(stmt, values[start : start + CHUNK])
+
+
+async def target_of(session: AsyncSession, *, run_id: int, person_id: int) -> Target | None:
+    row = (
+        await session.execute(
+            select(targets.c.person_id, targets.c.unit_id).where(
+                targets.c.run_id == run_id, targets.c.person_id == person_id
+            )
+        )
+    ).first()
+    return None if row is None else Target(int(row.person_id), int(row.unit_id))
+
+
+async def has_targets(session: AsyncSession, *, run_id: int) -> bool:
+    row = (
+        await session.execute(select(targets.c.id).where(targets.c.run_id == run_id).limit(1))
+    ).first()
+    return row is not None
+
+
+async def unit_answered(session: AsyncSession, *, run_id: int, unit_id: int) -> bool:
+    """Whether a completed response for ``unit_id`` exists in the run (unit-level surveys)."""
+    row = (
+        await session.execute(
+            select(responses.c.id)
+            .where(
+                responses.c.run_id == run_id,
+                responses.c.unit_id == unit_id,
+                responses.c.state == ResponseState.COMPLETED,
+            )
+            .limit(1)
+        )
+    ).first()
+    return row is not None
+
+
+@dataclass(frozen=True)
+class UnitOfficer:
+    """The officer of a CĐCS, who answers a unit-level survey for it."""
+
+    person_id: int
+    unit_id: int  # the CĐCS
+
+
+async def cdcs_officers(
+    session: AsyncSession, *, paths: Sequence[str]
+) -> tuple[list[UnitOfficer], list[int]]:
+    """The officers of every CĐCS inside the subtrees ``paths``, and the CĐCS with none.
+
+    An officer answers for the unit of their office (``officer_unit_id``), or their own unit
+    when no office is set; only CĐCS (grassroots) units count.
+    """
+    office = units.alias("office")
+    if not paths:
+        return [], []
+    inside = or_(*(office.c.path.startswith(p, autoescape=True) for p in paths))
+    office_id = func.coalesce(people.c.officer_unit_id, people.c.unit_id)
+    stmt = (
+        select(people.c.id, office.c.id.label("unit_id"))
+        .select_from(people.join(office, office.c.id == office_id))
+        .where(people.c.role == Role.OFFICER, office.c.kind == UnitKind.GRASSROOTS, inside)
+        .order_by(office.c.id, people.c.id)
+    )
+    officers = [UnitOfficer(int(r.id), int(r.unit_id)) for r in (await session.execute(stmt)).all()]
+    covered = {o.unit_id for o in officers}
+    all_cdcs = select(units.c.id).where(
+        units.c.kind == UnitKind.GRASSROOTS,
+        or_(*(units.c.path.startswith(p, autoescape=True) for p in paths)),
+    )
+    missing = sorted(
+        int(r[0]) for r in (await session.execute(all_cdcs)).all() if int(r[0]) not in covered
+    )
+    return officers, missing
+
+
+# --------------------------------------------------------------------------- completion
+
+
+def _completed(per_unit: bool | ColumnElement[bool]) -> ColumnElement[bool]:
+    """Whether the target row has completed its run (see the module doc)."""
+    t = targets.c
+    by_person = responses.c.person_id == t.person_id
+    by_unit = responses.c.unit_id == t.unit_id
+    if isinstance(per_unit, bool):
+        who: ColumnElement[bool] = or_(by_person, by_unit) if per_unit else by_person
+    else:
+        who = or_(by_person, and_(per_unit, by_unit))
+    answered = (
+        exists()
+        .where(responses.c.run_id == t.run_id, responses.c.state == ResponseState.COMPLETED, who)
+        .correlate(targets)
+    )
+    took_part = (
+        exists()
+        .where(participations.c.run_id == t.run_id, participations.c.person_id == t.person_id)
+        .correlate(targets)
+    )
+    return or_(answered, took_part)
+
+
+def _latest_chat(channel: Channel) -> Any:
     linked = chats.alias("linked_chat")
-    latest = (
+    return (
         select(linked.c.person_id, func.max(linked.c.id).label("chat_id"))
         .where(
             linked.c.channel == channel,
@@ -139,91 +433,364 @@ async def pending_people(
         .group_by(linked.c.person_id)
         .subquery("latest_chat")
     )
-    completed = exists().where(
-        responses.c.run_id == runs.c.id,
-        responses.c.person_id == people.c.id,
-        responses.c.state == ResponseState.COMPLETED,
+
+
+# --------------------------------------------------------------------------- reminders
+
+
+@dataclass(frozen=True)
+class ReminderBatch:
+    """What one reminder statement pair does for one run."""
+
+    run_id: int
+    per_unit: bool
+    texts: Mapping[str, str]  # locale → the message; ``default_locale`` must be a key
+    default_locale: str
+    now: dt.datetime  # stamped on the targets, and the deliveries' available_at
+    channel: Channel = Channel.TELEGRAM
+    available_at: dt.datetime | None = None  # None: now
+
+
+async def _enqueue_stamped(
+    session: AsyncSession, batch: ReminderBatch, stamp: ColumnElement[bool]
+) -> int:
+    """INSERT INTO deliveries SELECT the run's targets matching ``stamp``: one reminder each,
+    written ``unreachable`` (with the reason) for people without a usable chat."""
+    latest = _latest_chat(batch.channel)
+    source = targets.outerjoin(latest, latest.c.person_id == targets.c.person_id).outerjoin(
+        chats, chats.c.id == latest.c.chat_id
     )
-    participated = exists().where(
-        participations.c.run_id == runs.c.id,
-        participations.c.person_id == people.c.id,
+    default = batch.texts[batch.default_locale]
+    others = [(chats.c.locale == loc, text) for loc, text in batch.texts.items() if loc != default]
+    text: Any = case(*others, else_=literal(default)) if others else literal(default)
+    reason = case(
+        (chats.c.id.is_(None), literal(NEVER_LINKED)),
+        (chats.c.unreachable_at.is_not(None), func.coalesce(chats.c.unreachable_reason, "blocked")),
+        (chats.c.stopped.is_(True), literal(STOPPED)),
+        else_=None,
     )
-    source: Any = (
-        runs.join(run_unit, run_unit.c.id == runs.c.unit_id)
-        .join(person_unit, person_unit.c.path.startswith(run_unit.c.path))
-        .join(people, people.c.unit_id == person_unit.c.id)
-        .outerjoin(latest, latest.c.person_id == people.c.id)
-        .outerjoin(chats, chats.c.id == latest.c.chat_id)
-        .outerjoin(
-            states,
-            (states.c.run_id == runs.c.id) & (states.c.person_id == people.c.id),
+    status = case(
+        (
+            or_(
+                chats.c.id.is_(None), chats.c.unreachable_at.is_not(None), chats.c.stopped.is_(True)
+            ),
+            literal(DeliveryStatus.UNREACHABLE.value),
+        ),
+        else_=literal(DeliveryStatus.QUEUED.value),
+    )
+    at = batch.available_at or batch.now
+    select_rows = (
+        select(
+            literal(DeliveryKind.REMINDER.value),
+            targets.c.run_id,
+            targets.c.person_id,
+            chats.c.id,
+            literal(batch.channel.value),
+            chats.c.external_id,
+            text,
+            literal(False),
+            status,
+            literal(0),
+            literal(at, type_=deliveries.c.available_at.type),
+            reason,
+            literal(batch.now, type_=deliveries.c.created_at.type),
         )
+        .select_from(source)
+        .where(targets.c.run_id == batch.run_id, stamp)
+    )
+    columns = [
+        "kind",
+        "run_id",
+        "person_id",
+        "chat_id",
+        "channel",
+        "external_id",
+        "text",
+        "ack_button",
+        "status",
+        "attempts",
+        "available_at",
+        "error",
+        "created_at",
+    ]
+    insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
+    result = await session.execute(insert(deliveries).from_select(columns, select_rows))
+    return _rowcount(result)
+
+
+async def send_due_reminders(
+    session: AsyncSession,
+    *,
+    batch: ReminderBatch,
+    due_at: dt.datetime,
+    max_per_person: int,
+) -> int:
+    """Remind every target of the run who has not completed, has had fewer than
+    ``max_per_person`` automatic reminders and none since ``due_at`` (the planned moment
+    being honoured).  Counts the reminder on each target (``last_sent_at = now``) and writes
+    the outbox rows, in two statements.  Returns how many reminders were written."""
+    t = targets.c
+    changed = await session.execute(
+        update(targets)
+        .where(
+            t.run_id == batch.run_id,
+            t.sent_count < max_per_person,
+            or_(t.last_sent_at.is_(None), t.last_sent_at < due_at),
+            ~_completed(batch.per_unit),
+        )
+        .values(sent_count=t.sent_count + 1, last_sent_at=batch.now)
+    )
+    if _rowcount(changed) == 0:
+        return 0
+    return await _enqueue_stamped(session, batch, t.last_sent_at == batch.now)
+
+
+async def send_manual_reminders(
+    session: AsyncSession, *, batch: ReminderBatch, not_since: dt.datetime
+) -> int:
+    """An officer's by-hand reminder: every target of the run who has not completed and was
+    not reminded by hand since ``not_since`` (the start of the local day).  Does not count
+    against the automatic reminders.  Returns how many reminders were written."""
+    t = targets.c
+    changed = await session.execute(
+        update(targets)
+        .where(
+            t.run_id == batch.run_id,
+            or_(t.last_manual_at.is_(None), t.last_manual_at < not_since),
+            ~_completed(batch.per_unit),
+        )
+        .values(last_manual_at=batch.now)
+    )
+    if _rowcount(changed) == 0:
+        return 0
+    return await _enqueue_stamped(session, batch, t.last_manual_at == batch.now)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+@dataclass(frozen=True)
+class UnitProgress:
+    """A run's targets in one unit: how many there are and how many completed."""
+
+    unit_id: int
+    unit_name: str
+    targets: int
+    done: int
+
+
+async def progress_by_unit(
+    session: AsyncSession, *, run_ids: Sequence[int]
+) -> dict[int, list[UnitProgress]]:
+    """For each run, its targets and completions per unit (one GROUP BY), by unit name."""
+    out: dict[int, list[UnitProgress]] = {rid: [] for rid in run_ids}
+    if not run_ids:
+        return out
+    unit = units.alias("target_unit")
+    done = func.coalesce(func.sum(case((_completed(runs.c.per_unit), 1), else_=0)), 0)
+    stmt = (
+        select(targets.c.run_id, unit.c.id, unit.c.name, func.count(), done)
+        .select_from(
+            targets.join(runs, runs.c.id == targets.c.run_id).join(
+                unit, unit.c.id == targets.c.unit_id
+            )
+        )
+        .where(targets.c.run_id.in_(list(run_ids)))
+        .group_by(targets.c.run_id, unit.c.id, unit.c.name)
+        .order_by(targets.c.run_id, unit.c.name, unit.c.id)
+    )
+    for run_id, unit_id, name, count, completed in (await session.execute(stmt)).all():
+        out[int(run_id)].append(UnitProgress(int(unit_id), str(name), int(count), int(completed)))
+    return out
+
+
+@dataclass(frozen=True)
+class UnitPending:
+    """The targets of one unit who have not completed a run (names capped, count exact)."""
+
+    unit_id: int
+    unit_name: str
+    count: int
+    names: tuple[str, ...] = field(default=())
+
+
+async def pending_by_unit(
+    session: AsyncSession,
+    *,
+    run_id: int,
+    per_unit: bool,
+    names_per_unit: int | None = None,
+    unit_ids: Sequence[int] | None = None,
+) -> list[UnitPending]:
+    """Who has not completed the run, by unit name then person name (one query)."""
+    unit = units.alias("target_unit")
+    stmt = (
+        select(unit.c.id, unit.c.name, people.c.full_name)
+        .select_from(
+            targets.join(people, people.c.id == targets.c.person_id).join(
+                unit, unit.c.id == targets.c.unit_id
+            )
+        )
+        .where(targets.c.run_id == run_id, ~_completed(per_unit))
+        .order_by(unit.c.name, unit.c.id, people.c.full_name, people.c.id)
+    )
+    if unit_ids is not None:
+        stmt = stmt.where(targets.c.unit_id.in_(list(unit_ids)))
+    groups: list[tuple[int, str, list[str], list[int]]] = []
+    for unit_id, unit_name, name in (await session.execute(stmt)).all():
+        if not groups or groups[-1][0] != unit_id:
+            groups.append((int(unit_id), str(unit_name), [], [0]))
+        group = groups[-1]
+        group[3][0] += 1
+        if names_per_unit is None or len(group[2]) < names_per_unit:
+            group[2].append(str(name))
+    return [UnitPending(uid, uname, n[0], tuple(names)) for uid, uname, names, n in groups]
+
+
+async def pending_in_subtree(
+    session: AsyncSession, *, run_ids: Sequence[int], path: str, limit_per_unit: int
+) -> dict[str, list[str]]:
+    """The names of the targets of any of ``run_ids`` inside the subtree ``path`` who have
+    not completed, keyed by the path of the unit they answer for (at most ``limit_per_unit``
+    names each, by name)."""
+    if not run_ids:
+        return {}
+    unit = units.alias("target_unit")
+    stmt = (
+        select(unit.c.path, people.c.full_name)
+        .distinct()
+        .select_from(
+            targets.join(runs, runs.c.id == targets.c.run_id)
+            .join(people, people.c.id == targets.c.person_id)
+            .join(unit, unit.c.id == targets.c.unit_id)
+        )
+        .where(
+            targets.c.run_id.in_(list(run_ids)),
+            unit.c.path.startswith(path, autoescape=True),
+            ~_completed(runs.c.per_unit),
+        )
+        .order_by(unit.c.path, people.c.full_name)
+    )
+    out: dict[str, list[str]] = {}
+    for unit_path, name in (await session.execute(stmt)).all():
+        names = out.setdefault(str(unit_path), [])
+        if len(names) < limit_per_unit:
+            names.append(str(name))
+    return out
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    """A campaign run launched in a scope, with its overall progress."""
+
+    run: CampaignRun
+    status: RunStatus
+    unit_name: str
+    targets: int
+    done: int
+    units: int
+    units_done: int
+
+
+def _campaign_rows() -> Any:
+    """Campaign runs with their scope's name and target/completion counts (by person, and by
+    unit for unit-level runs), as one SELECT to narrow down."""
+    scope = units.alias("run_scope")
+    done_flag = case((_completed(runs.c.per_unit), 1), else_=0)
+    per_target = (
+        select(
+            targets.c.run_id.label("run_id"),
+            targets.c.unit_id.label("unit_id"),
+            done_flag.label("done"),
+        )
+        .select_from(targets.join(runs, runs.c.id == targets.c.run_id))
+        .subquery("per_target")
+    )
+    per_unit_counts = (
+        select(
+            per_target.c.run_id,
+            per_target.c.unit_id,
+            func.count().label("n"),
+            func.sum(per_target.c.done).label("d"),
+        )
+        .group_by(per_target.c.run_id, per_target.c.unit_id)
+        .subquery("per_unit_counts")
+    )
+    totals = (
+        select(
+            per_unit_counts.c.run_id,
+            func.sum(per_unit_counts.c.n).label("targets"),
+            func.sum(per_unit_counts.c.d).label("done"),
+            func.count().label("units"),
+            func.sum(case((per_unit_counts.c.d > 0, 1), else_=0)).label("units_done"),
+        )
+        .group_by(per_unit_counts.c.run_id)
+        .subquery("totals")
     )
     stmt = (
         select(
-            runs.c.id.label("run_id"),
-            people.c.id.label("person_id"),
-            chats.c.id.label("chat_id"),
-            chats.c.external_id,
-            chats.c.locale,
-            states.c.sent_count,
-            states.c.last_sent_at,
-            states.c.last_manual_at,
+            *_campaign_columns(),
+            runs.c.status,
+            scope.c.name.label("scope_name"),
+            func.coalesce(totals.c.targets, 0),
+            func.coalesce(totals.c.done, 0),
+            func.coalesce(totals.c.units, 0),
+            func.coalesce(totals.c.units_done, 0),
         )
-        .select_from(source)
-        .where(runs.c.id.in_(list(run_ids)), ~completed, ~participated)
-        .order_by(runs.c.id, people.c.id)
+        .select_from(
+            runs.join(definitions, definitions.c.id == runs.c.definition_id)
+            .join(scope, scope.c.id == runs.c.unit_id)
+            .outerjoin(totals, totals.c.run_id == runs.c.id)
+        )
+        .where(runs.c.closes_at.is_not(None))
     )
-    return [
-        Pending(
-            run_id=int(row.run_id),
-            person_id=int(row.person_id),
-            chat_id=row.chat_id,
-            external_id=row.external_id,
-            locale=row.locale,
-            sent_count=int(row.sent_count or 0),
-            last_sent_at=row.last_sent_at,
-            last_manual_at=row.last_manual_at,
+    return stmt, scope
+
+
+def _campaign_row(row: Any) -> CampaignRow:
+    n, d, u, ud = (int(v) for v in tuple(row)[-4:])
+    return CampaignRow(_campaign_of(row), RunStatus(row.status), str(row.scope_name), n, d, u, ud)
+
+
+async def campaigns_in_scope(
+    session: AsyncSession, *, path: str, limit: int = 20, include_closed: bool = True
+) -> list[CampaignRow]:
+    """Campaign runs whose audience unit lies in the subtree ``path``, newest first."""
+    stmt, scope = _campaign_rows()
+    stmt = (
+        stmt.where(scope.c.path.startswith(path, autoescape=True))
+        .order_by(runs.c.id.desc())
+        .limit(limit)
+    )
+    if not include_closed:
+        stmt = stmt.where(runs.c.status == RunStatus.OPEN)
+    return [_campaign_row(row) for row in (await session.execute(stmt)).all()]
+
+
+async def campaign_row(session: AsyncSession, *, run_id: int) -> CampaignRow | None:
+    stmt, _scope = _campaign_rows()
+    row = (await session.execute(stmt.where(runs.c.id == run_id))).first()
+    return None if row is None else _campaign_row(row)
+
+
+async def open_campaign_ids_for(
+    session: AsyncSession, *, survey_keys: Sequence[str], now: dt.datetime
+) -> dict[str, list[int]]:
+    """The open campaign runs (already opened at ``now``) of each survey key."""
+    out: dict[str, list[int]] = {k: [] for k in survey_keys}
+    if not survey_keys:
+        return out
+    stmt = (
+        select(definitions.c.key, runs.c.id)
+        .select_from(runs.join(definitions, definitions.c.id == runs.c.definition_id))
+        .where(
+            runs.c.status == RunStatus.OPEN,
+            runs.c.closes_at.is_not(None),
+            runs.c.opens_at <= now,
+            definitions.c.key.in_(list(survey_keys)),
         )
-        for row in (await session.execute(stmt)).all()
-    ]
-
-
-async def record_reminders_sent(
-    session: AsyncSession, *, sent: Sequence[tuple[int, int]], at: dt.datetime
-) -> None:
-    """Count one automatic reminder sent at ``at`` for each (run_id, person_id): insert the
-    state with ``sent_count = 1``, or add one to an existing state (one upsert per chunk)."""
-    if not sent:
-        return
-    insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
-    values = [
-        {"run_id": run_id, "person_id": person_id, "sent_count": 1, "last_sent_at": at}
-        for run_id, person_id in sent
-    ]
-    for start in range(0, len(values), CHUNK):
-        stmt = insert(states).values(values[start : start + CHUNK])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["run_id", "person_id"],
-            set_={
-                "sent_count": states.c.sent_count + 1,
-                "last_sent_at": stmt.excluded.last_sent_at,
-            },
-        )
-        await session.execute(stmt)
-
-
-async def reminder_state(
-    session: AsyncSession, *, run_id: int, person_id: int
-) -> tuple[int, dt.datetime | None, dt.datetime | None] | None:
-    """(sent_count, last_sent_at, last_manual_at) of one person in one run, or None."""
-    row = (
-        await session.execute(
-            select(states.c.sent_count, states.c.last_sent_at, states.c.last_manual_at).where(
-                states.c.run_id == run_id, states.c.person_id == person_id
-            )
-        )
-    ).first()
-    if row is None:
-        return None
-    return int(row.sent_count), row.last_sent_at, row.last_manual_at
+        .order_by(runs.c.id)
+    )
+    for key, run_id in (await session.execute(stmt)).all():
+        out[str(key)].append(int(run_id))
+    return out

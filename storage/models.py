@@ -14,7 +14,19 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -173,6 +185,10 @@ class Person(SQLModel, table=True):
     role: Role = Field(default=Role.MEMBER, sa_type=_enum(Role))
     officer_unit_id: int | None = Field(default=None, foreign_key="units.id")
     tags: str = Field(default="", max_length=255)
+    # Officers: whether the weekly below-target digest is sent to them (/digest off|on).
+    weekly_digest: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
+    )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
 
@@ -246,9 +262,17 @@ class SurveyDefinitionRow(SQLModel, table=True):
 
 
 class SurveyRun(SQLModel, table=True):
-    """One launch of a survey definition to an audience (a unit subtree)."""
+    """One launch of a survey definition to an audience (a unit subtree).
+
+    A *campaign* is a run with a closing time whose audience was frozen at launch into
+    :class:`CampaignTarget` rows (who is expected to answer); reminders chase the targets that
+    have not completed.  A recurring campaign is a series of runs: the first run's id is the
+    ``series_id`` of every run of the series, ``run_index`` counts from 0, and each run is
+    counted in its own ``period_label`` (``2026-11``, ``2026-Q4``, ``2026``).
+    """
 
     __tablename__ = "survey_runs"
+    __table_args__ = (UniqueConstraint("series_id", "run_index", name="uq_survey_runs_series_run"),)
 
     id: int | None = Field(default=None, primary_key=True)
     definition_id: int = Field(foreign_key="survey_definitions.id", index=True)
@@ -264,6 +288,15 @@ class SurveyRun(SQLModel, table=True):
     recurrence: str = Field(
         default="none", sa_column=Column(String(16), nullable=False, server_default="none")
     )
+    # The audience as launched (JSON of bot.notices.Audience; NULL: the unit subtree).
+    audience: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # A unit-level survey: answered by the officer of each CĐCS, one answer per unit counts.
+    per_unit: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    series_id: int | None = Field(default=None, foreign_key="survey_runs.id", index=True)
+    run_index: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    period_label: str | None = Field(default=None, max_length=16)
 
 
 class Response(SQLModel, table=True):
@@ -375,7 +408,9 @@ class NoticeStatus(StrEnum):
 
 class DeliveryKind(StrEnum):
     NOTICE = "notice"
-    REMINDER = "reminder"
+    INVITATION = "invitation"  # a campaign opened: the survey's button
+    REMINDER = "reminder"  # a campaign not answered yet, automatic or by an officer's hand
+    DIGEST = "digest"  # an officer's weekly below-target digest
     MESSAGE = "message"
 
 
@@ -430,6 +465,7 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: DeliveryKind = Field(default=DeliveryKind.NOTICE, sa_type=_enum(DeliveryKind))
     notice_id: int | None = Field(default=None, foreign_key="notices.id", index=True)
+    run_id: int | None = Field(default=None, foreign_key="survey_runs.id", index=True)
     person_id: int | None = Field(default=None, foreign_key="people.id", index=True)
     chat_id: int | None = Field(default=None, foreign_key="chat_identities.id", index=True)
     channel: Channel = Field(default=Channel.TELEGRAM, sa_type=_enum(Channel))
@@ -468,17 +504,37 @@ class InboxUpdate(SQLModel, table=True):
     handled_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
-class ReminderState(SQLModel, table=True):
-    """What was sent to one person about one campaign run: the automatic reminders (how many,
-    the last one) and the last by-hand reminder.  From this and the run's closing time and
-    policy, every reminder still due is derivable: no scheduler job per person."""
+class CampaignTarget(SQLModel, table=True):
+    """One person a campaign run expects an answer from, frozen at launch, and what was sent
+    to them about it: the automatic reminders (how many, the last one) and the last by-hand
+    reminder.  ``unit_id`` is the unit they answer for: their own unit, or for a unit-level
+    survey the CĐCS they are the officer of.  From these rows and the run's closing time and
+    policy every reminder still due is derivable: no scheduler job per person."""
 
-    __tablename__ = "reminder_states"
-    __table_args__ = (UniqueConstraint("run_id", "person_id"),)
+    __tablename__ = "campaign_targets"
+    __table_args__ = (
+        UniqueConstraint("run_id", "person_id"),
+        Index("ix_campaign_targets_run_unit", "run_id", "unit_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    run_id: int = Field(foreign_key="survey_runs.id", index=True)
+    run_id: int = Field(foreign_key="survey_runs.id")
     person_id: int = Field(foreign_key="people.id", index=True)
+    unit_id: int = Field(foreign_key="units.id")
     sent_count: int = Field(default=0)
     last_sent_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     last_manual_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class DigestSent(SQLModel, table=True):
+    """That an officer's weekly digest for an ISO week (``2026-W49``) was written to the
+    outbox: at most one per officer per week, however often the scheduler ticks."""
+
+    __tablename__ = "digests_sent"
+    __table_args__ = (UniqueConstraint("person_id", "week"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="people.id")
+    week: str = Field(max_length=10)
+    sent_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -43,7 +43,12 @@ STOPPED = "stopped"
 NOT_LINKED = "never_linked"
 
 FINAL = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE})
-_QUIET_KINDS = (DeliveryKind.NOTICE, DeliveryKind.REMINDER)  # what /stop stops
+_QUIET_KINDS = (  # what /stop stops
+    DeliveryKind.NOTICE,
+    DeliveryKind.INVITATION,
+    DeliveryKind.REMINDER,
+    DeliveryKind.DIGEST,
+)
 
 
 def aware(value: dt.datetime) -> dt.datetime:
@@ -105,6 +110,7 @@ async def enqueue(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]]) -
             "available_at": now,
             "created_at": now,
             "notice_id": None,
+            "run_id": None,
             "person_id": None,
             "chat_id": None,
             "external_id": None,
@@ -158,6 +164,7 @@ class Claimed:
     attachment_kind: str | None = None
     attachment_ref: str | None = None
     skip_reason: str | None = None  # the chat is known unreachable or stopped: do not send
+    run_id: int | None = None  # a campaign's invitation or reminder
 
 
 def _due(now: dt.datetime) -> Any:
@@ -233,6 +240,7 @@ async def claim_due(
             c.external_id,
             c.text,
             c.ack_button,
+            c.run_id,
             c.attempts,
             c.lease_expires_at,
             n.attachment_kind,
@@ -270,6 +278,7 @@ async def claim_due(
                 attachment_kind=row.attachment_kind,
                 attachment_ref=row.attachment_ref,
                 skip_reason=skip,
+                run_id=row.run_id,
             )
         )
     return claimed

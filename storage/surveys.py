@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -55,15 +56,39 @@ async def create_run(
     unit_id: int,
     launched_by: int | None,
     period_year: int,
+    opens_at: dt.datetime | None = None,
+    closes_at: dt.datetime | None = None,
+    reminder_policy: str | None = None,
+    recurrence: str = "none",
+    audience: str | None = None,
+    per_unit: bool = False,
+    period_label: str | None = None,
+    series: bool = False,
+    series_id: int | None = None,
+    run_index: int = 0,
 ) -> SurveyRun:
+    """A new run; ``series=True`` makes it the first run of a new recurring series (its own
+    id becomes the series id), ``series_id`` adds it to an existing one."""
     run = SurveyRun(
         definition_id=definition_id,
         unit_id=unit_id,
         launched_by=launched_by,
         period_year=period_year,
+        opens_at=opens_at or utcnow(),
+        closes_at=closes_at,
+        reminder_policy=reminder_policy,
+        recurrence=recurrence,
+        audience=audience,
+        per_unit=per_unit,
+        period_label=period_label,
+        series_id=series_id,
+        run_index=run_index,
     )
     session.add(run)
     await session.flush()
+    if series and series_id is None:
+        run.series_id = run.id
+        await session.flush()
     return run
 
 

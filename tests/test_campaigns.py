@@ -1,5 +1,8 @@
 """The reminder pass on a real database, with a controllable clock (``now`` passed in).
 
+The campaign's audience is frozen into targets at launch; here the fixture writes the targets
+of district D's people directly (launching is tested in ``test_campaign_launch.py``).
+
 The fixture: province P → district D → schools A and B; school C sits directly under P, outside
 the campaign's audience (district D).  People:
 
@@ -39,6 +42,7 @@ from bot.campaigns.service import (
 from storage import campaigns as store
 from storage.db import Database
 from storage.models import (
+    CampaignTarget,
     Channel,
     ChatIdentity,
     ChatStage,
@@ -154,7 +158,30 @@ async def build(db: Database, *, policy: str | None = None) -> World:
         s.add(Response(run_id=run.id, person_id=giang.id, unit_id=a.id))
         assert chi.id is not None
         s.add(Participation(run_id=run.id, person_id=chi.id))
+        await store.insert_targets(
+            s,
+            run_id=run.id,
+            rows=[
+                store.Target(w.people[k], u)
+                for k, u in (("an", a.id), ("binh", a.id), ("chi", b.id), ("dung", b.id),
+                             ("giang", a.id))
+            ],
+            now=OPENS,
+        )  # fmt: skip
     return w
+
+
+async def state_of(db: Database, w: World, name: str) -> tuple[int, object, object]:
+    async with db.session() as s:
+        target = (
+            await s.execute(
+                select(CampaignTarget).where(
+                    CampaignTarget.run_id == w.run_id,  # type: ignore[arg-type]
+                    CampaignTarget.person_id == w.people[name],  # type: ignore[arg-type]
+                )
+            )
+        ).scalar_one()
+    return target.sent_count, target.last_sent_at, target.last_manual_at
 
 
 async def run_pass(db: Database, now: dt.datetime, **kw: object) -> PassStats:
@@ -180,11 +207,11 @@ async def test_offsets_each_planned_moment_once(db: Database) -> None:
     w = await build(db)
     # a minute before the first planned moment: nothing
     stats = await run_pass(db, FIRST - dt.timedelta(minutes=1))
-    assert stats == PassStats(runs_closed=0, runs_open=1, runs_due=0, pending=0, reminders=0)
+    assert stats == PassStats(runs_closed=0, runs_open=1, runs_due=0, reminders=0)
     assert await reminders(db) == []
 
     stats = await run_pass(db, FIRST)
-    assert stats == PassStats(runs_closed=0, runs_open=1, runs_due=1, pending=3, reminders=3)
+    assert stats == PassStats(runs_closed=0, runs_open=1, runs_due=1, reminders=3)
     assert await per_person(db, w) == {"an": 1, "dung": 1, "giang": 1}
     # the same moment again, and the next day: nothing new
     assert (await run_pass(db, FIRST)).reminders == 0
@@ -211,9 +238,8 @@ async def test_offsets_each_planned_moment_once(db: Database) -> None:
     assert "The survey closes at 17:00 20/03/2026." in by_name["an"].text  # an's chat is en
     assert by_name["dung"].error == "never_linked"
 
-    async with db.session() as s:
-        state = await store.reminder_state(s, run_id=w.run_id, person_id=w.people["an"])
-    assert state == (3, MORNING, None)
+    assert await state_of(db, w, "an") == (3, MORNING, None)
+    assert {r.run_id for r in rows} == {w.run_id}
 
 
 # --------------------------------------------------------------------------- quiet hours
@@ -243,9 +269,7 @@ async def test_restart_after_downtime_sends_each_missed_reminder_once(db: Databa
     assert await per_person(db, w) == {"an": 1, "dung": 1, "giang": 1}
     assert (await run_pass(db, MORNING)).reminders == 3
     assert await per_person(db, w) == {"an": 2, "dung": 2, "giang": 2}
-    async with db.session() as s:
-        state = await store.reminder_state(s, run_id=w.run_id, person_id=w.people["giang"])
-    assert state == (2, MORNING, None)
+    assert await state_of(db, w, "giang") == (2, MORNING, None)
 
 
 # --------------------------------------------------------------------------- closing
@@ -254,7 +278,7 @@ async def test_restart_after_downtime_sends_each_missed_reminder_once(db: Databa
 async def test_a_campaign_that_closed_during_downtime_gets_nothing(db: Database) -> None:
     w = await build(db)
     stats = await run_pass(db, CLOSES)
-    assert stats == PassStats(runs_closed=1, runs_open=0, runs_due=0, pending=0, reminders=0)
+    assert stats == PassStats(runs_closed=1, runs_open=0, runs_due=0, reminders=0)
     assert await reminders(db) == []
     async with db.session() as s:
         run = await s.get(SurveyRun, w.run_id)
@@ -272,7 +296,7 @@ async def test_a_closed_campaign_gets_nothing_even_with_reminders_due(db: Databa
             .values(status=RunStatus.CLOSED)
         )
     stats = await run_pass(db, SECOND)
-    assert stats == PassStats(runs_closed=0, runs_open=0, runs_due=0, pending=0, reminders=0)
+    assert stats == PassStats(runs_closed=0, runs_open=0, runs_due=0, reminders=0)
     assert await per_person(db, w) == {"an": 1, "dung": 1, "giang": 1}
 
 
@@ -290,18 +314,20 @@ async def test_who_completes_between_reminders_gets_no_more(db: Database) -> Non
         )
         s.add(Participation(run_id=w.run_id, person_id=w.people["dung"]))
     stats = await run_pass(db, SECOND)
-    assert (stats.pending, stats.reminders) == (1, 1)
+    assert stats.reminders == 1
     assert await per_person(db, w) == {"an": 2, "dung": 1, "giang": 1}
 
 
-async def test_pending_people_is_the_audience_minus_completed(db: Database) -> None:
+async def test_pending_by_unit_is_the_targets_minus_completed(db: Database) -> None:
     w = await build(db)
     async with db.session() as s:
-        pending = await store.pending_people(s, run_ids=[w.run_id])
-    assert w.names([p.person_id for p in pending]) == ["an", "dung", "giang"]
-    by_name = {w.names([p.person_id])[0]: p for p in pending}
-    assert by_name["dung"].chat_id is None and by_name["an"].locale == "en"
-    assert by_name["giang"].sent_count == 0 and by_name["giang"].last_sent_at is None
+        pending = await store.pending_by_unit(s, run_id=w.run_id, per_unit=False)
+    # A: an, giang (binh completed); B: dung (chi took part anonymously)
+    assert [(p.unit_name, p.count, p.names) for p in pending] == [
+        ("Đơn vị A", 2, ("An", "Giang")),
+        ("Đơn vị B", 1, ("Dung",)),
+    ]
+    assert await state_of(db, w, "giang") == (0, None, None)
 
 
 # --------------------------------------------------------------------------- the cap
@@ -312,7 +338,7 @@ async def test_per_person_maximum_from_the_run_policy(db: Database) -> None:
     assert (await run_pass(db, FIRST)).reminders == 3
     assert (await run_pass(db, SECOND)).reminders == 3
     stats = await run_pass(db, MORNING)
-    assert (stats.runs_due, stats.pending, stats.reminders) == (1, 3, 0)
+    assert (stats.runs_due, stats.reminders) == (1, 0)
     assert await per_person(db, w) == {"an": 2, "dung": 2, "giang": 2}
 
 

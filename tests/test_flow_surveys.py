@@ -13,6 +13,7 @@ from tests.fakebotapi import FakeBotAPI, FakeUser
 from tests.flow import RunningBot, link
 
 ACTIVITY_TITLE = "Tham gia hoạt động văn hóa, thể thao, tham quan, nghỉ mát"
+UNIT_REPORT_TITLE = "Báo cáo năm của công đoàn cơ sở"
 
 
 async def officer_launches_activity(api: FakeBotAPI) -> FakeUser:
@@ -20,6 +21,11 @@ async def officer_launches_activity(api: FakeBotAPI) -> FakeUser:
     await link(api, mai_anh)
     await mai_anh.send("/survey")
     await api.wait_idle()
+    # The launch menu lists the launchable built-ins; the standing forms need no launch.
+    menu = mai_anh.last_message().button_texts
+    assert f"🚀 {ACTIVITY_TITLE}" in menu
+    assert f"🚀 {UNIT_REPORT_TITLE}" in menu
+    assert len(menu) == 2
     await mai_anh.click(mai_anh.last_message(), f"🚀 {ACTIVITY_TITLE}")
     await api.wait_idle()
     assert "Đã mở khảo sát" in mai_anh.last_message().text

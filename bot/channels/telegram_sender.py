@@ -34,6 +34,7 @@ from bot.delivery.channel import Outbound, OutcomeKind, Pacer, SendOutcome
 from bot.delivery.split import TELEGRAM_CAPTION_LIMIT, split_for_telegram, utf16_len
 
 AckMarkup = Callable[[int], InlineKeyboardMarkup]
+SurveyMarkup = Callable[[int], InlineKeyboardMarkup]  # a run id → the "answer now" button
 Call = Callable[[InlineKeyboardMarkup | None], Awaitable[Message]]
 
 # aiogram validates every answer as ``Response[Message]``; pydantic keeps generic
@@ -78,12 +79,14 @@ class TelegramSender:
         bot: Bot,
         ack_markup: AckMarkup | None = None,
         *,
+        survey_markup: SurveyMarkup | None = None,
         timeout: float = 10.0,  # per request, whole seconds (aiogram's request_timeout)
         part_retries: int = 3,
         part_backoff: float = 0.5,
     ) -> None:
         self.bot = bot
         self.ack_markup = ack_markup
+        self.survey_markup = survey_markup
         self.timeout = timeout
         self.request_timeout = max(1, round(timeout))
         self.part_retries = part_retries
@@ -137,9 +140,11 @@ class TelegramSender:
         calls = self.plan(message)
         if not calls:
             return SendOutcome.permanent("nothing to send: empty text and no attachment")
-        markup = (
-            self.ack_markup(message.delivery_id) if message.ack_button and self.ack_markup else None
-        )
+        markup: InlineKeyboardMarkup | None = None
+        if message.ack_button and self.ack_markup:
+            markup = self.ack_markup(message.delivery_id)
+        elif message.run_id is not None and self.survey_markup:
+            markup = self.survey_markup(message.run_id)
         first_id: int | None = None
         for index, call in enumerate(calls):
             keyboard = markup if index == len(calls) - 1 else None

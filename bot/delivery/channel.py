@@ -21,6 +21,7 @@ class Outbound:
     ack_button: bool
     attachment_kind: str | None = None  # "document" | "photo"
     attachment_ref: str | None = None  # the platform's file id
+    run_id: int | None = None  # a campaign's invitation or reminder: the survey's button
 
 
 class OutcomeKind(StrEnum):

@@ -21,7 +21,7 @@ from bot.channels.telegram import make_bot
 from bot.channels.telegram_sender import AckMarkup, TelegramSender
 from bot.delivery.worker import DeliverySettings, DeliveryWorker, DrainStats
 from bot.settings import Settings, SettingsError, load_settings
-from handlers.keyboards import ack_markup
+from handlers.keyboards import ack_markup, survey_markup
 from storage.db import Database
 from storage.migrate import SchemaOutOfDate, check_up_to_date
 
@@ -49,7 +49,9 @@ async def serve_worker(
             loop.add_signal_handler(sig, stop.set)
     try:
         await check_up_to_date(db)
-        worker = DeliveryWorker(db, TelegramSender(bot, ack_markup), delivery, owner=owner)
+        worker = DeliveryWorker(
+            db, TelegramSender(bot, ack_markup, survey_markup=survey_markup), delivery, owner=owner
+        )
         log.info("delivery worker %s started", worker.owner)
         if drain:
             await worker.drain(stop=stop)

@@ -327,6 +327,7 @@ class DeliveryWorker:
             ack_button=item.ack_button,
             attachment_kind=item.attachment_kind,
             attachment_ref=item.attachment_ref,
+            run_id=item.run_id,
         )
         pacer = _LeasedPacer(self, f"{item.channel}:{item.external_id}", item)
         waits = 0

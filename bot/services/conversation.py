@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.actors import Actor
-from storage import cases, people
+from storage import campaigns, cases, people
 from storage import surveys as store
-from storage.models import Response, ResponseState, RunStatus, SurveyRun, Unit
+from storage.models import Response, ResponseState, RunStatus, SurveyRun, Unit, utcnow
 from surveys import engine
 from surveys.loader import (
     builtin_definitions,
@@ -79,8 +79,10 @@ class ScreenKind(StrEnum):
     SUMMARY = "summary"  # all answered: confirm before submit
     DONE = "done"  # submitted
     CANCELLED = "cancelled"  # the member stopped the survey
-    CLOSED = "closed"  # the run is closed
+    CLOSED = "closed"  # the run is closed (or its closing time has passed)
+    NOT_OPEN = "not_open"  # a campaign whose opening time has not come yet
     ALREADY_DONE = "already_done"  # this person has already completed this run
+    UNIT_DONE = "unit_done"  # a unit-level survey another officer already answered for the unit
     STALE = "stale"  # a button of an old question, an old or someone else's survey
     NONE = "none"  # no survey in progress
 
@@ -148,10 +150,18 @@ class Conversation:
         runs = await store.open_runs_for_unit_path(
             session, unit_path=actor.unit.path, exclude_keys=standing
         )
+        now = utcnow()
         for run, row, unit in runs:
             assert run.id is not None
             defn = await self.registry.by_row(session, row.id or 0)
-            if defn.audience != "member":
+            if run.closes_at is not None:
+                # A campaign: offered to the people it was launched to, while it is open.
+                if run.opens_at > now or run.closes_at <= now:
+                    continue
+                asked = await campaigns.target_of(session, run_id=run.id, person_id=actor.person.id)
+                if asked is None:
+                    continue
+            elif defn.audience != "member":
                 continue
             response = await store.response_for(session, run_id=run.id, person_id=actor.person.id)
             state = response.state if response is not None else None
@@ -216,10 +226,26 @@ class Conversation:
                 return Screen(ScreenKind.STALE)
             run = found
         assert run.id is not None
-        if run.status != RunStatus.OPEN:
-            return Screen(ScreenKind.CLOSED)
         defn = await self.registry.by_row(session, run.definition_id)
+        closed = self._closed(run)
+        if closed is not None:
+            return Screen(closed, definition=defn)
+        answers_for = unit.id
+        if run.closes_at is not None:
+            # A campaign is answered by the people it was launched to; a unit-level one for the
+            # CĐCS the officer answers for.
+            target = await campaigns.target_of(session, run_id=run.id, person_id=person.id)
+            if target is None:
+                return Screen(ScreenKind.STALE)
+            answers_for = target.unit_id
         response = await store.response_for(session, run_id=run.id, person_id=person.id)
+        not_done = response is None or response.state != ResponseState.COMPLETED
+        if (
+            not_done
+            and run.per_unit
+            and await campaigns.unit_answered(session, run_id=run.id, unit_id=answers_for)
+        ):
+            return Screen(ScreenKind.UNIT_DONE, definition=defn)
         if response is None:
             if await store.has_participated(session, run_id=run.id, person_id=person.id):
                 return Screen(ScreenKind.ALREADY_DONE, definition=defn)
@@ -227,7 +253,7 @@ class Conversation:
                 session,
                 run_id=run.id,
                 person_id=person.id,
-                unit_id=unit.id,
+                unit_id=answers_for,
                 is_member=person.is_member,
             )
         elif response.state == ResponseState.COMPLETED:
@@ -374,8 +400,13 @@ class Conversation:
         if not engine.is_complete(defn, answers):
             return await self._screen(session, response=response, defn=defn, answers=answers)
         run = await store.get_run(session, run_id=response.run_id)
-        if run is None or run.status != RunStatus.OPEN:
+        if run is None or self._closed(run) is not None:
+            # Late: kept as it is (not counted), and the member is told politely.
             return Screen(ScreenKind.CLOSED, definition=defn)
+        if run.per_unit and await campaigns.unit_answered(
+            session, run_id=run.id or 0, unit_id=response.unit_id
+        ):
+            return Screen(ScreenKind.UNIT_DONE, definition=defn)
         case_id = await self._apply_outcome(
             session, actor=actor, defn=defn, run=run, response=response, answers=answers
         )
@@ -394,6 +425,17 @@ class Conversation:
         return Screen(ScreenKind.CANCELLED, response_id=response.id, definition=defn)
 
     # -- internals ------------------------------------------------------------------------
+
+    @staticmethod
+    def _closed(run: SurveyRun) -> ScreenKind | None:
+        """CLOSED once a run is closed or past its closing time (the scheduler may not have
+        closed it yet), NOT_OPEN before a campaign's opening time; None while it is open."""
+        now = utcnow()
+        if run.status != RunStatus.OPEN or (run.closes_at is not None and run.closes_at <= now):
+            return ScreenKind.CLOSED
+        if run.closes_at is not None and run.opens_at > now:
+            return ScreenKind.NOT_OPEN
+        return None
 
     async def _standing_run(self, session: AsyncSession, *, actor: Actor, key: str) -> SurveyRun:
         """Hardship reports: a run per report; welfare sign-up: one provincial run a year."""

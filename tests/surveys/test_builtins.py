@@ -1,8 +1,10 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from surveys.engine import (
+    InvalidAnswer,
     is_complete,
     next_question,
     parse_text,
@@ -34,23 +36,31 @@ def walk(defn: SurveyDefinition, replies: dict[str, str]) -> dict[str, AnswerVal
     return answers
 
 
-def test_the_three_builtins_load() -> None:
+def test_the_four_builtins_load() -> None:
     defs = builtin_definitions()
-    assert sorted(defs) == ["activity_participation", "hardship_case", "welfare_signup"]
+    assert sorted(defs) == [
+        "activity_participation",
+        "hardship_case",
+        "unit_report",
+        "welfare_signup",
+    ]
     assert defs["activity_participation"].feeds == ("A3c",)
     assert defs["activity_participation"].outcome is None
     assert defs["hardship_case"].feeds == ("A3b",)
     assert defs["hardship_case"].outcome is Outcome.HARDSHIP_CASE
     assert defs["welfare_signup"].feeds == ("A3a",)
     assert defs["welfare_signup"].outcome is Outcome.WELFARE_BENEFIT
-    for defn in defs.values():
-        assert defn.audience is Audience.MEMBER
+    assert defs["unit_report"].outcome is None
+    for key, defn in defs.items():
+        # the unit report is answered by the CĐCS officer on behalf of the unit
+        expected = Audience.UNIT if key == "unit_report" else Audience.MEMBER
+        assert defn.audience is expected, key
         assert defn.anonymous is False
         assert defn.version == 1
         assert definition_from_json(definition_to_json(defn)) == defn
     # a fresh dict each call: callers cannot corrupt the cache
     defs.clear()
-    assert len(builtin_definitions()) == 3
+    assert len(builtin_definitions()) == 4
 
 
 @pytest.mark.parametrize("path", sorted(DEFINITIONS_DIR.glob("*.yaml")), ids=lambda p: p.name)
@@ -157,3 +167,168 @@ def test_welfare_signup() -> None:
     answers = walk(defn, {"offer": "2", "note": "-"})
     assert answers == {"offer": "vay_von", "note": None}
     assert progress(defn, {}) == (1, 2)
+
+
+CATALOG_PATH = Path(__file__).resolve().parents[2] / "bot" / "indicators" / "catalog.yaml"
+
+# What each unit_report:<question> source of the catalog needs from the unit report.
+UNIT_REPORT_KINDS = {
+    "periodic_dialogue": QuestionKind.YES_NO,  # A2a
+    "staff_conference": QuestionKind.YES_NO,  # A2b
+    "training_policy_proposal": QuestionKind.YES_NO,  # A4a
+    "party_introductions": QuestionKind.INTEGER,  # A6: a count
+    "year_end_rating": QuestionKind.SINGLE,  # A7
+    "funds_use": QuestionKind.YES_NO,  # A8a
+    "financial_disclosure": QuestionKind.YES_NO,  # A8b
+    "financial_audit": QuestionKind.YES_NO,  # A8c
+    "womens_committee": QuestionKind.YES_NO,  # P1
+    "coordination_rules": QuestionKind.YES_NO,  # P2
+    "collective_agreement": QuestionKind.YES_NO,  # P3
+}
+
+
+def _unit_report_sources() -> dict[str, str]:
+    """Indicator code -> question, for every ``unit_report:<question>`` source of the catalog."""
+    catalog = yaml.safe_load(CATALOG_PATH.read_text(encoding="utf-8"))
+    prefix = "unit_report:"
+    return {
+        entry["code"]: entry["source"].removeprefix(prefix)
+        for entry in catalog["indicators"]
+        if str(entry.get("source", "")).startswith(prefix)
+    }
+
+
+def test_every_unit_report_source_of_the_catalog_is_a_question() -> None:
+    defn = builtin_definitions()["unit_report"]
+    sources = _unit_report_sources()
+    assert sorted(sources.values()) == sorted(UNIT_REPORT_KINDS)
+    for code, key in sources.items():
+        assert defn.has_question(key), f"{code}: unit_report has no question {key!r}"
+        question = defn.question(key)
+        assert question.kind is UNIT_REPORT_KINDS[key], code
+        assert question.required, code
+    # the survey feeds exactly the indicators that read it, in catalog order
+    assert defn.feeds == tuple(sources)
+
+
+def test_unit_report_question_shapes() -> None:
+    defn = builtin_definitions()["unit_report"]
+    assert defn.question_keys == (
+        "periodic_dialogue",
+        "staff_conference",
+        "coordination_rules",
+        "collective_agreement",
+        "training_policy_proposal",
+        "womens_committee_eligible",
+        "womens_committee",
+        "party_introductions",
+        "funds_use",
+        "financial_disclosure",
+        "financial_audit",
+        "year_end_rating",
+        "notes",
+    )
+    count = defn.question("party_introductions")
+    assert (count.min_value, count.max_value) == (0, 500)
+    rating = defn.question("year_end_rating")
+    assert rating.option_values == ("xuat_sac", "tot", "hoan_thanh", "khong_hoan_thanh")
+    assert [opt.label for opt in rating.options] == [
+        "Hoàn thành xuất sắc nhiệm vụ",
+        "Hoàn thành tốt nhiệm vụ",
+        "Hoàn thành nhiệm vụ",
+        "Không hoàn thành nhiệm vụ",
+    ]
+    committee = defn.question("womens_committee")
+    assert committee.show_if is not None
+    assert (committee.show_if.question, committee.show_if.values) == (
+        "womens_committee_eligible",
+        ("yes",),
+    )
+    notes = defn.question("notes")
+    assert (notes.kind, notes.required, notes.max_length) == (QuestionKind.TEXT, False, 1000)
+
+
+def test_unit_report_by_typed_answers() -> None:
+    defn = builtin_definitions()["unit_report"]
+    answers = walk(
+        defn,
+        {
+            "periodic_dialogue": "có",
+            "staff_conference": "c",
+            "coordination_rules": "1",
+            "collective_agreement": "không",
+            "training_policy_proposal": "yes",
+            "womens_committee_eligible": "có",
+            "womens_committee": "co",
+            "party_introductions": "2 đoàn viên",
+            "funds_use": "có",
+            "financial_disclosure": "có",
+            "financial_audit": "2",
+            "year_end_rating": "hoàn thành tốt",
+            "notes": "Đã đối thoại tháng 12.",
+        },
+    )
+    assert answers == {
+        "periodic_dialogue": True,
+        "staff_conference": True,
+        "coordination_rules": True,
+        "collective_agreement": False,
+        "training_policy_proposal": True,
+        "womens_committee_eligible": True,
+        "womens_committee": True,
+        "party_introductions": 2,
+        "funds_use": True,
+        "financial_disclosure": True,
+        "financial_audit": False,
+        "year_end_rating": "tot",
+        "notes": "Đã đối thoại tháng 12.",
+    }
+    texts = [text for _, text in summary(defn, answers)]
+    assert texts[7:] == [
+        "2",
+        "Có",
+        "Có",
+        "Không",
+        "Hoàn thành tốt nhiệm vụ",
+        "Đã đối thoại tháng 12.",
+    ]
+    assert progress(defn, answers) == (13, 13)
+
+
+def test_unit_report_not_eligible_skips_the_womens_committee() -> None:
+    defn = builtin_definitions()["unit_report"]
+    answers = walk(
+        defn,
+        {
+            "periodic_dialogue": "k",
+            "staff_conference": "có",
+            "coordination_rules": "không",
+            "collective_agreement": "có",
+            "training_policy_proposal": "không",
+            "womens_committee_eligible": "không",
+            "party_introductions": "0",
+            "funds_use": "có",
+            "financial_disclosure": "không",
+            "financial_audit": "có",
+            "year_end_rating": "4",
+            "notes": "bỏ qua",
+        },
+    )
+    assert "womens_committee" not in answers
+    assert answers["party_introductions"] == 0
+    assert answers["year_end_rating"] == "khong_hoan_thanh"
+    assert answers["notes"] is None
+    assert answers["womens_committee_eligible"] is False
+    assert progress(defn, answers) == (12, 12)
+    # changing the eligibility back to yes asks the committee question again
+    answers = prune(defn, {**answers, "womens_committee_eligible": True})
+    assert next_question(defn, answers) == defn.question("womens_committee")
+
+
+def test_unit_report_rejects_an_out_of_range_count() -> None:
+    question = builtin_definitions()["unit_report"].question("party_introductions")
+    with pytest.raises(InvalidAnswer):
+        parse_text(question, "501")
+    with pytest.raises(InvalidAnswer):
+        parse_text(question, "-1")
+    assert parse_text(question, "500") == 500
