@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
 from collections.abc import Callable
@@ -17,6 +18,9 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiohttp import web
 
+from bot.campaigns.digest import DigestSchedule, digest_pass
+from bot.campaigns.schedule import QuietHours, ReminderPolicy
+from bot.campaigns.scheduler import Scheduler, SchedulerSettings
 from bot.channels.telegram import ALLOWED_UPDATES, InboxRunner, make_bot
 from bot.channels.telegram_sender import TelegramSender
 from bot.delivery.worker import DeliverySettings, DeliveryWorker
@@ -47,6 +51,7 @@ class App:
     bot: Bot
     runner: InboxRunner
     worker: DeliveryWorker
+    scheduler: Scheduler
 
     async def close(self) -> None:
         await self.bot.session.close()
@@ -61,6 +66,53 @@ def delivery_settings(settings: Settings) -> DeliverySettings:
     )
 
 
+def reminder_policy(settings: Settings) -> ReminderPolicy:
+    """The default reminder policy of campaigns, from the settings."""
+    start, end = settings.quiet
+    return ReminderPolicy(
+        max_per_person=settings.reminder_max, quiet=QuietHours(start=start, end=end)
+    )
+
+
+def build_scheduler(
+    settings: Settings,
+    db: Database,
+    registry: SurveyRegistry,
+    catalog: Catalog,
+    *,
+    on_written: Callable[[], None] | None = None,
+) -> Scheduler:
+    """The campaign scheduler (reminders, recurring runs, the weekly digest)."""
+    policy = reminder_policy(settings)
+    schedule = DigestSchedule(
+        weekday=settings.digest_weekday, at=dt.time.fromisoformat(settings.digest_time)
+    )
+
+    async def digest(session: Any, now: dt.datetime) -> int:
+        return await digest_pass(
+            session,
+            now=now,
+            catalog=catalog,
+            tz=settings.tz,
+            schedule=schedule,
+            quiet=policy.quiet,
+            default_locale=settings.locale,
+        )
+
+    return Scheduler(
+        db,
+        registry,
+        SchedulerSettings(
+            interval_seconds=settings.scheduler_interval,
+            tz=settings.tz,
+            policy=policy,
+            default_locale=settings.locale,
+        ),
+        digest=digest,
+        on_written=on_written,
+    )
+
+
 def build_dispatcher(
     *,
     db: Database,
@@ -70,6 +122,7 @@ def build_dispatcher(
     locale: str,
     composer: Composer,
     wake_delivery: Callable[[], None],
+    policy: ReminderPolicy | None = None,
 ) -> Dispatcher:
     """A Dispatcher with the routers, the unit-of-work middleware and the injected services."""
     dp = Dispatcher(
@@ -78,6 +131,7 @@ def build_dispatcher(
         db=db,
         composer=composer,
         wake_delivery=wake_delivery,
+        reminder_policy=policy or ReminderPolicy(),
     )
     dp.update.outer_middleware(UnitOfWork(db, channel=channel, locale=locale))
     dp.include_router(build_router())
@@ -115,11 +169,13 @@ async def build_app(
         catalog=catalog,
         channel=channel,
         locale=settings.locale,
-        composer=Composer(tz=settings.tz),
+        composer=Composer(tz=settings.tz, quiet=reminder_policy(settings).quiet),
         wake_delivery=worker.notify,
+        policy=reminder_policy(settings),
     )
     runner = InboxRunner(bot, dp, db, channel=channel)
-    return App(settings, db, registry, conversation, catalog, dp, bot, runner, worker)
+    scheduler = build_scheduler(settings, db, registry, catalog, on_written=worker.notify)
+    return App(settings, db, registry, conversation, catalog, dp, bot, runner, worker, scheduler)
 
 
 async def set_default_commands(app: App) -> None:
@@ -146,11 +202,14 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
     await set_default_commands(app)
     # The outbox is sent by a worker in this process (more can run: `congdoan deliver`).
     delivering = asyncio.create_task(app.worker.run(stop))
+    # Reminders, recurring campaigns, digests: one process per database ticks (the others wait).
+    scheduling = asyncio.create_task(app.scheduler.run(stop))
     try:
         await _receive(app, stop)
     finally:
         stop.set()
         await delivering
+        await scheduling
     log.info("stopped cleanly")
 
 

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bot.campaigns.schedule import QuietHours
 from bot.notices import service as notices
 from bot.notices.audience import AudienceError, parse_audience
 from bot.services.actors import operator_actor
@@ -126,8 +127,14 @@ def send_command(
                     out.print("Dry run: nothing queued.")
                     return 0
                 assert draft.id is not None
+                start, end = settings.quiet
                 confirmed = await notices.confirm(
-                    session, actor=actor, notice_id=draft.id, now=dt.datetime.now(dt.UTC)
+                    session,
+                    actor=actor,
+                    notice_id=draft.id,
+                    now=dt.datetime.now(dt.UTC),
+                    tz=settings.tz,
+                    quiet=QuietHours(start=start, end=end),
                 )
                 if confirmed.outcome != notices.ConfirmOutcome.QUEUED:
                     raise _fail(f"notice not queued: {confirmed.outcome.value}")

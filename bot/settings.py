@@ -5,6 +5,7 @@ Built once in the entry point and passed down; importing this module reads nothi
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_TELEGRAM_API = "https://api.telegram.org"
 LOCALES = ("vi", "en")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class SettingsError(Exception):
@@ -44,6 +46,52 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(
         default=16, ge=1, le=256, validation_alias="DELIVERY_CONCURRENCY"
     )
+
+    quiet_hours: str = Field(default="21:00-07:00", validation_alias="QUIET_HOURS")
+    reminder_max: int = Field(default=3, ge=0, le=20, validation_alias="REMINDER_MAX")
+    scheduler_interval: float = Field(
+        default=60.0, ge=1, le=3600, validation_alias="SCHEDULER_INTERVAL"
+    )
+    digest_day: str = Field(default="mon", validation_alias="DIGEST_DAY")
+    digest_time: str = Field(default="08:00", validation_alias="DIGEST_TIME")
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        start, sep, end = value.replace(" ", "").partition("-")
+        try:
+            if not sep:
+                raise ValueError
+            time.fromisoformat(start)
+            time.fromisoformat(end)
+        except ValueError:
+            raise ValueError("must be HH:MM-HH:MM, e.g. 21:00-07:00") from None
+        return f"{start}-{end}"
+
+    @field_validator("digest_day")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        day = value.strip().lower()[:3]
+        if day not in WEEKDAYS:
+            raise ValueError(f"must be one of {', '.join(WEEKDAYS)}")
+        return day
+
+    @field_validator("digest_time")
+    @classmethod
+    def _digest_time(cls, value: str) -> str:
+        try:
+            return time.fromisoformat(value.strip()).strftime("%H:%M")
+        except ValueError:
+            raise ValueError("must be HH:MM, e.g. 08:00") from None
+
+    @property
+    def quiet(self) -> tuple[time, time]:
+        start, _, end = self.quiet_hours.partition("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
+
+    @property
+    def digest_weekday(self) -> int:
+        return WEEKDAYS.index(self.digest_day)
 
     @field_validator("telegram_api_url", "webhook_url")
     @classmethod

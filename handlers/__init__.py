@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import admin, fallback, member, notice, officer, reachability, survey
+from handlers import admin, campaigns, fallback, member, notice, officer, reachability, survey
 
 
 def build_router() -> Router:
     """All routers, fresh, in order: commands first, free text after, the fallback last."""
     root = Router(name="root")
-    for module in (reachability, member, notice, officer, admin, survey, fallback):
+    for module in (reachability, member, notice, campaigns, officer, admin, survey, fallback):
         root.include_router(module.build())
     return root

@@ -56,7 +56,19 @@ class PendingCb(CallbackData, prefix="pl"):
 
 
 class LaunchCb(CallbackData, prefix="ln"):
+    """The /survey launcher, one choice per step: the survey, then how many days it stays
+    open, then how it repeats (``repeat`` a Recurrence value; empty: not chosen yet)."""
+
     key: str
+    days: int = 0
+    repeat: str = ""
+
+
+class CampaignCb(CallbackData, prefix="cp"):
+    """A campaign of /campaigns: ``action`` is ``detail`` or ``remind`` (by hand)."""
+
+    run: int
+    action: str
 
 
 class CaseCb(CallbackData, prefix="hc"):

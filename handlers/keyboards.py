@@ -11,6 +11,8 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
+from bot.campaigns.schedule import Recurrence
+from bot.campaigns.service import CampaignDetail, CampaignSummary
 from bot.services.casework import BenefitItem, CaseItem
 from bot.services.composer import ComposeView, Step
 from bot.services.conversation import Offer, Screen, ScreenKind
@@ -21,6 +23,7 @@ from handlers.callbacks import (
     AnswerCb,
     BackCb,
     BenefitCb,
+    CampaignCb,
     CaseCb,
     ComposeCb,
     ConsentCb,
@@ -157,6 +160,59 @@ def launch_menu(definitions: Sequence[SurveyDefinition], locale: str) -> InlineK
         inline_keyboard=[
             [_button(label("launch", locale, title=d.title), LaunchCb(key=d.key).pack())]
             for d in definitions
+        ]
+    )
+
+
+LAUNCH_DAYS = (7, 14, 30)
+
+
+def launch_days(key: str, locale: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(label("launch_days", locale, days=d), LaunchCb(key=key, days=d).pack())
+                for d in LAUNCH_DAYS
+            ]
+        ]
+    )
+
+
+def launch_repeat(key: str, days: int, locale: str) -> InlineKeyboardMarkup:
+    choices = [r.value for r in Recurrence]
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(
+                    label("recurrence", locale, value=r),
+                    LaunchCb(key=key, days=days, repeat=r).pack(),
+                )
+            ]
+            for r in choices
+        ]
+    )
+
+
+def campaigns(items: Sequence[CampaignSummary], locale: str) -> InlineKeyboardMarkup | None:
+    rows = [
+        [
+            _button(
+                label("campaign_detail", locale, id=c.run_id),
+                CampaignCb(run=c.run_id, action="detail").pack(),
+            )
+        ]
+        for c in items
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def campaign(detail: CampaignDetail, locale: str) -> InlineKeyboardMarkup | None:
+    if detail.summary.status != "open" or detail.pending == 0:
+        return None
+    run = detail.summary.run_id
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(label("remind_now", locale), CampaignCb(run=run, action="remind").pack())]
         ]
     )
 

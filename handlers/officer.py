@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.indicators import Catalog, compute_stats
 from bot.services import casework, onboarding
 from bot.services.actors import Actor, resolve_scope
-from bot.services.conversation import STANDING_OUTCOMES, Conversation, SurveyRegistry
+from bot.services.conversation import Conversation, SurveyRegistry
 from bot.texts import label, render
 from handlers import keyboards
-from handlers.callbacks import BenefitCb, CaseCb, LaunchCb, PendingCb
+from handlers.callbacks import BenefitCb, CaseCb, PendingCb
 from handlers.filters import IsOfficer
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu
@@ -103,40 +103,6 @@ async def cmd_assign(
         phone = display_phone(item.pending.phone) if item.pending.phone else None
         text = render("officer/pending_item.txt", locale, item=item, phone=phone)
         replies.send(me, text, keyboards.pending(item, locale))
-
-
-async def cmd_survey(
-    message: Message,
-    session: AsyncSession,
-    actor: Actor,
-    replies: Replies,
-    conversation: Conversation,
-) -> None:
-    assert actor.scope is not None
-    runs = await conversation.progress(session, actor=actor)
-    text = render("officer/launch_menu.txt", actor.locale, unit=actor.scope, runs=runs)
-    menu = keyboards.launch_menu(conversation.launchable(), actor.locale)
-    replies.send(chat_id(actor), text, menu)
-
-
-async def on_launch(
-    query: CallbackQuery,
-    callback_data: LaunchCb,
-    session: AsyncSession,
-    actor: Actor,
-    replies: Replies,
-    conversation: Conversation,
-) -> None:
-    defn = conversation.registry.builtins.get(callback_data.key)
-    if defn is None or defn.outcome in STANDING_OUTCOMES or actor.scope is None:
-        replies.answer(query.id, render("stale.txt", actor.locale))
-        return
-    _run, created = await conversation.launch(session, actor=actor, key=defn.key, unit=actor.scope)
-    replies.answer(query.id)
-    text = render(
-        "officer/launched.txt", actor.locale, created=created, title=defn.title, unit=actor.scope
-    )
-    replies.send(chat_id(actor), text)
 
 
 def parse_stats_args(args: str | None, *, this_year: int) -> tuple[str | None, int]:
@@ -300,8 +266,6 @@ def build() -> Router:
     router.message.register(cmd_pending, Command("pending"))
     router.callback_query.register(on_pending, PendingCb.filter())
     router.message.register(cmd_assign, Command("assign"))
-    router.message.register(cmd_survey, Command("survey"))
-    router.callback_query.register(on_launch, LaunchCb.filter())
     router.message.register(cmd_stats, Command("stats"))
     router.message.register(cmd_cases, Command("cases"))
     router.callback_query.register(on_case, CaseCb.filter())

@@ -17,6 +17,8 @@ OFFICER_COMMANDS = (
     "pending",
     "assign",
     "survey",
+    "campaigns",
+    "digest",
     "stats",
     "cases",
     "welfare",

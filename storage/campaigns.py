@@ -411,12 +411,12 @@ def _completed(per_unit: bool | ColumnElement[bool]) -> ColumnElement[bool]:
     answered = (
         exists()
         .where(responses.c.run_id == t.run_id, responses.c.state == ResponseState.COMPLETED, who)
-        .correlate(targets)
+        .correlate_except(responses)
     )
     took_part = (
         exists()
         .where(participations.c.run_id == t.run_id, participations.c.person_id == t.person_id)
-        .correlate(targets)
+        .correlate_except(participations)
     )
     return or_(answered, took_part)
 

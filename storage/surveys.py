@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -129,28 +129,6 @@ async def open_runs_for_unit_path(
     if exclude_keys:
         stmt = stmt.where(col(SurveyDefinitionRow.key).not_in(exclude_keys))
     return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
-
-
-async def runs_launched_in(
-    session: AsyncSession, *, path: str
-) -> list[tuple[SurveyRun, SurveyDefinitionRow, Unit, int, int]]:
-    """Open runs officers launched for units of a subtree, with completed and started counts."""
-    completed = func.count(Response.id).filter(  # type: ignore[arg-type]
-        col(Response.state) == ResponseState.COMPLETED
-    )
-    stmt = (
-        select(SurveyRun, SurveyDefinitionRow, Unit, completed, func.count(Response.id))  # type: ignore[arg-type]
-        .join(SurveyDefinitionRow, col(SurveyDefinitionRow.id) == col(SurveyRun.definition_id))
-        .join(Unit, col(Unit.id) == col(SurveyRun.unit_id))
-        .join(Response, col(Response.run_id) == col(SurveyRun.id), isouter=True)
-        .where(col(Unit.path).startswith(path))
-        .where(col(SurveyRun.launched_by).is_not(None))
-        .where(col(SurveyRun.status) == RunStatus.OPEN)
-        .group_by(col(SurveyRun.id), col(SurveyDefinitionRow.id), col(Unit.id))
-        .order_by(col(SurveyRun.id).desc())
-    )
-    rows = (await session.execute(stmt)).all()
-    return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
 
 
 async def response_for(session: AsyncSession, *, run_id: int, person_id: int) -> Response | None:

@@ -3,6 +3,8 @@ summary and submit, forged and stale buttons, /cancel, resume after a restart.""
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 
 from sqlalchemy import select
@@ -28,7 +30,22 @@ async def officer_launches_activity(api: FakeBotAPI) -> FakeUser:
     assert len(menu) == 2
     await mai_anh.click(mai_anh.last_message(), f"🚀 {ACTIVITY_TITLE}")
     await api.wait_idle()
-    assert "Đã mở khảo sát" in mai_anh.last_message().text
+    # How long it stays open, then whether it repeats; each step edits the same message.
+    assert "mở trong bao lâu" in mai_anh.last_message().text
+    assert mai_anh.last_message().button_texts == ["7 ngày", "14 ngày", "30 ngày"]
+    await mai_anh.click(mai_anh.last_message(), "14 ngày")
+    await api.wait_idle()
+    assert "lặp lại theo kỳ" in mai_anh.last_message().text
+    await mai_anh.click(mai_anh.last_message(), "Một lần")
+    await api.wait_idle()
+    launched = next(t for t in mai_anh.texts() if "🚀 Đã mở khảo sát" in t)
+    assert "Mở từ" in launched and "Theo dõi bằng /campaigns." in launched
+    # She is in her own unit's audience: the invitation reaches her too, with its button.
+    async with asyncio.timeout(10):
+        while not any("📝 Khảo sát mới" in t for t in mai_anh.texts()):
+            await asyncio.sleep(0.02)
+    invitation = next(m for m in mai_anh.messages() if "📝 Khảo sát mới" in m.text)
+    assert invitation.button_texts == ["📝 Trả lời ngay"]
     return mai_anh
 
 

@@ -726,3 +726,11 @@ async def remind_by_hand(
     if count == 0:
         return ManualReminders(ManualOutcome.NOBODY)
     return ManualReminders(ManualOutcome.SENT, count, _local(at, tz) if at > moment else None)
+
+
+async def set_weekly_digest(session: AsyncSession, *, actor: Actor, enabled: bool) -> None:
+    """An officer turns their weekly below-target digest on or off."""
+    if actor.person is None or not actor.is_officer:
+        return
+    actor.person.weekly_digest = enabled
+    await session.flush()

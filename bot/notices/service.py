@@ -36,6 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from bot.campaigns.schedule import QuietHours
 from bot.notices.audience import Audience, AudienceError, AudienceSpec
 from bot.notices.render import (
     MAX_SOURCE,
@@ -469,8 +470,12 @@ async def confirm(
     channel: Channel = Channel.TELEGRAM,
     tz: dt.tzinfo = TZ,
     default_locale: str = "vi",
+    quiet: QuietHours | None = None,
 ) -> Confirmed:
-    """Broadcast the actor's draft: one delivery per recipient, in this transaction."""
+    """Broadcast the actor's draft: one delivery per recipient, in this transaction.
+
+    A scheduled notice follows the campaigns' rule: due inside ``quiet`` hours, it goes out
+    at their end.  "Send now" is the officer's explicit choice and is not held back."""
     now = as_utc(now)
     notice = await store.get_notice(session, notice_id=notice_id)
     if notice is None:
@@ -491,6 +496,8 @@ async def confirm(
         return Confirmed(ConfirmOutcome.INVALID, notice)
     send_at = as_utc(notice.send_at) if notice.send_at is not None else None
     available_at = send_at if send_at is not None and send_at > now else now
+    if quiet is not None and available_at > now:
+        available_at = quiet.release(available_at, tz).astimezone(dt.UTC)
     year = period_year(send_at or now, tz)
     try:
         template = compile_notice(notice.body)

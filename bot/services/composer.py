@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.campaigns.schedule import QuietHours
 from bot.notices import service as notices
 from bot.notices.audience import Audience, AudienceError
 from bot.notices.render import NoticeTemplateError, compile_notice, validate_html
@@ -60,8 +61,9 @@ def parse_local_time(text: str, tz: dt.tzinfo) -> dt.datetime | None:
 
 
 class Composer:
-    def __init__(self, *, tz: dt.tzinfo) -> None:
+    def __init__(self, *, tz: dt.tzinfo, quiet: QuietHours | None = None) -> None:
         self.tz = tz
+        self.quiet = quiet or QuietHours()
 
     async def start(self, session: AsyncSession, *, actor: Actor) -> ComposeView:
         """``/notice``: resume the draft in progress, or begin a new one."""
@@ -181,6 +183,8 @@ class Composer:
                 notice_id=notice_id,
                 now=dt.datetime.now(dt.UTC),
                 channel=actor.chat.channel,
+                tz=self.tz,
+                quiet=self.quiet,
             )
             if confirmed.outcome == notices.ConfirmOutcome.QUEUED:
                 actor.chat.compose_notice_id = None

@@ -114,16 +114,6 @@ class Offer:
     state: ResponseState | None
 
 
-@dataclass(frozen=True)
-class RunProgress:
-    """An open survey run an officer launched, with how far its audience has got."""
-
-    title: str
-    unit_name: str
-    completed: int
-    started: int
-
-
 #: Forms a member can open at any time, without a campaign: each yields a case or a sign-up.
 STANDING_OUTCOMES = (Outcome.HARDSHIP_CASE, Outcome.WELFARE_BENEFIT)
 
@@ -177,34 +167,6 @@ class Conversation:
     def launchable(self) -> list[SurveyDefinition]:
         """Surveys an officer launches (the standing forms need no launch)."""
         return [d for d in self.registry.builtins.values() if d.outcome not in STANDING_OUTCOMES]
-
-    async def progress(self, session: AsyncSession, *, actor: Actor) -> list[RunProgress]:
-        """The open runs launched within the officer's scope."""
-        if actor.scope is None:
-            return []
-        rows = await store.runs_launched_in(session, path=actor.scope.path)
-        return [RunProgress(d.title, u.name, done, started) for _r, d, u, done, started in rows]
-
-    async def launch(
-        self, session: AsyncSession, *, actor: Actor, key: str, unit: Unit
-    ) -> tuple[SurveyRun, bool]:
-        """An officer opens a survey for a unit subtree this year; (run, created)."""
-        assert unit.id is not None and actor.person is not None
-        year = self.year_now()
-        existing = await store.open_run_for(
-            session, definition_key=key, unit_id=unit.id, period_year=year
-        )
-        if existing is not None:
-            return existing, False
-        definition_id = await self.registry.row_id(session, key)
-        run = await store.create_run(
-            session,
-            definition_id=definition_id,
-            unit_id=unit.id,
-            launched_by=actor.person.id,
-            period_year=year,
-        )
-        return run, True
 
     # -- opening and resuming -------------------------------------------------------------
 
