@@ -62,6 +62,7 @@ class Database:
         self, url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
     ) -> None:
         self.url = normalize_url(url)
+        self.connect_args = dict(connect_args or {})
         self.engine = create_engine(self.url, echo=echo, connect_args=connect_args)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
