@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.campaigns import service
 from bot.campaigns.schedule import QuietHours, Recurrence, ReminderPolicy
@@ -192,8 +193,8 @@ async def test_a_member_campaign_freezes_its_audience_and_invites_it(db: Databas
     )
     async with db.session() as s:
         row = (
-            await s.execute(select(Delivery).where(Delivery.person_id == w.people["a1"]))
-        ).scalar_one()  # type: ignore[arg-type]
+            await s.execute(select(Delivery).where(col(Delivery.person_id) == w.people["a1"]))
+        ).scalar_one()
     assert row.run_id == result.run_id and "Hạn trả lời: <b>17:00 12/11/2026</b>" in row.text
     # The same survey for the same unit and period cannot be opened twice.
     again = await launch(db, w, "activity_participation")
@@ -208,9 +209,11 @@ async def test_invitations_wait_out_quiet_hours(db: Database) -> None:
         times = set(
             (
                 await s.execute(
-                    select(Delivery.available_at).where(Delivery.kind == DeliveryKind.INVITATION)
+                    select(col(Delivery.available_at)).where(
+                        col(Delivery.kind) == DeliveryKind.INVITATION
+                    )
                 )
-            ).scalars()  # type: ignore[call-overload,arg-type]
+            ).scalars()
         )
     assert times == {local(2026, 11, 3, 7).astimezone(dt.UTC)}
 

@@ -4,7 +4,6 @@ summary and submit, forged and stale buttons, /cancel, resume after a restart.""
 from __future__ import annotations
 
 import asyncio
-
 import json
 
 from sqlalchemy import select
@@ -42,7 +41,7 @@ async def officer_launches_activity(api: FakeBotAPI) -> FakeUser:
     assert "Mở từ" in launched and "Theo dõi bằng /campaigns." in launched
     # She is in her own unit's audience: the invitation reaches her too, with its button.
     async with asyncio.timeout(10):
-        while not any("📝 Khảo sát mới" in t for t in mai_anh.texts()):
+        while not any("📝 Khảo sát mới" in t for t in mai_anh.texts()):  # noqa: ASYNC110
             await asyncio.sleep(0.02)
     invitation = next(m for m in mai_anh.messages() if "📝 Khảo sát mới" in m.text)
     assert invitation.button_texts == ["📝 Trả lời ngay"]

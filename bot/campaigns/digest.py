@@ -80,9 +80,7 @@ def week_label(moment: dt.datetime, tz: tzinfo = DEFAULT_TZ) -> str:
     return f"{year:04d}-W{week:02d}"
 
 
-def digest_due(
-    now: dt.datetime, schedule: DigestSchedule, tz: tzinfo, quiet: QuietHours
-) -> bool:
+def digest_due(now: dt.datetime, schedule: DigestSchedule, tz: tzinfo, quiet: QuietHours) -> bool:
     """Whether this week's digest may go out at ``now``: in the local ISO week of ``now``, its
     (weekday, time) is at or after (``schedule.weekday``, ``schedule.at``), and ``now`` is not
     inside quiet hours.  True for the rest of the week once the moment has passed: whether an
@@ -212,7 +210,7 @@ def campaign_key(source: str) -> str | None:
     return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Pending:
     """Who has not answered the open campaigns of one survey key in a scope, by target path."""
 
@@ -229,7 +227,9 @@ class _Pending:
         names: list[str] = []
         for p in sorted(self.names):
             if inside(p):
-                names.extend(n for n in self.names[p] if n not in names)
+                for name in self.names[p]:
+                    if name not in names:
+                        names.append(name)
         count = sum(n for p, n in self.counts.items() if inside(p))
         return tuple(names[:NAMES_PER_UNIT]), max(count, len(names))
 
@@ -258,24 +258,30 @@ async def _findings(
     keys = sorted({key for _, _, key in found if key is not None})
     open_runs = await campaign_store.open_campaign_ids_for(session, survey_keys=keys, now=now)
     pending: dict[str, _Pending] = {}
-    for key in keys:
-        run_ids = open_runs.get(key, [])
+    for survey_key in keys:
+        run_ids = open_runs.get(survey_key, [])
         if run_ids:
-            pending[key] = _Pending(
+            pending[survey_key] = _Pending(
                 await campaign_store.pending_in_subtree(
                     session, run_ids=run_ids, path=scope.path, limit_per_unit=NAMES_PER_UNIT
                 ),
                 await store.pending_counts_in_subtree(session, run_ids=run_ids, path=scope.path),
             )
-    child_ids = sorted({u.unit_id for _, below, _ in found for u in below if u.unit_id})
+    named = [
+        (row, below[:UNITS_PER_INDICATOR], len(below), pending.get(key) if key else None)
+        for row, below, key in found
+    ]
+    child_ids = sorted(
+        {u.unit_id for _, listed, _, who in named if who is not None for u in listed if u.unit_id}
+    )
     paths = {
-        u.id: u.path for u in await campaign_store.units_by_id(session, unit_ids=child_ids)
+        int(u.id): u.path
+        for u in await campaign_store.units_by_id(session, unit_ids=child_ids)
+        if u.id is not None
     }
-    paths[scope.id] = scope.path
+    paths[scope.id] = scope.path  # a scope without children is its own (only) unit
     indicators: list[DigestIndicator] = []
-    for row, below, key in found:
-        listed = below[:UNITS_PER_INDICATOR]
-        who = pending.get(key) if key is not None else None
+    for row, listed, below_count, who in named:
         if who is not None:
             listed = [_with_pending(u, who, paths, scope) for u in listed]
         targets = {u.target for u in listed}
@@ -286,7 +292,7 @@ async def _findings(
                 name_en=row.name_en,
                 units=tuple(listed),
                 target=next(iter(targets)) if len(targets) == 1 else None,
-                more_units=len(below) - len(listed),
+                more_units=below_count - len(listed),
                 campaign=who is not None,
             )
         )
@@ -381,9 +387,7 @@ async def digest_pass(
     written = 0
     for officer_chat in due:
         # Claim first: a concurrent pass (or a retry) that finds the row writes nothing.
-        if not await store.mark_sent(
-            session, person_id=officer_chat.person_id, week=week, at=now
-        ):
+        if not await store.mark_sent(session, person_id=officer_chat.person_id, week=week, at=now):
             continue
         officer = await people.get_person(session, person_id=officer_chat.person_id)
         scope = await officer_scope(session, officer=officer) if officer is not None else None
