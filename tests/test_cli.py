@@ -154,8 +154,9 @@ def test_notice_send_from_a_file(tmp_path: Path) -> None:
     notice.write_text("# Lịch họp\nKính gửi <b>{{ ten }}</b>, họp lúc 14h.\n", encoding="utf-8")
     args = ["notice", "send", "--file", str(notice)]
     # CĐCS Bùi Thị Xuân, members only: 5 members, none has linked a chat yet.
-    result = runner.invoke(app, [*args, "--audience", "unit=DL-THPT-BTX;members", "--dry-run"],
-                           env=env)
+    result = runner.invoke(
+        app, [*args, "--audience", "unit=DL-THPT-BTX;members", "--dry-run"], env=env
+    )
     assert result.exit_code == 0, result.output
     assert "5 recipients, 0 reachable, 5 unreachable (never linked 5" in result.output
     result = runner.invoke(app, [*args, "--audience", "unit=DL-THPT-BTX"], env=env)
@@ -166,8 +167,7 @@ def test_notice_send_from_a_file(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no unit with code 'NOPE'" in result.output
     # An officer of Đà Lạt cannot send to Bảo Lộc.
-    result = runner.invoke(app, [*args, "--audience", "unit=LD-BL", "--as", "0903118274"],
-                           env=env)
+    result = runner.invoke(app, [*args, "--audience", "unit=LD-BL", "--as", "0903118274"], env=env)
     assert result.exit_code == 2
     assert "outside your scope" in result.output
     bad = tmp_path / "bad.md"
