@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bot.campaigns_cli import campaign_app
 from bot.delivery.cli import deliver_command
 from bot.notices_cli import notice_app
 from bot.roster_cli import roster_app
@@ -39,6 +40,7 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
 app.add_typer(notice_app, name="notice")
+app.add_typer(campaign_app, name="campaign")
 app.command("deliver")(deliver_command)
 
 err = Console(stderr=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 import sys
@@ -180,3 +181,44 @@ def test_notice_send_from_a_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["notice", "send", "--file", str(sneaky)], env=env)
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_campaign_launch_and_list(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    from bot.roster import sample_paths
+
+    units, people = sample_paths()
+    assert runner.invoke(app, ["roster", "import", str(units), str(people)], env=env).exit_code == 0
+    closes = (dt.datetime.now() + dt.timedelta(days=20)).strftime("%d/%m/%Y 17:00")
+    args = ["campaign", "launch", "--survey", "activity_participation", "--closes", closes]
+    # CĐCS Bùi Thị Xuân, members only: 5 members, none has linked a chat yet.
+    result = runner.invoke(app, [*args, "--audience", "unit=DL-THPT-BTX;members", "--dry-run"],
+                           env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "5 people, 0 invitations to send, 5 unreachable" in result.output
+    assert "Dry run: nothing launched." in result.output
+    listed = runner.invoke(app, ["campaign", "list"], env=env)
+    assert listed.exit_code == 0 and "No campaigns yet." in listed.output
+
+    result = runner.invoke(
+        app, [*args, "--audience", "unit=DL-THPT-BTX;members", "--reminders", "2d", "--morning",
+              "none", "--repeat", "monthly"], env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Campaign #" in result.output and "Reminders: " in result.output
+    listed = runner.invoke(app, ["campaign", "list"], env=env)
+    assert "0/5" in listed.output and "0%" in listed.output
+
+    for bad, message in (
+        (["--reminders", "3x"], "is not a positive offset"),
+        (["--morning", "8h"], "is not a time HH:MM"),
+        (["--audience", "unit=NOPE"], "no unit with code 'NOPE'"),
+        (["--survey", "nope"], "no launchable survey with that key (known: activity_participation"),
+    ):
+        result = runner.invoke(app, [*args, *bad], env=env)
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
+    past = runner.invoke(
+        app, ["campaign", "launch", "--survey", "unit_report", "--closes", "01/01/2020 17:00"],
+        env=env)  # fmt: skip
+    assert past.exit_code == 2 and "closing time must be after the opening" in past.output
