@@ -4,7 +4,7 @@ Bot API, on a test database seeded with the sample province."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from bot.app import App, build_app
@@ -72,6 +72,9 @@ def settings_for(api: FakeBotAPI, db: Database) -> Settings:
         locale="vi",
         timezone="Asia/Ho_Chi_Minh",
         delivery_rate=500.0,  # the per-chat limit (1/s) stays as in production
+        # No quiet hours: flows run at any hour of the real clock; quiet hours are tested with
+        # a controllable clock (tests/test_campaigns.py, tests/test_campaign_launch.py).
+        quiet_hours="00:00-00:00",
     )
 
 
@@ -94,3 +97,11 @@ async def link(api: FakeBotAPI, user: FakeUser) -> None:
     await user.share_contact()
     await api.wait_idle()
     assert "Đã liên kết" in user.last_message().text, user.last_message().text
+
+
+async def eventually(predicate: Callable[[], bool]) -> None:
+    """Wait (at most 10 s) until ``predicate`` holds: for what the delivery worker sends in the
+    background, which ``wait_idle`` does not cover."""
+    async with asyncio.timeout(10):
+        while not predicate():  # noqa: ASYNC110  (polling the fake server's state)
+            await asyncio.sleep(0.02)

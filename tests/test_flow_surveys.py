@@ -3,7 +3,6 @@ summary and submit, forged and stale buttons, /cancel, resume after a restart.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from sqlalchemy import select
@@ -11,7 +10,7 @@ from sqlmodel import col
 
 from storage.models import Answer, ChatIdentity, Response, ResponseState
 from tests.fakebotapi import FakeBotAPI, FakeUser
-from tests.flow import RunningBot, link
+from tests.flow import RunningBot, eventually, link
 
 ACTIVITY_TITLE = "Tham gia hoạt động văn hóa, thể thao, tham quan, nghỉ mát"
 UNIT_REPORT_TITLE = "Báo cáo năm của công đoàn cơ sở"
@@ -40,9 +39,7 @@ async def officer_launches_activity(api: FakeBotAPI) -> FakeUser:
     launched = next(t for t in mai_anh.texts() if "🚀 Đã mở khảo sát" in t)
     assert "Mở từ" in launched and "Theo dõi bằng /campaigns." in launched
     # She is in her own unit's audience: the invitation reaches her too, with its button.
-    async with asyncio.timeout(10):
-        while not any("📝 Khảo sát mới" in t for t in mai_anh.texts()):  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
+    await eventually(lambda: any("📝 Khảo sát mới" in t for t in mai_anh.texts()))
     invitation = next(m for m in mai_anh.messages() if "📝 Khảo sát mới" in m.text)
     assert invitation.button_texts == ["📝 Trả lời ngay"]
     return mai_anh

@@ -1,0 +1,73 @@
+"""Following a campaign up in chat: /campaigns, a campaign's detail by unit, a reminder by hand
+that reaches the member with its answer button, and /digest off|on.
+
+The sample province: CĐCS Trường THPT Bùi Thị Xuân holds its chair Lê Thị Mai Anh, and under
+it Tổ Toán – Tin (Phạm Minh Tuấn, Võ Thị Hồng Nhung, Đặng Quốc Bảo) and Tổ Ngữ văn (Huỳnh Thị
+Thanh Thủy, Ngô Văn Lâm): six people in her campaign's audience.  When she reminds by hand,
+she and Tuấn (linked after the launch) are reachable; the other four never linked a chat.
+"""
+
+from __future__ import annotations
+
+from tests.conftest import FakeBotAPI
+from tests.flow import RunningBot, eventually, link
+from tests.test_flow_surveys import officer_launches_activity
+
+
+async def test_campaign_follow_up_and_reminder_by_hand(api: FakeBotAPI, bot: RunningBot) -> None:
+    mai_anh = await officer_launches_activity(api)
+    tuan = api.user(id=7002, first_name="Tuấn", last_name="Phạm Minh", phone="0345271908")
+    await link(api, tuan)
+
+    await mai_anh.send("/campaigns")
+    await api.wait_idle()
+    listing = mai_anh.last_message()
+    assert "📋 <b>Khảo sát theo đợt</b>" in listing.raw_text
+    assert "Đã trả lời: 0/6 (0%)" in listing.text
+    [detail_button] = listing.button_texts
+    assert detail_button.startswith("🔎 Chi tiết #")
+
+    await mai_anh.click(listing, detail_button)
+    await api.wait_idle()
+    detail = mai_anh.last_message()
+    assert "Theo đơn vị (thấp nhất trước):" in detail.text
+    for line in (
+        "• CĐCS Trường THPT Bùi Thị Xuân: 0/1 (0%)",
+        "• Tổ công đoàn Ngữ văn: 0/2 (0%)",
+        "• Tổ công đoàn Toán – Tin: 0/3 (0%)",
+    ):
+        assert line in detail.text
+    for name in ("Phạm Minh Tuấn", "Võ Thị Hồng Nhung", "Đặng Quốc Bảo", "Ngô Văn Lâm"):
+        assert name in detail.text
+    assert detail.button_texts == ["🔔 Nhắc người chưa trả lời"]
+
+    await mai_anh.click(detail, "🔔 Nhắc người chưa trả lời")
+    await api.wait_idle()
+    answer = mai_anh.last_callback_answer()
+    assert answer.get("text") == "🔔 Đã gửi lời nhắc tới 6 người chưa trả lời."
+    # The reminder reaches Tuấn through the outbox, with the survey's button.
+    await eventually(lambda: any("🔔 Công đoàn nhắc" in t for t in tuan.texts()))
+    reminder = next(m for m in tuan.messages() if "🔔 Công đoàn nhắc" in m.text)
+    assert reminder.button_texts == ["📝 Trả lời ngay"]
+    await tuan.click(reminder, "📝 Trả lời ngay")
+    await api.wait_idle()
+    assert "Câu 1/" in tuan.last_message().text
+
+    # A second press the same day reminds nobody again.
+    await mai_anh.click(detail, "🔔 Nhắc người chưa trả lời")
+    await api.wait_idle()
+    assert "Không còn ai để nhắc" in str(mai_anh.last_callback_answer().get("text"))
+
+
+async def test_digest_off_and_on(api: FakeBotAPI, bot: RunningBot) -> None:
+    mai_anh = api.user(id=7001, first_name="Mai Anh", last_name="Lê Thị", phone="0918402367")
+    await link(api, mai_anh)
+    await mai_anh.send("/digest off")
+    await api.wait_idle()
+    assert "đã tắt" in mai_anh.last_message().text
+    await mai_anh.send("/digest")
+    await api.wait_idle()
+    assert "đã tắt" in mai_anh.last_message().text and "/digest on" in mai_anh.last_message().text
+    await mai_anh.send("/digest on")
+    await api.wait_idle()
+    assert "đang bật" in mai_anh.last_message().text
