@@ -9,7 +9,7 @@ she and Tuấn (linked after the launch) are reachable; the other four never lin
 
 from __future__ import annotations
 
-from tests.conftest import FakeBotAPI
+from tests.fakebotapi import FakeBotAPI
 from tests.flow import RunningBot, eventually, link
 from tests.test_flow_surveys import officer_launches_activity
 
