@@ -31,6 +31,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -219,9 +220,10 @@ async def get_campaign(session: AsyncSession, *, run_id: int) -> CampaignRun | N
 
 
 async def open_campaign_for(
-    session: AsyncSession, *, key: str, unit_id: int, period_label: str
+    session: AsyncSession, *, key: str, unit_id: int, period_label: str | None
 ) -> int | None:
-    """The open campaign of a survey (any version) for exactly this unit and period."""
+    """The open campaign of a survey (any version) for exactly this unit and period
+    (``period_label=None``: any period)."""
     row = (
         await session.execute(
             select(runs.c.id)
@@ -229,9 +231,9 @@ async def open_campaign_for(
             .where(
                 definitions.c.key == key,
                 runs.c.unit_id == unit_id,
-                runs.c.period_label == period_label,
                 runs.c.status == RunStatus.OPEN,
                 runs.c.closes_at.is_not(None),
+                true() if period_label is None else runs.c.period_label == period_label,
             )
             .limit(1)
         )
@@ -564,6 +566,27 @@ async def send_manual_reminders(
     if _rowcount(changed) == 0:
         return 0
     return await _enqueue_stamped(session, batch, t.last_manual_at == batch.now)
+
+
+async def reminders_written(
+    session: AsyncSession, *, run_id: int, at: dt.datetime
+) -> tuple[int, int]:
+    """(queued, unreachable): the run's reminders written at ``at`` (one pass or press)."""
+    rows = (
+        await session.execute(
+            select(deliveries.c.status, func.count())
+            .where(
+                deliveries.c.run_id == run_id,
+                deliveries.c.kind == DeliveryKind.REMINDER,
+                deliveries.c.created_at == at,
+            )
+            .group_by(deliveries.c.status)
+        )
+    ).all()
+    by_status = {str(status): int(n) for status, n in rows}
+    return by_status.get(DeliveryStatus.QUEUED.value, 0), by_status.get(
+        DeliveryStatus.UNREACHABLE.value, 0
+    )
 
 
 # --------------------------------------------------------------------------- progress

@@ -360,13 +360,20 @@ async def test_reminders_by_hand_at_most_once_a_day_per_person(db: Database) -> 
                 s, actor=actor, run_id=result.run_id or 0, now=at, tz=TZ
             )
 
+    # a1 has answered; of the 7 others, a3 has never linked a chat
     first = await remind(local(2026, 11, 3, 10))
-    assert (first.outcome, first.count, first.at) == (service.ManualOutcome.SENT, 7, None)
+    assert (first.outcome, first.count, first.unreachable, first.at) == (
+        service.ManualOutcome.SENT,
+        6,
+        1,
+        None,
+    )
     assert (await remind(local(2026, 11, 3, 20, 59))).outcome == service.ManualOutcome.NOBODY
     late = await remind(local(2026, 11, 4, 22))  # the next day, in quiet hours
-    assert (late.outcome, late.count, late.at) == (
+    assert (late.outcome, late.count, late.unreachable, late.at) == (
         service.ManualOutcome.SENT,
-        7,
+        6,
+        1,
         local(2026, 11, 5, 7),
     )
     reminders = await outbox(db, w, DeliveryKind.REMINDER)

@@ -44,7 +44,10 @@ async def test_campaign_follow_up_and_reminder_by_hand(api: FakeBotAPI, bot: Run
     await mai_anh.click(detail, "🔔 Nhắc người chưa trả lời")
     await api.wait_idle()
     answer = mai_anh.last_callback_answer()
-    assert answer.get("text") == "🔔 Đã gửi lời nhắc tới 6 người chưa trả lời."
+    assert answer.get("text") == (
+        "🔔 Đã gửi lời nhắc tới 2 người chưa trả lời.\n4 người chưa liên kết với bot hoặc đã "
+        "ngừng nhận tin nên không nhận được; nhờ đồng chí nhắc trực tiếp."
+    )
     # The reminder reaches Tuấn through the outbox, with the survey's button.
     await eventually(lambda: any("🔔 Công đoàn nhắc" in t for t in tuan.texts()))
     reminder = next(m for m in tuan.messages() if "🔔 Công đoàn nhắc" in m.text)

@@ -748,6 +748,12 @@ _LAUNCHED = dict(
     period_label="2026-03",
     recurrence="monthly",
 )
+
+
+def _reminded(outcome: str, count: int, unreachable: int, at: dt.datetime | None) -> Any:
+    return SimpleNamespace(outcome=outcome, count=count, unreachable=unreachable, at=at)
+
+
 CASES.extend([
     Case("campaign/reminder.txt", {"title": RUN.title, "closes_at": _CLOSES, "manual": False},
          ("⏰ <b>Reminder: ", "The survey closes at 17:00 20/03/2026.", "Press the button below")),
@@ -793,17 +799,18 @@ CASES.extend([
                                     reminders=(), reminders_left=(dt.datetime(2026, 3, 17, 17),))},
          ("By unit (lowest first):", "4/10 (40%)", "Not answered yet:", "and 4 others",
           "Next automatic reminder: 17:00 17/03/2026")),
-    Case("campaign/reminded.txt", {"result": SimpleNamespace(outcome="sent", count=5, at=None)},
-         ("Reminder sent to 5 people",)),
     Case("campaign/reminded.txt",
-         {"result": SimpleNamespace(outcome="sent", count=5, at=dt.datetime(2026, 3, 18, 7))},
+         {"result": _reminded("sent", 5, 2, None)},
+         ("Reminder sent to 5 people", "2 people have not linked")),
+    Case("campaign/reminded.txt",
+         {"result": _reminded("sent", 5, 0, dt.datetime(2026, 3, 18, 7))},
          ("scheduled for 07:00 18/03/2026",)),
-    Case("campaign/reminded.txt", {"result": SimpleNamespace(outcome="nobody", count=0, at=None)},
+    Case("campaign/reminded.txt", {"result": _reminded("nobody", 0, 0, None)},
          ("Nobody left to remind",)),
-    Case("campaign/reminded.txt", {"result": SimpleNamespace(outcome="closed", count=0, at=None)},
+    Case("campaign/reminded.txt", {"result": _reminded("closed", 0, 0, None)},
          ("closed",)),
     Case("campaign/reminded.txt",
-         {"result": SimpleNamespace(outcome="not_found", count=0, at=None)}, ("not within",)),
+         {"result": _reminded("not_found", 0, 0, None)}, ("not within",)),
     Case("campaign/digest.txt",
          {"digest": SimpleNamespace(
              on_target=False, week_number=10, week_year=2026, year=2026, scope_name=UNIT.name,

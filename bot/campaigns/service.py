@@ -311,7 +311,12 @@ async def launch(
     assert scope is not None and scope.id is not None
     recurrence = Recurrence(plan.recurrence)
     label = period_of(opens_at, recurrence, tz)
-    if await store.open_campaign_for(session, key=plan.key, unit_id=scope.id, period_label=label):
+    # One open campaign of a survey per unit: per period for a recurring one, at all for a
+    # one-off (two identical surveys open at once would confuse members).
+    same_period = label if recurrence is not Recurrence.NONE else None
+    if await store.open_campaign_for(
+        session, key=plan.key, unit_id=scope.id, period_label=same_period
+    ):
         return Launched(LaunchOutcome.ALREADY, title=defn.title, scope_name=scope.name)
     per_unit = defn.audience == Answerers.UNIT
     who = await _collect(session, defn=defn, units=units, audience=plan.audience, channel=channel)
@@ -674,7 +679,8 @@ class ManualOutcome(StrEnum):
 @dataclass(frozen=True)
 class ManualReminders:
     outcome: ManualOutcome
-    count: int = 0
+    count: int = 0  # reminders queued to send
+    unreachable: int = 0  # people not reminded because they have no usable chat
     at: dt.datetime | None = None  # local time they go out, when held back by quiet hours
 
 
@@ -725,7 +731,10 @@ async def remind_by_hand(
     count = await store.send_manual_reminders(session, batch=batch, not_since=day_start)
     if count == 0:
         return ManualReminders(ManualOutcome.NOBODY)
-    return ManualReminders(ManualOutcome.SENT, count, _local(at, tz) if at > moment else None)
+    queued, unreachable = await store.reminders_written(session, run_id=run.run_id, at=moment)
+    return ManualReminders(
+        ManualOutcome.SENT, queued, unreachable, _local(at, tz) if at > moment else None
+    )
 
 
 async def set_weekly_digest(session: AsyncSession, *, actor: Actor, enabled: bool) -> None:
