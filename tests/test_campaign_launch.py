@@ -199,6 +199,9 @@ async def test_a_member_campaign_freezes_its_audience_and_invites_it(db: Databas
     # The same survey for the same unit and period cannot be opened twice.
     again = await launch(db, w, "activity_participation")
     assert again.outcome == service.LaunchOutcome.ALREADY
+    # nor a second one-off a day later while the first is still open
+    later = await launch(db, w, "activity_participation", now=NOW + dt.timedelta(days=1))
+    assert later.outcome == service.LaunchOutcome.ALREADY
 
 
 async def test_invitations_wait_out_quiet_hours(db: Database) -> None:
