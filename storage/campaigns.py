@@ -463,7 +463,11 @@ async def _enqueue_stamped(
         chats, chats.c.id == latest.c.chat_id
     )
     default = batch.texts[batch.default_locale]
-    others = [(chats.c.locale == loc, text) for loc, text in batch.texts.items() if loc != default]
+    others = [
+        (chats.c.locale == loc, text)
+        for loc, text in batch.texts.items()
+        if loc != batch.default_locale
+    ]
     text: Any = case(*others, else_=literal(default)) if others else literal(default)
     reason = case(
         (chats.c.id.is_(None), literal(NEVER_LINKED)),
@@ -499,6 +503,9 @@ async def _enqueue_stamped(
         )
         .select_from(source)
         .where(targets.c.run_id == batch.run_id, stamp)
+        # In person order, the rows go into the outbox's person-keyed indexes sequentially:
+        # about half the time of an insert in the targets' (unit) order.
+        .order_by(targets.c.person_id)
     )
     columns = [
         "kind",

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy import Enum as SAEnum
@@ -458,16 +459,27 @@ class Delivery(SQLModel, table=True):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("notice_id", "person_id"),
+        # A notice reaches a person once.  Partial: the rows of no notice (invitations,
+        # reminders, digests: most of the outbox) stay out of it and cost no index insert.
+        Index(
+            "uq_deliveries_notice_person",
+            "notice_id",
+            "person_id",
+            unique=True,
+            sqlite_where=text("notice_id IS NOT NULL"),
+            postgresql_where=text("notice_id IS NOT NULL"),
+        ),
         Index("ix_deliveries_due", "status", "available_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: DeliveryKind = Field(default=DeliveryKind.NOTICE, sa_type=_enum(DeliveryKind))
-    notice_id: int | None = Field(default=None, foreign_key="notices.id", index=True)
+    # notice_id is looked up through the unique (notice_id, person_id) index; nothing looks
+    # deliveries up by chat, so neither has an index of its own (each costs every insert).
+    notice_id: int | None = Field(default=None, foreign_key="notices.id")
     run_id: int | None = Field(default=None, foreign_key="survey_runs.id", index=True)
     person_id: int | None = Field(default=None, foreign_key="people.id", index=True)
-    chat_id: int | None = Field(default=None, foreign_key="chat_identities.id", index=True)
+    chat_id: int | None = Field(default=None, foreign_key="chat_identities.id")
     channel: Channel = Field(default=Channel.TELEGRAM, sa_type=_enum(Channel))
     external_id: str | None = Field(default=None, max_length=64)
     text: str = Field(default="", sa_column=Column(Text, nullable=False))

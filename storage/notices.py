@@ -401,7 +401,9 @@ async def insert_deliveries(session: AsyncSession, *, rows: Sequence[Mapping[str
         return
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(deliveries).on_conflict_do_nothing(index_elements=["notice_id", "person_id"])
+    stmt = insert(deliveries).on_conflict_do_nothing(
+        index_elements=["notice_id", "person_id"], index_where=deliveries.c.notice_id.is_not(None)
+    )
     for start in range(0, len(rows), INSERT_CHUNK):
         await session.execute(stmt, [dict(r) for r in rows[start : start + INSERT_CHUNK]])
 

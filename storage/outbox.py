@@ -133,7 +133,10 @@ async def enqueue(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]]) -
     insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
     stmt = (
         insert(DELIVERIES)
-        .on_conflict_do_nothing(index_elements=["notice_id", "person_id"])
+        .on_conflict_do_nothing(
+            index_elements=["notice_id", "person_id"],
+            index_where=DELIVERIES.c.notice_id.is_not(None),
+        )
         .returning(DELIVERIES.c.id)
     )
     inserted = 0

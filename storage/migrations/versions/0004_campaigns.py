@@ -71,7 +71,28 @@ def upgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_reminder_states_run_id"))
 
     op.drop_table("reminder_states")
+    # The unique (notice_id, person_id) becomes a partial unique index (notice rows only); the
+    # constraint of 0002 is unnamed: PostgreSQL named it, SQLite's is named here to drop it.
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_constraint("deliveries_notice_id_person_id_key", "deliveries", type_="unique")
+    else:
+        with op.batch_alter_table(
+            "deliveries", naming_convention={"uq": "uq_%(table_name)s_%(column_0_name)s"}
+        ) as batch_op:
+            batch_op.drop_constraint("uq_deliveries_notice_id", type_="unique")
+    op.create_index(
+        "uq_deliveries_notice_person",
+        "deliveries",
+        ["notice_id", "person_id"],
+        unique=True,
+        sqlite_where=sa.text("notice_id IS NOT NULL"),
+        postgresql_where=sa.text("notice_id IS NOT NULL"),
+    )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        # Unused by any query (notice_id is served by the unique (notice_id, person_id) index),
+        # and each one costs every outbox insert: a reminder pass writes up to 300,000 rows.
+        batch_op.drop_index("ix_deliveries_notice_id")
+        batch_op.drop_index("ix_deliveries_chat_id")
         batch_op.add_column(sa.Column("run_id", sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f("ix_deliveries_run_id"), ["run_id"], unique=False)
         batch_op.create_foreign_key("fk_deliveries_run_id", "survey_runs", ["run_id"], ["id"])
@@ -121,6 +142,14 @@ def downgrade() -> None:
         batch_op.drop_constraint("fk_deliveries_run_id", type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_deliveries_run_id"))
         batch_op.drop_column("run_id")
+        batch_op.create_index("ix_deliveries_chat_id", ["chat_id"], unique=False)
+        batch_op.create_index("ix_deliveries_notice_id", ["notice_id"], unique=False)
+    op.drop_index("uq_deliveries_notice_person", table_name="deliveries")
+    # The names upgrade() expects: PostgreSQL's own, and SQLite's naming convention above.
+    postgres = op.get_bind().dialect.name == "postgresql"
+    name = "deliveries_notice_id_person_id_key" if postgres else "uq_deliveries_notice_id"
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_unique_constraint(name, ["notice_id", "person_id"])
 
     op.create_table(
         "reminder_states",
