@@ -8,18 +8,17 @@ are English (operators); errors exit 2 with one line.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from bot.campaigns import service as campaigns
 from bot.campaigns.schedule import QuietHours, Recurrence, ReminderPolicy
+from bot.cli_errors import operator_error, run_command
 from bot.notices import service as notices
 from bot.notices.audience import AudienceError, parse_audience
 from bot.services.actors import operator_actor
@@ -27,7 +26,7 @@ from bot.services.composer import parse_local_time
 from bot.services.conversation import Conversation, SurveyRegistry
 from bot.texts import format_datetime, format_percent
 from storage.db import Database
-from storage.migrate import SchemaOutOfDate, check_up_to_date
+from storage.migrate import check_up_to_date
 
 campaign_app = typer.Typer(help="Survey campaigns: launch, list.", no_args_is_help=True)
 out = Console()
@@ -62,13 +61,6 @@ def parse_morning(text: str) -> dt.time | None:
         return dt.time.fromisoformat(text.strip())
     except ValueError:
         raise OptionError(f"--morning: {text!r} is not a time HH:MM (or none)") from None
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(
-        f"[red]error:[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True
-    )
-    return typer.Exit(2)
 
 
 _WHY = {
@@ -118,13 +110,13 @@ def launch_command(
         offsets = parse_offsets(reminders)
         last_morning = parse_morning(morning)
     except (AudienceError, OptionError) as exc:
-        raise _fail(str(exc)) from None
+        raise operator_error(str(exc)) from None
     closes_at = parse_local_time(closes, tz)
     if closes_at is None:
-        raise _fail(f"--closes {closes!r} is not a time as dd/mm/yyyy hh:mm")
+        raise operator_error(f"--closes {closes!r} is not a time as dd/mm/yyyy hh:mm")
     opens_at = parse_local_time(opens, tz) if opens else None
     if opens and opens_at is None:
-        raise _fail(f"--opens {opens!r} is not a time as dd/mm/yyyy hh:mm")
+        raise operator_error(f"--opens {opens!r} is not a time as dd/mm/yyyy hh:mm")
     start, end = settings.quiet
     policy = ReminderPolicy(
         offsets=offsets,
@@ -142,7 +134,7 @@ def launch_command(
                 await registry.sync(session)
                 actor = await operator_actor(session, phone=as_phone)
                 if actor is None:
-                    raise _fail(
+                    raise operator_error(
                         f"no officer or admin with phone {as_phone!r} in the roster"
                         if as_phone
                         else "the roster has no admin: import one, or pass --as PHONE"
@@ -150,7 +142,7 @@ def launch_command(
                 try:
                     resolved = await notices.resolve_audience(session, actor=actor, spec=spec)
                 except AudienceError as exc:
-                    raise _fail(str(exc)) from None
+                    raise operator_error(str(exc)) from None
                 launchable = {d.key: d for d in Conversation(registry, tz=tz).launchable()}
                 known = survey in launchable
                 result = await campaigns.launch(
@@ -171,7 +163,7 @@ def launch_command(
                 )
                 if result.outcome != campaigns.LaunchOutcome.LAUNCHED:
                     hint = "" if known else f" (known: {', '.join(sorted(launchable))})"
-                    raise _fail(f"campaign not launched: {_WHY[result.outcome]}{hint}")
+                    raise operator_error(f"campaign not launched: {_WHY[result.outcome]}{hint}")
                 assert result.opens_at is not None and result.closes_at is not None
                 who = "CĐCS officers" if result.per_unit else "people"
                 out.print(
@@ -196,11 +188,7 @@ def launch_command(
         finally:
             await db.dispose()
 
-    try:
-        code = asyncio.run(run())
-    except SchemaOutOfDate:
-        raise _fail("the database schema is out of date; run: congdoan db upgrade") from None
-    raise typer.Exit(code)
+    run_command(run())
 
 
 @campaign_app.command("list")
@@ -221,7 +209,7 @@ def list_command(
             async with db.session() as session:
                 actor = await operator_actor(session, phone=as_phone)
                 if actor is None:
-                    raise _fail("no officer or admin to list the campaigns of")
+                    raise operator_error("no officer or admin to list the campaigns of")
                 rows = await campaigns.campaigns_for(session, actor=actor, tz=settings.tz, limit=50)
             table = Table("#", "survey", "unit", "status", "closes", "answered", "rate")
             for c in rows:
@@ -242,8 +230,4 @@ def list_command(
         finally:
             await db.dispose()
 
-    try:
-        code = asyncio.run(run())
-    except SchemaOutOfDate:
-        raise _fail("the database schema is out of date; run: congdoan db upgrade") from None
-    raise typer.Exit(code)
+    run_command(run())

@@ -6,22 +6,21 @@ The file is Markdown-like text: the first line ``# Title`` is the title, the res
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from bot.campaigns.schedule import QuietHours
+from bot.cli_errors import operator_error, run_command
 from bot.notices import service as notices
 from bot.notices.audience import AudienceError, parse_audience
 from bot.services.actors import operator_actor
 from bot.services.composer import parse_local_time
 from storage.db import Database
-from storage.migrate import SchemaOutOfDate, check_up_to_date
+from storage.migrate import check_up_to_date
 
 notice_app = typer.Typer(help="Notices: broadcast from a file.", no_args_is_help=True)
 out = Console()
@@ -47,13 +46,6 @@ def read_notice_file(path: Path) -> tuple[str, str]:
     return title, body
 
 
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(
-        f"[red]error:[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True
-    )
-    return typer.Exit(2)
-
-
 @notice_app.command("send")
 def send_command(
     file: Annotated[Path, typer.Option("--file", help="The notice: '# Title', then the body.")],
@@ -77,10 +69,10 @@ def send_command(
         title, body = read_notice_file(file)
         spec = parse_audience(audience)
     except (NoticeFileError, AudienceError) as exc:
-        raise _fail(str(exc)) from None
+        raise operator_error(str(exc)) from None
     send_at = parse_local_time(at, settings.tz) if at else None
     if at and (send_at is None or send_at <= dt.datetime.now(settings.tz)):
-        raise _fail(f"--at {at!r} is not a future time as dd/mm/yyyy hh:mm")
+        raise operator_error(f"--at {at!r} is not a future time as dd/mm/yyyy hh:mm")
 
     async def run() -> int:
         db = Database(settings.database_url)
@@ -89,7 +81,7 @@ def send_command(
             async with db.session() as session:
                 actor = await operator_actor(session, phone=as_phone)
                 if actor is None:
-                    raise _fail(
+                    raise operator_error(
                         f"no officer or admin with phone {as_phone!r} in the roster"
                         if as_phone
                         else "the roster has no admin: import one, or pass --as PHONE"
@@ -105,13 +97,13 @@ def send_command(
                         send_at=send_at,
                     )
                 except (AudienceError, notices.NoticeError) as exc:
-                    raise _fail(str(exc)) from None
+                    raise operator_error(str(exc)) from None
                 preview = await notices.preview(session, actor=actor, notice=draft)
                 if preview.error is not None:
-                    raise _fail(preview.error.english())
+                    raise operator_error(preview.error.english())
                 if preview.problems:
                     first = preview.problems[0]
-                    raise _fail(
+                    raise operator_error(
                         f"{file}: not valid Telegram HTML ({first.code} {first.detail!r} at "
                         f"line {first.line}, column {first.column} of the rendered notice)"
                     )
@@ -137,7 +129,7 @@ def send_command(
                     quiet=QuietHours(start=start, end=end),
                 )
                 if confirmed.outcome != notices.ConfirmOutcome.QUEUED:
-                    raise _fail(f"notice not queued: {confirmed.outcome.value}")
+                    raise operator_error(f"notice not queued: {confirmed.outcome.value}")
                 when = f"at {at}" if at else "now"
                 out.print(
                     f"Notice #{draft.id} queued {when}: {confirmed.queued} to send, "
@@ -149,8 +141,4 @@ def send_command(
         finally:
             await db.dispose()
 
-    try:
-        code = asyncio.run(run())
-    except SchemaOutOfDate:
-        raise _fail("the database schema is out of date; run: congdoan db upgrade") from None
-    raise typer.Exit(code)
+    run_command(run())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -40,9 +40,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.chats import latest_linked_chat
 from storage.models import (
     Channel,
-    ChatStage,
     DeliveryKind,
     DeliveryStatus,
     ResponseState,
@@ -51,6 +51,7 @@ from storage.models import (
     Unit,
     UnitKind,
 )
+from storage.notices import UnitPending, group_by_unit
 
 _tables = SQLModel.metadata.tables
 units: Table = _tables["units"]
@@ -267,7 +268,7 @@ async def linked_chats(
 ) -> dict[int, LinkedChat]:
     """Each person's newest linked chat on the channel (people without one are left out)."""
     out: dict[int, LinkedChat] = {}
-    latest = _latest_chat(channel)
+    latest = latest_linked_chat(channel)
     for start in range(0, len(person_ids), CHUNK):
         chunk = list(person_ids[start : start + CHUNK])
         stmt = (
@@ -401,7 +402,7 @@ async def cdcs_officers(
 # --------------------------------------------------------------------------- completion
 
 
-def _completed(per_unit: bool | ColumnElement[bool]) -> ColumnElement[bool]:
+def completed(per_unit: bool | ColumnElement[bool]) -> ColumnElement[bool]:
     """Whether the target row has completed its run (see the module doc)."""
     t = targets.c
     by_person = responses.c.person_id == t.person_id
@@ -421,20 +422,6 @@ def _completed(per_unit: bool | ColumnElement[bool]) -> ColumnElement[bool]:
         .correlate_except(participations)
     )
     return or_(answered, took_part)
-
-
-def _latest_chat(channel: Channel) -> Any:
-    linked = chats.alias("linked_chat")
-    return (
-        select(linked.c.person_id, func.max(linked.c.id).label("chat_id"))
-        .where(
-            linked.c.channel == channel,
-            linked.c.stage == ChatStage.LINKED,
-            linked.c.person_id.is_not(None),
-        )
-        .group_by(linked.c.person_id)
-        .subquery("latest_chat")
-    )
 
 
 # --------------------------------------------------------------------------- reminders
@@ -458,7 +445,7 @@ async def _enqueue_stamped(
 ) -> int:
     """INSERT INTO deliveries SELECT the run's targets matching ``stamp``: one reminder each,
     written ``unreachable`` (with the reason) for people without a usable chat."""
-    latest = _latest_chat(batch.channel)
+    latest = latest_linked_chat(batch.channel)
     source = targets.outerjoin(latest, latest.c.person_id == targets.c.person_id).outerjoin(
         chats, chats.c.id == latest.c.chat_id
     )
@@ -545,7 +532,7 @@ async def send_due_reminders(
             t.run_id == batch.run_id,
             t.sent_count < max_per_person,
             or_(t.last_sent_at.is_(None), t.last_sent_at < due_at),
-            ~_completed(batch.per_unit),
+            ~completed(batch.per_unit),
         )
         .values(sent_count=t.sent_count + 1, last_sent_at=batch.now)
     )
@@ -566,7 +553,7 @@ async def send_manual_reminders(
         .where(
             t.run_id == batch.run_id,
             or_(t.last_manual_at.is_(None), t.last_manual_at < not_since),
-            ~_completed(batch.per_unit),
+            ~completed(batch.per_unit),
         )
         .values(last_manual_at=batch.now)
     )
@@ -617,7 +604,7 @@ async def progress_by_unit(
     if not run_ids:
         return out
     unit = units.alias("target_unit")
-    done = func.coalesce(func.sum(case((_completed(runs.c.per_unit), 1), else_=0)), 0)
+    done = func.coalesce(func.sum(case((completed(runs.c.per_unit), 1), else_=0)), 0)
     stmt = (
         select(targets.c.run_id, unit.c.id, unit.c.name, func.count(), done)
         .select_from(
@@ -629,19 +616,9 @@ async def progress_by_unit(
         .group_by(targets.c.run_id, unit.c.id, unit.c.name)
         .order_by(targets.c.run_id, unit.c.name, unit.c.id)
     )
-    for run_id, unit_id, name, count, completed in (await session.execute(stmt)).all():
-        out[int(run_id)].append(UnitProgress(int(unit_id), str(name), int(count), int(completed)))
+    for run_id, unit_id, name, count, finished in (await session.execute(stmt)).all():
+        out[int(run_id)].append(UnitProgress(int(unit_id), str(name), int(count), int(finished)))
     return out
-
-
-@dataclass(frozen=True)
-class UnitPending:
-    """The targets of one unit who have not completed a run (names capped, count exact)."""
-
-    unit_id: int
-    unit_name: str
-    count: int
-    names: tuple[str, ...] = field(default=())
 
 
 async def pending_by_unit(
@@ -661,20 +638,12 @@ async def pending_by_unit(
                 unit, unit.c.id == targets.c.unit_id
             )
         )
-        .where(targets.c.run_id == run_id, ~_completed(per_unit))
+        .where(targets.c.run_id == run_id, ~completed(per_unit))
         .order_by(unit.c.name, unit.c.id, people.c.full_name, people.c.id)
     )
     if unit_ids is not None:
         stmt = stmt.where(targets.c.unit_id.in_(list(unit_ids)))
-    groups: list[tuple[int, str, list[str], list[int]]] = []
-    for unit_id, unit_name, name in (await session.execute(stmt)).all():
-        if not groups or groups[-1][0] != unit_id:
-            groups.append((int(unit_id), str(unit_name), [], [0]))
-        group = groups[-1]
-        group[3][0] += 1
-        if names_per_unit is None or len(group[2]) < names_per_unit:
-            group[2].append(str(name))
-    return [UnitPending(uid, uname, n[0], tuple(names)) for uid, uname, names, n in groups]
+    return group_by_unit((await session.execute(stmt)).all(), names_per_unit)
 
 
 async def pending_in_subtree(
@@ -697,7 +666,7 @@ async def pending_in_subtree(
         .where(
             targets.c.run_id.in_(list(run_ids)),
             unit.c.path.startswith(path, autoescape=True),
-            ~_completed(runs.c.per_unit),
+            ~completed(runs.c.per_unit),
         )
         .order_by(unit.c.path, people.c.full_name)
     )
@@ -726,7 +695,7 @@ def _campaign_rows() -> Any:
     """Campaign runs with their scope's name and target/completion counts (by person, and by
     unit for unit-level runs), as one SELECT to narrow down."""
     scope = units.alias("run_scope")
-    done_flag = case((_completed(runs.c.per_unit), 1), else_=0)
+    done_flag = case((completed(runs.c.per_unit), 1), else_=0)
     per_target = (
         select(
             targets.c.run_id.label("run_id"),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import (
     Channel,
     ChatIdentity,
+    ChatStage,
     Consent,
     ConsentDecision,
     PendingLink,
@@ -16,6 +19,22 @@ from storage.models import (
     Unit,
     utcnow,
 )
+
+
+def latest_linked_chat(channel: Channel) -> Any:
+    """A subquery (person_id, chat_id): each person's newest linked chat on ``channel``; the
+    chat every outbound message to the person goes to (join it, LEFT for "maybe none")."""
+    linked = ChatIdentity.__table__.alias("linked_chat")  # type: ignore[attr-defined]
+    return (
+        select(linked.c.person_id, func.max(linked.c.id).label("chat_id"))
+        .where(
+            linked.c.channel == channel,
+            linked.c.stage == ChatStage.LINKED,
+            linked.c.person_id.is_not(None),
+        )
+        .group_by(linked.c.person_id)
+        .subquery("latest_chat")
+    )
 
 
 async def get_chat(

@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.campaigns import _completed  # the one rule of "completed" for a campaign target
-from storage.models import Channel, ChatStage, Role
+from storage.campaigns import completed  # the one rule of "completed" for a campaign target
+from storage.chats import latest_linked_chat
+from storage.models import Channel, Role
 
 _tables = SQLModel.metadata.tables
 units: Table = _tables["units"]
@@ -57,17 +58,7 @@ async def officers_due(
 ) -> list[DueOfficer]:
     """Officers and admins with ``weekly_digest`` on and a linked chat on ``channel`` (the
     newest one) who have no digest recorded for ``week``: at most ``limit``, by person id."""
-    linked = chats.alias("linked_chat")
-    latest = (
-        select(linked.c.person_id, func.max(linked.c.id).label("chat_id"))
-        .where(
-            linked.c.channel == channel,
-            linked.c.stage == ChatStage.LINKED,
-            linked.c.person_id.is_not(None),
-        )
-        .group_by(linked.c.person_id)
-        .subquery("latest_chat")
-    )
+    latest = latest_linked_chat(channel)
     already = exists().where(sent.c.person_id == people.c.id, sent.c.week == week).correlate(people)
     stmt = (
         select(people.c.id, chats.c.id, chats.c.external_id, chats.c.locale)
@@ -128,7 +119,7 @@ async def pending_counts_in_subtree(
         .where(
             targets.c.run_id.in_(list(run_ids)),
             unit.c.path.startswith(path, autoescape=True),
-            ~_completed(runs.c.per_unit),
+            ~completed(runs.c.per_unit),
         )
         .group_by(unit.c.path)
     )

@@ -36,9 +36,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from storage.chats import latest_linked_chat
 from storage.models import (
     Channel,
-    ChatStage,
     DeliveryKind,
     DeliveryStatus,
     Notice,
@@ -140,17 +140,7 @@ def _audience_select(audience: AudienceFilter) -> Select[Any]:
     people on PostgreSQL).  Right after a bulk roster import, before autovacuum has analyzed
     the tables, PostgreSQL may misplan it: run ``ANALYZE`` after a large import."""
     unit = units.alias("person_unit")
-    linked = chats.alias("linked_chat")
-    latest = (
-        select(linked.c.person_id, func.max(linked.c.id).label("chat_id"))
-        .where(
-            linked.c.channel == audience.channel,
-            linked.c.stage == ChatStage.LINKED,
-            linked.c.person_id.is_not(None),
-        )
-        .group_by(linked.c.person_id)
-        .subquery("latest_chat")
-    )
+    latest = latest_linked_chat(audience.channel)
     source: Any = people.join(unit, unit.c.id == people.c.unit_id)
     conditions: list[ColumnElement[bool]] = []
     paths = minimal_paths(audience.paths)
@@ -527,7 +517,8 @@ async def notices_in_scope(
 
 @dataclass(frozen=True)
 class UnitPending:
-    """The people of one unit who received a notice and have not acknowledged it."""
+    """The people of one unit who have not done something yet: acknowledged a notice, answered
+    a campaign (names capped, count exact)."""
 
     unit_id: int
     unit_name: str
@@ -555,8 +546,16 @@ async def not_acknowledged(
         )
         .order_by(unit.c.name, unit.c.id, people.c.full_name, people.c.id)
     )
+    return group_by_unit((await session.execute(stmt)).all(), names_per_unit)
+
+
+def group_by_unit(
+    rows: Iterable[Sequence[Any]], names_per_unit: int | None = None
+) -> list[UnitPending]:
+    """(unit id, unit name, person name) rows, ordered by unit, as one :class:`UnitPending`
+    per unit: every person counted, at most ``names_per_unit`` named."""
     groups: list[tuple[int, str, list[str], list[int]]] = []
-    for unit_id, unit_name, name in (await session.execute(stmt)).all():
+    for unit_id, unit_name, name in rows:
         if not groups or groups[-1][0] != unit_id:
             groups.append((int(unit_id), str(unit_name), [], [0]))
         group = groups[-1]
