@@ -64,7 +64,6 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_campaign_targets_person_id"), ["person_id"], unique=False
         )
-        batch_op.create_index("ix_campaign_targets_run_unit", ["run_id", "unit_id"], unique=False)
 
     with op.batch_alter_table("reminder_states", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reminder_states_person_id"))
@@ -177,7 +176,6 @@ def downgrade() -> None:
         )
 
     with op.batch_alter_table("campaign_targets", schema=None) as batch_op:
-        batch_op.drop_index("ix_campaign_targets_run_unit")
         batch_op.drop_index(batch_op.f("ix_campaign_targets_person_id"))
 
     op.drop_table("campaign_targets")
