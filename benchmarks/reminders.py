@@ -147,6 +147,7 @@ TITLES = (
 
 
 def mb(n_bytes: float) -> float:
+    """Bytes in MB (10^6; tracemalloc's figures).  RSS is shown in MiB (ru_maxrss is KiB)."""
     return n_bytes / 1_000_000
 
 
@@ -882,7 +883,6 @@ class Copies:
     def __init__(self, source: Where, directory: str) -> None:
         self.source = source
         self.directory = directory
-        self.made: list[Where] = []
 
     def make(self, name: str) -> Where:
         if self.source.schema is None:
@@ -896,7 +896,6 @@ class Copies:
             schema = f"{self.source.schema}_{name}"
             asyncio.run(copy_schema(self.source.url, self.source.schema, schema))
             where = Where(self.source.url, schema)
-        self.made.append(where)
         return where
 
     def drop(self, where: Where) -> None:
@@ -966,7 +965,7 @@ def report(ours: Measured, naive: Measured) -> bool:
             "-" if m.traced_seconds is None else f"{m.traced_seconds:.2f}",
         )
 
-    header = ("path", "reminders", "seconds", "peak MB", "RSS MB (+pass)", "s traced")
+    header = ("path", "reminders", "seconds", "peak MB", "RSS MiB (+pass)", "s traced")
     table = [header, row(ours), row(naive)]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
@@ -986,7 +985,7 @@ def report(ours: Measured, naive: Measured) -> bool:
     print(f"  naive/ours: {', '.join(parts)}")
     print(
         f"  RSS high-water of each process image alone (VmHWM): ours "
-        f"{ours.hwm_after_kib / 1024:.0f} MB, naive {naive.hwm_after_kib / 1024:.0f} MB"
+        f"{ours.hwm_after_kib / 1024:.0f} MiB, naive {naive.hwm_after_kib / 1024:.0f} MiB"
     )
     print("  later passes (nothing due):")
     for name in ("again, same moment", "a minute later"):
@@ -1091,7 +1090,7 @@ def run(args: argparse.Namespace, source: Where, directory: str) -> int:
     holds = lap.seconds < 2 and rss < 200 and peak < 200
     print(
         f"  target (one pass under 2 s and under 200 MB): {'HOLDS' if holds else 'MISSED'} "
-        f"({lap.seconds:.2f} s, RSS high-water {rss:.0f} MB, peak Python allocation {peak:.1f} MB)"
+        f"({lap.seconds:.2f} s, RSS high-water {rss:.0f} MiB, peak Python allocation {peak:.1f} MB)"
     )
     return 0 if ok else 1
 
