@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Exists,
     Table,
     and_,
     case,
@@ -402,8 +403,8 @@ async def cdcs_officers(
 # --------------------------------------------------------------------------- completion
 
 
-def completed(per_unit: bool | ColumnElement[bool]) -> ColumnElement[bool]:
-    """Whether the target row has completed its run (see the module doc)."""
+def _completion(per_unit: bool | ColumnElement[bool]) -> tuple[Exists, Exists]:
+    """(answered, took part): the two ways a target row completes its run."""
     t = targets.c
     by_person = responses.c.person_id == t.person_id
     by_unit = responses.c.unit_id == t.unit_id
@@ -421,7 +422,21 @@ def completed(per_unit: bool | ColumnElement[bool]) -> ColumnElement[bool]:
         .where(participations.c.run_id == t.run_id, participations.c.person_id == t.person_id)
         .correlate_except(participations)
     )
+    return answered, took_part
+
+
+def completed(per_unit: bool | ColumnElement[bool]) -> ColumnElement[bool]:
+    """Whether the target row has completed its run (see the module doc)."""
+    answered, took_part = _completion(per_unit)
     return or_(answered, took_part)
+
+
+def not_completed(per_unit: bool | ColumnElement[bool]) -> ColumnElement[bool]:
+    """The negation of :func:`completed`, written as two NOT EXISTS: PostgreSQL plans those
+    as anti-joins, where ``NOT (EXISTS … OR EXISTS …)`` hashes every completed response of
+    every run (measured: the reminder UPDATE twice as slow, a no-op pass 13×)."""
+    answered, took_part = _completion(per_unit)
+    return and_(~answered, ~took_part)
 
 
 # --------------------------------------------------------------------------- reminders
@@ -532,7 +547,7 @@ async def send_due_reminders(
             t.run_id == batch.run_id,
             t.sent_count < max_per_person,
             or_(t.last_sent_at.is_(None), t.last_sent_at < due_at),
-            ~completed(batch.per_unit),
+            not_completed(batch.per_unit),
         )
         .values(sent_count=t.sent_count + 1, last_sent_at=batch.now)
     )
@@ -553,7 +568,7 @@ async def send_manual_reminders(
         .where(
             t.run_id == batch.run_id,
             or_(t.last_manual_at.is_(None), t.last_manual_at < not_since),
-            ~completed(batch.per_unit),
+            not_completed(batch.per_unit),
         )
         .values(last_manual_at=batch.now)
     )
@@ -638,7 +653,7 @@ async def pending_by_unit(
                 unit, unit.c.id == targets.c.unit_id
             )
         )
-        .where(targets.c.run_id == run_id, ~completed(per_unit))
+        .where(targets.c.run_id == run_id, not_completed(per_unit))
         .order_by(unit.c.name, unit.c.id, people.c.full_name, people.c.id)
     )
     if unit_ids is not None:
@@ -666,7 +681,7 @@ async def pending_in_subtree(
         .where(
             targets.c.run_id.in_(list(run_ids)),
             unit.c.path.startswith(path, autoescape=True),
-            ~completed(runs.c.per_unit),
+            not_completed(runs.c.per_unit),
         )
         .order_by(unit.c.path, people.c.full_name)
     )

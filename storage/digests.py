@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.campaigns import completed  # the one rule of "completed" for a campaign target
+from storage.campaigns import not_completed  # the one rule of "completed" for a campaign target
 from storage.chats import latest_linked_chat
 from storage.models import Channel, Role
 
@@ -119,7 +119,7 @@ async def pending_counts_in_subtree(
         .where(
             targets.c.run_id.in_(list(run_ids)),
             unit.c.path.startswith(path, autoescape=True),
-            ~completed(runs.c.per_unit),
+            not_completed(runs.c.per_unit),
         )
         .group_by(unit.c.path)
     )
