@@ -339,13 +339,6 @@ async def target_of(session: AsyncSession, *, run_id: int, person_id: int) -> Ta
     return None if row is None else Target(int(row.person_id), int(row.unit_id))
 
 
-async def has_targets(session: AsyncSession, *, run_id: int) -> bool:
-    row = (
-        await session.execute(select(targets.c.id).where(targets.c.run_id == run_id).limit(1))
-    ).first()
-    return row is not None
-
-
 async def unit_answered(session: AsyncSession, *, run_id: int, unit_id: int) -> bool:
     """Whether a completed response for ``unit_id`` exists in the run (unit-level surveys)."""
     row = (
@@ -519,7 +512,7 @@ async def _enqueue_stamped(
         .select_from(source)
         .where(targets.c.run_id == batch.run_id, stamp)
         # In person order, the rows go into the outbox's person-keyed indexes sequentially:
-        # about half the time of an insert in the targets' (unit) order.
+        # about half the time of an insert in any other order (measured).
         .order_by(targets.c.person_id)
     )
     columns = [

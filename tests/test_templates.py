@@ -796,7 +796,7 @@ CASES.extend([
          ("no grassroots union has a union officer",)),
     Case("campaign/detail.txt",
          {"detail": SimpleNamespace(summary=_SUMMARY, units=[_UNIT_LINE], pending=6,
-                                    reminders=(), reminders_left=(dt.datetime(2026, 3, 17, 17),))},
+                                    next_reminder=dt.datetime(2026, 3, 17, 17))},
          ("By unit (lowest first):", "4/10 (40%)", "Not answered yet:", "and 4 others",
           "Next automatic reminder: 17:00 17/03/2026")),
     Case("campaign/reminded.txt",

@@ -35,11 +35,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.campaigns.schedule import DEFAULT_TZ, QuietHours
 from bot.indicators.catalog import Catalog, Target
 from bot.indicators.compute import Figure, IndicatorResult, compute_stats
+from bot.services.actors import scope_of
 from bot.texts import render
 from storage import campaigns as campaign_store
 from storage import digests as store
 from storage import outbox, people
-from storage.models import Channel, DeliveryKind, Person, Role, Unit
+from storage.models import Channel, DeliveryKind, Person, Unit
 
 TEMPLATE = "campaign/digest.txt"
 DEFAULT_LOCALE = "vi"
@@ -346,16 +347,6 @@ async def build_digest(
     return _digest(officer, scope, now, tz, found)
 
 
-async def officer_scope(session: AsyncSession, *, officer: Person) -> Unit | None:
-    """The unit an officer answers for (as :func:`bot.services.actors._place` decides): the
-    root unit for an admin, ``officer_unit_id`` (else their own unit) for an officer."""
-    if officer.role == Role.ADMIN:
-        return await people.root_unit(session)
-    if officer.role == Role.OFFICER:
-        return await people.get_unit(session, unit_id=officer.officer_unit_id or officer.unit_id)
-    return None
-
-
 def render_digest(digest: Digest, locale: str = DEFAULT_LOCALE) -> str:
     return render(TEMPLATE, locale, digest=digest)
 
@@ -390,7 +381,7 @@ async def digest_pass(
         if not await store.mark_sent(session, person_id=officer_chat.person_id, week=week, at=now):
             continue
         officer = await people.get_person(session, person_id=officer_chat.person_id)
-        scope = await officer_scope(session, officer=officer) if officer is not None else None
+        scope = await scope_of(session, person=officer) if officer is not None else None
         if officer is None or scope is None or scope.id is None:
             continue  # nothing to report on; recorded all the same, so the batch moves on
         if scope.id not in by_scope:
@@ -430,7 +421,6 @@ __all__ = [
     "campaign_key",
     "digest_due",
     "digest_pass",
-    "officer_scope",
     "render_digest",
     "shortfalls",
     "week_label",

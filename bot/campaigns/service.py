@@ -599,8 +599,7 @@ class UnitLine:
 class CampaignDetail:
     summary: CampaignSummary
     units: tuple[UnitLine, ...]  # lowest completion first
-    reminders: tuple[dt.datetime, ...]  # planned automatic reminders, local
-    reminders_left: tuple[dt.datetime, ...]  # of those, still ahead
+    next_reminder: dt.datetime | None  # the next planned automatic reminder, local
 
     @property
     def pending(self) -> int:
@@ -664,8 +663,7 @@ async def detail(
     return CampaignDetail(
         summary=_summary(row, tz),
         units=tuple(lines),
-        reminders=tuple(_local(t, tz) for t in planned),
-        reminders_left=tuple(_local(t, tz) for t in planned if t > moment),
+        next_reminder=next((_local(t, tz) for t in planned if t > moment), None),
     )
 
 

@@ -67,15 +67,21 @@ async def load_actor(
     return actor
 
 
+async def scope_of(session: AsyncSession, *, person: Person) -> Unit | None:
+    """The unit a person answers for: the root unit for an admin, their office
+    (``officer_unit_id``, else their own unit) for an officer, none for a member."""
+    if person.role == Role.ADMIN:
+        return await people.root_unit(session)
+    if person.role == Role.OFFICER:
+        return await people.get_unit(session, unit_id=person.officer_unit_id or person.unit_id)
+    return None
+
+
 async def _place(session: AsyncSession, actor: Actor, person: Person) -> None:
     """Fill in the person, their unit and, for officers and admins, their scope."""
     actor.person = person
     actor.unit = await people.get_unit(session, unit_id=person.unit_id)
-    if person.role == Role.ADMIN:
-        actor.scope = await people.root_unit(session)
-    elif person.role == Role.OFFICER:
-        scope_id = person.officer_unit_id or person.unit_id
-        actor.scope = await people.get_unit(session, unit_id=scope_id)
+    actor.scope = await scope_of(session, person=person)
 
 
 async def resolve_scope(session: AsyncSession, *, actor: Actor, text: str | None) -> Unit | None:
