@@ -77,6 +77,7 @@ from bot.campaigns.service import (  # noqa: E402
 )
 from bot.texts import render  # noqa: E402
 from storage import campaigns as store  # noqa: E402
+from storage import chats as chat_store  # noqa: E402
 from storage.db import Database, normalize_url  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import (  # noqa: E402
@@ -695,11 +696,11 @@ async def naive_pass(session: AsyncSession, *, now: dt.datetime) -> int:
             chat = chats.get(target.person_id)
             error: str | None = None
             if chat is None:
-                error = store.NEVER_LINKED
+                error = chat_store.NEVER_LINKED
             elif chat.unreachable_at is not None:
                 error = chat.unreachable_reason or "blocked"
             elif chat.stopped:
-                error = store.STOPPED
+                error = chat_store.STOPPED
             new.append(
                 Delivery(
                     kind=DeliveryKind.REMINDER,

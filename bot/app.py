@@ -25,6 +25,7 @@ from bot.channels.telegram import ALLOWED_UPDATES, InboxRunner, make_bot
 from bot.channels.telegram_sender import TelegramSender
 from bot.delivery.worker import DeliverySettings, DeliveryWorker
 from bot.indicators import Catalog, load_catalog
+from bot.notices.service import AckReminderPolicy
 from bot.services.composer import Composer
 from bot.services.conversation import Conversation, SurveyRegistry
 from bot.settings import Settings
@@ -74,6 +75,17 @@ def reminder_policy(settings: Settings) -> ReminderPolicy:
     )
 
 
+def ack_reminder_policy(settings: Settings) -> AckReminderPolicy:
+    """How members who have not acknowledged a notice are reminded, from the settings."""
+    start, end = settings.quiet
+    return AckReminderPolicy(
+        after=dt.timedelta(hours=settings.notice_remind_after),
+        automatic=settings.notice_reminders if settings.notice_remind_after > 0 else 0,
+        max_per_person=settings.reminder_max,
+        quiet=QuietHours(start=start, end=end),
+    )
+
+
 def build_scheduler(
     settings: Settings,
     db: Database,
@@ -106,6 +118,7 @@ def build_scheduler(
             interval_seconds=settings.scheduler_interval,
             tz=settings.tz,
             policy=policy,
+            ack_policy=ack_reminder_policy(settings),
             default_locale=settings.locale,
         ),
         digest=digest,
@@ -123,6 +136,7 @@ def build_dispatcher(
     composer: Composer,
     wake_delivery: Callable[[], None],
     policy: ReminderPolicy | None = None,
+    ack_policy: AckReminderPolicy | None = None,
 ) -> Dispatcher:
     """A Dispatcher with the routers, the unit-of-work middleware and the injected services."""
     dp = Dispatcher(
@@ -132,6 +146,7 @@ def build_dispatcher(
         composer=composer,
         wake_delivery=wake_delivery,
         reminder_policy=policy or ReminderPolicy(),
+        ack_policy=ack_policy or AckReminderPolicy(),
     )
     dp.update.outer_middleware(UnitOfWork(db, channel=channel, locale=locale))
     dp.include_router(build_router())
@@ -172,6 +187,7 @@ async def build_app(
         composer=Composer(tz=settings.tz, quiet=reminder_policy(settings).quiet),
         wake_delivery=worker.notify,
         policy=reminder_policy(settings),
+        ack_policy=ack_reminder_policy(settings),
     )
     runner = InboxRunner(bot, dp, db, channel=channel)
     scheduler = build_scheduler(settings, db, registry, catalog, on_written=worker.notify)

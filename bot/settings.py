@@ -49,6 +49,12 @@ class Settings(BaseSettings):
 
     quiet_hours: str = Field(default="21:00-07:00", validation_alias="QUIET_HOURS")
     reminder_max: int = Field(default=3, ge=0, le=20, validation_alias="REMINDER_MAX")
+    # Members who have not pressed "Đã nắm" get NOTICE_REMINDERS automatic reminders, the
+    # first NOTICE_REMIND_AFTER hours after the notice reached them (0: no automatic ones).
+    notice_remind_after: float = Field(
+        default=48.0, ge=0, le=24 * 30, validation_alias="NOTICE_REMIND_AFTER"
+    )
+    notice_reminders: int = Field(default=1, ge=0, le=20, validation_alias="NOTICE_REMINDERS")
     scheduler_interval: float = Field(
         default=60.0, ge=1, le=3600, validation_alias="SCHEDULER_INTERVAL"
     )

@@ -96,3 +96,9 @@ class ComposeCb(CallbackData, prefix="nc"):
 
 class NoticeDetailCb(CallbackData, prefix="nd"):
     n: int
+
+
+class NoticeRemindCb(CallbackData, prefix="nr"):
+    """ "Nhắc người chưa nắm" under a notice's detail: remind who has not acknowledged it."""
+
+    n: int

@@ -13,6 +13,7 @@ from aiogram.types import (
 
 from bot.campaigns.schedule import Recurrence
 from bot.campaigns.service import CampaignDetail, CampaignSummary
+from bot.notices.service import NoticeDetail
 from bot.services.casework import BenefitItem, CaseItem
 from bot.services.composer import ComposeView, Step
 from bot.services.conversation import Offer, Screen, ScreenKind
@@ -30,12 +31,14 @@ from handlers.callbacks import (
     DoneCb,
     LaunchCb,
     NoticeDetailCb,
+    NoticeRemindCb,
     PendingCb,
     SkipCb,
     SubmitCb,
     SurveyOpenCb,
     ToggleCb,
 )
+from storage.models import NoticeStatus
 from surveys.schema import QuestionKind, SurveyDefinition
 
 
@@ -298,3 +301,11 @@ def notices_list(ids: Sequence[int], locale: str) -> InlineKeyboardMarkup | None
     ]
     rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def notice_detail(detail: NoticeDetail, locale: str) -> InlineKeyboardMarkup | None:
+    """Under a sent notice's detail, while someone has not acknowledged it: remind them."""
+    if detail.summary.status != NoticeStatus.QUEUED or detail.not_acknowledged_total == 0:
+        return None
+    data = NoticeRemindCb(n=detail.summary.id).pack()
+    return InlineKeyboardMarkup(inline_keyboard=[[_button(label("remind_unacked", locale), data)]])

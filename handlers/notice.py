@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.notices import service as notices
 from bot.services.actors import Actor
 from bot.services.composer import Composer, ComposeView
+from bot.services.conversation import Conversation
 from bot.texts import render
 from handlers import keyboards
-from handlers.callbacks import AckCb, ComposeCb, NoticeDetailCb
+from handlers.callbacks import AckCb, ComposeCb, NoticeDetailCb, NoticeRemindCb
 from handlers.filters import IsLinked, IsOfficer
 from handlers.ui import Replies
 from handlers.views import chat_id
@@ -121,7 +122,28 @@ async def on_notice_detail(
         replies.answer(query.id, render("stale.txt", actor.locale))
         return
     replies.answer(query.id)
-    replies.send(chat_id(actor), render("notice/detail.txt", actor.locale, detail=found))
+    text = render("notice/detail.txt", actor.locale, detail=found)
+    replies.send(chat_id(actor), text, keyboards.notice_detail(found, actor.locale))
+
+
+async def on_notice_remind(
+    query: CallbackQuery,
+    callback_data: NoticeRemindCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+    ack_policy: notices.AckReminderPolicy,
+    wake_delivery: Callable[[], None],
+) -> None:
+    """ "Nhắc người chưa nắm": a reminder to each who has not acknowledged, once a day."""
+    result = await notices.remind_unacknowledged(
+        session, actor=actor, notice_id=callback_data.n, policy=ack_policy, tz=conversation.tz
+    )
+    text = render("notice/reminded.txt", actor.locale, result=result)
+    replies.answer(query.id, text, alert=True)
+    if result.outcome == notices.AckRemindOutcome.SENT:
+        replies.then(wake_delivery)  # committed: send them now (or when they fall due)
 
 
 async def on_ack(
@@ -151,5 +173,6 @@ def build() -> Router:
     router.message.register(on_compose_file, F.photo | F.document, IsOfficer())
     router.callback_query.register(on_compose_button, ComposeCb.filter(), IsOfficer())
     router.callback_query.register(on_notice_detail, NoticeDetailCb.filter(), IsOfficer())
+    router.callback_query.register(on_notice_remind, NoticeRemindCb.filter(), IsOfficer())
     router.callback_query.register(on_ack, AckCb.filter(), IsLinked())
     return router

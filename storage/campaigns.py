@@ -41,10 +41,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.chats import latest_linked_chat
+from storage.chats import latest_linked_chat, localized, newest_chat_of
 from storage.models import (
     Channel,
-    ChatStage,
     DeliveryKind,
     DeliveryStatus,
     ResponseState,
@@ -67,8 +66,6 @@ targets: Table = _tables["campaign_targets"]
 deliveries: Table = _tables["deliveries"]
 
 CHUNK = 2000
-NEVER_LINKED = "never_linked"
-STOPPED = "stopped"
 CLOSED = "closed"  # the error of invitations and reminders withdrawn when their run closed
 _CAMPAIGN_KINDS = (DeliveryKind.INVITATION, DeliveryKind.REMINDER)
 
@@ -454,62 +451,26 @@ async def _enqueue_stamped(
 ) -> int:
     """INSERT INTO deliveries SELECT the run's targets matching ``stamp``: one reminder each,
     written ``unreachable`` (with the reason) for people without a usable chat."""
-    # Each target's newest linked chat, looked up by person (an index search per row) rather
-    # than joined from the aggregate of every chat: the stamped rows are estimated at one by
-    # PostgreSQL (a moment its statistics never saw), which once made it re-aggregate all
-    # chats per row (150 s for one run, measured by benchmarks/reminders.py).
-    linked = chats.alias("linked_chat")
-    newest = (
-        select(func.max(linked.c.id))
-        .where(
-            linked.c.person_id == targets.c.person_id,
-            linked.c.channel == batch.channel,
-            linked.c.stage == ChatStage.LINKED,
-        )
-        .correlate(targets)
-        .scalar_subquery()
-    )
-    source = targets.outerjoin(chats, chats.c.id == newest)
-    default = batch.texts[batch.default_locale]
-    others = [
-        (chats.c.locale == loc, text)
-        for loc, text in batch.texts.items()
-        if loc != batch.default_locale
-    ]
-    text: Any = case(*others, else_=literal(default)) if others else literal(default)
-    reason = case(
-        (chats.c.id.is_(None), literal(NEVER_LINKED)),
-        (chats.c.unreachable_at.is_not(None), func.coalesce(chats.c.unreachable_reason, "blocked")),
-        (chats.c.stopped.is_(True), literal(STOPPED)),
-        else_=None,
-    )
-    status = case(
-        (
-            or_(
-                chats.c.id.is_(None), chats.c.unreachable_at.is_not(None), chats.c.stopped.is_(True)
-            ),
-            literal(DeliveryStatus.UNREACHABLE.value),
-        ),
-        else_=literal(DeliveryStatus.QUEUED.value),
-    )
+    to = newest_chat_of(targets, targets.c.person_id, batch.channel)
+    text = localized(batch.texts, batch.default_locale, to.locale)
     at = batch.available_at or batch.now
     select_rows = (
         select(
             literal(DeliveryKind.REMINDER.value),
             targets.c.run_id,
             targets.c.person_id,
-            chats.c.id,
+            to.chat_id,
             literal(batch.channel.value),
-            chats.c.external_id,
+            to.external_id,
             text,
             literal(False),
-            status,
+            to.status,
             literal(0),
             literal(at, type_=deliveries.c.available_at.type),
-            reason,
+            to.reason,
             literal(batch.now, type_=deliveries.c.created_at.type),
         )
-        .select_from(source)
+        .select_from(to.source)
         .where(targets.c.run_id == batch.run_id, stamp)
         # In person order, the rows go into the outbox's person-keyed indexes sequentially:
         # about half the time of an insert in any other order (measured).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -59,6 +60,33 @@ async def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str
 
     async with db.engine.begin() as conn:
         return await conn.run_sync(run)
+
+
+async def downgrade(db: Database, revision: str) -> tuple[str | None, str | None]:
+    """Take the schema back to ``revision`` (``base``: nothing); returns (before, after)."""
+    config = alembic_config()
+
+    def run(connection: Connection) -> tuple[str | None, str | None]:
+        before = _current(connection)
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+        return before, _current(connection)
+
+    async with db.engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+def differences(connection: Connection) -> list[Any]:
+    """What autogenerate would write: the models against the database (empty: in step)."""
+    from alembic.autogenerate import compare_metadata
+    from sqlmodel import SQLModel
+
+    import storage.models  # noqa: F401  (registers the tables)
+
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "target_metadata": SQLModel.metadata}
+    )
+    return list(compare_metadata(context, SQLModel.metadata))
 
 
 async def check_up_to_date(db: Database) -> None:

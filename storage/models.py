@@ -410,7 +410,7 @@ class NoticeStatus(StrEnum):
 class DeliveryKind(StrEnum):
     NOTICE = "notice"
     INVITATION = "invitation"  # a campaign opened: the survey's button
-    REMINDER = "reminder"  # a campaign not answered yet, automatic or by an officer's hand
+    REMINDER = "reminder"  # a campaign not answered or a notice not acknowledged yet
     DIGEST = "digest"  # an officer's weekly below-target digest
     MESSAGE = "message"
 
@@ -470,6 +470,15 @@ class Delivery(SQLModel, table=True):
             postgresql_where=text("notice_id IS NOT NULL"),
         ),
         Index("ix_deliveries_due", "status", "available_at"),
+        # The deliveries a notice reminder may be for: sent and not acknowledged.  Partial, so
+        # the scheduler's pass reads only those (not every row and its text) at each tick.
+        Index(
+            "ix_deliveries_unacknowledged",
+            "notice_id",
+            "sent_at",
+            sqlite_where=text("notice_id IS NOT NULL AND acknowledged_at IS NULL"),
+            postgresql_where=text("notice_id IS NOT NULL AND acknowledged_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -478,6 +487,9 @@ class Delivery(SQLModel, table=True):
     # deliveries up by chat, so neither has an index of its own (each costs every insert).
     notice_id: int | None = Field(default=None, foreign_key="notices.id")
     run_id: int | None = Field(default=None, foreign_key="survey_runs.id", index=True)
+    # A reminder of a notice not acknowledged: the notice's own delivery to the person.  Its
+    # "Đã nắm" button acknowledges that row; the reminders of a row are counted through it.
+    reminds_id: int | None = Field(default=None, foreign_key="deliveries.id", index=True)
     person_id: int | None = Field(default=None, foreign_key="people.id", index=True)
     chat_id: int | None = Field(default=None, foreign_key="chat_identities.id")
     channel: Channel = Field(default=Channel.TELEGRAM, sa_type=_enum(Channel))

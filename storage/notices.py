@@ -36,7 +36,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from storage.chats import latest_linked_chat
+from storage.chats import NEVER_LINKED, STOPPED, latest_linked_chat, localized, newest_chat_of
 from storage.models import (
     Channel,
     DeliveryKind,
@@ -54,8 +54,6 @@ notices: Table = _tables["notices"]
 deliveries: Table = _tables["deliveries"]
 
 # Why a recipient cannot be written to; stored as the delivery's error.
-NEVER_LINKED = "never_linked"
-STOPPED = "stopped"
 BLOCKED = "blocked"
 CANCELLED = "cancelled"  # the error of queued rows of a notice cancelled before they were sent
 
@@ -337,6 +335,15 @@ async def cancel_notice(session: AsyncSession, *, notice_id: int) -> int | None:
         )
         .values(status=DeliveryStatus.FAILED, error=CANCELLED)
     )
+    own = select(deliveries.c.id).where(deliveries.c.notice_id == notice_id)
+    await session.execute(  # its reminders still waiting go too (not counted: not the notice)
+        update(deliveries)
+        .where(
+            deliveries.c.reminds_id.in_(own.scalar_subquery()),
+            deliveries.c.status == DeliveryStatus.QUEUED,
+        )
+        .values(status=DeliveryStatus.FAILED, error=CANCELLED)
+    )
     notice = await session.get(Notice, notice_id)
     if notice is not None:
         await session.refresh(notice)
@@ -597,5 +604,146 @@ async def acknowledge(
     row = (await session.execute(select(deliveries.c.notice_id).where(owned))).first()
     if row is None:
         return Acknowledged(NOT_FOUND)
+    await session.execute(  # reminders of it still waiting are pointless now
+        update(deliveries)
+        .where(deliveries.c.reminds_id == delivery_id, deliveries.c.status == DeliveryStatus.QUEUED)
+        .values(status=DeliveryStatus.FAILED, error=ACKNOWLEDGED)
+    )
     notice_id = None if row[0] is None else int(row[0])
     return Acknowledged(ACKNOWLEDGED if _rowcount(result) == 1 else ALREADY, notice_id)
+
+
+# --------------------------------------------------------------------------- reminders
+
+
+@dataclass(frozen=True)
+class AckReminderBatch:
+    """Reminders of notices not acknowledged, written by one pass or one officer's press."""
+
+    headers: Mapping[str, str]  # locale → the line put above the notice's own text
+    default_locale: str
+    now: dt.datetime  # the rows' created_at: what one pass or press wrote is found by it
+    max_per_delivery: int  # reminders (automatic and by hand) per person per notice
+    channel: Channel = Channel.TELEGRAM
+    available_at: dt.datetime | None = None  # None: now
+
+
+async def remind_unacknowledged(
+    session: AsyncSession,
+    *,
+    notice_ids: Sequence[int],
+    batch: AckReminderBatch,
+    not_since: dt.datetime,
+    sent_before: dt.datetime | None = None,
+) -> int:
+    """One reminder to everyone a notice of ``notice_ids`` was delivered to (status sent,
+    with the "Đã nắm" button) who has not acknowledged it, has had fewer than
+    ``max_per_delivery`` reminders of it and none since ``not_since``; with ``sent_before``
+    only deliveries sent before it.  One INSERT … SELECT: each reminder is the notice's text
+    under the header, points at the delivery (``reminds_id``: its button acknowledges that
+    row) and goes to the person's newest linked chat (``unreachable`` with the reason when
+    there is none).  Returns how many were written."""
+    if not notice_ids:
+        return 0
+    original = deliveries.alias("original")
+    o = original.c
+    r = deliveries.alias("earlier_reminder")  # found through the index on reminds_id
+    reminded = (
+        select(func.count())
+        .select_from(r)
+        .where(r.c.reminds_id == o.id)
+        .correlate(original)
+        .scalar_subquery()
+    )
+    recent = (
+        select(r.c.id)
+        .where(r.c.reminds_id == o.id, r.c.created_at >= not_since)
+        .correlate(original)
+        .exists()
+    )
+    conditions = [
+        o.notice_id.is_not(None),  # with acknowledged_at IS NULL: ix_deliveries_unacknowledged
+        o.notice_id.in_(list(notice_ids)),
+        o.kind == DeliveryKind.NOTICE,
+        # "sent" as the time it was sent, not the status: a status term made SQLite walk every
+        # sent delivery ever (ix_deliveries_due) instead of this notice's unacknowledged ones.
+        o.sent_at.is_not(None),
+        o.acknowledged_at.is_(None),
+        o.ack_button.is_(True),
+        o.person_id.is_not(None),
+        ~recent,
+        reminded < batch.max_per_delivery,
+    ]
+    if sent_before is not None:
+        conditions.append(o.sent_at <= sent_before)
+    to = newest_chat_of(original, o.person_id, batch.channel)
+    header = localized(dict(batch.headers), batch.default_locale, to.locale)
+    rows = (
+        select(
+            literal(DeliveryKind.REMINDER.value),
+            o.id,
+            o.person_id,
+            to.chat_id,
+            literal(batch.channel.value),
+            to.external_id,
+            header + o.text,
+            literal(True),
+            to.status,
+            literal(0),
+            literal(batch.available_at or batch.now, type_=deliveries.c.available_at.type),
+            to.reason,
+            literal(batch.now, type_=deliveries.c.created_at.type),
+        )
+        .select_from(to.source)
+        .where(*conditions)
+        .order_by(o.person_id)
+    )
+    columns = [
+        "kind",
+        "reminds_id",
+        "person_id",
+        "chat_id",
+        "channel",
+        "external_id",
+        "text",
+        "ack_button",
+        "status",
+        "attempts",
+        "available_at",
+        "error",
+        "created_at",
+    ]
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return _rowcount(await session.execute(insert(deliveries).from_select(columns, rows)))
+
+
+async def ack_reminders_written(
+    session: AsyncSession, *, notice_id: int, at: dt.datetime
+) -> tuple[int, int]:
+    """(queued, unreachable): the notice's reminders written at ``at`` (one press or pass)."""
+    original = deliveries.alias("original")
+    rows = (
+        await session.execute(
+            select(deliveries.c.status, func.count())
+            .select_from(deliveries.join(original, original.c.id == deliveries.c.reminds_id))
+            .where(original.c.notice_id == notice_id, deliveries.c.created_at == at)
+            .group_by(deliveries.c.status)
+        )
+    ).all()
+    by_status = {str(status): int(n) for status, n in rows}
+    return by_status.get(DeliveryStatus.QUEUED.value, 0), by_status.get(
+        DeliveryStatus.UNREACHABLE.value, 0
+    )
+
+
+async def notices_sent_since(session: AsyncSession, *, since: dt.datetime) -> list[int]:
+    """Queued notices whose sending time (scheduled, or when confirmed) is at or after
+    ``since``: those whose members the automatic reminders still chase."""
+    moment = func.coalesce(notices.c.send_at, notices.c.queued_at)
+    stmt = (
+        select(notices.c.id)
+        .where(notices.c.status == NoticeStatus.QUEUED, moment >= since)
+        .order_by(notices.c.id)
+    )
+    return [int(r[0]) for r in (await session.execute(stmt)).all()]

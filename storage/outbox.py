@@ -168,6 +168,7 @@ class Claimed:
     attachment_ref: str | None = None
     skip_reason: str | None = None  # the chat is known unreachable or stopped: do not send
     run_id: int | None = None  # a campaign's invitation or reminder
+    reminds_id: int | None = None  # a notice's reminder: the delivery its button acknowledges
 
 
 def _due(now: dt.datetime) -> Any:
@@ -244,6 +245,7 @@ async def claim_due(
             c.text,
             c.ack_button,
             c.run_id,
+            c.reminds_id,
             c.attempts,
             c.lease_expires_at,
             n.attachment_kind,
@@ -282,6 +284,7 @@ async def claim_due(
                 attachment_ref=row.attachment_ref,
                 skip_reason=skip,
                 run_id=row.run_id,
+                reminds_id=row.reminds_id,
             )
         )
     return claimed

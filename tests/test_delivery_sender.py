@@ -51,6 +51,14 @@ async def test_a_notice_with_the_ack_button(api: FakeBotAPI, bot: Bot) -> None:
     assert api.last_call("sendMessage").params["parse_mode"] == "HTML"
 
 
+async def test_a_notice_reminder_button_names_the_notice_delivery(
+    api: FakeBotAPI, bot: Bot
+) -> None:
+    await TelegramSender(bot, ack).send(message("Nhắc lại: họp lúc 8 giờ", reminds_id=12))
+    [sent] = api.messages(CHAT)
+    assert sent.callback_data == [["ack:12"]]  # the notice's own row, not the reminder's (77)
+
+
 async def test_no_button_without_ack_or_without_a_factory(api: FakeBotAPI, bot: Bot) -> None:
     await TelegramSender(bot, None).send(message("một"))
     await TelegramSender(bot, ack).send(

@@ -76,18 +76,37 @@ async def test_compose_send_acknowledge_and_count(api: FakeBotAPI, bot: RunningB
     assert "Đã nắm: 1/3" in listing.text
     await mai_anh.click(listing, "🔎 Chi tiết #1")
     await api.wait_idle()
-    detail = mai_anh.last_message().text
+    shown = mai_anh.last_message()
+    detail = shown.text
     # Delivered but not acknowledged: Mai Anh (CĐCS office) and Nhung (tổ Toán – Tin).
     assert "Chưa bấm «Đã nắm» (2 người):" in detail
     assert "Võ Thị Hồng Nhung" in detail and "Lê Thị Mai Anh" in detail
     assert "Phạm Minh Tuấn" not in detail.split("Chưa bấm")[1]
 
+    # She reminds them by hand: Nhung gets the notice again, under a reminder line, with a
+    # button that acknowledges the notice itself; a second press the same day reminds nobody.
+    before = len(nhung.messages())
+    await mai_anh.click(shown, "🔔 Nhắc người chưa nắm")
+    await api.wait_idle()
+    answer = str(mai_anh.last_callback_answer().get("text"))
+    assert "Đã gửi lời nhắc tới 2 người chưa bấm «Đã nắm»" in answer
+    await api.wait_idle(timeout=10, quiet=0.5)
+    [reminder] = nhung.messages()[before:]
+    assert reminder.text.startswith("🔔 Công đoàn nhắc: thầy/cô chưa xác nhận đã nắm")
+    assert "họp lúc 14h thứ Sáu" in reminder.text
+    await nhung.click(reminder, "✅ Đã nắm")
+    await api.wait_idle()
+    assert "☑️ Đã nắm (đã ghi nhận)" in reminder.buttons[0]
+    await mai_anh.click(shown, "🔔 Nhắc người chưa nắm")
+    await api.wait_idle()
+    assert "Không còn ai để nhắc" in str(mai_anh.last_callback_answer().get("text"))
+
     await mai_anh.send("/stats")
     await api.wait_idle()
-    # A1: members who acknowledged every notice delivered to them (Tuấn) of 5 members = 20%;
-    # coverage: 3 of the 5 members received it.
+    # A1: members who acknowledged every notice delivered to them (Tuấn, and Nhung through the
+    # reminder) of 5 members = 40%; coverage: 3 of the 5 members received it.
     stats = mai_anh.last_message().text
-    assert "1/5 = 20%" in stats
+    assert "2/5 = 40%" in stats
     assert "3/5 đoàn viên đã nhận thông báo" in stats
 
 

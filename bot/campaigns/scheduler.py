@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.campaigns import service
 from bot.campaigns.schedule import DEFAULT_TZ, ReminderPolicy
+from bot.notices.service import AckReminderPolicy, ack_reminder_pass
 from bot.services.conversation import SurveyRegistry
 from storage.db import Database
 from storage.models import Channel, utcnow
@@ -152,6 +153,7 @@ class SchedulerSettings:
     interval_seconds: float = 60.0
     tz: dt.tzinfo = DEFAULT_TZ
     policy: ReminderPolicy = field(default_factory=ReminderPolicy)
+    ack_policy: AckReminderPolicy = field(default_factory=AckReminderPolicy)
     channel: Channel = Channel.TELEGRAM
     default_locale: str = "vi"
 
@@ -161,6 +163,7 @@ class TickStats:
     rolled: int  # new runs of recurring campaigns
     reminders: service.PassStats
     digests: int
+    notice_reminders: int = 0  # reminders of notices not acknowledged
 
 
 DigestPass = Callable[[Any, dt.datetime], Any]  # (session, now) -> awaitable of a count
@@ -216,13 +219,23 @@ class Scheduler:
                     channel=s.channel,
                     default_locale=s.default_locale,
                 )
+                acks = await ack_reminder_pass(
+                    session,
+                    now=now,
+                    policy=s.ack_policy,
+                    tz=s.tz,
+                    channel=s.channel,
+                    default_locale=s.default_locale,
+                )
                 digests = int(await self.digest(session, now)) if self.digest else 0
-            stats = TickStats(len(rolled), passed, digests)
-            if rolled or passed.reminders or digests:
+            stats = TickStats(len(rolled), passed, digests, acks)
+            if rolled or passed.reminders or digests or acks:
                 log.info(
-                    "scheduler: %d new runs, %d reminders, %d digests, %d runs closed",
+                    "scheduler: %d new runs, %d reminders, %d notice reminders, %d digests, "
+                    "%d runs closed",
                     len(rolled),
                     passed.reminders,
+                    acks,
                     digests,
                     passed.runs_closed,
                 )

@@ -142,7 +142,7 @@ class TelegramSender:
             return SendOutcome.permanent("nothing to send: empty text and no attachment")
         markup: InlineKeyboardMarkup | None = None
         if message.ack_button and self.ack_markup:
-            markup = self.ack_markup(message.delivery_id)
+            markup = self.ack_markup(message.ack_target)
         elif message.run_id is not None and self.survey_markup:
             markup = self.survey_markup(message.run_id)
         first_id: int | None = None

@@ -22,6 +22,12 @@ class Outbound:
     attachment_kind: str | None = None  # "document" | "photo"
     attachment_ref: str | None = None  # the platform's file id
     run_id: int | None = None  # a campaign's invitation or reminder: the survey's button
+    reminds_id: int | None = None  # a notice's reminder: its button acknowledges that delivery
+
+    @property
+    def ack_target(self) -> int:
+        """The delivery the "Đã nắm" button names: the notice's own row, for a reminder too."""
+        return self.reminds_id if self.reminds_id is not None else self.delivery_id
 
 
 class OutcomeKind(StrEnum):

@@ -328,6 +328,7 @@ class DeliveryWorker:
             attachment_kind=item.attachment_kind,
             attachment_ref=item.attachment_ref,
             run_id=item.run_id,
+            reminds_id=item.reminds_id,
         )
         pacer = _LeasedPacer(self, f"{item.channel}:{item.external_id}", item)
         waits = 0

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -726,3 +726,134 @@ async def acknowledge(
     if result.outcome == store.ACKNOWLEDGED:
         return Acknowledgement(AckOutcome.ACKNOWLEDGED, title)
     return Acknowledgement(AckOutcome.ALREADY, title)
+
+
+# --------------------------------------------------------------------------- reminders
+
+REMINDER_TEMPLATE = "notice/reminder.txt"
+REMINDER_LOCALES = ("vi", "en")
+
+
+@dataclass(frozen=True)
+class AckReminderPolicy:
+    """How members who have not pressed "Đã nắm" are reminded of a notice.
+
+    Automatically: ``automatic`` reminders (0: none), the first ``after`` the notice reached
+    them, each next one ``after`` the previous, only for notices sent within ``window`` (an
+    old notice is not dug up), never during ``quiet`` hours.  By hand (the notice's detail):
+    at most once a local day per person.  Both together: at most ``max_per_person``
+    reminders per person per notice.
+    """
+
+    after: dt.timedelta = dt.timedelta(hours=48)
+    automatic: int = 1
+    max_per_person: int = 3
+    quiet: QuietHours = field(default_factory=QuietHours)
+    window: dt.timedelta = dt.timedelta(days=7)
+
+    @property
+    def reach(self) -> dt.timedelta:
+        """How far back the automatic pass looks: the window, or longer when the reminders
+        it allows would not fit in it."""
+        return max(self.window, self.after * (self.automatic + 1))
+
+
+def _reminder_headers(*, manual: bool) -> dict[str, str]:
+    return {
+        locale: render(REMINDER_TEMPLATE, locale, manual=manual) + "\n\n"
+        for locale in REMINDER_LOCALES
+    }
+
+
+async def ack_reminder_pass(
+    session: AsyncSession,
+    *,
+    now: dt.datetime,
+    policy: AckReminderPolicy | None = None,
+    tz: dt.tzinfo = TZ,
+    channel: Channel = Channel.TELEGRAM,
+    default_locale: str = "vi",
+) -> int:
+    """Write the automatic reminders due at ``now`` (none during quiet hours: they wait for
+    the first pass after them); never commits.  Everything it needs is in the outbox, so a
+    second pass at the same moment writes nothing, and after downtime each person gets at most
+    one reminder per notice.  Returns how many were written."""
+    p = policy or AckReminderPolicy()
+    moment = as_utc(now)
+    cap = min(p.automatic, p.max_per_person)
+    if cap <= 0 or p.after <= dt.timedelta(0) or p.quiet.contains(moment, tz):
+        return 0
+    ids = await store.notices_sent_since(session, since=moment - p.reach)
+    batch = store.AckReminderBatch(
+        headers=_reminder_headers(manual=False),
+        default_locale=default_locale,
+        now=moment,
+        max_per_delivery=cap,
+        channel=channel,
+    )
+    return await store.remind_unacknowledged(
+        session,
+        notice_ids=ids,
+        batch=batch,
+        # the previous reminder exactly ``after`` ago does not count as recent: the next is due
+        not_since=moment - p.after + dt.timedelta(microseconds=1),
+        sent_before=moment - p.after,
+    )
+
+
+class AckRemindOutcome(StrEnum):
+    SENT = "sent"  # reminders written (they may wait for the end of quiet hours)
+    NOBODY = "nobody"  # everyone acknowledged, was reminded today, or had every reminder
+    NOT_SENT = "not_sent"  # a draft or a cancelled notice
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class AckReminders:
+    outcome: AckRemindOutcome
+    count: int = 0  # reminders queued to send
+    unreachable: int = 0  # people not reminded because they have no usable chat
+    at: dt.datetime | None = None  # local time they go out, when held back by quiet hours
+
+
+async def remind_unacknowledged(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    notice_id: int,
+    now: dt.datetime | None = None,
+    policy: AckReminderPolicy | None = None,
+    tz: dt.tzinfo = TZ,
+    channel: Channel = Channel.TELEGRAM,
+    default_locale: str = "vi",
+) -> AckReminders:
+    """An officer reminds everyone who received the notice and has not acknowledged it: at
+    most once a local day per person and ``max_per_person`` in all; during quiet hours the
+    reminders wait for their end."""
+    notice = await store.get_notice(session, notice_id=notice_id)
+    if notice is None or not actor.is_officer or not await _can_oversee(session, actor, notice):
+        return AckReminders(AckRemindOutcome.NOT_FOUND)
+    if notice.status != NoticeStatus.QUEUED:
+        return AckReminders(AckRemindOutcome.NOT_SENT)
+    assert notice.id is not None
+    p = policy or AckReminderPolicy()
+    moment = as_utc(now or utcnow())
+    day_start = dt.datetime.combine(moment.astimezone(tz).date(), dt.time(0, 0), tzinfo=tz)
+    at = p.quiet.release(moment, tz).astimezone(dt.UTC)
+    batch = store.AckReminderBatch(
+        headers=_reminder_headers(manual=True),
+        default_locale=default_locale,
+        now=moment,
+        max_per_delivery=p.max_per_person,
+        channel=channel,
+        available_at=at,
+    )
+    written = await store.remind_unacknowledged(
+        session, notice_ids=[notice.id], batch=batch, not_since=day_start.astimezone(dt.UTC)
+    )
+    if written == 0:
+        return AckReminders(AckRemindOutcome.NOBODY)
+    queued, unreachable = await store.ack_reminders_written(session, notice_id=notice.id, at=moment)
+    return AckReminders(
+        AckRemindOutcome.SENT, queued, unreachable, local(at, tz) if at > moment else None
+    )
