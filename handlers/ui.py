@@ -23,6 +23,8 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
+from bot.delivery.split import split_for_telegram
+
 log = logging.getLogger(__name__)
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply | None
@@ -103,7 +105,12 @@ class Replies:
     @staticmethod
     async def _send(bot: Bot, item: _Item) -> None:
         if item.kind == "send":
-            await bot.send_message(item.chat_id, item.text, reply_markup=item.markup)
+            # A long reply (a whole /stats table) goes in parts, cut between paragraphs with
+            # its tags closed and reopened; the buttons come with the last part.
+            parts = split_for_telegram(item.text)
+            for index, part in enumerate(parts):
+                markup = item.markup if index == len(parts) - 1 else None
+                await bot.send_message(item.chat_id, part, reply_markup=markup)
         elif item.kind == "edit":
             markup = item.markup if isinstance(item.markup, InlineKeyboardMarkup) else None
             await bot.edit_message_text(

@@ -10,6 +10,7 @@ after the session and never commit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Table,
     and_,
     case,
+    cast,
     distinct,
     func,
     literal,
@@ -385,5 +387,103 @@ async def notice_ack_counts(session: AsyncSession, *, scope: ScopeUnit, year: in
             _sum(f.c.reached, "reached"),
             _sum(f.c.informed, "informed"),
         ],
+        scope=scope,
+    )
+
+
+@dataclass(frozen=True)
+class ReportMeasure:
+    """One indicator counted from the unit reports (see :func:`unit_report_counts`)."""
+
+    name: str  # the prefix of its counts: ``<name>.units`` …
+    question_key: str
+    counts_as: tuple[str, ...] = ()  # single-choice answers that count; () → yes
+    integer: bool = False  # sum the answers (an integer question) into ``amount``
+    among: str | None = None  # only units answering yes to it form ``eligible``
+    public: bool | None = None  # only public (True) or non-public (False) CĐCS
+
+
+async def unit_report_counts(
+    session: AsyncSession,
+    *,
+    scope: ScopeUnit,
+    year: int,
+    measures: Sequence[ReportMeasure],
+    survey_key: str = "unit_report",
+) -> Breakdown:
+    """The CĐCS of the scope and their unit report of the year (the latest completed one when
+    a unit answered more than once), for every measure at once: the answers of the latest
+    reports are pivoted into one row per report (one scan of ``answers``), then one facts row
+    per CĐCS is aggregated three ways (:func:`_breakdown`).  Counts per measure ``m``:
+    ``m.units`` (the CĐCS it concerns), ``m.reported`` (of those, with a report), ``m.yes``
+    (answering yes, or one of ``counts_as``), ``m.amount`` (the sum of an integer question),
+    ``m.eligible`` (answering yes to ``among``)."""
+    latest = (
+        _completed_responses(survey_key, year)
+        .add_columns(
+            responses.c.unit_id.label("unit_id"), func.max(responses.c.id).label("response_id")
+        )
+        .group_by(responses.c.unit_id)
+        .subquery("latest_report")
+    )
+    questions = sorted(
+        {m.question_key for m in measures} | {m.among for m in measures if m.among is not None}
+    )
+    pivot = (
+        select(
+            answers.c.response_id.label("response_id"),
+            *[
+                func.max(case((answers.c.question_key == q, answers.c.value))).label(f"q_{q}")
+                for q in questions
+            ],
+        )
+        .where(
+            answers.c.question_key.in_(questions),
+            answers.c.response_id.in_(select(latest.c.response_id)),
+        )
+        .group_by(answers.c.response_id)
+        .subquery("report_answers")
+    )
+    cdcs = units.alias("report_unit")
+    reported = latest.c.response_id.is_not(None)
+    columns: list[Any] = [cdcs.c.id.label("unit_id")]
+    for m in measures:
+        concerned: ColumnElement[bool] = (
+            cdcs.c.is_public.is_(m.public) if m.public is not None else literal(True)
+        )
+        value = pivot.c[f"q_{m.question_key}"]
+        wanted = (
+            [json.dumps(v, ensure_ascii=False) for v in m.counts_as] if m.counts_as else [TRUE_JSON]
+        )
+        columns += [
+            case((concerned, 1), else_=0).label(f"{m.name}.units"),
+            case((and_(concerned, reported), 1), else_=0).label(f"{m.name}.reported"),
+            case((and_(concerned, value.in_(wanted)), 1), else_=0).label(f"{m.name}.yes"),
+            (
+                case((concerned, func.coalesce(cast(value, Integer), 0)), else_=0)
+                if m.integer  # the survey accepts only whole numbers for such a question
+                else literal(0, Integer)
+            ).label(f"{m.name}.amount"),
+            (
+                case((and_(concerned, pivot.c[f"q_{m.among}"] == TRUE_JSON), 1), else_=0)
+                if m.among is not None
+                else literal(0, Integer)
+            ).label(f"{m.name}.eligible"),
+        ]
+    facts = (
+        select(*columns)
+        .select_from(
+            cdcs.outerjoin(latest, latest.c.unit_id == cdcs.c.id).outerjoin(
+                pivot, pivot.c.response_id == latest.c.response_id
+            )
+        )
+        .where(cdcs.c.kind == UnitKind.GRASSROOTS)
+        .subquery("report_facts")
+    )
+    names = [c.name for c in columns[1:]]
+    return await _breakdown(
+        session,
+        facts=facts,
+        measures=lambda f: [_sum(f.c[name], name) for name in names],
         scope=scope,
     )

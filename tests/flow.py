@@ -105,3 +105,12 @@ async def eventually(predicate: Callable[[], bool]) -> None:
     async with asyncio.timeout(10):
         while not predicate():  # noqa: ASYNC110  (polling the fake server's state)
             await asyncio.sleep(0.02)
+
+
+async def reply_to(api: FakeBotAPI, user: FakeUser, text: str) -> str:
+    """Send ``text`` and return everything the bot answered, its parts joined (a long reply,
+    such as a whole /stats table, comes in several messages)."""
+    before = len(user.messages())
+    await user.send(text)
+    await api.wait_idle()
+    return "\n".join(m.text for m in user.messages()[before:])

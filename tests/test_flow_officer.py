@@ -17,7 +17,7 @@ from storage.models import (
     WelfareBenefit,
 )
 from tests.fakebotapi import FakeBotAPI, FakeUser
-from tests.flow import RunningBot, link
+from tests.flow import RunningBot, link, reply_to
 from tests.test_flow_surveys import officer_launches_activity, open_activity
 
 
@@ -100,9 +100,7 @@ async def test_stats_of_a_school_from_answers_cases_and_benefits(
         benefit = (await session.execute(select(WelfareBenefit))).scalar_one()
         assert benefit.status == BenefitStatus.CONFIRMED
 
-    await mai_anh.send("/stats")
-    await api.wait_idle()
-    stats = mai_anh.last_message().text
+    stats = await reply_to(api, mai_anh, "/stats")
     # By hand, CĐCS THPT Bùi Thị Xuân and its two tổ: 6 people in the roster (5 members,
     # Ngô Văn Lâm is not), staff count 6.
     # A3c: 1 took part (Tuấn) of 6 staff = 16,7%; 2 answered (Tuấn, Nhung): coverage 2/6.
@@ -143,20 +141,16 @@ async def test_officer_sees_only_their_own_district(api: FakeBotAPI, bot: Runnin
     await hung.send("/stats BL-THPT-BL")
     await api.wait_idle()
     assert "Không tìm thấy đơn vị" in hung.last_message().text
-    await hung.send("/stats Bùi Thị Xuân")
-    await api.wait_idle()
-    assert "CĐCS Trường THPT Bùi Thị Xuân" in hung.last_message().text
+    assert "CĐCS Trường THPT Bùi Thị Xuân" in await reply_to(api, hung, "/stats Bùi Thị Xuân")
 
     # The provincial admin may look anywhere.
     ha = api.user(id=8202, first_name="Hà", phone="0913620145")
     await link(api, ha)
-    await ha.send("/stats Bảo Lộc 2026")
-    await api.wait_idle()
-    assert "Công đoàn Giáo dục thành phố Bảo Lộc" in ha.last_message().text
-    assert "Chỉ tiêu năm 2026" in ha.last_message().text
-    await ha.send("/stats da lat")  # without diacritics, in lower case
-    await api.wait_idle()
-    assert "Công đoàn Giáo dục thành phố Đà Lạt" in ha.last_message().text
+    bao_loc = await reply_to(api, ha, "/stats Bảo Lộc 2026")
+    assert "Công đoàn Giáo dục thành phố Bảo Lộc" in bao_loc
+    assert "Chỉ tiêu năm 2026" in bao_loc
+    # without diacritics, in lower case
+    assert "Công đoàn Giáo dục thành phố Đà Lạt" in await reply_to(api, ha, "/stats da lat")
 
 
 async def test_newcomer_by_invite_link_is_queued_and_confirmed(

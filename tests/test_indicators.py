@@ -201,6 +201,32 @@ async def _respond(
         )
 
 
+async def _report(
+    s: AsyncSession,
+    p: Province,
+    run: str,
+    who: str,
+    *,
+    state: ResponseState = ResponseState.COMPLETED,
+    **answered: bool | int | str,
+) -> None:
+    """A unit report of ``who``'s CĐCS, with its answers (as the survey stores them: JSON)."""
+    person = p.people[who]
+    run_id = p.runs[run].id
+    assert run_id is not None
+    response = Response(
+        run_id=run_id, person_id=person.id, unit_id=person.unit_id, is_member=True, state=state
+    )
+    s.add(response)
+    await s.flush()
+    assert response.id is not None
+    s.add_all(
+        Answer(response_id=response.id, question_key=key, value=json.dumps(value))
+        for key, value in answered.items()
+    )
+    await s.flush()
+
+
 def _benefit(p: Province, who: str, status: BenefitStatus, year: int = YEAR) -> WelfareBenefit:
     person = p.people[who]
     assert person.id is not None
@@ -297,6 +323,51 @@ async def build_province(s: AsyncSession) -> Province:
         ]
     )
     await s.flush()
+
+    # Unit reports (A2a A2b A4a A6 A7 A8a–c P1–P3) of 2025: S1, S2 (twice: the later report
+    # counts) and S4 completed, S3 still in progress; S3 completed one in 2024.
+    await _run(s, p, "report", "unit_report", YEAR)
+    await _run(s, p, "report_old", "unit_report", 2024)
+    await _report(
+        s, p, "report", "s1a",
+        periodic_dialogue=yes, staff_conference=yes, coordination_rules=yes,
+        collective_agreement=no, training_policy_proposal=yes, womens_committee_eligible=yes,
+        womens_committee=yes, party_introductions=2, funds_use=yes, financial_disclosure=yes,
+        financial_audit=no, year_end_rating="xuat_sac",
+    )  # fmt: skip
+    await _report(
+        s,
+        p,
+        "report",
+        "s2a",
+        periodic_dialogue=yes,
+        staff_conference=no,
+        coordination_rules=yes,
+        collective_agreement=no,
+        training_policy_proposal=no,
+        womens_committee_eligible=no,
+        party_introductions=9,
+        funds_use=no,
+        financial_disclosure=yes,
+        financial_audit=no,
+        year_end_rating="xuat_sac",
+    )  # fmt: skip  (superseded by s2b's report below)
+    await _report(
+        s, p, "report", "s2b",
+        periodic_dialogue=no, staff_conference=yes, coordination_rules=no,
+        collective_agreement=yes, training_policy_proposal=yes, womens_committee_eligible=yes,
+        womens_committee=no, party_introductions=0, funds_use=yes, financial_disclosure=no,
+        financial_audit=yes, year_end_rating="tot",
+    )  # fmt: skip
+    await _report(s, p, "report", "s3a", state=ResponseState.IN_PROGRESS, periodic_dialogue=yes)
+    await _report(
+        s, p, "report", "s4a",
+        periodic_dialogue=no, staff_conference=yes, coordination_rules=yes,
+        collective_agreement=no, training_policy_proposal=no, womens_committee_eligible=no,
+        party_introductions=1, funds_use=yes, financial_disclosure=yes, financial_audit=yes,
+        year_end_rating="hoan_thanh",
+    )  # fmt: skip
+    await _report(s, p, "report_old", "s3b", periodic_dialogue=yes, party_introductions=4)
     return p
 
 
@@ -332,9 +403,11 @@ def _children(row: IndicatorResult) -> dict[str, tuple[int, int, bool | None]]:
 async def test_province_2025(db: Database, province: Province) -> None:
     report = await _stats(db, province, "LD")
     assert (report.scope_code, report.scope_kind, report.year) == ("LD", UnitKind.PROVINCE, 2025)
-    assert [r.code for r in report.rows] == ["A1", "A3a", "A3b", "A3c", "A5"]
-    assert [n.code for n in report.not_computed][:3] == ["A2a", "A2b", "A4a"]
-    assert len(report.not_computed) == 14  # 19 indicators, 5 computed
+    assert [r.code for r in report.rows] == [
+        "A1", "A2a", "A2b", "A3a", "A3b", "A3c", "A4a", "A5", "A6", "A7", "A8a", "A8b", "A8c",
+        "P1", "P2", "P3",
+    ]  # fmt: skip
+    assert [n.code for n in report.not_computed] == ["A4b", "P4", "P5"]
 
     # A3c: yes = s1a s1e s1f s2a s2b s2c s4a anon(S4) = 8; staff = 20 people.
     # respondents = s1a s1b s1e s1f s2a s2b s2c s2d s4a s4b anon anon = 12 (s3a in progress,
@@ -389,6 +462,64 @@ async def test_province_2025(db: Database, province: Province) -> None:
     assert _children(a5) == {"BL": (8, 9, False), "DL": (8, 13, False), "LD*": (1, 0, None)}
     office = next(c for c in a5.by_child if c.direct)
     assert office.rate is None
+
+
+async def test_unit_report_indicators_of_the_province(db: Database, province: Province) -> None:
+    """Worked out by hand from the fixture's reports (S2: its later report only).
+
+    CĐCS  public  report  dialogue conference proposal intro rating    funds discl audit eligible women coord TƯLĐTT
+    S1    yes     yes     yes      yes        yes      2     xuat_sac  yes   yes   no    yes      yes   yes   no
+    S2    no      yes     no       yes        yes      0     tot       yes   no    yes   yes      no    no    yes
+    S3    yes     no (in progress)
+    S4    yes     yes     no       yes        no       1     hoan_thanh yes  yes   yes   no       —     yes   no
+    """  # noqa: E501
+    report = await _stats(db, province, "LD")
+
+    def split(code: str) -> tuple[tuple[int, int, bool | None], ...]:
+        row = _row(report, code)
+        assert row.by_public is not None
+        return _fig(row), _fig(row.by_public["public"]), _fig(row.by_public["non_public"])
+
+    # A2a: S1 of 4 CĐCS; a mixed scope has no single target (public 100%, non-public ≥70%).
+    assert split("A2a") == ((1, 4, None), (1, 3, False), (0, 1, False))
+    a2a = _row(report, "A2a")
+    assert (a2a.coverage_count, a2a.coverage_total, a2a.coverage_kind) == (3, 4, "reports")
+    assert a2a.target.split
+    assert _children(a2a) == {"BL": (0, 2, None), "DL": (1, 2, None)}
+    # A2b: S1 S2 S4; public 2 of 3 (100% wanted), non-public 1 of 1.
+    assert split("A2b") == ((3, 4, None), (2, 3, False), (1, 1, True))
+    # A4a: S1 S2 = 50% < 70%.
+    assert _fig(_row(report, "A4a")) == (2, 4, False)
+    # A6: 2 + 0 + 1 = 3 introductions over 4 CĐCS = 0.75 < 1 each; public 3 over 3 = 1.0.
+    assert split("A6") == ((3, 4, False), (3, 3, True), (0, 1, False))
+    # A7: "tốt" or better: S1 (xuất sắc), S2 (tốt); S4 only "hoàn thành".
+    assert split("A7") == ((2, 4, None), (1, 3, False), (1, 1, True))
+    # A8a–c: 100% wanted.
+    assert _fig(_row(report, "A8a")) == (3, 4, False)
+    assert _fig(_row(report, "A8b")) == (2, 4, False)
+    assert _fig(_row(report, "A8c")) == (2, 4, False)
+    # P1: among the eligible (S1, S2): S1 has a women's committee.
+    assert split("P1") == ((1, 2, None), (1, 1, True), (0, 1, False))
+    # P2: public CĐCS only (S1 S3 S4): S1 S4 = 66.7% < 85% (phase 2025).
+    p2 = _row(report, "P2")
+    assert _fig(p2) == (2, 3, False)
+    assert (p2.target.value, p2.target.phase, p2.coverage_count) == (Decimal(85), 2025, 2)
+    # P3: non-public CĐCS only (S2): 1 of 1 ≥ 80%.
+    assert _fig(_row(report, "P3")) == (1, 1, True)
+
+    # A district and a CĐCS: BL (S3 no report, S4): A2a 0 of 2 (a district: no single
+    # target for a split indicator), A6 1 over 2.
+    bl = await _stats(db, province, "BL")
+    assert (_fig(_row(bl, "A2a")), _fig(_row(bl, "A6"))) == ((0, 2, None), (1, 2, False))
+    assert _row(bl, "A2a").coverage_count == 1
+    s2 = await _stats(db, province, "S2")  # non-public: its own targets
+    assert (_fig(_row(s2, "A2b")), _fig(_row(s2, "A7"))) == ((1, 1, True), (1, 1, True))
+    assert _fig(_row(s2, "P2")) == (0, 0, None)  # P2 is not for non-public units
+    # 2024: only S3's report: dialogue yes, 4 introductions.
+    old = await _stats(db, province, "LD", 2024)
+    assert _fig(_row(old, "A2a"))[:2] == (1, 4)
+    assert _fig(_row(old, "A6")) == (4, 4, True)
+    assert _row(old, "A2a").coverage_count == 1
 
 
 async def test_district_scope(db: Database, province: Province) -> None:
@@ -491,8 +622,9 @@ async def test_query_count_does_not_grow(db: Database, province: Province) -> No
     second = await _stats(db, province, "LD")
     event.remove(db.engine.sync_engine, "before_cursor_execute", count)
 
-    # scope + children + A3a (3 welfare + 3 roster) + A3b 3 + A3c 3 + A5 3 = 17
-    assert before == 20
+    # scope + children + A1 3 + A3a (3 welfare + 3 roster) + A3b 3 + A3c 3 + A5 3 = 20, and the
+    # eleven unit-report indicators in one breakdown: 3
+    assert before == 23
     assert len(statements) == before
     # and the new people are counted: A3c 8 + 40 of 20 + 40 = 80% ≥ 75%.
     assert _fig(_row(first, "A3c")) == (8, 20, False)
@@ -559,7 +691,10 @@ def test_catalog_holds_every_indicator() -> None:
         "A1", "A2a", "A2b", "A3a", "A3b", "A3c", "A4a", "A4b", "A5", "A6", "A7",
         "A8a", "A8b", "A8c", "P1", "P2", "P3", "P4", "P5",
     ]  # fmt: skip
-    assert [i.code for i in CATALOG.computed] == ["A1", "A3a", "A3b", "A3c", "A5"]
+    assert [i.code for i in CATALOG.not_computed] == ["A4b", "P4", "P5"]
+    assert CATALOG.get("A7").counts_as == ("xuat_sac", "tot")
+    assert CATALOG.get("P1").among == "womens_committee_eligible"
+    assert CATALOG.get("A6").is_average and not CATALOG.get("A7").is_average
     assert CATALOG.get("A3c").source == "survey:activity_participation:participated"
     assert CATALOG.get("P5").subject.value == "money"
 
@@ -609,9 +744,19 @@ def _entry(**changes: Any) -> dict[str, Any]:
             [_entry(targets={"annual": {"kind": "about", "percent": 5}})],
             "unknown target kind 'about'",
         ),
+        ([_entry(source="legal_cases", computed=True)], "is not computed yet"),
         (
             [_entry(source="unit_report:dialogue", computed=True)],
-            "is not computed yet",
+            "a unit_report indicator must have subject unit",
+        ),
+        ([_entry(counts_as=["tot"])], "'counts_as' and 'among' are for unit_report sources"),
+        (
+            [_entry(source="unit_report:rating", subject="unit", counts_as="tot")],
+            "'counts_as' must be a list of answer values",
+        ),
+        (
+            [_entry(source="unit_report:women", subject="unit", among="Eligible?")],
+            "'among' must name a yes/no question",
         ),
         ([_entry(nme_vi="typo")], "unknown key(s) nme_vi"),
     ],
@@ -660,7 +805,10 @@ async def test_render_vi_and_en(db: Database, province: Province) -> None:
     assert "Mục tiêu: ≥ 97% (mốc 2025)" in vi
     assert "Danh sách: 20/22 CBNGNLĐ" in vi
     assert "1 CĐCS chưa khai số CBNGNLĐ: tính theo danh sách" in vi
-    assert "Chưa tính trong phiên bản này: A2a, A2b, A4a, A4b, A6, A7, A8a" in vi
+    assert "Chưa tính trong phiên bản này: A4b, P4, P5" in vi
+    assert "Độ phủ: 3/4 CĐCS đã gửi báo cáo" in vi  # the unit report indicators
+    assert "3/4 = 0,75 · ❌ Chưa đạt" in vi  # A6: introductions per CĐCS
+    assert "Mục tiêu: ≥ 1,0 mỗi CĐCS" in vi
     for tag in ("<br", "<div", "<p>", "<span"):
         assert tag not in vi
 
@@ -672,7 +820,7 @@ async def test_render_vi_and_en(db: Database, province: Province) -> None:
     assert "Coverage: 12/20 people answered" in en
     assert "Public: 5/16 = 31,2% ❌ · Non-public: 3/4 = 75% ✅" in en
     assert "Roster: 20/22 staff" in en
-    assert "Not computed in this version: A2a, A2b" in en
+    assert "Not computed in this version: A4b, P4, P5" in en
     assert "Chưa" not in en and "Độ phủ" not in en
 
 

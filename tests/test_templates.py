@@ -224,6 +224,12 @@ def _stats_report() -> StatsReport:
             by_public=no_sides,
         ),
         IndicatorResult(
+            2, 4, 0.5, _target(TargetKind.EXACT, "100"), False, 3, 4,
+            code="A2a", name_vi="Đối thoại định kỳ", name_en="Periodic dialogue",
+            coverage_kind=CoverageKind.REPORTS,
+            by_public=no_sides,
+        ),
+        IndicatorResult(
             1, 2, 0.5, _target(TargetKind.NONE), None, 1, 2, code="C1", name_vi="Khác",
             name_en="Other",
             by_public=no_sides,
@@ -379,8 +385,9 @@ CASES: list[Case] = [
           "(directly)", "Coverage: 6/17 people answered ⚠️ under half",
           "Target: ≥ 1,5 per CĐCS", "✅ Met", "Cases: 3", "Target: Almost all", "no cases yet",
           "Target: by public / non-public units", "Roster: 20/50 staff ⚠️ the roster lists",
-          "Coverage: 15/20 members received notices",
-          "2 CĐCS without a staff count", "no data yet", "Not computed in this version: A1, A2a",
+          "Coverage: 15/20 members received notices", "Coverage: 3/4 CĐCS sent their report",
+          "3/2 = 1,50 · ✅ Met", "2 CĐCS without a staff count", "no data yet",
+          "Not computed in this version: A1, A2a",
           "Rate = numerator/denominator")),
     Case("stats.txt", {"report": _stats_report(), "child_limit": 2}, ("… and 3 more units",)),
     # member/

@@ -67,8 +67,16 @@ _KNOWN_SOURCES = "survey:<key>:<question>, unit_report:<question>, " + ", ".join
 )
 # Sources this version computes from the database (see bot.indicators.compute).
 COMPUTABLE_SOURCES = frozenset(
-    {"survey", "welfare_benefits", "hardship_cases", "roster_membership", "notices_ack"}
+    {
+        "survey",
+        "unit_report",
+        "welfare_benefits",
+        "hardship_cases",
+        "roster_membership",
+        "notices_ack",
+    }
 )
+_KEY = re.compile(r"^[a-z0-9_]+$")
 
 _INDICATOR_KEYS = frozenset(
     {
@@ -81,6 +89,8 @@ _INDICATOR_KEYS = frozenset(
         "source",
         "computed",
         "targets",
+        "counts_as",
+        "among",
     }
 )
 _TARGET_KEYS = frozenset({"kind", "percent", "value", "label_vi", "label_en"})
@@ -155,10 +165,22 @@ class Indicator:
     computed: bool = False
     annual: TargetRule | None = None
     phases: tuple[tuple[int, TargetRule], ...] = ()
+    # unit_report: the answers of a single-choice question that count (default: yes)
+    counts_as: tuple[str, ...] = ()
+    # unit_report: only the units answering yes to this question are counted (P1: eligible)
+    among: str | None = None
 
     @property
     def source_kind(self) -> str:
         return self.source.split(":", 1)[0]
+
+    @property
+    def is_average(self) -> bool:
+        """Its targets are averages per unit (A6): the numerator is a sum of counts."""
+        rules = [r for r in (self.annual, *(rule for _, rule in self.phases)) if r is not None]
+        return any(
+            t.kind is TargetKind.PER_UNIT_AVERAGE for r in rules for t in (r.public, r.non_public)
+        )
 
     def name(self, locale: str) -> str:
         return self.name_vi if locale == "vi" else self.name_en
@@ -282,6 +304,18 @@ def _parse_indicator(entry: Any, where: str) -> Indicator:
     if computed and kind == "survey" and subject is not Subject.MEMBER:
         raise CatalogError(f"{where}: a survey indicator computed here must have subject member")
     annual, phases = _parse_targets(entry.get("targets"), where)
+    counts_as = entry.get("counts_as", [])
+    among = entry.get("among")
+    if (counts_as or among is not None) and kind != "unit_report":
+        raise CatalogError(f"{where}: 'counts_as' and 'among' are for unit_report sources only")
+    if not isinstance(counts_as, list) or not all(
+        isinstance(v, str) and _KEY.match(v) for v in counts_as
+    ):
+        raise CatalogError(f"{where}: 'counts_as' must be a list of answer values (a-z, 0-9, _)")
+    if among is not None and (not isinstance(among, str) or not _KEY.match(among)):
+        raise CatalogError(f"{where}: 'among' must name a yes/no question of the unit report")
+    if kind == "unit_report" and subject is not Subject.UNIT:
+        raise CatalogError(f"{where}: a unit_report indicator must have subject unit")
     return Indicator(
         code=code.strip(),
         name_vi=names[0],
@@ -293,6 +327,8 @@ def _parse_indicator(entry: Any, where: str) -> Indicator:
         computed=computed,
         annual=annual,
         phases=phases,
+        counts_as=tuple(counts_as),
+        among=among,
     )
 
 

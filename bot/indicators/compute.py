@@ -8,14 +8,14 @@ of ``catalog.yaml`` for the measurement rule of each indicator.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.indicators.catalog import Catalog, Indicator, Population, Target
+from bot.indicators.catalog import AppliesTo, Catalog, Indicator, Population, Target
 from storage import indicators as q
 from storage.models import UnitKind
 
@@ -35,6 +35,7 @@ class CoverageKind(StrEnum):
     CASES = "cases"  # the number of cases the rate rests on
     ROSTER = "roster"  # people in the roster, out of the staff headcount
     RECIPIENTS = "recipients"  # members who received a notice, out of the members in scope
+    REPORTS = "reports"  # CĐCS that sent their unit report, out of the CĐCS in scope
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,41 @@ class _Plan:
 class _Computer:
     """Runs the queries of one report, sharing the roster counts between indicators."""
 
-    def __init__(self, session: AsyncSession, scope: q.ScopeUnit, year: int) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        scope: q.ScopeUnit,
+        year: int,
+        indicators: Sequence[Indicator] = (),
+    ) -> None:
         self.session = session
         self.scope = scope
         self.year = year
+        self.indicators = indicators
         self._roster: q.Breakdown | None = None
+        self._reports: q.Breakdown | None = None
+
+    async def reports(self) -> q.Breakdown:
+        """Every unit-report indicator of the report, counted in one breakdown."""
+        if self._reports is None:
+            measures = [
+                q.ReportMeasure(
+                    name=i.code,
+                    question_key=i.source.split(":")[1],
+                    counts_as=i.counts_as,
+                    integer=i.is_average,
+                    among=i.among,
+                    public=None
+                    if i.applies_to is AppliesTo.ALL
+                    else i.applies_to is AppliesTo.PUBLIC,
+                )
+                for i in self.indicators
+                if i.source_kind == "unit_report"
+            ]
+            self._reports = await q.unit_report_counts(
+                self.session, scope=self.scope, year=self.year, measures=measures
+            )
+        return self._reports
 
     async def roster(self) -> q.Breakdown:
         if self._roster is None:
@@ -171,6 +202,16 @@ class _Computer:
                 coverage=(answered, "respondents"),
                 coverage_total=(roster, population),
                 coverage_kind=CoverageKind.RESPONDENTS,
+            )
+        if kind == "unit_report":
+            reports = await self.reports()
+            code = indicator.code
+            return _Plan(
+                numerator=(reports, f"{code}.amount" if indicator.is_average else f"{code}.yes"),
+                denominator=(reports, f"{code}.eligible" if indicator.among else f"{code}.units"),
+                coverage=(reports, f"{code}.reported"),
+                coverage_total=(reports, f"{code}.units"),
+                coverage_kind=CoverageKind.REPORTS,
             )
         if kind == "welfare_benefits":
             welfare = await q.welfare_counts(self.session, scope=self.scope, year=self.year)
@@ -252,7 +293,7 @@ async def compute_stats(
     if scope is None:
         raise UnknownScope(f"no unit with id {scope_unit_id}")
     children = await q.child_units(session, scope=scope)
-    computer = _Computer(session, scope, year)
+    computer = _Computer(session, scope, year, catalog.computed)
     rows: list[IndicatorResult] = []
     for indicator in catalog.computed:
         plan = await computer.plan(indicator)
