@@ -623,3 +623,46 @@ async def test_at_most_ten_units_and_ten_names(db: Database) -> None:
     assert "… và 2 đơn vị khác" in text
     named = ", ".join(f"Giáo viên {i:02d}" for i in range(1, 11))
     assert f"   <i>Chưa trả lời: {named} và 2 người khác</i>" in text
+
+
+async def test_unit_report_indicators_only_where_a_report_came_in(
+    db: Database, world: World
+) -> None:
+    """Nguyễn Du's officer reported no periodic dialogue (A2a 0 of 1, target 100 %); Lê Lợi
+    has sent no report: it is not listed under the unit indicators (0 % would say nothing)."""
+    async with db.session() as s:
+        row = SurveyDefinitionRow(key="unit_report", title="Báo cáo năm", checksum="r", body="{}")
+        s.add(row)
+        await s.flush()
+        assert row.id is not None
+        run_id = await _run(s, row.id, world.units["D"])
+        response = Response(
+            run_id=run_id,
+            person_id=world.people["binh"],
+            unit_id=world.units["A"],
+            state=ResponseState.COMPLETED,
+            completed_at=utc(11, 25, 3),
+        )
+        s.add(response)
+        await s.flush()
+        assert response.id is not None
+        s.add(Answer(response_id=response.id, question_key="periodic_dialogue", value="false"))
+        await s.flush()
+        officer = await s.get(Person, world.people["hung"])
+        unit = await s.get(Unit, world.units["D"])
+        assert officer is not None and unit is not None
+        digest = await build_digest(
+            s, officer=officer, scope=unit, now=MONDAY_8, catalog=FULL_CATALOG, tz=TZ
+        )
+    a2a = next(i for i in digest.indicators if i.code == "A2a")
+    assert [(u.name, u.numerator, u.denominator) for u in a2a.units] == [
+        ("Trường THCS Nguyễn Du", 0, 1)
+    ]
+    # the other unit indicators: Nguyễn Du answered nothing else, so 0 of 1 each where the
+    # indicator concerns every CĐCS; Lê Lợi is listed under none of them
+    assert all(
+        u.name != "Trường TH Lê Lợi"
+        for i in digest.indicators
+        if i.code[0] == "P" or i.code in ("A2a", "A2b", "A4a", "A6", "A7", "A8a", "A8b", "A8c")
+        for u in i.units
+    )

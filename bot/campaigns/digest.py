@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns.schedule import DEFAULT_TZ, QuietHours
 from bot.indicators.catalog import Catalog, Target
-from bot.indicators.compute import Figure, IndicatorResult, compute_stats
+from bot.indicators.compute import CoverageKind, Figure, IndicatorResult, compute_stats
 from bot.services.actors import scope_of
 from bot.texts import render
 from storage import campaigns as campaign_store
@@ -170,7 +170,8 @@ def _gap(target: Target, numerator: int, denominator: int) -> float:
 def shortfalls(row: IndicatorResult, *, scope: Unit) -> tuple[list[DigestUnit], int]:
     """The units of ``row`` below a numeric target, worst gap first (then by name), and how
     many figures with a numeric target were compared.  The scope's children; the scope itself
-    when the row lists no child (a CĐCS without tổ)."""
+    when the row lists no child (a CĐCS without tổ).  A unit-report indicator of a unit where
+    no report has come in is left out: its 0 % says nothing yet."""
     below: list[DigestUnit] = []
     measured = 0
     parts: list[tuple[int | None, str, bool, Figure]] = (
@@ -182,6 +183,8 @@ def shortfalls(row: IndicatorResult, *, scope: Unit) -> tuple[list[DigestUnit], 
         target = figure.target
         if target.rate is None or figure.met is None or figure.rate is None:
             continue
+        if row.coverage_kind is CoverageKind.REPORTS and figure.coverage_count == 0:
+            continue  # no CĐCS there has sent its unit report: no figure to speak of yet
         measured += 1
         if figure.met is False:
             below.append(
