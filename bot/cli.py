@@ -10,7 +10,8 @@ import asyncio
 import datetime as dt
 import logging
 import sys
-from typing import Annotated, NoReturn
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -135,43 +136,86 @@ def serve(
         fail(schema_hint(exc))
 
 
+async def _stats_of(settings: Settings, unit: str | None, year: int) -> tuple[Any, Any, Any]:
+    """(the province's unit, the unit asked for, its StatsReport for ``year``); exits with a
+    message when the database is out of date or no unit matches."""
+    from bot.indicators import compute_stats, load_catalog
+    from bot.services.actors import find_unit
+    from storage import people
+
+    db = Database(settings.database_url)
+    try:
+        await check_up_to_date(db)
+        catalog = load_catalog()
+        async with db.session() as session:
+            root = await people.root_unit(session)
+            scope = await find_unit(session, text=unit) if unit else root
+            if scope is None or scope.id is None or root is None:
+                fail(f"no unit matches {unit!r}" if unit else "the roster has no units yet")
+            report = await compute_stats(
+                session, scope_unit_id=scope.id, year=year, catalog=catalog
+            )
+        return root, scope, report
+    finally:
+        await db.dispose()
+
+
 @app.command()
 def stats(
     unit: Annotated[str | None, typer.Option(help="Unit code or part of its name.")] = None,
     year: Annotated[int | None, typer.Option(help="Year (default: this year).")] = None,
 ) -> None:
     """Print the indicators of a unit (default: the province) for a year."""
-    from bot.indicators import compute_stats, load_catalog
     from bot.indicators.terminal import render_stats_terminal
-    from bot.services.actors import find_unit
-    from storage import people
 
     settings = settings_or_exit()
     the_year = year or dt.datetime.now(settings.tz).year
-
-    async def run() -> None:
-        db = Database(settings.database_url)
-        try:
-            await check_up_to_date(db)
-            catalog = load_catalog()
-            async with db.session() as session:
-                if unit:
-                    scope = await find_unit(session, text=unit)
-                else:
-                    scope = await people.root_unit(session)
-                if scope is None or scope.id is None:
-                    fail(f"no unit matches {unit!r}" if unit else "the roster has no units yet")
-                report = await compute_stats(
-                    session, scope_unit_id=scope.id, year=the_year, catalog=catalog
-                )
-            Console().print(render_stats_terminal(report, settings.locale))
-        finally:
-            await db.dispose()
-
     try:
-        asyncio.run(run())
+        _, _, report = asyncio.run(_stats_of(settings, unit, the_year))
     except SchemaOutOfDate as exc:
         fail(schema_hint(exc))
+    Console().print(render_stats_terminal(report, settings.locale))
+
+
+@app.command()
+def report(
+    scope: Annotated[
+        str | None, typer.Option(help="Unit code or part of its name (default: the province).")
+    ] = None,
+    year: Annotated[int | None, typer.Option(help="Year (default: this year).")] = None,
+    format: Annotated[str, typer.Option("--format", help="xlsx, csv, png or txt.")] = "xlsx",
+    output: Annotated[
+        Path | None,
+        typer.Option(help="File to write (default: chi-tieu-<unit code>-<year>.<format>)."),
+    ] = None,
+) -> None:
+    """Export the indicators of a unit and a year: an xlsx workbook, a CSV, a PNG chart of
+    rate against target, or a text table."""
+    from bot.reports.export import FORMATS, to_csv, to_png, to_text, to_xlsx
+
+    if format not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
+    settings = settings_or_exit()
+    the_year = year or dt.datetime.now(settings.tz).year
+    try:
+        root, unit, stats = asyncio.run(_stats_of(settings, scope, the_year))
+    except SchemaOutOfDate as exc:
+        fail(schema_hint(exc))
+    target = output or Path(f"chi-tieu-{unit.code}-{the_year}.{format}")
+    try:
+        if format == "xlsx":
+            made = dt.datetime.now(settings.tz)
+            data = to_xlsx(stats, settings.locale, union_name=root.name, made_at=made)
+            target.write_bytes(data)
+        elif format == "csv":
+            target.write_text(to_csv(stats, settings.locale), encoding="utf-8-sig")
+        elif format == "png":
+            target.write_bytes(to_png(stats, settings.locale))
+        else:
+            target.write_text(to_text(stats, settings.locale), encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write the report: {exc.strerror or exc}")
+    typer.echo(f"wrote {target} ({len(stats.rows)} indicators, {unit.name}, {the_year})")
 
 
 @app.command()

@@ -100,6 +100,42 @@ def test_stats_in_the_terminal(tmp_path: Path) -> None:
     assert "no unit matches" in result.output
 
 
+def test_report_exports_xlsx_csv_png_and_txt(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from bot.roster import sample_paths
+
+    env = env_for(tmp_path)
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    units, people = sample_paths()
+    assert runner.invoke(app, ["roster", "import", str(units), str(people)], env=env).exit_code == 0
+    args = ["report", "--scope", "DL-THPT-BTX", "--year", "2026"]
+    book = tmp_path / "btx.xlsx"
+    result = runner.invoke(app, [*args, "--output", str(book)], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {book} (16 indicators" in result.output
+    summary = load_workbook(book)["Tổng hợp"]
+    a5 = next(r for r in summary.iter_rows(min_row=9, values_only=True) if r[0] == "A5")
+    assert list(a5[3:6]) == [5, 6, pytest.approx(5 / 6)]  # 5 members of a staff of 6
+    csv_file = tmp_path / "btx.csv"
+    result = runner.invoke(app, [*args, "--format", "csv", "--output", str(csv_file)], env=env)
+    assert result.exit_code == 0, result.output
+    assert csv_file.read_bytes().startswith(b"\xef\xbb\xbf")  # the BOM Excel needs
+    assert "Tổng hợp,A5," in csv_file.read_text("utf-8-sig")
+    png = tmp_path / "btx.png"
+    result = runner.invoke(app, [*args, "--format", "png", "--output", str(png)], env=env)
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes().startswith(b"\x89PNG")
+    txt = tmp_path / "btx.txt"
+    result = runner.invoke(app, [*args, "--format", "txt", "--output", str(txt)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "83,3%" in txt.read_text("utf-8")
+    bad = runner.invoke(app, [*args, "--format", "pdf"], env=env)
+    assert bad.exit_code == 2 and "--format must be one of xlsx, csv, png, txt" in bad.output
+    missing = runner.invoke(app, [*args, "--output", str(tmp_path / "no" / "dir.xlsx")], env=env)
+    assert missing.exit_code == 2 and "cannot write the report" in missing.output
+
+
 async def test_sigterm_stops_serve_cleanly(tmp_path: Path) -> None:
     db_path = tmp_path / "serve.db"
     db = Database(f"sqlite+aiosqlite:///{db_path}")

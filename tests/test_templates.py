@@ -49,7 +49,7 @@ PO_FILE = ROOT / "bot" / "locales" / "en" / "LC_MESSAGES" / "messages.po"
 LOCALES = ("vi", "en")
 
 # Templates made only of macros: their body renders nothing, the macros are tested one by one.
-MACRO_TEMPLATES = ("labels.txt", "demo/ui.txt")
+MACRO_TEMPLATES = ("labels.txt", "demo/ui.txt", "report/labels.txt")
 
 # --------------------------------------------------------------------------- fake data
 
@@ -947,6 +947,21 @@ MACRO_ARGUMENTS: dict[str, tuple[Any, ...]] = {
     "id": (12,),
     "days": (14,),
     "value": ("none", "monthly", "quarterly", "yearly"),
+    "flag": (True, False, None),
+    "year": (2026,),
+    "at": ("09:30 05/01/2026",),
+    "key": (
+        "summary",
+        "public",
+        "units",
+        "sheet",
+        "numerator",
+        "denominator",
+        "met",
+        "part",
+        "coverage_count",
+        "coverage_total",
+    ),
 }
 
 

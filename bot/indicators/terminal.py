@@ -18,7 +18,7 @@ from bot.texts import environment
 _VERDICT_STYLE = {True: "green", False: "red", None: "dim"}
 
 
-class _Texts:
+class StatsTexts:
     """The macros of stats.txt, rendered to plain text (the HTML escaping undone)."""
 
     def __init__(self, locale: str) -> None:
@@ -32,13 +32,13 @@ def _ratio(figure: Figure) -> str:
     return f"{figure.numerator}/{figure.denominator}"
 
 
-def _cell_rate(texts: _Texts, row: IndicatorResult) -> str:
+def _cell_rate(texts: StatsTexts, row: IndicatorResult) -> str:
     return texts("ratio", row).rsplit("= ", 1)[-1] if row.denominator else texts("no_data", row)
 
 
 def render_stats_terminal(report: StatsReport, locale: str) -> Table:
     """A table of the report: one line per computed indicator, then one per child unit."""
-    texts = _Texts(locale)
+    texts = StatsTexts(locale)
     table = Table(
         title=f"{texts('title', report)} · {report.scope_name}",
         caption=texts("pending", report) if report.not_computed else None,

@@ -1,0 +1,1 @@
+"""Reports of the indicators for the union's superiors: xlsx, csv, txt."""
