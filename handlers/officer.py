@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.indicators import Catalog, compute_stats
+from bot.indicators.compute import StatsReport, ranked_children
+from bot.reports.export import to_png, to_xlsx
 from bot.services import casework, onboarding
 from bot.services.actors import Actor, resolve_scope
 from bot.services.conversation import Conversation, SurveyRegistry
@@ -17,6 +22,7 @@ from handlers.callbacks import BenefitCb, CaseCb, PendingCb
 from handlers.filters import IsOfficer
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu
+from storage import people
 from storage.models import CaseStatus
 from surveys.phone import display_phone
 
@@ -114,6 +120,25 @@ def parse_stats_args(args: str | None, *, this_year: int) -> tuple[str | None, i
     return (" ".join(words) or None), year
 
 
+async def _report_for(
+    args: str | None,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    catalog: Catalog,
+    conversation: Conversation,
+) -> StatsReport | None:
+    """``[unit] [year]`` → the indicators of that unit (default: the officer's scope) and year;
+    None, with the reason sent, when no unit in the officer's scope matches."""
+    text_arg, year = parse_stats_args(args, this_year=conversation.year_now())
+    scope = await resolve_scope(session, actor=actor, text=text_arg)
+    if scope is None or scope.id is None:
+        text = render("officer/scope_not_found.txt", actor.locale, text=text_arg)
+        replies.send(chat_id(actor), text)
+        return None
+    return await compute_stats(session, scope_unit_id=scope.id, year=year, catalog=catalog)
+
+
 async def cmd_stats(
     message: Message,
     command: CommandObject,
@@ -123,16 +148,75 @@ async def cmd_stats(
     indicator_catalog: Catalog,
     conversation: Conversation,
 ) -> None:
-    text_arg, year = parse_stats_args(command.args, this_year=conversation.year_now())
-    scope = await resolve_scope(session, actor=actor, text=text_arg)
-    me = chat_id(actor)
-    if scope is None or scope.id is None:
-        replies.send(me, render("officer/scope_not_found.txt", actor.locale, text=text_arg))
-        return
-    report = await compute_stats(
-        session, scope_unit_id=scope.id, year=year, catalog=indicator_catalog
+    report = await _report_for(
+        command.args, session, actor, replies, indicator_catalog, conversation
     )
+    if report is None:
+        return
+    me = chat_id(actor)
     replies.send(me, render("stats.txt", actor.locale, report=report))
+
+
+async def cmd_indicator(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    indicator_catalog: Catalog,
+    conversation: Conversation,
+) -> None:
+    """``/indicator CODE [unit] [year]``: one indicator by child unit and public/non-public,
+    the units furthest below target first."""
+    me, locale = chat_id(actor), actor.locale
+    words = (command.args or "").split(maxsplit=1)
+    computed = {i.code.casefold(): i.code for i in indicator_catalog.computed}
+    code = computed.get(words[0].casefold()) if words else None
+    if code is None:
+        text = render(
+            "officer/indicator_unknown.txt",
+            locale,
+            text=words[0] if words else None,
+            codes=[i.code for i in indicator_catalog.computed],
+        )
+        replies.send(me, text)
+        return
+    rest = words[1] if len(words) > 1 else None
+    report = await _report_for(rest, session, actor, replies, indicator_catalog, conversation)
+    if report is None:
+        return
+    row = next(r for r in report.rows if r.code == code)
+    children = ranked_children(row)
+    replies.send(me, render("indicator.txt", locale, report=report, row=row, children=children))
+
+
+async def cmd_report(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    indicator_catalog: Catalog,
+    conversation: Conversation,
+) -> None:
+    """``/report [unit] [year]``: the xlsx workbook and the chart of rate against target."""
+    report = await _report_for(
+        command.args, session, actor, replies, indicator_catalog, conversation
+    )
+    if report is None:
+        return
+    me, locale, year = chat_id(actor), actor.locale, report.year
+    root = await people.root_unit(session)
+    union = root.name if root is not None else report.scope_name
+    made = dt.datetime.now(conversation.tz)
+    # Building the workbook and drawing the chart take a moment of CPU: off the event loop.
+    workbook = await asyncio.to_thread(to_xlsx, report, locale, union_name=union, made_at=made)
+    chart = await asyncio.to_thread(to_png, report, locale)
+    name = f"chi-tieu-{report.scope_code}-{year}"
+    caption = render("officer/report_caption.txt", locale, report=report, chart=False)
+    replies.document(me, f"{name}.xlsx", workbook, caption)
+    caption = render("officer/report_caption.txt", locale, report=report, chart=True)
+    replies.photo(me, f"{name}.png", chart, caption)
 
 
 def _case_text(item: casework.CaseItem, locale: str, registry: SurveyRegistry) -> str:
@@ -267,6 +351,8 @@ def build() -> Router:
     router.callback_query.register(on_pending, PendingCb.filter())
     router.message.register(cmd_assign, Command("assign"))
     router.message.register(cmd_stats, Command("stats"))
+    router.message.register(cmd_indicator, Command("indicator"))
+    router.message.register(cmd_report, Command("report"))
     router.message.register(cmd_cases, Command("cases"))
     router.callback_query.register(on_case, CaseCb.filter())
     router.message.register(cmd_welfare, Command("welfare"))

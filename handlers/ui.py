@@ -17,6 +17,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramFor
 from aiogram.types import (
     BotCommand,
     BotCommandScopeChat,
+    BufferedInputFile,
     ForceReply,
     InlineKeyboardMarkup,
     ReplyKeyboardMarkup,
@@ -32,7 +33,7 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | Forc
 
 @dataclass
 class _Item:
-    kind: Literal["send", "edit", "markup", "answer", "commands"]
+    kind: Literal["send", "edit", "markup", "answer", "commands", "document", "photo"]
     chat_id: int = 0
     text: str = ""
     markup: Markup = None
@@ -40,6 +41,8 @@ class _Item:
     callback_id: str = ""
     alert: bool = False
     commands: list[BotCommand] = field(default_factory=list)
+    data: bytes = b""  # a document's or photo's bytes (the text is its caption)
+    filename: str = ""
 
 
 class Replies:
@@ -57,6 +60,18 @@ class Replies:
     ) -> None:
         self.items.append(
             _Item("edit", chat_id=chat_id, message_id=message_id, text=text, markup=markup)
+        )
+
+    def document(self, chat_id: int, filename: str, data: bytes, caption: str = "") -> None:
+        """Upload a file (a report workbook) with an HTML caption."""
+        self.items.append(
+            _Item("document", chat_id=chat_id, text=caption, data=data, filename=filename)
+        )
+
+    def photo(self, chat_id: int, filename: str, data: bytes, caption: str = "") -> None:
+        """Upload a picture (a chart) with an HTML caption."""
+        self.items.append(
+            _Item("photo", chat_id=chat_id, text=caption, data=data, filename=filename)
         )
 
     def markup(self, chat_id: int, message_id: int, markup: InlineKeyboardMarkup) -> None:
@@ -124,6 +139,12 @@ class Replies:
             await bot.edit_message_reply_markup(
                 chat_id=item.chat_id, message_id=item.message_id, reply_markup=markup
             )
+        elif item.kind == "document":
+            upload = BufferedInputFile(item.data, filename=item.filename)
+            await bot.send_document(item.chat_id, upload, caption=item.text or None)
+        elif item.kind == "photo":
+            upload = BufferedInputFile(item.data, filename=item.filename)
+            await bot.send_photo(item.chat_id, upload, caption=item.text or None)
         elif item.kind == "answer":
             await bot.answer_callback_query(
                 item.callback_id, text=item.text or None, show_alert=item.alert

@@ -20,6 +20,8 @@ OFFICER_COMMANDS = (
     "campaigns",
     "digest",
     "stats",
+    "indicator",
+    "report",
     "cases",
     "welfare",
     "invite",

@@ -3,6 +3,10 @@ out by hand, the link queue, and who may do what."""
 
 from __future__ import annotations
 
+import datetime as dt
+import io
+
+from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -113,13 +117,39 @@ async def test_stats_of_a_school_from_answers_cases_and_benefits(
     # A5: 5 members of 6 staff = 83,3% (2026 takes the 2025 phase target ≥ 97%: not met).
     assert "5/6 = 83,3%" in stats
 
+    # One indicator by unit: A3c in the CĐCS, its tổ furthest below target first.
+    a3c = await reply_to(api, mai_anh, "/indicator a3c")
+    assert "A3c · Đoàn viên, CBNGNLĐ tham gia" in a3c and "1/6 = 16,7%" in a3c
+    assert "Theo đơn vị (thấp nhất so với mục tiêu trước):" in a3c
+    unknown = await reply_to(api, mai_anh, "/indicator Z9")
+    assert "Không có chỉ tiêu «Z9»" in unknown and "A1, A2a" in unknown
+
+    # The report for the superiors: the workbook, then the chart.
+    before = len(mai_anh.messages())
+    await mai_anh.send("/report")
+    await api.wait_idle()
+    workbook, chart = mai_anh.messages()[before:]
+    assert workbook.kind == "document" and workbook.file is not None
+    assert workbook.file.filename.startswith("chi-tieu-") and workbook.file.filename.endswith(
+        f"-{dt.date.today().year}.xlsx"
+    )
+    assert "Báo cáo chỉ tiêu năm" in workbook.text
+    sheet = load_workbook(io.BytesIO(workbook.file.data))["Tổng hợp"]
+    a5 = next(r for r in sheet.iter_rows(min_row=9, values_only=True) if r[0] == "A5")
+    assert list(a5[3:5]) == [5, 6]
+    assert chart.kind == "photo" and chart.file is not None
+    assert chart.file.data.startswith(b"\x89PNG")
+
 
 async def test_member_cannot_use_officer_or_admin_commands(
     api: FakeBotAPI, bot: RunningBot
 ) -> None:
     tuan = api.user(id=8101, first_name="Tuấn", phone="0345271908")
     await link(api, tuan)
-    for command in ("/stats", "/pending", "/survey", "/cases", "/welfare", "/invite", "/role"):
+    for command in (
+        "/stats", "/indicator A3c", "/report", "/pending", "/survey", "/cases", "/welfare",
+        "/invite", "/role",
+    ):  # fmt: skip
         await tuan.send(command)
         await api.wait_idle()
         assert "dành cho cán bộ công đoàn" in tuan.last_message().text, command

@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import update
 
-from bot.indicators.compute import StatsReport
+from bot.indicators.compute import StatsReport, ranked_children, shortfall
 from bot.reports.export import safe_text, to_csv, to_png, to_text, to_xlsx
 from storage.db import Database
 from storage.models import Unit
@@ -140,3 +140,15 @@ async def test_the_chart(db: Database, province: Province) -> None:
     width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
     # 9 in × 120 dpi wide; 1.6 + 0.42 × 15 bars (16 rows, A6 is an average) in tall
     assert (width, height) == (1080, round((1.6 + 0.42 * 15) * 120))
+
+
+async def test_children_furthest_below_target_first(db: Database, province: Province) -> None:
+    report = await _province_report(db, province)
+    a3c = next(r for r in report.rows if r.code == "A3c")
+    # by hand: the provincial office 0/1 (75 points short), BL 2/9 (52.8), DL 6/10 (15)
+    ranked = ranked_children(a3c)
+    assert [(c.code, c.direct) for c in ranked] == [("LD", True), ("BL", False), ("DL", False)]
+    assert [round(shortfall(c) or 0, 3) for c in ranked] == [0.75, 0.528, 0.15]
+    a2a = next(r for r in report.rows if r.code == "A2a")  # districts: no single target
+    assert [c.code for c in ranked_children(a2a)] == ["BL", "DL"]  # then by name
+    assert shortfall(a2a) is None

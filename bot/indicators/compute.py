@@ -359,3 +359,24 @@ async def compute_stats(
         rows=tuple(rows),
         not_computed=tuple(NotComputed(i.code, i.name_vi, i.name_en) for i in catalog.not_computed),
     )
+
+
+def shortfall(figure: Figure) -> float | None:
+    """How far ``figure`` is below its target (target − rate; an average's target − average),
+    negative when above it; None without a rate or a number to compare with."""
+    target = figure.target
+    if figure.rate is None or target.value is None or figure.met is None:
+        return None
+    wanted = float(target.value) if target.rate is None else target.rate
+    return wanted - figure.rate
+
+
+def ranked_children(row: IndicatorResult) -> list[ChildResult]:
+    """The row's child units, furthest below their target first; then those without a
+    verdict (no data, or no single target), by name."""
+
+    def key(child: ChildResult) -> tuple[int, float, str]:
+        gap = shortfall(child)
+        return (0, -gap, child.name) if gap is not None else (1, 0.0, child.name)
+
+    return sorted(row.by_child, key=key)
