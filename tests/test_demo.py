@@ -230,3 +230,18 @@ def test_telegram_html_to_rich_text() -> None:
     styles = {(span.start, span.end, str(span.style)) for span in text.spans}
     assert (0, 3, "bold") in styles
     assert (7, 14, "italic") in styles
+
+
+async def test_local_session_saves_uploads_where_the_user_can_open_them(tmp_path: Path) -> None:
+    from aiogram.types import BufferedInputFile
+
+    session = LocalSession(files_dir=tmp_path / "files")
+    bot = Bot(TOKEN, session=session)
+    upload = BufferedInputFile(b"PK\x03\x04 workbook", filename="chi-tieu-LD-2026.xlsx")
+    sent = await bot.send_document(42, upload, caption="📑 Báo cáo")
+    saved = tmp_path / "files" / "chi-tieu-LD-2026.xlsx"
+    assert saved.read_bytes() == b"PK\x03\x04 workbook"
+    assert sent.text == f"📑 Báo cáo\n📎 {saved}"
+    photo = await bot.send_photo(42, BufferedInputFile(b"\x89PNG", filename="chart.png"))
+    assert photo.text == f"📎 {tmp_path / 'files' / 'chart.png'}"
+    assert (tmp_path / "files" / "chart.png").read_bytes() == b"\x89PNG"

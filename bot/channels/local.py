@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from aiogram.client.session.base import BaseSession
@@ -31,7 +32,9 @@ from aiogram.methods import (
     EditMessageText,
     GetMe,
     SendChatAction,
+    SendDocument,
     SendMessage,
+    SendPhoto,
     SetChatMenuButton,
     SetMyCommands,
     TelegramMethod,
@@ -195,9 +198,13 @@ def _reply_buttons(markup: Any) -> list[list[ReplyButton]] | None:
 class LocalSession(BaseSession):
     """An in-process Bot API: answers the Bot's calls and reports them to ``listener``."""
 
-    def __init__(self, *, listener: Listener | None = None) -> None:
+    def __init__(self, *, listener: Listener | None = None, files_dir: Path | None = None) -> None:
         super().__init__()
         self.listener = listener
+        # Where an uploaded document or photo (a /report workbook, its chart) is saved, so the
+        # demo's user can open it: it outlives the demo's temporary database.
+        self.files_dir = files_dir or Path.cwd() / "congdoan-demo-files"
+        self._files: dict[str, Any] = {}
         self.chats: dict[int, LocalChat] = {}
         self.calls: list[str] = []  # Bot API method names, in order
         self.bot_user: JsonDict = {
@@ -265,6 +272,7 @@ class LocalSession(BaseSession):
             prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
             if prepared is not None:
                 params[key] = prepared
+        self._files = files
         return params
 
     # -- the methods ---------------------------------------------------------------------------
@@ -281,6 +289,10 @@ class LocalSession(BaseSession):
             if text:
                 self._emit(LocalEvent("toast", text=text, alert=bool(params.get("show_alert"))))
             return True
+        if isinstance(method, SendDocument | SendPhoto):
+            return self._send_file(
+                params, "document" if isinstance(method, SendDocument) else "photo"
+            )
         if isinstance(method, SetMyCommands):
             return self._set_commands(params)
         if isinstance(method, DeleteMessage):
@@ -292,6 +304,19 @@ class LocalSession(BaseSession):
         ):
             return True
         raise LocalChannelError(404, f"Not Found: {method.__api_method__} is not available locally")
+
+    def _send_file(self, params: JsonDict, field_name: str) -> Any:
+        """Save the upload under ``files_dir`` and show its caption with where it is."""
+        ref = str(params.get(field_name, ""))
+        upload = self._files.get(ref.removeprefix("attach://"))
+        if upload is None:
+            raise LocalChannelError(400, f"Bad Request: there is no {field_name} in the request")
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        path = self.files_dir / Path(upload.filename or f"{field_name}.bin").name
+        path.write_bytes(upload.data)
+        caption = str(params.get("caption") or "")
+        text = f"{caption}\n📎 {path}" if caption else f"📎 {path}"
+        return self._send_message({**params, "text": text})
 
     def _chat_id(self, params: JsonDict) -> int:
         try:
