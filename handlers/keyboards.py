@@ -223,7 +223,10 @@ def campaign(detail: CampaignDetail, locale: str) -> InlineKeyboardMarkup | None
 def case(item: CaseItem, locale: str) -> InlineKeyboardMarkup | None:
     cid = item.case.id or 0
     row = [
-        _button(label("case_status", locale, status=s.value), CaseCb(id=cid, status=s.value).pack())
+        _button(
+            label("case_status", locale, status=s.value, kind=item.case.kind),
+            CaseCb(id=cid, status=s.value).pack(),
+        )
         for s in item.next_statuses
     ]
     return InlineKeyboardMarkup(inline_keyboard=[row]) if row else None

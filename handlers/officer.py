@@ -23,7 +23,7 @@ from handlers.filters import IsOfficer
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu
 from storage import people
-from storage.models import CaseStatus
+from storage.models import CaseKind, CaseStatus
 from surveys.phone import display_phone
 
 
@@ -219,14 +219,18 @@ async def cmd_report(
     replies.photo(me, f"{name}.png", chart, caption)
 
 
+#: The form whose answers a case of each kind comes from (its category labels).
+CASE_FORMS = {CaseKind.HARDSHIP: "hardship_case", CaseKind.LEGAL: "legal_consultation"}
+
+
 def _case_text(item: casework.CaseItem, locale: str, registry: SurveyRegistry) -> str:
     return render(
         "officer/case_item.txt",
         locale,
         case=item.case,
         unit=item.unit,
-        category=registry.option_label("hardship_case", "category", item.case.category),
-        status_label=label("case_status", locale, status=item.case.status),
+        category=registry.option_label(CASE_FORMS[item.case.kind], "category", item.case.category),
+        status_label=label("case_status", locale, status=item.case.status, kind=item.case.kind),
     )
 
 
@@ -267,7 +271,9 @@ async def on_case(
         actor.locale,
         outcome=outcome.value,
         case=item.case if item else None,
-        status_label=label("case_status", actor.locale, status=status.value),
+        status_label=label(
+            "case_status", actor.locale, status=status.value, kind=item.case.kind if item else ""
+        ),
     )
     replies.answer(query.id, text, alert=outcome != casework.ChangeOutcome.CHANGED)
     if outcome == casework.ChangeOutcome.CHANGED and item is not None and query.message:

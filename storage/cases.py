@@ -8,6 +8,7 @@ from sqlmodel import col
 
 from storage.models import (
     CaseEvent,
+    CaseKind,
     CaseStatus,
     HardshipCase,
     Unit,
@@ -19,6 +20,7 @@ from storage.models import (
 async def create_case(
     session: AsyncSession,
     *,
+    kind: CaseKind = CaseKind.HARDSHIP,
     response_id: int | None,
     reported_by: int | None,
     subject_person_id: int | None,
@@ -29,6 +31,7 @@ async def create_case(
     period_year: int,
 ) -> HardshipCase:
     case = HardshipCase(
+        kind=kind,
         response_id=response_id,
         reported_by=reported_by,
         subject_person_id=subject_person_id,

@@ -37,6 +37,7 @@ from sqlmodel import SQLModel
 
 from storage.models import (
     BenefitStatus,
+    CaseKind,
     CaseStatus,
     DeliveryKind,
     DeliveryStatus,
@@ -51,7 +52,7 @@ responses: Table = _tables["responses"]
 answers: Table = _tables["answers"]
 runs: Table = _tables["survey_runs"]
 definitions: Table = _tables["survey_definitions"]
-hardship: Table = _tables["hardship_cases"]
+cases: Table = _tables["hardship_cases"]  # hardship and legal cases
 benefits: Table = _tables["welfare_benefits"]
 notices: Table = _tables["notices"]
 deliveries: Table = _tables["deliveries"]
@@ -289,16 +290,19 @@ async def welfare_counts(
     )
 
 
-async def hardship_counts(session: AsyncSession, *, scope: ScopeUnit, year: int) -> Breakdown:
-    """Hardship cases of the year: ``cases`` and ``supported`` (status supported or closed)."""
-    done = hardship.c.status.in_([CaseStatus.SUPPORTED, CaseStatus.CLOSED])
+async def case_counts(
+    session: AsyncSession, *, scope: ScopeUnit, year: int, kind: CaseKind
+) -> Breakdown:
+    """Cases of a kind and of the year: ``cases`` and ``supported`` (status supported or closed:
+    a hardship supported, a legal matter in which the union advised or represented)."""
+    done = cases.c.status.in_([CaseStatus.SUPPORTED, CaseStatus.CLOSED])
     facts = (
         select(
-            hardship.c.unit_id.label("unit_id"),
+            cases.c.unit_id.label("unit_id"),
             case((done, 1), else_=0).label("supported"),
         )
-        .where(hardship.c.period_year == year)
-        .subquery("hardship_facts")
+        .where(cases.c.kind == kind, cases.c.period_year == year)
+        .subquery("case_facts")
     )
     return await _breakdown(
         session,
@@ -400,6 +404,7 @@ class ReportMeasure:
     counts_as: tuple[str, ...] = ()  # single-choice answers that count; () → yes
     integer: bool = False  # sum the answers (an integer question) into ``amount``
     among: str | None = None  # only units answering yes to it form ``eligible``
+    out_of: str | None = None  # an integer question summed into ``due`` (money: P5)
     public: bool | None = None  # only public (True) or non-public (False) CĐCS
 
 
@@ -417,7 +422,8 @@ async def unit_report_counts(
     per CĐCS is aggregated three ways (:func:`_breakdown`).  Counts per measure ``m``:
     ``m.units`` (the CĐCS it concerns), ``m.reported`` (of those, with a report), ``m.yes``
     (answering yes, or one of ``counts_as``), ``m.amount`` (the sum of an integer question),
-    ``m.eligible`` (answering yes to ``among``)."""
+    ``m.eligible`` (answering yes to ``among``), ``m.due`` (the sum of the integer question
+    ``out_of``)."""
     latest = (
         _completed_responses(survey_key, year)
         .add_columns(
@@ -427,7 +433,9 @@ async def unit_report_counts(
         .subquery("latest_report")
     )
     questions = sorted(
-        {m.question_key for m in measures} | {m.among for m in measures if m.among is not None}
+        {m.question_key for m in measures}
+        | {m.among for m in measures if m.among is not None}
+        | {m.out_of for m in measures if m.out_of is not None}
     )
     pivot = (
         select(
@@ -452,6 +460,11 @@ async def unit_report_counts(
             cdcs.c.is_public.is_(m.public) if m.public is not None else literal(True)
         )
         value = pivot.c[f"q_{m.question_key}"]
+
+        def summed(question: ColumnElement[Any], concerned: ColumnElement[bool] = concerned) -> Any:
+            # the survey accepts only whole numbers for such a question
+            return case((concerned, func.coalesce(cast(question, Integer), 0)), else_=0)
+
         wanted = (
             [json.dumps(v, ensure_ascii=False) for v in m.counts_as] if m.counts_as else [TRUE_JSON]
         )
@@ -459,16 +472,15 @@ async def unit_report_counts(
             case((concerned, 1), else_=0).label(f"{m.name}.units"),
             case((and_(concerned, reported), 1), else_=0).label(f"{m.name}.reported"),
             case((and_(concerned, value.in_(wanted)), 1), else_=0).label(f"{m.name}.yes"),
-            (
-                case((concerned, func.coalesce(cast(value, Integer), 0)), else_=0)
-                if m.integer  # the survey accepts only whole numbers for such a question
-                else literal(0, Integer)
-            ).label(f"{m.name}.amount"),
+            (summed(value) if m.integer else literal(0, Integer)).label(f"{m.name}.amount"),
             (
                 case((and_(concerned, pivot.c[f"q_{m.among}"] == TRUE_JSON), 1), else_=0)
                 if m.among is not None
                 else literal(0, Integer)
             ).label(f"{m.name}.eligible"),
+            (
+                summed(pivot.c[f"q_{m.out_of}"]) if m.out_of is not None else literal(0, Integer)
+            ).label(f"{m.name}.due"),
         ]
     facts = (
         select(*columns)

@@ -141,12 +141,21 @@ class ResponseState(StrEnum):
 
 
 class CaseStatus(StrEnum):
-    """Hardship case lifecycle: reported → visited → supported → closed (visited is optional)."""
+    """Case lifecycle.  Hardship: reported → visited → supported → closed (visited is optional).
+    Legal: reported → supported (the union advised or represented the member) → closed."""
 
     REPORTED = "reported"
     VISITED = "visited"
     SUPPORTED = "supported"
     CLOSED = "closed"
+
+
+class CaseKind(StrEnum):
+    """What a case is about: hardship to support (A3b), or a legal matter needing the union's
+    advice or representation (P4)."""
+
+    HARDSHIP = "hardship"
+    LEGAL = "legal"
 
 
 class BenefitStatus(StrEnum):
@@ -351,9 +360,18 @@ class Answer(SQLModel, table=True):
 
 
 class HardshipCase(SQLModel, table=True):
+    """A case members reported for officers to follow up: a hardship (``kind`` hardship) or a
+    legal matter (``kind`` legal: advice, a dispute, litigation).  The table predates legal
+    cases, hence its name."""
+
     __tablename__ = "hardship_cases"
+    __table_args__ = (Index("ix_hardship_cases_kind_year", "kind", "period_year"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    kind: CaseKind = Field(
+        default=CaseKind.HARDSHIP,
+        sa_column=Column(_enum(CaseKind), nullable=False, server_default=CaseKind.HARDSHIP.value),
+    )
     response_id: int | None = Field(default=None, foreign_key="responses.id", unique=True)
     reported_by: int | None = Field(default=None, foreign_key="people.id")
     subject_person_id: int | None = Field(default=None, foreign_key="people.id")

@@ -13,7 +13,7 @@ Question indexes in key paths are 0-based. The file format::
     anonymous: false                 # optional, default false
     audience: member                 # optional: member (default) | unit
     feeds: [A3c]                     # optional: indicator codes
-    outcome: hardship_case           # optional: hardship_case | welfare_benefit
+    outcome: hardship_case           # optional: hardship_case | legal_case | welfare_benefit
     questions:
       - key: participated
         kind: yes_no                 # single | multi | yes_no | integer | text | date | phone

@@ -57,6 +57,7 @@ class Outcome(StrEnum):
     """What a completed response creates besides its answers."""
 
     HARDSHIP_CASE = "hardship_case"
+    LEGAL_CASE = "legal_case"
     WELFARE_BENEFIT = "welfare_benefit"
 
 

@@ -548,7 +548,8 @@ async def _digest_of(db: Database, w: World, key: str, scope: str, catalog: Cata
 async def test_build_digest_lists_every_indicator_below_target(db: Database, world: World) -> None:
     """With the whole catalog: nothing was sent (A1: 0 of 8 members informed, exact target)
     and no benefit confirmed (A3a: 0 of 8, target 20 %); A3b has no case and A5 is met (8
-    members of 8 people, the roster standing in for the staff count)."""
+    members of 8 people, the roster standing in for the staff count).  Nobody answered a
+    training survey: A4b is 0 of 4 people in each school, 80 points below its target."""
     async with db.session() as s:
         officer = await s.get(Person, world.people["hung"])
         unit = await s.get(Unit, world.units["D"])
@@ -556,8 +557,13 @@ async def test_build_digest_lists_every_indicator_below_target(db: Database, wor
         digest = await build_digest(
             s, officer=officer, scope=unit, now=MONDAY_8, catalog=FULL_CATALOG, tz=TZ
         )
-    assert [i.code for i in digest.indicators] == ["A1", "A3a", "A3c"]
-    a1, a3a, a3c = digest.indicators
+    assert [i.code for i in digest.indicators] == ["A1", "A3a", "A3c", "A4b"]
+    a1, a3a, a3c, a4b = digest.indicators
+    assert [(u.name, u.numerator, u.denominator, u.gap) for u in a4b.units] == [
+        ("Trường TH Lê Lợi", 0, 4, 0.8),
+        ("Trường THCS Nguyễn Du", 0, 4, 0.8),
+    ]
+    assert not a4b.campaign
     assert [(u.name, u.rate, u.gap) for u in a1.units] == [
         ("Trường TH Lê Lợi", 0.0, 1.0),
         ("Trường THCS Nguyễn Du", 0.0, 1.0),

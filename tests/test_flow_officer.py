@@ -13,6 +13,7 @@ from sqlmodel import col
 from storage.models import (
     BenefitStatus,
     CaseEvent,
+    CaseKind,
     CaseStatus,
     HardshipCase,
     PendingLink,
@@ -141,6 +142,57 @@ async def test_stats_of_a_school_from_answers_cases_and_benefits(
     assert chart.file.data.startswith(b"\x89PNG")
 
 
+async def test_legal_request_followed_up_counts_for_p4(api: FakeBotAPI, bot: RunningBot) -> None:
+    mai_anh = await officer_launches_activity(api)  # chair of CĐCS THPT Bùi Thị Xuân
+    tuan = api.user(id=8002, first_name="Tuấn", phone="0345271908")
+    await link(api, tuan)
+    await open_form(api, tuan, "Đề nghị tư vấn pháp luật, đại diện giải quyết vụ việc")
+    await tuan.click(tuan.last_message(), "Tiền lương, phụ cấp, chế độ")
+    await api.wait_idle()
+    await tuan.click(tuan.last_message(), "Tư vấn pháp luật")
+    await api.wait_idle()
+    await answer_typed(api, tuan, "Chưa được truy lĩnh phụ cấp thâm niên từ tháng 9", "không")
+    await submit(api, tuan)
+    assert "công đoàn sẽ liên hệ để tư vấn" in tuan.last_message().text
+    # A second matter the same year is a second case (each request is a run of its own).
+    await open_form(api, tuan, "Đề nghị tư vấn pháp luật, đại diện giải quyết vụ việc")
+    await tuan.click(tuan.last_message(), "Kỷ luật, khiếu nại, tố cáo")
+    await api.wait_idle()
+    await tuan.click(
+        tuan.last_message(), "Đại diện tham gia hòa giải, giải quyết tranh chấp, tố tụng"
+    )
+    await api.wait_idle()
+    await answer_typed(api, tuan, "Bị xử lý kỷ luật khiển trách chưa đúng quy trình", "có")
+    await submit(api, tuan)
+
+    # Before the union takes them up: 0 of 2 legal cases (P4 wants ≥ 68% from 2025).
+    before = await reply_to(api, mai_anh, "/indicator P4")
+    assert "0/2 = 0% · ❌ Chưa đạt" in before
+
+    await mai_anh.send("/cases")
+    await api.wait_idle()
+    card = mai_anh.last_message()  # newest first: the last card is the first request
+    assert "⚖️ Vụ việc pháp lý #" in card.text
+    assert "Loại: Tiền lương, phụ cấp, chế độ" in card.text
+    assert "Loại: Kỷ luật, khiếu nại, tố cáo" in mai_anh.messages()[-2].text
+    assert card.button_texts == ["⚖️ Công đoàn đã tư vấn, đại diện"]  # no visit for a legal case
+    await mai_anh.click(card, "⚖️ Công đoàn đã tư vấn, đại diện")
+    await api.wait_idle()
+    assert "Tình trạng: ⚖️ Công đoàn đã tư vấn, đại diện" in card.text
+
+    async with bot.db.session() as session:
+        rows = (await session.execute(select(HardshipCase).order_by(HardshipCase.id))).scalars()
+        assert [(c.kind, c.status, c.subject_name) for c in rows] == [
+            (CaseKind.LEGAL, CaseStatus.SUPPORTED, "Phạm Minh Tuấn"),
+            (CaseKind.LEGAL, CaseStatus.REPORTED, "Phạm Minh Tuấn"),
+        ]
+    after = await reply_to(api, mai_anh, "/indicator P4")
+    assert "1/2 = 50% · ❌ Chưa đạt" in after
+    stats = await reply_to(api, mai_anh, "/stats")  # and A3b has no hardship case
+    a3b = stats.split("\nA3b · ")[1].split("\nA3c · ")[0]
+    assert "chưa có trường hợp" in a3b
+
+
 async def test_member_cannot_use_officer_or_admin_commands(
     api: FakeBotAPI, bot: RunningBot
 ) -> None:
@@ -225,7 +277,7 @@ async def test_newcomer_by_invite_link_is_queued_and_confirmed(
     assert "đã xác nhận" in newcomer.last_message().text
     await newcomer.send("/surveys")
     await api.wait_idle()
-    assert "Báo cáo hoàn cảnh khó khăn" in newcomer.last_message().button_texts[-2]
+    assert "📝 Báo cáo hoàn cảnh khó khăn" in newcomer.last_message().button_texts
 
 
 async def test_request_without_invite_gets_a_unit_from_the_admin(

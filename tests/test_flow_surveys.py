@@ -24,8 +24,11 @@ async def officer_launches_activity(api: FakeBotAPI) -> FakeUser:
     # The launch menu lists the launchable built-ins; the standing forms need no launch.
     menu = mai_anh.last_message().button_texts
     assert f"🚀 {ACTIVITY_TITLE}" in menu
-    assert f"🚀 {UNIT_REPORT_TITLE}" in menu
-    assert len(menu) == 2
+    assert menu == [
+        f"🚀 {ACTIVITY_TITLE}",
+        "🚀 Học tập nâng cao trình độ, kỹ năng, đạo đức nghề nghiệp",
+        f"🚀 {UNIT_REPORT_TITLE}",
+    ]
     await mai_anh.click(mai_anh.last_message(), f"🚀 {ACTIVITY_TITLE}")
     await api.wait_idle()
     # How long it stays open, then whether it repeats; each step edits the same message.

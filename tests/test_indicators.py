@@ -1,4 +1,4 @@
-"""Indicators: the catalog, the SQL counts of A3a/A3b/A3c/A5, the /stats template and table.
+"""Indicators: the catalog, the SQL counts of every indicator, the /stats template and table.
 
 The fixture province is built with the ORM below; every expected figure is a literal worked out
 by hand from it (the comments show the sums).  The database tests run on SQLite and, when
@@ -41,6 +41,7 @@ from storage.migrate import upgrade
 from storage.models import (
     Answer,
     BenefitStatus,
+    CaseKind,
     CaseStatus,
     HardshipCase,
     Person,
@@ -177,14 +178,15 @@ async def _respond(
     unit: str | None = None,
     member: bool = True,
 ) -> None:
-    """A response; ``who`` None is an anonymous one in ``unit``."""
+    """A response; ``who`` None is an anonymous one in ``unit``.  A person's response is in
+    their unit now unless ``unit`` says where they were when they answered."""
     person = p.people[who] if who else None
     run_id = p.runs[run].id
     assert run_id is not None
     response = Response(
         run_id=run_id,
         person_id=person.id if person else None,
-        unit_id=person.unit_id if person else p.uid(unit or ""),
+        unit_id=p.uid(unit) if unit else person.unit_id if person else 0,
         is_member=person.is_member if person else member,
         state=state,
     )
@@ -235,8 +237,16 @@ def _benefit(p: Province, who: str, status: BenefitStatus, year: int = YEAR) -> 
     )
 
 
-def _case(p: Province, unit: str, status: CaseStatus, year: int = YEAR) -> HardshipCase:
-    return HardshipCase(subject_name="X", unit_id=p.uid(unit), status=status, period_year=year)
+def _case(
+    p: Province,
+    unit: str,
+    status: CaseStatus,
+    year: int = YEAR,
+    kind: CaseKind = CaseKind.HARDSHIP,
+) -> HardshipCase:
+    return HardshipCase(
+        kind=kind, subject_name="X", unit_id=p.uid(unit), status=status, period_year=year
+    )
 
 
 async def build_province(s: AsyncSession) -> Province:
@@ -249,7 +259,9 @@ async def build_province(s: AsyncSession) -> Province:
     S2 (DL)         no      5            s2a s2b s2c / s2d       3 / 1
     S3 (BL)         yes     0 (fallback) s3a s3b s3c / s3d       3 / 1
     S4 (BL)         yes     5            s4a s4b s4c s4d s4e     5 / 0
+    E1 (BL)         yes     0            nobody yet (a CĐCS just set up)
     totals: 20 people, 17 members; DL 10 people / 8 members; BL 9 / 8.
+    s4d moved from S3 to S4 during 2025: the training survey they answered in S3 counts there.
     """
     p = Province()
     await _unit(s, p, "LD", "Công đoàn Giáo dục tỉnh Lâm Đồng", UnitKind.PROVINCE, None)
@@ -262,6 +274,7 @@ async def build_province(s: AsyncSession) -> Province:
     )
     await _unit(s, p, "S3", "THCS Lê Lợi", UnitKind.GRASSROOTS, "BL", staff=0)
     await _unit(s, p, "S4", "Tiểu học Kim Đồng", UnitKind.GRASSROOTS, "BL", staff=5)
+    await _unit(s, p, "E1", "Mầm non Sơn Ca", UnitKind.GRASSROOTS, "BL", staff=0)
     await _people(s, p, "LD", "pv")
     await _people(s, p, "S1", "s1a s1b s1c s1d")
     await _people(s, p, "T1", "s1e", "s1f")
@@ -270,7 +283,7 @@ async def build_province(s: AsyncSession) -> Province:
     await _people(s, p, "S4", "s4a s4b s4c s4d s4e")
 
     # Activity participation (A3c).  Two runs in 2025 (s1a answers both: counted once),
-    # one in 2024, and a training survey of 2025 that must not count.
+    # one in 2024, and a training survey of 2025 that must not count for A3c.
     await _run(s, p, "act", "activity_participation", YEAR)
     await _run(s, p, "act_dl", "activity_participation", YEAR)
     await _run(s, p, "act_old", "activity_participation", 2024)
@@ -290,7 +303,17 @@ async def build_province(s: AsyncSession) -> Province:
     await _respond(s, p, "act_dl", "s1a", participated=yes)
     await _respond(s, p, "act_old", "s1c", participated=yes)
     await _respond(s, p, "act_old", "s4c", participated=yes)
-    await _respond(s, p, "training", "s4d", participated=yes)
+    # Training (A4b, all staff): s4d answered while still in S3; s1f and s2d are not members;
+    # an anonymous yes in S2; s1c's yes is of 2024.
+    await _run(s, p, "training_old", "training_participation", 2024)
+    await _respond(s, p, "training", "s4d", participated=yes, unit="S3")
+    await _respond(s, p, "training", "s1a", participated=yes)
+    await _respond(s, p, "training", "s1f", participated=yes)
+    await _respond(s, p, "training", "s2d", participated=no)
+    await _respond(s, p, "training", "s3c", participated=no)
+    await _respond(s, p, "training", None, participated=yes, unit="S2")
+    await _respond(s, p, "training", "s4e", participated=yes, state=ResponseState.IN_PROGRESS)
+    await _respond(s, p, "training_old", "s1c", participated=yes)
 
     # Welfare sign-up (A3a).
     await _run(s, p, "welfare", "welfare_signup", YEAR)
@@ -322,6 +345,17 @@ async def build_province(s: AsyncSession) -> Province:
             _case(p, "S1", CaseStatus.REPORTED, year=2024),
         ]
     )
+    # Legal cases (P4): the union took part in S1's second, S2's (closed since) and S4's.
+    legal = CaseKind.LEGAL
+    s.add_all(
+        [
+            _case(p, "S1", CaseStatus.REPORTED, kind=legal),
+            _case(p, "S1", CaseStatus.SUPPORTED, kind=legal),
+            _case(p, "S2", CaseStatus.CLOSED, kind=legal),
+            _case(p, "S4", CaseStatus.SUPPORTED, kind=legal),
+            _case(p, "S3", CaseStatus.REPORTED, year=2024, kind=legal),
+        ]
+    )
     await s.flush()
 
     # Unit reports (A2a A2b A4a A6 A7 A8a–c P1–P3) of 2025: S1, S2 (twice: the later report
@@ -333,7 +367,8 @@ async def build_province(s: AsyncSession) -> Province:
         periodic_dialogue=yes, staff_conference=yes, coordination_rules=yes,
         collective_agreement=no, training_policy_proposal=yes, womens_committee_eligible=yes,
         womens_committee=yes, party_introductions=2, funds_use=yes, financial_disclosure=yes,
-        financial_audit=no, year_end_rating="xuat_sac",
+        financial_audit=no, finance_due=120_000, finance_collected=114_000,
+        year_end_rating="xuat_sac",
     )  # fmt: skip
     await _report(
         s,
@@ -350,6 +385,8 @@ async def build_province(s: AsyncSession) -> Province:
         funds_use=no,
         financial_disclosure=yes,
         financial_audit=no,
+        finance_due=80_000,
+        finance_collected=80_000,
         year_end_rating="xuat_sac",
     )  # fmt: skip  (superseded by s2b's report below)
     await _report(
@@ -357,7 +394,7 @@ async def build_province(s: AsyncSession) -> Province:
         periodic_dialogue=no, staff_conference=yes, coordination_rules=no,
         collective_agreement=yes, training_policy_proposal=yes, womens_committee_eligible=yes,
         womens_committee=no, party_introductions=0, funds_use=yes, financial_disclosure=no,
-        financial_audit=yes, year_end_rating="tot",
+        financial_audit=yes, finance_due=80_000, finance_collected=60_000, year_end_rating="tot",
     )  # fmt: skip
     await _report(s, p, "report", "s3a", state=ResponseState.IN_PROGRESS, periodic_dialogue=yes)
     await _report(
@@ -365,9 +402,12 @@ async def build_province(s: AsyncSession) -> Province:
         periodic_dialogue=no, staff_conference=yes, coordination_rules=yes,
         collective_agreement=no, training_policy_proposal=no, womens_committee_eligible=no,
         party_introductions=1, funds_use=yes, financial_disclosure=yes, financial_audit=yes,
-        year_end_rating="hoan_thanh",
+        finance_due=50_000, finance_collected=50_000, year_end_rating="hoan_thanh",
     )  # fmt: skip
-    await _report(s, p, "report_old", "s3b", periodic_dialogue=yes, party_introductions=4)
+    await _report(
+        s, p, "report_old", "s3b",
+        periodic_dialogue=yes, party_introductions=4, finance_due=40_000, finance_collected=30_000,
+    )  # fmt: skip
     return p
 
 
@@ -404,10 +444,10 @@ async def test_province_2025(db: Database, province: Province) -> None:
     report = await _stats(db, province, "LD")
     assert (report.scope_code, report.scope_kind, report.year) == ("LD", UnitKind.PROVINCE, 2025)
     assert [r.code for r in report.rows] == [
-        "A1", "A2a", "A2b", "A3a", "A3b", "A3c", "A4a", "A5", "A6", "A7", "A8a", "A8b", "A8c",
-        "P1", "P2", "P3",
+        "A1", "A2a", "A2b", "A3a", "A3b", "A3c", "A4a", "A4b", "A5", "A6", "A7", "A8a", "A8b",
+        "A8c", "P1", "P2", "P3", "P4", "P5",
     ]  # fmt: skip
-    assert [n.code for n in report.not_computed] == ["A4b", "P4", "P5"]
+    assert report.not_computed == ()
 
     # A3c: yes = s1a s1e s1f s2a s2b s2c s4a anon(S4) = 8; staff = 20 people.
     # respondents = s1a s1b s1e s1f s2a s2b s2c s2d s4a s4b anon anon = 12 (s3a in progress,
@@ -427,6 +467,17 @@ async def test_province_2025(db: Database, province: Province) -> None:
     assert _children(a3c) == {"BL": (2, 9, False), "DL": (6, 10, False), "LD*": (0, 1, False)}
     bl = next(c for c in a3c.by_child if c.code == "BL")
     assert (bl.coverage_count, bl.coverage_total, bl.coverage_low) == (4, 9, True)
+
+    # A4b (all staff): yes = s4d (answered in S3) s1a s1f anon(S2) = 4 of 20 people;
+    # respondents = those + s2d s3c = 6 (s4e still in progress, s1c's yes is of 2024).
+    a4b = _row(report, "A4b")
+    assert _fig(a4b) == (4, 20, False)  # 20% < 80%
+    assert (a4b.coverage_count, a4b.coverage_total, a4b.coverage_low) == (6, 20, True)
+    assert a4b.by_public is not None
+    assert _fig(a4b.by_public["public"]) == (3, 16, False)  # s4d s1a s1f
+    assert _fig(a4b.by_public["non_public"]) == (1, 4, False)  # the anonymous yes: 25%
+    # DL: s1a s1f anon = 3 of 10; BL: s4d, counted where they answered (S3), 1 of 9.
+    assert _children(a4b) == {"BL": (1, 9, False), "DL": (3, 10, False), "LD*": (0, 1, False)}
 
     # A3a: confirmed members s1a s2a s4a = 3 (s1f is not a member, s4a twice) of 17 members.
     # engaged = responses s1a s1b s1c s2a s4a s4b (+ benefit rows of the same) = 6.
@@ -454,7 +505,9 @@ async def test_province_2025(db: Database, province: Province) -> None:
     a5 = _row(report, "A5")
     assert _fig(a5) == (17, 22, False)  # 77.3% < 97% (phase 2025)
     assert a5.target.value == Decimal(97) and a5.target.phase == 2025
-    assert (a5.coverage_count, a5.coverage_total, a5.fallback_units) == (20, 22, 1)
+    # E1 has no staff count and nobody in the roster: it adds 0 to the staff (and is one more
+    # CĐCS counted from the roster).
+    assert (a5.coverage_count, a5.coverage_total, a5.fallback_units) == (20, 22, 2)
     assert a5.by_public is not None
     assert _fig(a5.by_public["public"]) == (14, 17, False)  # 8 + 4 + 5 staff
     assert _fig(a5.by_public["non_public"]) == (3, 5, False)
@@ -463,15 +516,26 @@ async def test_province_2025(db: Database, province: Province) -> None:
     office = next(c for c in a5.by_child if c.direct)
     assert office.rate is None
 
+    # P4: legal cases of 2025: S1 reported + supported, S2 closed (after the union took part),
+    # S4 supported = 3 of 4 = 75% ≥ 68% (phase 2025); the hardship cases are not legal ones.
+    p4 = _row(report, "P4")
+    assert _fig(p4) == (3, 4, True)
+    assert (p4.coverage_count, p4.coverage_kind, p4.target.value) == (4, "cases", Decimal(68))
+    assert p4.by_public is not None
+    assert _fig(p4.by_public["public"]) == (2, 3, False)  # S1 S1 S4: 66.7%
+    assert _fig(p4.by_public["non_public"]) == (1, 1, True)
+    assert _children(p4) == {"BL": (1, 1, True), "DL": (2, 3, False)}
+
 
 async def test_unit_report_indicators_of_the_province(db: Database, province: Province) -> None:
     """Worked out by hand from the fixture's reports (S2: its later report only).
 
-    CĐCS  public  report  dialogue conference proposal intro rating    funds discl audit eligible women coord TƯLĐTT
-    S1    yes     yes     yes      yes        yes      2     xuat_sac  yes   yes   no    yes      yes   yes   no
-    S2    no      yes     no       yes        yes      0     tot       yes   no    yes   yes      no    no    yes
+    CĐCS  public  report  dialogue conference proposal intro rating    funds discl audit eligible women coord TƯLĐTT due     collected
+    S1    yes     yes     yes      yes        yes      2     xuat_sac  yes   yes   no    yes      yes   yes   no     120.000 114.000
+    S2    no      yes     no       yes        yes      0     tot       yes   no    yes   yes      no    no    yes    80.000  60.000
     S3    yes     no (in progress)
-    S4    yes     yes     no       yes        no       1     hoan_thanh yes  yes   yes   no       —     yes   no
+    S4    yes     yes     no       yes        no       1     hoan_thanh yes  yes   yes   no       —     yes   no     50.000  50.000
+    E1    yes     no (set up this year: no report)
     """  # noqa: E501
     report = await _stats(db, province, "LD")
 
@@ -480,46 +544,59 @@ async def test_unit_report_indicators_of_the_province(db: Database, province: Pr
         assert row.by_public is not None
         return _fig(row), _fig(row.by_public["public"]), _fig(row.by_public["non_public"])
 
-    # A2a: S1 of 4 CĐCS; a mixed scope has no single target (public 100%, non-public ≥70%).
-    assert split("A2a") == ((1, 4, None), (1, 3, False), (0, 1, False))
+    # 5 CĐCS: 4 public (S1 S3 S4 E1), 1 non-public (S2).
+    # A2a: S1 of 5 CĐCS; a mixed scope has no single target (public 100%, non-public ≥70%).
+    assert split("A2a") == ((1, 5, None), (1, 4, False), (0, 1, False))
     a2a = _row(report, "A2a")
-    assert (a2a.coverage_count, a2a.coverage_total, a2a.coverage_kind) == (3, 4, "reports")
+    assert (a2a.coverage_count, a2a.coverage_total, a2a.coverage_kind) == (3, 5, "reports")
     assert a2a.target.split
-    assert _children(a2a) == {"BL": (0, 2, None), "DL": (1, 2, None)}
-    # A2b: S1 S2 S4; public 2 of 3 (100% wanted), non-public 1 of 1.
-    assert split("A2b") == ((3, 4, None), (2, 3, False), (1, 1, True))
-    # A4a: S1 S2 = 50% < 70%.
-    assert _fig(_row(report, "A4a")) == (2, 4, False)
-    # A6: 2 + 0 + 1 = 3 introductions over 4 CĐCS = 0.75 < 1 each; public 3 over 3 = 1.0.
-    assert split("A6") == ((3, 4, False), (3, 3, True), (0, 1, False))
+    assert _children(a2a) == {"BL": (0, 3, None), "DL": (1, 2, None)}
+    # A2b: S1 S2 S4; public 2 of 4 (100% wanted), non-public 1 of 1.
+    assert split("A2b") == ((3, 5, None), (2, 4, False), (1, 1, True))
+    # A4a: S1 S2 = 40% < 70%.
+    assert _fig(_row(report, "A4a")) == (2, 5, False)
+    # A6: 2 + 0 + 1 = 3 introductions over 5 CĐCS = 0.6 < 1 each; public 3 over 4 = 0.75.
+    assert split("A6") == ((3, 5, False), (3, 4, False), (0, 1, False))
     # A7: "tốt" or better: S1 (xuất sắc), S2 (tốt); S4 only "hoàn thành".
-    assert split("A7") == ((2, 4, None), (1, 3, False), (1, 1, True))
+    assert split("A7") == ((2, 5, None), (1, 4, False), (1, 1, True))
     # A8a–c: 100% wanted.
-    assert _fig(_row(report, "A8a")) == (3, 4, False)
-    assert _fig(_row(report, "A8b")) == (2, 4, False)
-    assert _fig(_row(report, "A8c")) == (2, 4, False)
+    assert _fig(_row(report, "A8a")) == (3, 5, False)
+    assert _fig(_row(report, "A8b")) == (2, 5, False)
+    assert _fig(_row(report, "A8c")) == (2, 5, False)
     # P1: among the eligible (S1, S2): S1 has a women's committee.
     assert split("P1") == ((1, 2, None), (1, 1, True), (0, 1, False))
-    # P2: public CĐCS only (S1 S3 S4): S1 S4 = 66.7% < 85% (phase 2025).
+    # P2: public CĐCS only (S1 S3 S4 E1): S1 S4 = 50% < 85% (phase 2025).
     p2 = _row(report, "P2")
-    assert _fig(p2) == (2, 3, False)
+    assert _fig(p2) == (2, 4, False)
     assert (p2.target.value, p2.target.phase, p2.coverage_count) == (Decimal(85), 2025, 2)
     # P3: non-public CĐCS only (S2): 1 of 1 ≥ 80%.
     assert _fig(_row(report, "P3")) == (1, 1, True)
+    # P5 (thousands of đồng): collected 114.000 + 60.000 + 50.000 = 224.000 of
+    # 120.000 + 80.000 + 50.000 = 250.000 due = 89.6% < 90%; S2's earlier report (80.000 of
+    # 80.000) is superseded.  Public S1 S4: 164.000 of 170.000 = 96.5%; S2: 75%.
+    assert split("P5") == (
+        (224_000, 250_000, False),
+        (164_000, 170_000, True),
+        (60_000, 80_000, False),
+    )
+    p5 = _row(report, "P5")
+    assert (p5.coverage_count, p5.coverage_total, p5.subject) == (3, 5, "money")
+    assert _children(p5) == {"BL": (50_000, 50_000, True), "DL": (174_000, 200_000, False)}
 
-    # A district and a CĐCS: BL (S3 no report, S4): A2a 0 of 2 (a district: no single
-    # target for a split indicator), A6 1 over 2.
+    # A district and a CĐCS: BL (S3 no report, S4, E1 no report): A2a 0 of 3 (a district: no
+    # single target for a split indicator), A6 1 over 3.
     bl = await _stats(db, province, "BL")
-    assert (_fig(_row(bl, "A2a")), _fig(_row(bl, "A6"))) == ((0, 2, None), (1, 2, False))
+    assert (_fig(_row(bl, "A2a")), _fig(_row(bl, "A6"))) == ((0, 3, None), (1, 3, False))
     assert _row(bl, "A2a").coverage_count == 1
     s2 = await _stats(db, province, "S2")  # non-public: its own targets
     assert (_fig(_row(s2, "A2b")), _fig(_row(s2, "A7"))) == ((1, 1, True), (1, 1, True))
     assert _fig(_row(s2, "P2")) == (0, 0, None)  # P2 is not for non-public units
-    # 2024: only S3's report: dialogue yes, 4 introductions.
+    # 2024: only S3's report: dialogue yes, 4 introductions over 5 CĐCS, 30.000 of 40.000.
     old = await _stats(db, province, "LD", 2024)
-    assert _fig(_row(old, "A2a"))[:2] == (1, 4)
-    assert _fig(_row(old, "A6")) == (4, 4, True)
+    assert _fig(_row(old, "A2a"))[:2] == (1, 5)
+    assert _fig(_row(old, "A6")) == (4, 5, False)
     assert _row(old, "A2a").coverage_count == 1
+    assert _fig(_row(old, "P5")) == (30_000, 40_000, False)  # 75% < 90% (phase 2023)
 
 
 async def test_district_scope(db: Database, province: Province) -> None:
@@ -543,10 +620,17 @@ async def test_district_scope(db: Database, province: Province) -> None:
     # A3b: S3 1 of 1, S4 2 of 2 → 100% = target.
     assert _fig(_row(bl, "A3b")) == (3, 3, True)
     assert _row(bl, "A3b").rate == 1.0
-    # A5: 8 of 9 (S3 from the roster); S3 3 of 4; S4 5 of 5 = 100% ≥ 97%.
+    # A5: 8 of 9 (S3 and E1 from the roster); S3 3 of 4; S4 5 of 5 = 100% ≥ 97%; E1 has
+    # neither staff nor people: no rate.
     a5 = _row(bl, "A5")
-    assert (_fig(a5), a5.fallback_units) == ((8, 9, False), 1)
-    assert _children(a5) == {"S3": (3, 4, False), "S4": (5, 5, True)}
+    assert (_fig(a5), a5.fallback_units) == ((8, 9, False), 2)
+    assert _children(a5) == {"E1": (0, 0, None), "S3": (3, 4, False), "S4": (5, 5, True)}
+    # A4b: s4d's yes counts in S3, where they answered, not in S4 where they are now.
+    a4b = _row(bl, "A4b")
+    assert _children(a4b) == {"E1": (0, 0, None), "S3": (1, 4, False), "S4": (0, 5, False)}
+    # P4: S4's legal case, supported; P5: S4 only.
+    assert _fig(_row(bl, "P4")) == (1, 1, True)
+    assert _fig(_row(bl, "P5")) == (50_000, 50_000, True)
 
 
 async def test_grassroots_scope(db: Database, province: Province) -> None:
@@ -586,6 +670,9 @@ async def test_other_years(db: Database, province: Province) -> None:
     assert _fig(_row(old, "A3a")) == (1, 17, False)
     assert _fig(_row(old, "A3b")) == (0, 1, False)
     assert _row(old, "A5").target.value == Decimal(96)
+    # A4b: s1c's yes of 2024, 1 of 20; P4: S3's one legal case, not taken up: 0 of 1.
+    assert _fig(_row(old, "A4b")) == (1, 20, False)
+    assert _fig(_row(old, "P4")) == (0, 1, False)
 
     far = await _stats(db, province, "LD", 2045)
     a5 = _row(far, "A5")  # "hầu hết": a figure with no pass/fail
@@ -611,20 +698,22 @@ async def test_query_count_does_not_grow(db: Database, province: Province) -> No
 
     async with db.session() as s:
         # 40 more people in a new CĐCS, each answering, signing up and with a case.
-        await _unit(s, province, "S5", "Mầm non Hoa Hồng", UnitKind.GRASSROOTS, "BL", staff=40)
+        await _unit(s, province, "S8", "Mầm non Hoa Hồng", UnitKind.GRASSROOTS, "BL", staff=40)
         names = " ".join(f"n{i}" for i in range(40))
-        await _people(s, province, "S5", names)
+        await _people(s, province, "S8", names)
         for i in range(40):
             await _respond(s, province, "act", f"n{i}", participated=True)
+            await _respond(s, province, "training", f"n{i}", participated=True)
             s.add(_benefit(province, f"n{i}", BenefitStatus.CONFIRMED))
-            s.add(_case(province, "S5", CaseStatus.SUPPORTED))
+            s.add(_case(province, "S8", CaseStatus.SUPPORTED))
+            s.add(_case(province, "S8", CaseStatus.SUPPORTED, kind=CaseKind.LEGAL))
     statements.clear()
     second = await _stats(db, province, "LD")
     event.remove(db.engine.sync_engine, "before_cursor_execute", count)
 
-    # scope + children + A1 3 + A3a (3 welfare + 3 roster) + A3b 3 + A3c 3 + A5 3 = 20, and the
-    # eleven unit-report indicators in one breakdown: 3
-    assert before == 23
+    # scope + children + A1 3 + A3a (3 welfare + 3 roster) + A3b 3 + A3c 3 + A4b 3 + A5 3 +
+    # P4 3 = 26, and the twelve unit-report indicators in one breakdown: 3
+    assert before == 29
     assert len(statements) == before
     # and the new people are counted: A3c 8 + 40 of 20 + 40 = 80% ≥ 75%.
     assert _fig(_row(first, "A3c")) == (8, 20, False)
@@ -691,7 +780,8 @@ def test_catalog_holds_every_indicator() -> None:
         "A1", "A2a", "A2b", "A3a", "A3b", "A3c", "A4a", "A4b", "A5", "A6", "A7",
         "A8a", "A8b", "A8c", "P1", "P2", "P3", "P4", "P5",
     ]  # fmt: skip
-    assert [i.code for i in CATALOG.not_computed] == ["A4b", "P4", "P5"]
+    assert CATALOG.not_computed == []
+    assert CATALOG.get("P5").out_of == "finance_due" and CATALOG.get("P5").is_amount
     assert CATALOG.get("A7").counts_as == ("xuat_sac", "tot")
     assert CATALOG.get("P1").among == "womens_committee_eligible"
     assert CATALOG.get("A6").is_average and not CATALOG.get("A7").is_average
@@ -744,10 +834,21 @@ def _entry(**changes: Any) -> dict[str, Any]:
             [_entry(targets={"annual": {"kind": "about", "percent": 5}})],
             "unknown target kind 'about'",
         ),
-        ([_entry(source="legal_cases", computed=True)], "is not computed yet"),
         (
             [_entry(source="unit_report:dialogue", computed=True)],
-            "a unit_report indicator must have subject unit",
+            "a unit_report indicator must have subject unit or money",
+        ),
+        (
+            [_entry(source="unit_report:collected", subject="money")],
+            "a money indicator needs 'out_of' (the amount due)",
+        ),
+        (
+            [_entry(source="unit_report:collected", subject="unit", out_of="due")],
+            "'out_of' is for unit_report sources of subject money only",
+        ),
+        (
+            [_entry(source="unit_report:collected", subject="money", out_of="Due!")],
+            "'out_of' must name an integer question",
         ),
         ([_entry(counts_as=["tot"])], "'counts_as' and 'among' are for unit_report sources"),
         (
@@ -804,10 +905,11 @@ async def test_render_vi_and_en(db: Database, province: Province) -> None:
     assert "17/22 = 77,3% · ❌ Chưa đạt" in vi  # A5
     assert "Mục tiêu: ≥ 97% (mốc 2025)" in vi
     assert "Danh sách: 20/22 CBNGNLĐ" in vi
-    assert "1 CĐCS chưa khai số CBNGNLĐ: tính theo danh sách" in vi
-    assert "Chưa tính trong phiên bản này: A4b, P4, P5" in vi
-    assert "Độ phủ: 3/4 CĐCS đã gửi báo cáo" in vi  # the unit report indicators
-    assert "3/4 = 0,75 · ❌ Chưa đạt" in vi  # A6: introductions per CĐCS
+    assert "2 CĐCS chưa khai số CBNGNLĐ: tính theo danh sách" in vi
+    assert "Chưa tính trong phiên bản này" not in vi
+    assert "Độ phủ: 3/5 CĐCS đã gửi báo cáo" in vi  # the unit report indicators
+    assert "3/5 = 0,60 · ❌ Chưa đạt" in vi  # A6: introductions per CĐCS
+    assert "224.000/250.000 nghìn đồng = 89,6% · ❌ Chưa đạt" in vi  # P5
     assert "Mục tiêu: ≥ 1,0 mỗi CĐCS" in vi
     for tag in ("<br", "<div", "<p>", "<span"):
         assert tag not in vi
@@ -820,7 +922,7 @@ async def test_render_vi_and_en(db: Database, province: Province) -> None:
     assert "Coverage: 12/20 people answered" in en
     assert "Public: 5/16 = 31,2% ❌ · Non-public: 3/4 = 75% ✅" in en
     assert "Roster: 20/22 staff" in en
-    assert "Not computed in this version: A4b, P4, P5" in en
+    assert "224.000/250.000 thousand VND = 89,6% · ❌ Not met" in en
     assert "Chưa" not in en and "Độ phủ" not in en
 
 

@@ -55,20 +55,24 @@ async def test_the_workbook(db: Database, province: Province) -> None:
     assert summary["A5"].value == "Đơn vị: Công đoàn Giáo dục tỉnh Lâm Đồng"
     assert summary["A6"].value == "Lập lúc 09:30 05/01/2026 từ dữ liệu của congdoan-bot"
     assert [c.value for c in summary[8]] == [
-        "Mã", "Chỉ tiêu", "Khối", "Tử số", "Mẫu số", "Tỷ lệ", "Mục tiêu", "Đạt",
+        "Mã", "Chỉ tiêu", "Phạm vi", "Tử số", "Mẫu số", "Tỷ lệ", "Mục tiêu", "Đạt",
         "Độ phủ (số)", "Độ phủ (trên tổng)",
     ]  # fmt: skip
     rows = {r[0].value: r for r in summary.iter_rows(min_row=9)}
-    assert len(rows) == 16  # one line per computed indicator
+    assert len(rows) == 19  # one line per indicator: all are computed
     a3c = [c.value for c in rows["A3c"]]
     # by hand in tests/test_indicators.py: 8 of 20 staff, 12 answered, target ≥ 75 %
     assert a3c[2:] == ["Toàn đơn vị", 8, 20, pytest.approx(0.4), "≥ 75%", "Chưa đạt", 12, 20]
     assert rows["A3c"][5].number_format == "0.0%"
-    a6 = [c.value for c in rows["A6"]]  # 3 introductions over 4 CĐCS, an average
-    assert a6[3:8] == [3, 4, pytest.approx(0.75), "≥ 1,0 mỗi CĐCS", "Chưa đạt"]
+    a6 = [c.value for c in rows["A6"]]  # 3 introductions over 5 CĐCS, an average
+    assert a6[3:8] == [3, 5, pytest.approx(0.6), "≥ 1,0 mỗi CĐCS", "Chưa đạt"]
     assert rows["A6"][5].number_format == "0.00"
+    # P5: amounts, in thousands of đồng (by hand: 224.000 of 250.000)
+    p5 = [c.value for c in rows["P5"]]
+    assert p5[1] == "Thu tài chính công đoàn so với số phải thu (nghìn đồng)"
+    assert p5[3:8] == [224_000, 250_000, pytest.approx(0.896), "≥ 90% (mốc 2023)", "Chưa đạt"]
     assert [c.value for c in rows["A2a"]][5:8] == [
-        pytest.approx(0.25),
+        pytest.approx(0.2),
         "theo công lập / ngoài công lập",
         "—",
     ]
@@ -118,7 +122,7 @@ async def test_unit_names_never_start_a_formula(db: Database, province: Province
 async def test_the_csv_and_the_text(db: Database, province: Province) -> None:
     report = await _province_report(db, province)
     lines = list(csv.reader(io.StringIO(to_csv(report, "vi"))))
-    assert lines[0][:4] == ["Bảng", "Mã", "Chỉ tiêu", "Khối"]
+    assert lines[0][:4] == ["Bảng", "Mã", "Chỉ tiêu", "Phạm vi"]
     by_key = {(line[0], line[1], line[3]): line for line in lines[1:]}
     assert by_key[("Tổng hợp", "A3c", "Toàn đơn vị")][4:9] == [
         "8",
@@ -138,8 +142,8 @@ async def test_the_chart(db: Database, province: Province) -> None:
     data = to_png(report, "vi")
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
-    # 9 in × 120 dpi wide; 1.6 + 0.42 × 15 bars (16 rows, A6 is an average) in tall
-    assert (width, height) == (1080, round((1.6 + 0.42 * 15) * 120))
+    # 9 in × 120 dpi wide; 1.6 + 0.42 × 18 bars (19 rows, A6 is an average) in tall
+    assert (width, height) == (1080, round((1.6 + 0.42 * 18) * 120))
 
 
 async def test_children_furthest_below_target_first(db: Database, province: Province) -> None:

@@ -62,6 +62,7 @@ CASE = SimpleNamespace(
     subject_name="Lê Thị Hoa",
     description="Bị tai nạn giao thông, phải nghỉ dạy hai tháng.",
     created_at=WHEN,
+    kind="hardship",
 )
 PENDING_ITEM = SimpleNamespace(
     pending=SimpleNamespace(id=12, full_name="Phạm Minh Tuấn", created_at=WHEN), unit=UNIT
@@ -95,6 +96,7 @@ PERSONAS = [
 DEFINITIONS = builtin_definitions()
 ACTIVITY = DEFINITIONS["activity_participation"]
 HARDSHIP = DEFINITIONS["hardship_case"]
+LEGAL = DEFINITIONS["legal_consultation"]
 WELFARE = DEFINITIONS["welfare_signup"]
 
 # Questions of each kind and shape, in a definition of their own.
@@ -232,6 +234,12 @@ def _stats_report() -> StatsReport:
         IndicatorResult(
             1, 2, 0.5, _target(TargetKind.NONE), None, 1, 2, code="C1", name_vi="Khác",
             name_en="Other",
+            by_public=no_sides,
+        ),
+        IndicatorResult(
+            224_000, 250_000, 0.896, min75, True, 3, 5,
+            code="P5", name_vi="Thu tài chính", name_en="Finance collected", subject="money",
+            coverage_kind=CoverageKind.REPORTS,
             by_public=no_sides,
         ),
     )  # fmt: skip
@@ -387,6 +395,7 @@ CASES: list[Case] = [
           "Target: by public / non-public units", "Roster: 20/50 staff ⚠️ the roster lists",
           "Coverage: 15/20 members received notices", "Coverage: 3/4 CĐCS sent their report",
           "3/2 = 1,50 · ✅ Met", "2 CĐCS without a staff count", "no data yet",
+          "224.000/250.000 thousand VND = 89,6% · ✅ Met",
           "Not computed in this version: A1, A2a",
           "Rate = numerator/denominator")),
     Case("stats.txt", {"report": _stats_report(), "child_limit": 2}, ("… and 3 more units",)),
@@ -471,11 +480,19 @@ CASES: list[Case] = [
          ("🆘 <b>Case #17</b>", "Category: ", "Details: ", "Status: 🆕 Newly reported (reported at "
           "09:30 08/03/2026)")),
     Case("officer/case_item.txt",
-         {"case": SimpleNamespace(id=18, subject_name=NAME, description="", created_at=WHEN),
+         {"case": SimpleNamespace(id=18, subject_name=NAME, description="", created_at=WHEN,
+                                  kind="hardship"),
           "unit": UNIT, "category": None,
           "status_label": LocalLabel("case_status", {"status": "supported"})},
          ("Status: 🤝 Supported",)),
-    Case("officer/cases_empty.txt", {}, ("No hardship cases",)),
+    Case("officer/case_item.txt",
+         {"case": SimpleNamespace(id=19, subject_name=NAME, description="Chưa được trả lương",
+                                  created_at=WHEN, kind="legal"),
+          "unit": UNIT, "category": "Tiền lương",
+          "status_label": LocalLabel("case_status", {"status": "supported", "kind": "legal"})},
+         ("⚖️ <b>Legal case #19</b>", "Status: ⚖️ Union advised / represented"),
+         ("Chưa được trả lương", "Tiền lương")),
+    Case("officer/cases_empty.txt", {}, ("No hardship or legal case",)),
     Case("officer/invite.txt", {"unit": UNIT, "link": "https://t.me/congdoan_bot?start=AB12"},
          ("Invitation link of <b>", "https://t.me/congdoan_bot?start=AB12", "Send this link")),
     Case("officer/invite.txt", {"unit": UNIT, "link": None}, ("has no invitation code",)),
@@ -518,6 +535,7 @@ CASES: list[Case] = [
     # survey/
     Case("survey/done.txt", {"screen": _done(ACTIVITY)}, ("Your answers to «", "Thank you!")),
     Case("survey/done.txt", {"screen": _done(HARDSHIP)}, ("passed to the union officer",)),
+    Case("survey/done.txt", {"screen": _done(LEGAL)}, ("will contact you to advise",)),
     Case("survey/done.txt", {"screen": _done(WELFARE)}, ("benefit sign-up has been recorded",)),
     Case("survey/list.txt", {"offers": _offers()},
          ("<b>Surveys and forms</b>", "Press an item to start", "(completed)", "(in progress)")),
@@ -953,7 +971,9 @@ MACRO_ARGUMENTS: dict[str, tuple[Any, ...]] = {
     "text": ("Văn nghệ",),
     "title": (ACTIVITY.title,),
     "state": ("in_progress", "completed", None),
-    "status": ("new", "visited", "supported", "closed"),
+    # case_status: every status of a hardship case, then the legal case's "supported"
+    "status": ("new", "visited", "supported", "closed", "supported"),
+    "kind": ("hardship", "hardship", "hardship", "hardship", "legal"),
     "name": (NAME,),
     "n": (4,),
     "commands": ("/start /help /surveys",),

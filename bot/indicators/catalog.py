@@ -60,21 +60,9 @@ _SOURCE_PATTERNS = {
     "roster_membership": re.compile(r"^roster_membership$"),
     "notices_ack": re.compile(r"^notices_ack$"),
     "legal_cases": re.compile(r"^legal_cases$"),
-    "finance": re.compile(r"^finance$"),
 }
 _KNOWN_SOURCES = "survey:<key>:<question>, unit_report:<question>, " + ", ".join(
     k for k in _SOURCE_PATTERNS if k not in ("survey", "unit_report")
-)
-# Sources this version computes from the database (see bot.indicators.compute).
-COMPUTABLE_SOURCES = frozenset(
-    {
-        "survey",
-        "unit_report",
-        "welfare_benefits",
-        "hardship_cases",
-        "roster_membership",
-        "notices_ack",
-    }
 )
 _KEY = re.compile(r"^[a-z0-9_]+$")
 
@@ -91,6 +79,7 @@ _INDICATOR_KEYS = frozenset(
         "targets",
         "counts_as",
         "among",
+        "out_of",
     }
 )
 _TARGET_KEYS = frozenset({"kind", "percent", "value", "label_vi", "label_en"})
@@ -169,10 +158,17 @@ class Indicator:
     counts_as: tuple[str, ...] = ()
     # unit_report: only the units answering yes to this question are counted (P1: eligible)
     among: str | None = None
+    # unit_report, subject money: the integer question summed into the denominator (P5: due)
+    out_of: str | None = None
 
     @property
     def source_kind(self) -> str:
         return self.source.split(":", 1)[0]
+
+    @property
+    def is_amount(self) -> bool:
+        """Money (P5): a sum of amounts over a sum of amounts."""
+        return self.out_of is not None
 
     @property
     def is_average(self) -> bool:
@@ -299,8 +295,6 @@ def _parse_indicator(entry: Any, where: str) -> Indicator:
     computed = entry.get("computed", False)
     if not isinstance(computed, bool):
         raise CatalogError(f"{where}: 'computed' must be true or false")
-    if computed and kind not in COMPUTABLE_SOURCES:
-        raise CatalogError(f"{where}: 'computed: true' but source {source!r} is not computed yet")
     if computed and kind == "survey" and subject is not Subject.MEMBER:
         raise CatalogError(f"{where}: a survey indicator computed here must have subject member")
     annual, phases = _parse_targets(entry.get("targets"), where)
@@ -314,8 +308,15 @@ def _parse_indicator(entry: Any, where: str) -> Indicator:
         raise CatalogError(f"{where}: 'counts_as' must be a list of answer values (a-z, 0-9, _)")
     if among is not None and (not isinstance(among, str) or not _KEY.match(among)):
         raise CatalogError(f"{where}: 'among' must name a yes/no question of the unit report")
-    if kind == "unit_report" and subject is not Subject.UNIT:
-        raise CatalogError(f"{where}: a unit_report indicator must have subject unit")
+    out_of = entry.get("out_of")
+    if out_of is not None and (kind != "unit_report" or subject is not Subject.MONEY):
+        raise CatalogError(f"{where}: 'out_of' is for unit_report sources of subject money only")
+    if out_of is not None and (not isinstance(out_of, str) or not _KEY.match(out_of)):
+        raise CatalogError(f"{where}: 'out_of' must name an integer question of the unit report")
+    if kind == "unit_report" and subject is Subject.MONEY and out_of is None:
+        raise CatalogError(f"{where}: a money indicator needs 'out_of' (the amount due)")
+    if kind == "unit_report" and subject not in (Subject.UNIT, Subject.MONEY):
+        raise CatalogError(f"{where}: a unit_report indicator must have subject unit or money")
     return Indicator(
         code=code.strip(),
         name_vi=names[0],
@@ -329,6 +330,7 @@ def _parse_indicator(entry: Any, where: str) -> Indicator:
         phases=phases,
         counts_as=tuple(counts_as),
         among=among,
+        out_of=out_of,
     )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.indicators.catalog import AppliesTo, Catalog, Indicator, Population, Target
 from storage import indicators as q
-from storage.models import UnitKind
+from storage.models import CaseKind, UnitKind
 
 PUBLIC = "public"
 NON_PUBLIC = "non_public"
@@ -162,8 +162,9 @@ class _Computer:
                     name=i.code,
                     question_key=i.source.split(":")[1],
                     counts_as=i.counts_as,
-                    integer=i.is_average,
+                    integer=i.is_average or i.is_amount,
                     among=i.among,
+                    out_of=i.out_of,
                     public=None
                     if i.applies_to is AppliesTo.ALL
                     else i.applies_to is AppliesTo.PUBLIC,
@@ -206,9 +207,16 @@ class _Computer:
         if kind == "unit_report":
             reports = await self.reports()
             code = indicator.code
+            summed = indicator.is_average or indicator.is_amount
+            if indicator.is_amount:
+                denominator = f"{code}.due"
+            elif indicator.among:
+                denominator = f"{code}.eligible"
+            else:
+                denominator = f"{code}.units"
             return _Plan(
-                numerator=(reports, f"{code}.amount" if indicator.is_average else f"{code}.yes"),
-                denominator=(reports, f"{code}.eligible" if indicator.among else f"{code}.units"),
+                numerator=(reports, f"{code}.amount" if summed else f"{code}.yes"),
+                denominator=(reports, denominator),
                 coverage=(reports, f"{code}.reported"),
                 coverage_total=(reports, f"{code}.units"),
                 coverage_kind=CoverageKind.REPORTS,
@@ -223,8 +231,11 @@ class _Computer:
                 coverage_total=(roster, "members"),
                 coverage_kind=CoverageKind.RESPONDENTS,
             )
-        if kind == "hardship_cases":
-            cases = await q.hardship_counts(self.session, scope=self.scope, year=self.year)
+        if kind in ("hardship_cases", "legal_cases"):
+            case_kind = CaseKind.HARDSHIP if kind == "hardship_cases" else CaseKind.LEGAL
+            cases = await q.case_counts(
+                self.session, scope=self.scope, year=self.year, kind=case_kind
+            )
             return _Plan(
                 numerator=(cases, "supported"),
                 denominator=(cases, "cases"),

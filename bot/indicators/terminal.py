@@ -28,6 +28,12 @@ class StatsTexts:
         return html.unescape(str(getattr(self._module, macro)(*args))).strip()
 
 
+def row_name(texts: StatsTexts, row: IndicatorResult, locale: str) -> str:
+    """The indicator's name, with the unit of its figures when they are amounts of money."""
+    name = row.name(locale)
+    return f"{name} ({texts('money_unit')})" if row.subject == "money" else name
+
+
 def _ratio(figure: Figure) -> str:
     return f"{figure.numerator}/{figure.denominator}"
 
@@ -60,7 +66,7 @@ def render_stats_terminal(report: StatsReport, locale: str) -> Table:
             coverage += f" ({texts('fallback', row.fallback_units)})"
         table.add_row(
             row.code,
-            row.name(locale),
+            row_name(texts, row, locale),
             _ratio(row),
             _cell_rate(texts, row),
             texts("target", row.target),

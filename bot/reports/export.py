@@ -29,7 +29,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from rich.console import Console
 
 from bot.indicators.compute import Figure, IndicatorResult, StatsReport
-from bot.indicators.terminal import StatsTexts, render_stats_terminal
+from bot.indicators.terminal import StatsTexts, render_stats_terminal, row_name
 from bot.texts import environment
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -73,7 +73,7 @@ def _line(
 ) -> Line:
     return Line(
         code=row.code,
-        name=row.name(locale),
+        name=row_name(texts, row, locale),
         part=part,
         numerator=f.numerator,
         denominator=f.denominator,

@@ -1,4 +1,4 @@
-"""Officers' follow-up of what members reported: hardship cases and welfare sign-ups."""
+"""Officers' follow-up of what members reported: hardship and legal cases, welfare sign-ups."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from bot.services.actors import Actor
 from storage import cases as store
 from storage.models import (
     BenefitStatus,
+    CaseKind,
     CaseStatus,
     HardshipCase,
     Person,
@@ -21,13 +22,27 @@ from storage.models import (
     utcnow,
 )
 
-#: The moves an officer may make from each status (reported → visited → supported → closed).
-NEXT_STATUSES: dict[CaseStatus, tuple[CaseStatus, ...]] = {
-    CaseStatus.REPORTED: (CaseStatus.VISITED, CaseStatus.SUPPORTED),
-    CaseStatus.VISITED: (CaseStatus.SUPPORTED,),
-    CaseStatus.SUPPORTED: (CaseStatus.CLOSED,),
-    CaseStatus.CLOSED: (),
+#: The moves an officer may make from each status, by kind of case.  Hardship: reported →
+#: visited → supported → closed.  Legal: reported → supported (the union advised or represented
+#: the member: P4 counts it) → closed; there is no visit.
+NEXT_STATUSES: dict[CaseKind, dict[CaseStatus, tuple[CaseStatus, ...]]] = {
+    CaseKind.HARDSHIP: {
+        CaseStatus.REPORTED: (CaseStatus.VISITED, CaseStatus.SUPPORTED),
+        CaseStatus.VISITED: (CaseStatus.SUPPORTED,),
+        CaseStatus.SUPPORTED: (CaseStatus.CLOSED,),
+        CaseStatus.CLOSED: (),
+    },
+    CaseKind.LEGAL: {
+        CaseStatus.REPORTED: (CaseStatus.SUPPORTED,),
+        CaseStatus.VISITED: (CaseStatus.SUPPORTED,),  # not reached; kept total
+        CaseStatus.SUPPORTED: (CaseStatus.CLOSED,),
+        CaseStatus.CLOSED: (),
+    },
 }
+
+
+def next_statuses(case: HardshipCase) -> tuple[CaseStatus, ...]:
+    return NEXT_STATUSES[CaseKind(case.kind)][CaseStatus(case.status)]
 
 
 @dataclass(frozen=True)
@@ -41,7 +56,7 @@ async def open_cases(session: AsyncSession, *, actor: Actor) -> list[CaseItem]:
     if actor.scope is None:
         return []
     rows = await store.cases_in_scope(session, path=actor.scope.path, open_only=True)
-    return [CaseItem(c, u, NEXT_STATUSES[CaseStatus(c.status)]) for c, u in rows]
+    return [CaseItem(c, u, next_statuses(c)) for c, u in rows]
 
 
 class ChangeOutcome(StrEnum):
@@ -65,12 +80,12 @@ async def change_case(
         return ChangeOutcome.FORBIDDEN, None
     if case.status == status:
         outcome = ChangeOutcome.UNCHANGED
-    elif status not in NEXT_STATUSES[CaseStatus(case.status)]:
+    elif status not in next_statuses(case):
         outcome = ChangeOutcome.NOT_ALLOWED
     else:
         await store.set_case_status(session, case=case, status=status, changed_by=actor.person.id)
         outcome = ChangeOutcome.CHANGED
-    return outcome, CaseItem(case, unit, NEXT_STATUSES[CaseStatus(case.status)])
+    return outcome, CaseItem(case, unit, next_statuses(case))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.services.actors import Actor
 from storage import campaigns, cases, people
 from storage import surveys as store
-from storage.models import Response, ResponseState, RunStatus, SurveyRun, Unit, utcnow
+from storage.models import CaseKind, Response, ResponseState, RunStatus, SurveyRun, Unit, utcnow
 from surveys import engine
 from surveys.loader import (
     builtin_definitions,
@@ -115,7 +115,7 @@ class Offer:
 
 
 #: Forms a member can open at any time, without a campaign: each yields a case or a sign-up.
-STANDING_OUTCOMES = (Outcome.HARDSHIP_CASE, Outcome.WELFARE_BENEFIT)
+STANDING_OUTCOMES = (Outcome.HARDSHIP_CASE, Outcome.LEGAL_CASE, Outcome.WELFARE_BENEFIT)
 
 
 class Conversation:
@@ -400,12 +400,13 @@ class Conversation:
         return None
 
     async def _standing_run(self, session: AsyncSession, *, actor: Actor, key: str) -> SurveyRun:
-        """Hardship reports: a run per report; welfare sign-up: one provincial run a year."""
+        """Hardship reports and legal requests: a run per report (a member may file several a
+        year); welfare sign-up: one provincial run a year."""
         assert actor.unit is not None and actor.unit.id is not None
         defn = self.registry.builtins[key]
         year = self.year_now()
         definition_id = await self.registry.row_id(session, key)
-        if defn.outcome == Outcome.HARDSHIP_CASE:
+        if defn.outcome in (Outcome.HARDSHIP_CASE, Outcome.LEGAL_CASE):
             # Resume a report in progress rather than opening a second one.
             active = await self._active(session, actor=actor, response_id=None)
             if active is not None and active[1].key == key:
@@ -544,10 +545,11 @@ class Conversation:
         response: Response,
         answers: dict[str, Any],
     ) -> int | None:
-        """What a completed form creates: a hardship case, or a welfare sign-up."""
+        """What a completed form creates: a hardship or legal case, or a welfare sign-up."""
         person = actor.person
         assert person is not None and person.id is not None
-        if defn.outcome == Outcome.HARDSHIP_CASE:
+        if defn.outcome in (Outcome.HARDSHIP_CASE, Outcome.LEGAL_CASE):
+            # A legal request is always the member's own matter; a hardship may be a colleague's.
             for_colleague = answers.get("subject") == "colleague"
             subject_name = str(answers.get("colleague_name") or "") if for_colleague else ""
             subject_id: int | None = None
@@ -561,8 +563,10 @@ class Conversation:
                     subject_name = subject_name or colleague.full_name
             if not for_colleague:
                 subject_id, subject_name = person.id, person.full_name
+            legal = defn.outcome == Outcome.LEGAL_CASE
             case = await cases.create_case(
                 session,
+                kind=CaseKind.LEGAL if legal else CaseKind.HARDSHIP,
                 response_id=response.id,
                 reported_by=person.id,
                 subject_person_id=subject_id,

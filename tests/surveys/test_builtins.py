@@ -36,16 +36,22 @@ def walk(defn: SurveyDefinition, replies: dict[str, str]) -> dict[str, AnswerVal
     return answers
 
 
-def test_the_four_builtins_load() -> None:
+def test_the_builtins_load() -> None:
     defs = builtin_definitions()
     assert sorted(defs) == [
         "activity_participation",
         "hardship_case",
+        "legal_consultation",
+        "training_participation",
         "unit_report",
         "welfare_signup",
     ]
     assert defs["activity_participation"].feeds == ("A3c",)
     assert defs["activity_participation"].outcome is None
+    assert defs["training_participation"].feeds == ("A4b",)
+    assert defs["training_participation"].outcome is None
+    assert defs["legal_consultation"].feeds == ("P4",)
+    assert defs["legal_consultation"].outcome is Outcome.LEGAL_CASE
     assert defs["hardship_case"].feeds == ("A3b",)
     assert defs["hardship_case"].outcome is Outcome.HARDSHIP_CASE
     assert defs["welfare_signup"].feeds == ("A3a",)
@@ -60,7 +66,7 @@ def test_the_four_builtins_load() -> None:
         assert definition_from_json(definition_to_json(defn)) == defn
     # a fresh dict each call: callers cannot corrupt the cache
     defs.clear()
-    assert len(builtin_definitions()) == 4
+    assert len(builtin_definitions()) == 6
 
 
 @pytest.mark.parametrize("path", sorted(DEFINITIONS_DIR.glob("*.yaml")), ids=lambda p: p.name)
@@ -184,7 +190,10 @@ UNIT_REPORT_KINDS = {
     "womens_committee": QuestionKind.YES_NO,  # P1
     "coordination_rules": QuestionKind.YES_NO,  # P2
     "collective_agreement": QuestionKind.YES_NO,  # P3
+    "finance_collected": QuestionKind.INTEGER,  # P5: the amount collected …
 }
+# … over the amount due: the question named by the catalog's ``out_of``.
+UNIT_REPORT_OUT_OF = {"P5": "finance_due"}
 
 
 def _unit_report_sources() -> dict[str, str]:
@@ -207,6 +216,9 @@ def test_every_unit_report_source_of_the_catalog_is_a_question() -> None:
         question = defn.question(key)
         assert question.kind is UNIT_REPORT_KINDS[key], code
         assert question.required, code
+    for code, key in UNIT_REPORT_OUT_OF.items():
+        assert defn.question(key).kind is QuestionKind.INTEGER, code
+        assert defn.question(key).required, code
     # the survey feeds exactly the indicators that read it, in catalog order
     assert defn.feeds == tuple(sources)
 
@@ -225,11 +237,20 @@ def test_unit_report_question_shapes() -> None:
         "funds_use",
         "financial_disclosure",
         "financial_audit",
+        "finance_due",
+        "finance_collected",
         "year_end_rating",
         "notes",
     )
     count = defn.question("party_introductions")
     assert (count.min_value, count.max_value) == (0, 500)
+    for key in ("finance_due", "finance_collected"):  # thousands of đồng, up to 100 billion
+        amount = defn.question(key)
+        assert (amount.kind, amount.min_value, amount.max_value) == (
+            QuestionKind.INTEGER,
+            0,
+            100_000_000,
+        )
     rating = defn.question("year_end_rating")
     assert rating.option_values == ("xuat_sac", "tot", "hoan_thanh", "khong_hoan_thanh")
     assert [opt.label for opt in rating.options] == [
@@ -264,6 +285,8 @@ def test_unit_report_by_typed_answers() -> None:
             "funds_use": "có",
             "financial_disclosure": "có",
             "financial_audit": "2",
+            "finance_due": "150.000",
+            "finance_collected": "142.500 nghìn đồng",
             "year_end_rating": "hoàn thành tốt",
             "notes": "Đã đối thoại tháng 12.",
         },
@@ -280,6 +303,8 @@ def test_unit_report_by_typed_answers() -> None:
         "funds_use": True,
         "financial_disclosure": True,
         "financial_audit": False,
+        "finance_due": 150000,
+        "finance_collected": 142500,
         "year_end_rating": "tot",
         "notes": "Đã đối thoại tháng 12.",
     }
@@ -289,10 +314,12 @@ def test_unit_report_by_typed_answers() -> None:
         "Có",
         "Có",
         "Không",
+        "150.000",
+        "142.500",
         "Hoàn thành tốt nhiệm vụ",
         "Đã đối thoại tháng 12.",
     ]
-    assert progress(defn, answers) == (13, 13)
+    assert progress(defn, answers) == (15, 15)
 
 
 def test_unit_report_not_eligible_skips_the_womens_committee() -> None:
@@ -310,6 +337,8 @@ def test_unit_report_not_eligible_skips_the_womens_committee() -> None:
             "funds_use": "có",
             "financial_disclosure": "không",
             "financial_audit": "có",
+            "finance_due": "0",
+            "finance_collected": "0",
             "year_end_rating": "4",
             "notes": "bỏ qua",
         },
@@ -319,7 +348,7 @@ def test_unit_report_not_eligible_skips_the_womens_committee() -> None:
     assert answers["year_end_rating"] == "khong_hoan_thanh"
     assert answers["notes"] is None
     assert answers["womens_committee_eligible"] is False
-    assert progress(defn, answers) == (12, 12)
+    assert progress(defn, answers) == (14, 14)
     # changing the eligibility back to yes asks the committee question again
     answers = prune(defn, {**answers, "womens_committee_eligible": True})
     assert next_question(defn, answers) == defn.question("womens_committee")
