@@ -181,7 +181,9 @@ async def test_legal_request_followed_up_counts_for_p4(api: FakeBotAPI, bot: Run
     assert "Tình trạng: ⚖️ Công đoàn đã tư vấn, đại diện" in card.text
 
     async with bot.db.session() as session:
-        rows = (await session.execute(select(HardshipCase).order_by(HardshipCase.id))).scalars()
+        rows = (
+            await session.execute(select(HardshipCase).order_by(col(HardshipCase.id)))
+        ).scalars()
         assert [(c.kind, c.status, c.subject_name) for c in rows] == [
             (CaseKind.LEGAL, CaseStatus.SUPPORTED, "Phạm Minh Tuấn"),
             (CaseKind.LEGAL, CaseStatus.REPORTED, "Phạm Minh Tuấn"),
