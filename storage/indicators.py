@@ -2,10 +2,10 @@
 
 A scope is a unit and its subtree (``units.path LIKE scope.path || '%'``).  Every function here
 builds a "facts" subquery (one row per response, person, case, ... carrying the ``unit_id`` it
-belongs to) and aggregates it three times: the whole scope, grouped by the unit's public flag,
-and grouped by the child of the scope whose subtree holds the unit.  So the number of queries is
-fixed (three per function) whatever the number of people or units.  Functions are keyword-only
-after the session and never commit.
+belongs to) and aggregates it three ways in one statement: the whole scope, grouped by the
+unit's public flag, and grouped by the child of the scope whose subtree holds the unit.  So the
+number of queries is fixed (one per function) whatever the number of people or units.
+Functions are keyword-only after the session and never commit.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import NamedFromClause
 from sqlmodel import SQLModel
 
 from storage.models import (
@@ -85,7 +86,7 @@ class Breakdown:
         return (self.total if group is None else group).get(name, 0)
 
 
-Measures = Callable[[Subquery], Sequence[Label[int]]]
+Measures = Callable[[NamedFromClause], Sequence[Label[int]]]
 
 
 def _scope_row(row: Sequence[Any]) -> ScopeUnit:
@@ -132,37 +133,62 @@ def _counts(row: Sequence[Any], names: Sequence[str]) -> dict[str, int]:
 async def _breakdown(
     session: AsyncSession, *, facts: Subquery, measures: Measures, scope: ScopeUnit
 ) -> Breakdown:
-    """Aggregate ``facts`` (which has a ``unit_id`` column) over the scope, three ways."""
+    """Aggregate ``facts`` (which has a ``unit_id`` column) over the scope, three ways, in one
+    statement: the facts of the scope, each with its unit's public flag and the child of the
+    scope whose subtree holds it, are a CTE (computed once by SQLite ≥ 3.35 and PostgreSQL,
+    however often it is read), grouped three times under UNION ALL.  Grouping the rows (not
+    summing groups) keeps distinct counts right: a person counted in two children is one
+    person in the total."""
     unit = units.alias("scope_unit")
     child = units.alias("scope_child")
-    in_scope = unit.c.path.startswith(scope.path, autoescape=True)
-    joined = facts.join(unit, unit.c.id == facts.c.unit_id)
-    cols = measures(facts)
+    below = units.alias("below_child")
+    # Which child of the scope holds each unit: a small join over the units table alone.
+    child_of = (
+        select(below.c.id.label("unit_id"), child.c.id.label("child_id"))
+        .select_from(
+            below.join(
+                child,
+                and_(child.c.parent_id == scope.id, below.c.path.startswith(child.c.path)),
+            )
+        )
+        .subquery("child_of")
+    )
+    in_scope = (
+        select(
+            facts,
+            unit.c.is_public.label("scope_public"),
+            child_of.c.child_id.label("scope_child_id"),
+        )
+        .select_from(
+            facts.join(unit, unit.c.id == facts.c.unit_id).outerjoin(
+                child_of, child_of.c.unit_id == unit.c.id
+            )
+        )
+        .where(unit.c.path.startswith(scope.path, autoescape=True))
+        .cte("facts_in_scope")
+    )
+    cols = measures(in_scope)
     names = [c.name for c in cols]
-
-    total_row = (await session.execute(select(*cols).select_from(joined).where(in_scope))).one()
-    by_public_stmt: Select[Any] = (
-        select(unit.c.is_public, *cols)
-        .select_from(joined)
-        .where(in_scope)
-        .group_by(unit.c.is_public)
-    )
-    by_public = {
-        bool(row[0]): _counts(tuple(row[1:]), names)
-        for row in (await session.execute(by_public_stmt)).all()
-    }
-    with_child = joined.outerjoin(
-        child,
-        and_(child.c.parent_id == scope.id, unit.c.path.startswith(child.c.path)),
-    )
-    by_child_stmt: Select[Any] = (
-        select(child.c.id, *cols).select_from(with_child).where(in_scope).group_by(child.c.id)
-    )
-    by_child = {
-        (None if row[0] is None else int(row[0])): _counts(tuple(row[1:]), names)
-        for row in (await session.execute(by_child_stmt)).all()
-    }
-    return Breakdown(_counts(tuple(total_row), names), by_public, by_child)
+    whole = select(literal(0).label("grouping"), literal(None, Integer).label("key"), *cols)
+    sides = select(
+        literal(1).label("grouping"), cast(in_scope.c.scope_public, Integer).label("key"), *cols
+    ).group_by(in_scope.c.scope_public)
+    children = select(
+        literal(2).label("grouping"), in_scope.c.scope_child_id.label("key"), *cols
+    ).group_by(in_scope.c.scope_child_id)
+    total: dict[str, int] = dict.fromkeys(names, 0)
+    by_public: dict[bool, dict[str, int]] = {}
+    by_child: dict[int | None, dict[str, int]] = {}
+    rows: Sequence[Any] = (await session.execute(union_all(whole, sides, children))).all()
+    for row in rows:
+        grouping, key, counts = row[0], row[1], _counts(tuple(row[2:]), names)
+        if grouping == 0:
+            total = counts
+        elif grouping == 1:
+            by_public[bool(key)] = counts
+        else:
+            by_child[None if key is None else int(key)] = counts
+    return Breakdown(total, by_public, by_child)
 
 
 def _count_distinct(column: ColumnElement[int], name: str) -> Label[int]:
@@ -185,17 +211,21 @@ def _respondent_key() -> ColumnElement[int]:
 
 
 def _completed_responses(survey_key: str, year: int) -> Select[Any]:
-    """Completed responses to runs of ``survey_key`` for the period ``year`` (no columns yet)."""
+    """Completed responses to runs of ``survey_key`` for the period ``year`` (no columns yet).
+
+    The runs are picked first (a handful of rows) and their responses reached through
+    ``ix_responses_run_id``: written as a join, a planner with full statistics may instead walk
+    every response of every year."""
+    runs_of_year = (
+        select(runs.c.id)
+        .join(definitions, definitions.c.id == runs.c.definition_id)
+        .where(definitions.c.key == survey_key, runs.c.period_year == year)
+    )
     return (
         select()
-        .select_from(
-            responses.join(runs, runs.c.id == responses.c.run_id).join(
-                definitions, definitions.c.id == runs.c.definition_id
-            )
-        )
+        .select_from(responses)
         .where(
-            definitions.c.key == survey_key,
-            runs.c.period_year == year,
+            responses.c.run_id.in_(runs_of_year),
             responses.c.state == ResponseState.COMPLETED,
         )
     )
