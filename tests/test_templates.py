@@ -939,7 +939,8 @@ def test_help_for_a_linked_admin_is_english() -> None:
     en = render("member/help.txt", "en", linked=True, officer=True, admin=True)
     lines = en.splitlines()
     assert lines[0] == "<b>User guide</b>"
-    assert "/surveys — open surveys, report a hardship case, sign up for welfare benefits" in lines
+    surveys = "/surveys — open surveys, report a hardship case, ask for legal advice, sign up"
+    assert f"{surveys} for welfare benefits" in lines
     assert "/role PHONE officer|member|admin [unit code] — assign officer roles" in lines
     assert "" in lines  # the blank lines before the officer and admin parts are kept
 
