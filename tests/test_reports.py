@@ -67,6 +67,7 @@ async def test_the_workbook(db: Database, province: Province) -> None:
     a6 = [c.value for c in rows["A6"]]  # 3 introductions over 5 CĐCS, an average
     assert a6[3:8] == [3, 5, pytest.approx(0.6), "≥ 1,0 mỗi CĐCS", "Chưa đạt"]
     assert rows["A6"][5].number_format == "0.00"
+    assert rows["P5"][3].number_format == rows["A3c"][4].number_format == "#,##0"
     # P5: amounts, in thousands of đồng (by hand: 224.000 of 250.000)
     p5 = [c.value for c in rows["P5"]]
     assert p5[1] == "Thu tài chính công đoàn so với số phải thu (nghìn đồng)"

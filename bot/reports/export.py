@@ -106,8 +106,8 @@ _COLUMNS = (
     ("code", 8),
     ("name", 46),
     ("part", 30),
-    ("numerator", 9),
-    ("denominator", 9),
+    ("numerator", 13),  # wide enough for an amount: 270,660,200
+    ("denominator", 13),
     ("rate", 10),
     ("target", 22),
     ("met", 11),
@@ -205,6 +205,8 @@ def _sheet(
             if isinstance(value, str):
                 cell.data_type = "s"  # text, whatever it looks like
             cell.alignment = Alignment(wrap_text=index in (2, 3), vertical="top")
+        for column in (4, 5, 9, 10):  # counts, and P5's amounts: thousands grouped
+            ws.cell(r, column).number_format = "#,##0"
         rate = ws.cell(r, 6)
         rate.number_format = "0.00" if line.average else "0.0%"
         met = {labels("met", True): True, labels("met", False): False}.get(line.met)
