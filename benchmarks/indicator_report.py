@@ -3,6 +3,9 @@
     uv run python benchmarks/indicator_report.py                 # SQLite in a temporary file
     uv run python benchmarks/indicator_report.py --keep /tmp/bench_indicators.sqlite
                                         # build the file once, reuse it on the next runs
+    uv run python benchmarks/indicator_report.py --keep /tmp/bench_indicators.sqlite \
+        --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test [--keep-postgres]
+                                        # and the same on a PostgreSQL copy, for information
 
 A synthetic province (1 province → 12 districts → CĐCS to a total of ``--units`` units, ~30% of
 the CĐCS non-public) with ``--people`` people (~92% union members) answers surveys in chat from
@@ -27,15 +30,30 @@ figures on a copy analyzed after the generation (as a later roster import would 
 on a copy without any statistics are printed for information.
 
 Measured in a fresh process (so that the generation does not inflate its RSS), through one
-``storage.db.Database`` (aiosqlite): ``bot.indicators.compute.compute_stats`` for the province
-and ``--year`` with the shipped catalog (every computed indicator, split public/non-public and
-by district) ``--runs`` times (the first one printed apart), ``SELECT count(*) FROM answers``
-``--runs`` times, then one more report with every statement timed (cursor events): the slowest
-are printed with their time (``--plans N``: and the query plans of the N slowest).  Criteria
+``storage.db.Database`` (aiosqlite; asyncpg for PostgreSQL):
+``bot.indicators.compute.compute_stats`` for the province and ``--year`` with the shipped
+catalog (every computed indicator, split public/non-public and by district) ``--runs`` times
+(the first one printed apart), ``SELECT count(*) FROM answers`` ``--runs`` times, then one more
+report with every statement timed (cursor events): the slowest are printed with their time
+(``--plans N``: and the query plans of the N slowest).  Criteria
 (from the issue): the report's median under 1 s and under 3× the count's median, the process's
 peak RSS (``ru_maxrss``) under 300 MB.  Exits 1 when one fails.  For reference, the script also
 prints how SQLite answers the count (from the entries of an index, reading no row) and the time
 of a statement that does read every row of ``answers``.
+
+PostgreSQL (``--postgres URL``, for information): once the SQLite file exists, the schema
+``--postgres-schema`` (``bench_indicators``; nothing else of the database is touched) is dropped,
+created and migrated (``storage.migrate.upgrade``, the connections' ``search_path`` set to it),
+every table's rows are copied from the file, parents first, by binary ``COPY`` in batches, the id
+sequences set past the copied ids, and the tables get ``VACUUM ANALYZE`` (autovacuum would do
+that on a server).  ``--keep-postgres`` skips all that when the schema's comment (written last)
+shows it filled from the same rows.  Then the same measurement runs there in a fresh process
+(``EXPLAIN`` for the plans; asyncpg prepares every statement and, after 5 runs on the pooled
+connection, the plan cache may switch to a generic plan, planned without the values: each slow
+statement says which plan it ran with, from ``pg_prepared_statements``, and a generic one is
+explained as such) and is printed in a section of its own, the criteria marked as information:
+the exit code stays SQLite's, except that it is 1 too when the report's figures on PostgreSQL
+differ from SQLite's (a cross-check of the SQL on both engines).
 """
 
 from __future__ import annotations
@@ -46,6 +64,7 @@ import datetime as dt
 import json
 import math
 import random
+import re
 import resource
 import shutil
 import sqlite3
@@ -55,8 +74,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -64,15 +84,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import Table, event, insert, text  # noqa: E402
+from sqlalchemy import Boolean, DateTime, Table, event, insert, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine  # noqa: E402
+from sqlalchemy.types import TypeDecorator  # noqa: E402
 from sqlmodel import SQLModel  # noqa: E402
 
 from bot.indicators.catalog import TargetKind, load_catalog  # noqa: E402
 from bot.indicators.compute import StatsReport, compute_stats  # noqa: E402
 from storage import notices as notice_store  # noqa: E402
-from storage.db import Database  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
+from storage.db import Database, normalize_url  # noqa: E402
+from storage.migrate import head_revision, upgrade  # noqa: E402
 from storage.models import (  # noqa: E402
     BenefitStatus,
     CaseKind,
@@ -107,7 +129,14 @@ WRITE_ORDER = (
 )
 BATCH = 20_000  # rows buffered before an executemany round
 COUNT = "SELECT count(*) FROM answers"
+READ_ALL = "SELECT sum(length(value)) FROM answers"  # for reference: reads every row
 COUNTED = ("units", "people", "survey_definitions", *WRITE_ORDER)  # printed after generation
+EXPLAIN = {"sqlite": "EXPLAIN QUERY PLAN", "postgresql": "EXPLAIN"}  # by dialect
+
+# The PostgreSQL copy (--postgres): every table of the models, parents first.
+SCHEMA = "bench_indicators"
+COPY_ORDER = tuple(table.name for table in SQLModel.metadata.sorted_tables)
+COPY_BATCH = 50_000  # rows a COPY
 
 ACTIVITY = "activity_participation"
 TRAINING = "training_participation"
@@ -820,10 +849,75 @@ def figures(report: StatsReport) -> list[str]:
     return out
 
 
-async def measure(path: Path, args: argparse.Namespace) -> dict[str, Any]:
+def open_database(target: str, schema: str) -> Database:
+    """A ``Database`` on a SQLite file (a path) or a URL; on PostgreSQL its connections use
+    ``schema`` alone (``search_path`` sent by asyncpg when it connects, so no transaction
+    rollback undoes it)."""
+    url = normalize_url(target if "://" in target else f"sqlite+aiosqlite:///{target}")
+    if make_url(url).get_backend_name() != "postgresql":
+        return Database(url)
+    return Database(url, connect_args={"server_settings": {"search_path": schema}})
+
+
+async def timed_scalar(db: Database, sql: str, runs: int) -> tuple[list[float], Any]:
+    """The times of ``runs`` executions of a one-value statement (a session each), its value."""
+    times, value = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        async with db.session() as s:
+            value = (await s.execute(text(sql))).scalar_one()
+        times.append(time.perf_counter() - start)
+    return times, value
+
+
+def plan_lines(rows: Iterable[Sequence[Any]]) -> list[str]:
+    """The text of a plan: SQLite's ``detail`` column, PostgreSQL's one ``QUERY PLAN`` column."""
+    return [str(row[-1]) for row in rows]
+
+
+async def plan_counts(conn: AsyncConnection) -> dict[str, tuple[int, int]]:
+    """PostgreSQL: how often each statement prepared on the connection (asyncpg prepares every
+    one) ran with a generic and with a custom plan.  After 5 custom plans the plan cache may
+    settle on a generic one, planned without the parameters' values."""
+    rows = await conn.exec_driver_sql(
+        "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+    )
+    return {
+        str(row["statement"]): (int(row["generic_plans"]), int(row["custom_plans"]))
+        for row in rows.mappings()
+    }
+
+
+def plan_note(counts: dict[str, tuple[int, int]], statement: str) -> str:
+    if statement not in counts:
+        return ""
+    generic, custom = counts[statement]
+    return f"{'generic' if generic else 'custom'} plan; runs: {custom} custom, {generic} generic"
+
+
+async def query_plan(
+    conn: AsyncConnection, dialect: str, statement: str, parameters: Any, generic: bool
+) -> tuple[str, list[str]]:
+    """The plan of a statement as planned with its values, or (``generic``, PostgreSQL) the
+    generic plan the plan cache runs it with: how it is explained, and the plan."""
+    if not generic:
+        rows = await conn.exec_driver_sql(f"{EXPLAIN[dialect]} {statement}", parameters)
+        return EXPLAIN[dialect], plan_lines(rows.all())
+    await conn.exec_driver_sql(f"PREPARE bench_generic AS {statement}")
+    await conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+    nulls = ", ".join(["NULL"] * len(parameters))  # a generic plan does not use the values
+    rows = await conn.exec_driver_sql(f"EXPLAIN EXECUTE bench_generic({nulls})")
+    plan = plan_lines(rows.all())
+    await conn.exec_driver_sql("RESET plan_cache_mode")
+    await conn.exec_driver_sql("DEALLOCATE bench_generic")
+    return "EXPLAIN EXECUTE (the generic plan, plan_cache_mode = force_generic_plan)", plan
+
+
+async def measure(target: str, args: argparse.Namespace) -> dict[str, Any]:
     catalog = load_catalog()
-    db = Database(f"sqlite+aiosqlite:///{path}")
-    async with db.session() as s:  # the pooled connection, opened (with its pragmas) untimed
+    db = open_database(target, args.postgres_schema)
+    explain = EXPLAIN[db.dialect]
+    async with db.session() as s:  # the pooled connection, opened (with its settings) untimed
         root = await root_unit(s)
     assert root is not None and root.id is not None
     baseline, baseline_hwm = rss_mib(), vmhwm_mib()
@@ -836,21 +930,10 @@ async def measure(path: Path, args: argparse.Namespace) -> dict[str, Any]:
         report_times.append(time.perf_counter() - start)
     assert report is not None
     peak, peak_hwm = rss_mib(), vmhwm_mib()
-    count_times = []
-    answers = 0
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        async with db.session() as s:
-            answers = (await s.execute(text(COUNT))).scalar_one()
-        count_times.append(time.perf_counter() - start)
-    read_times = []  # for reference: a statement that reads every row (count(*) reads none)
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        async with db.session() as s:
-            await s.execute(text("SELECT sum(length(value)) FROM answers"))
-        read_times.append(time.perf_counter() - start)
+    count_times, answers = await timed_scalar(db, COUNT, args.runs)
+    read_times, _ = await timed_scalar(db, READ_ALL, args.runs)
     async with db.session() as s:
-        count_plan = [str(r[-1]) for r in await s.execute(text(f"EXPLAIN QUERY PLAN {COUNT}"))]
+        count_plan = plan_lines(await s.execute(text(f"{explain} {COUNT}")))
     timer = StatementTimer(db.engine)
     start = time.perf_counter()
     async with db.session() as s:
@@ -858,13 +941,15 @@ async def measure(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     profiled = time.perf_counter() - start
     timer.close()
     slowest = sorted(timer.statements, key=lambda t: t[0], reverse=True)
-    plans: list[list[str]] = []
-    async with db.engine.connect() as conn:
+    plans: list[tuple[str, list[str]]] = []
+    async with db.engine.connect() as conn:  # the one pooled connection the reports ran on
+        counts = await plan_counts(conn) if db.dialect == "postgresql" else {}
         for _, statement, parameters in slowest[: args.plans]:
-            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            plans.append([str(r[-1]) for r in rows.all()])
+            generic = counts.get(statement, (0, 0))[0] > 0
+            plans.append(await query_plan(conn, db.dialect, statement, parameters, generic))
     await db.dispose()
     return {
+        "engine": db.dialect,
         "answers": answers,
         "indicators": len(report.rows),
         "children": len(report.rows[0].by_child) if report.rows else 0,
@@ -880,27 +965,32 @@ async def measure(path: Path, args: argparse.Namespace) -> dict[str, Any]:
         "profiled": profiled,
         "statements": len(timer.statements),
         "statement_total": sum(t for t, _, _ in timer.statements),
-        "slowest": [(t, " ".join(s.split())) for t, s, _ in slowest[:5]],
+        "slowest": [(t, " ".join(s.split()), plan_note(counts, s)) for t, s, _ in slowest[:5]],
         "plans": [
-            (" ".join(s.split()), plan) for (_, s, _), plan in zip(slowest, plans, strict=False)
+            (how, " ".join(s.split()), plan)
+            for (_, s, _), (how, plan) in zip(slowest, plans, strict=False)
         ],
     }
 
 
-def in_child(mode: str, path: Path, args: argparse.Namespace, result: Path | None = None) -> None:
+def in_child(mode: str, target: str, args: argparse.Namespace, result: Path | None = None) -> None:
     """Run this script in a fresh process (its RSS not inflated by this one's work)."""
-    command = [sys.executable, str(Path(__file__).resolve()), mode, str(path)]
+    command = [sys.executable, str(Path(__file__).resolve()), mode, target]
     command += ["--people", str(args.people), "--units", str(args.units)]
     command += ["--answers", str(args.answers), "--year", str(args.year), "--seed", str(args.seed)]
     command += ["--runs", str(args.runs), "--plans", str(args.plans)]
+    command += ["--postgres-schema", args.postgres_schema]
+    if args.postgres:
+        command += ["--postgres", args.postgres] + ["--keep-postgres"] * args.keep_postgres
     if result is not None:
         command += ["--result", str(result)]
     subprocess.run(command, check=True)
 
 
-def measured(path: Path, args: argparse.Namespace, directory: Path) -> dict[str, Any]:
-    result = directory / f"{path.stem}.json"
-    in_child("--measure-only", path, args, result)
+def measured(target: str, name: str, args: argparse.Namespace, directory: Path) -> dict[str, Any]:
+    """:func:`measure` in a fresh process, on a SQLite file (a path) or a URL."""
+    result = directory / f"{name}.json"
+    in_child("--measure-only", target, args, result)
     data: dict[str, Any] = json.loads(result.read_text())
     return data
 
@@ -962,6 +1052,213 @@ def summary(m: dict[str, Any]) -> tuple[float, float, float, float]:
     return report, count, report / count if count else math.inf, m["peak"] * 1024 * 1024 / 1e6
 
 
+def criteria(m: dict[str, Any]) -> dict[str, bool]:
+    report, _, ratio, peak_mb = summary(m)
+    return {
+        "report < 1 s": report < 1.0,
+        "report < 3× count": ratio < 3.0,
+        "peak RSS < 300 MB": peak_mb < 300,
+    }
+
+
+def verdicts(checks: dict[str, bool]) -> str:
+    return "; ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in checks.items())
+
+
+def count_note(m: dict[str, Any]) -> str:
+    """How the engine answers ``SELECT count(*)``, from its plan."""
+    if m["engine"] == "sqlite":
+        plan = "; ".join(m["count_plan"])
+        return f"SQLite answers the count from an index alone ({plan}), reading no row"
+    nodes = [line for i, line in enumerate(m["count_plan"]) if i == 0 or "->" in line]
+    steps = [re.sub(r"\s+\(cost=[^)]*\)", "", line).strip(" ->") for line in nodes]
+    return f"PostgreSQL plans the count as {' ← '.join(steps)}"
+
+
+def print_measurement(m: dict[str, Any], args: argparse.Namespace) -> None:
+    report, count, ratio, peak_mb = summary(m)
+    print(
+        f"report {args.year} of the province: {m['indicators']} indicators, split public/"
+        f"non-public and by {m['children']} children; {m['statements']} statements"
+    )
+    for i in range(0, len(m["figures"]), 3):
+        print("  " + "; ".join(m["figures"][i : i + 3]))
+    print(
+        f"{COUNT}: {m['answers']:,} rows, median {count * 1000:.0f} ms "
+        f"(of {args.runs}: {', '.join(f'{t * 1000:.0f}' for t in m['count'])} ms)"
+    )
+    print(
+        f"full report: first {m['report'][0] * 1000:.0f} ms, median {report * 1000:.0f} ms "
+        f"(of {args.runs}: {', '.join(f'{t * 1000:.0f}' for t in m['report'])} ms)"
+    )
+    print(f"ratio report / count: {ratio:.2f}×")
+    read = statistics.median(m["read"])
+    print(
+        f"  for reference: {count_note(m)}; {READ_ALL}, which reads every row, takes "
+        f"{read * 1000:.0f} ms (report / that: {report / read:.2f}×)"
+    )
+    print(
+        f"RSS (ru_maxrss): {m['baseline']:.0f} MiB after the imports, {m['peak']:.0f} MiB "
+        f"({peak_mb:.0f} MB) peak after the reports; VmHWM of the process image alone "
+        f"{m['baseline_hwm']:.0f} → {m['peak_hwm']:.0f} MiB"
+    )
+    print(
+        f"statements of one report (timed: {m['profiled'] * 1000:.0f} ms, of which "
+        f"{m['statement_total'] * 1000:.0f} ms in the {m['statements']} statements); "
+        "the slowest:"
+    )
+    for seconds, sql, note in m["slowest"]:
+        print(f"  {seconds * 1000:7.1f} ms  {f'[{note}] ' if note else ''}{sql[:120]}")
+    for how, sql, plan in m["plans"]:
+        print(f"{how} {sql[:120]}…")
+        for line in plan:
+            print(f"    {line}")
+
+
+# -- the PostgreSQL copy --------------------------------------------------------------------------
+
+
+def utc_datetime(value: str) -> dt.datetime:
+    """A timestamp as SQLite holds it (UTC text, see ``storage.models.UTCDateTime``), aware."""
+    moment = dt.datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def record_maker(table: Table) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A SQLite row of ``table`` as asyncpg's binary COPY takes it: booleans from 0/1, aware
+    datetimes from the stored text; the other column types read back as they are."""
+    converting: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, column in enumerate(table.c):
+        kind = column.type.impl_instance if isinstance(column.type, TypeDecorator) else column.type
+        if isinstance(kind, Boolean):
+            converting.append((i, bool))
+        elif isinstance(kind, DateTime):
+            converting.append((i, utc_datetime))
+
+    def record(row: Sequence[Any]) -> tuple[Any, ...]:
+        values = list(row)
+        for i, convert in converting:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        return tuple(values)
+
+    return record
+
+
+def sqlite_rows(path: Path) -> dict[str, list[int]]:
+    """The rows and the highest id of every table of the models, in the SQLite file."""
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            name: list(
+                conn.execute(f"SELECT count(*), coalesce(max(id), 0) FROM {name}").fetchone()
+            )
+            for name in COPY_ORDER
+        }
+    finally:
+        conn.close()
+
+
+async def copy_rows(db: Database, path: Path, schema: str) -> dict[str, tuple[int, float]]:
+    """Every table of the models from the SQLite file into ``schema``, in one transaction:
+    parents first and rows by id (a unit after its parent, so every foreign key resolves),
+    ``COPY_BATCH`` rows a binary ``COPY`` (asyncpg's ``copy_records_to_table`` on the raw
+    connection), then the table's id sequence set to its highest id.  Rows and seconds per
+    table."""
+    copied: dict[str, tuple[int, float]] = {}
+    source = sqlite3.connect(path)
+    try:
+        async with db.engine.connect() as conn:
+            pg = (await conn.get_raw_connection()).driver_connection
+            assert pg is not None
+            async with pg.transaction():
+                for name in COPY_ORDER:
+                    start, rows = time.perf_counter(), 0
+                    record = record_maker(TABLES[name])
+                    columns = [c.name for c in TABLES[name].c]
+                    listed = ", ".join(f'"{c}"' for c in columns)
+                    cursor = source.execute(f"SELECT {listed} FROM {name} ORDER BY id")
+                    while batch := cursor.fetchmany(COPY_BATCH):
+                        records = [record(row) for row in batch]
+                        await pg.copy_records_to_table(
+                            name, records=records, columns=columns, schema_name=schema
+                        )
+                        rows += len(records)
+                    await pg.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{schema}.{name}', 'id'), "
+                        f"coalesce(max(id), 1), max(id) IS NOT NULL) FROM {name}"
+                    )
+                    copied[name] = rows, time.perf_counter() - start
+    finally:
+        source.close()
+    return copied
+
+
+async def fill_postgres(path: Path, args: argparse.Namespace) -> str:
+    """``--postgres-schema`` filled from the SQLite file: dropped, created, migrated
+    (``storage.migrate.upgrade``), the rows copied, then ``VACUUM ANALYZE`` (as autovacuum would
+    leave the tables on a server).  A comment on the schema records the migration head and the
+    rows (count and highest id per table) once done: with ``--keep-postgres`` a schema whose
+    comment matches the file is measured as it is.  What was done, for the output."""
+    schema = args.postgres_schema
+    marker = json.dumps({"revision": head_revision(), "rows": sqlite_rows(path)}, sort_keys=True)
+    db = open_database(args.postgres, schema)
+    try:
+        async with db.engine.connect() as conn:
+            comment = await conn.scalar(
+                text("SELECT obj_description(to_regnamespace(:schema), 'pg_namespace')"),
+                {"schema": schema},
+            )
+        if args.keep_postgres and comment == marker:
+            return f"schema {schema}: filled from these rows before (--keep-postgres), copy skipped"
+        start = time.perf_counter()
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        await upgrade(db)
+        migrated = time.perf_counter()
+        copied = await copy_rows(db, path, schema)
+        filled = time.perf_counter()
+        async with db.engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.exec_driver_sql(f"VACUUM ANALYZE {', '.join(COPY_ORDER)}")
+            vacuumed = time.perf_counter()
+            quoted = marker.replace("'", "''")
+            await auto.exec_driver_sql(f"COMMENT ON SCHEMA \"{schema}\" IS '{quoted}'")
+    finally:
+        await db.dispose()
+    rows, answers = sum(n for n, _ in copied.values()), copied["answers"]
+    return (
+        f"schema {schema}: dropped, created and migrated in {migrated - start:.1f} s; "
+        f"{rows:,} rows of {len(copied)} tables copied in {filled - migrated:.1f} s "
+        f"(answers: {answers[0]:,} in {answers[1]:.1f} s); VACUUM ANALYZE {vacuumed - filled:.1f} s"
+    )
+
+
+def postgres_section(
+    path: Path, args: argparse.Namespace, directory: Path, sqlite: dict[str, Any]
+) -> bool:
+    """The copy and the measurement on PostgreSQL, printed; whether its figures are SQLite's."""
+    url = make_url(normalize_url(args.postgres)).render_as_string(hide_password=True)
+    print(f"\n== PostgreSQL ({url}, schema {args.postgres_schema}) ==")
+    in_child("--copy-only", str(path), args)  # its batches would count in the RSS measured next
+    m = measured(args.postgres, "postgres", args, directory)
+    print_measurement(m, args)
+    print(
+        "criteria, for information (the issue's are for SQLite, which alone sets the exit "
+        f"code): {verdicts(criteria(m))}"
+    )
+    pairs = zip_longest(sqlite["figures"], m["figures"], fillvalue="(none)")
+    differing = [(ours, theirs) for ours, theirs in pairs if ours != theirs]
+    if not differing:
+        print(f"figures: the same as SQLite's ({len(m['figures'])} indicators)")
+        return True
+    print(f"figures: {len(differing)} DIFFER from SQLite's (exit code 1):")
+    for ours, theirs in differing:
+        print(f"  SQLite {ours}\n  PostgreSQL {theirs}")
+    return False
+
+
 def main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_indicators_") as tmp:
         directory = Path(tmp)
@@ -972,7 +1269,7 @@ def main(args: argparse.Namespace) -> int:
             partial = path.with_name(path.name + ".partial")
             for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
                 leftover.unlink(missing_ok=True)
-            in_child("--generate-only", partial, args)
+            in_child("--generate-only", str(partial), args)
             partial.rename(path)
         size = path.stat().st_size
         counts, details, analyzed = db_facts(path, args.year)
@@ -987,55 +1284,11 @@ def main(args: argparse.Namespace) -> int:
             + " and none for the survey tables: measured as it is"
         )
 
-        m = measured(path, args, directory)
-        report, count, ratio, peak_mb = summary(m)
-        print(
-            f"\nreport {args.year} of the province: {m['indicators']} indicators, split public/"
-            f"non-public and by {m['children']} children; {m['statements']} statements"
-        )
-        for i in range(0, len(m["figures"]), 3):
-            print("  " + "; ".join(m["figures"][i : i + 3]))
-        print(
-            f"SELECT count(*) FROM answers: {m['answers']:,} rows, median {count * 1000:.0f} ms "
-            f"(of {args.runs}: {', '.join(f'{t * 1000:.0f}' for t in m['count'])} ms)"
-        )
-        print(
-            f"full report: first {m['report'][0] * 1000:.0f} ms, median {report * 1000:.0f} ms "
-            f"(of {args.runs}: {', '.join(f'{t * 1000:.0f}' for t in m['report'])} ms)"
-        )
-        print(f"ratio report / count: {ratio:.2f}×")
-        read = statistics.median(m["read"])
-        print(
-            f"  for reference: SQLite answers the count from an index alone "
-            f"({'; '.join(m['count_plan'])}), reading no row; SELECT sum(length(value)) FROM "
-            f"answers, which reads every row, takes {read * 1000:.0f} ms (report / that: "
-            f"{report / read:.2f}×)"
-        )
-        print(
-            f"RSS (ru_maxrss): {m['baseline']:.0f} MiB after the imports, {m['peak']:.0f} MiB "
-            f"({peak_mb:.0f} MB) peak after the reports; VmHWM of the process image alone "
-            f"{m['baseline_hwm']:.0f} → {m['peak_hwm']:.0f} MiB"
-        )
-        print(
-            f"statements of one report (timed: {m['profiled'] * 1000:.0f} ms, of which "
-            f"{m['statement_total'] * 1000:.0f} ms in the {m['statements']} statements); "
-            "the slowest:"
-        )
-        for seconds, sql in m["slowest"]:
-            print(f"  {seconds * 1000:7.1f} ms  {sql[:120]}")
-        for sql, plan in m["plans"]:
-            print(f"EXPLAIN QUERY PLAN {sql[:120]}…")
-            for line in plan:
-                print(f"    {line}")
-
-        checks = {
-            "report < 1 s": report < 1.0,
-            "report < 3× count": ratio < 3.0,
-            "peak RSS < 300 MB": peak_mb < 300,
-        }
-        print(
-            "criteria: " + "; ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in checks.items())
-        )
+        print("\n== SQLite ==")
+        m = measured(str(path), path.stem, args, directory)
+        print_measurement(m, args)
+        checks = criteria(m)
+        print(f"criteria: {verdicts(checks)}")
 
         if not args.no_variants:
             print("\nfor information, on copies of the file:")
@@ -1045,7 +1298,7 @@ def main(args: argparse.Namespace) -> int:
             ):
                 copy = directory / f"{name.replace(' ', '_')}.sqlite"
                 seconds = copy_with(path, copy, sql)
-                v = measured(copy, args, directory)
+                v = measured(str(copy), copy.stem, args, directory)
                 v_report, v_count, v_ratio, v_peak = summary(v)
                 top = v["slowest"][0]
                 print(
@@ -1055,7 +1308,9 @@ def main(args: argparse.Namespace) -> int:
                     f"{top[0] * 1000:.0f} ms: {top[1][:80]}"
                 )
                 copy.unlink()
-    return 0 if all(checks.values()) else 1
+
+        same = postgres_section(path, args, directory, m) if args.postgres else True
+    return 0 if all(checks.values()) and same else 1
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -1076,17 +1331,44 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each query (5)")
     parser.add_argument(
-        "--plans", type=int, default=0, help="print EXPLAIN QUERY PLAN of the N slowest statements"
+        "--plans",
+        type=int,
+        default=0,
+        help="print the query plans of the N slowest statements (EXPLAIN QUERY PLAN on SQLite, "
+        "EXPLAIN on PostgreSQL)",
     )
     parser.add_argument(
         "--no-variants", action="store_true", help="skip the analyzed / no-statistics copies"
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also copy the SQLite file's rows into a fresh schema of this PostgreSQL database "
+        "(e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test), VACUUM ANALYZE it and measure "
+        "the same there, for information; exit 1 if its figures differ from SQLite's",
+    )
+    parser.add_argument(
+        "--postgres-schema",
+        metavar="NAME",
+        default=SCHEMA,
+        help=f"the schema --postgres drops and fills, the benchmark's own ({SCHEMA})",
+    )
+    parser.add_argument(
+        "--keep-postgres",
+        action="store_true",
+        help="with --postgres: skip the copy when the schema is filled from the same rows already",
+    )
     parser.add_argument("--generate-only", metavar="PATH", help=argparse.SUPPRESS)
-    parser.add_argument("--measure-only", metavar="PATH", help=argparse.SUPPRESS)
+    parser.add_argument("--measure-only", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--copy-only", metavar="PATH", help=argparse.SUPPRESS)
     parser.add_argument("--result", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    schema = args.postgres_schema
+    reserved = schema == "public" or schema.startswith(("pg_", "information_schema"))
+    if reserved or not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+        parser.error("--postgres-schema: a lower-case name of a schema of its own, not public")
     return args
 
 
@@ -1095,7 +1377,9 @@ if __name__ == "__main__":
     if arguments.generate_only:
         asyncio.run(generate(Path(arguments.generate_only), arguments))
     elif arguments.measure_only:
-        outcome = asyncio.run(measure(Path(arguments.measure_only), arguments))
+        outcome = asyncio.run(measure(arguments.measure_only, arguments))
         Path(arguments.result).write_text(json.dumps(outcome))
+    elif arguments.copy_only:
+        print(asyncio.run(fill_postgres(Path(arguments.copy_only), arguments)), flush=True)
     else:
         sys.exit(main(arguments))

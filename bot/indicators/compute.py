@@ -300,6 +300,7 @@ async def compute_stats(
     session: AsyncSession, *, scope_unit_id: int, year: int, catalog: Catalog
 ) -> StatsReport:
     """The catalog's computed indicators for a unit's subtree and a year."""
+    await q.plan_for_reports(session)
     scope = await q.get_scope(session, unit_id=scope_unit_id)
     if scope is None:
         raise UnknownScope(f"no unit with id {scope_unit_id}")
