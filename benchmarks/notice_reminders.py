@@ -46,6 +46,7 @@ from bot.notices.service import (  # noqa: E402
 )
 from bot.texts import render  # noqa: E402
 from storage import notices as store  # noqa: E402
+from storage import tables  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import (  # noqa: E402
@@ -150,7 +151,7 @@ async def generate(db: Database, args: argparse.Namespace) -> dict[str, int]:
             s.add_all([model(**row) for row in rows])
             await s.flush()
         for start in range(0, len(deliveries), 5000):
-            await s.execute(insert(store.deliveries), deliveries[start : start + 5000])
+            await s.execute(insert(tables.deliveries), deliveries[start : start + 5000])
     due = sum(
         1 for d in deliveries if d["status"] == DeliveryStatus.SENT and not d["acknowledged_at"]
     )
@@ -178,9 +179,9 @@ async def naive(db: Database) -> tuple[float, int]:
         since = NOW - POLICY.reach
         notice_ids = (
             await s.execute(
-                select(store.notices.c.id).where(
-                    store.notices.c.status == NoticeStatus.QUEUED,
-                    func.coalesce(store.notices.c.send_at, store.notices.c.queued_at) >= since,
+                select(tables.notices.c.id).where(
+                    tables.notices.c.status == NoticeStatus.QUEUED,
+                    func.coalesce(tables.notices.c.send_at, tables.notices.c.queued_at) >= since,
                 )
             )
         ).scalars()

@@ -78,6 +78,7 @@ from bot.campaigns.service import (  # noqa: E402
 from bot.texts import render  # noqa: E402
 from storage import campaigns as store  # noqa: E402
 from storage import chats as chat_store  # noqa: E402
+from storage import tables  # noqa: E402
 from storage.db import Database, normalize_url  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import (  # noqa: E402
@@ -120,7 +121,7 @@ TABLES = (
     "deliveries",
 )
 
-t = store  # the Core tables
+t = tables  # the Core tables
 SURNAMES = (
     "Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ",
     "Hồ", "Ngô", "Dương", "Lý",

@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Exists,
-    Table,
     and_,
     case,
     exists,
@@ -38,9 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.chats import latest_linked_chat, localized, newest_chat_of
 from storage.models import (
     Channel,
@@ -53,17 +50,17 @@ from storage.models import (
     UnitKind,
 )
 from storage.notices import UnitPending, group_by_unit
-
-_tables = SQLModel.metadata.tables
-units: Table = _tables["units"]
-people: Table = _tables["people"]
-chats: Table = _tables["chat_identities"]
-runs: Table = _tables["survey_runs"]
-definitions: Table = _tables["survey_definitions"]
-responses: Table = _tables["responses"]
-participations: Table = _tables["participations"]
-targets: Table = _tables["campaign_targets"]
-deliveries: Table = _tables["deliveries"]
+from storage.tables import (
+    chats,
+    definitions,
+    deliveries,
+    participations,
+    people,
+    responses,
+    runs,
+    targets,
+    units,
+)
 
 CHUNK = 2000
 CLOSED = "closed"  # the error of invitations and reminders withdrawn when their run closed

@@ -15,24 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, distinct, exists, func, select
+from sqlalchemy import distinct, exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.campaigns import not_completed  # the one rule of "completed" for a campaign target
 from storage.chats import latest_linked_chat
 from storage.models import Channel, Role
-
-_tables = SQLModel.metadata.tables
-units: Table = _tables["units"]
-people: Table = _tables["people"]
-chats: Table = _tables["chat_identities"]
-runs: Table = _tables["survey_runs"]
-targets: Table = _tables["campaign_targets"]
-sent: Table = _tables["digests_sent"]
+from storage.tables import chats, people, runs, targets, units
+from storage.tables import digests_sent as sent
 
 
 def _dialect(session: AsyncSession) -> str:

@@ -21,7 +21,6 @@ from sqlalchemy import (
     Label,
     Select,
     Subquery,
-    Table,
     and_,
     case,
     cast,
@@ -35,7 +34,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import NamedFromClause
-from sqlmodel import SQLModel
 
 from storage.models import (
     BenefitStatus,
@@ -46,18 +44,18 @@ from storage.models import (
     ResponseState,
     UnitKind,
 )
-
-_tables = SQLModel.metadata.tables
-units: Table = _tables["units"]
-people: Table = _tables["people"]
-responses: Table = _tables["responses"]
-answers: Table = _tables["answers"]
-runs: Table = _tables["survey_runs"]
-definitions: Table = _tables["survey_definitions"]
-cases: Table = _tables["hardship_cases"]  # hardship and legal cases
-benefits: Table = _tables["welfare_benefits"]
-notices: Table = _tables["notices"]
-deliveries: Table = _tables["deliveries"]
+from storage.tables import (
+    answers,
+    benefits,
+    cases,
+    definitions,
+    deliveries,
+    notices,
+    people,
+    responses,
+    runs,
+    units,
+)
 
 TRUE_JSON = "true"  # a yes/no answer stored as JSON
 

@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
-    Table,
     and_,
     case,
     false,
@@ -34,7 +33,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
 
 from storage.chats import NEVER_LINKED, STOPPED, latest_linked_chat, localized, newest_chat_of
 from storage.models import (
@@ -45,13 +43,7 @@ from storage.models import (
     NoticeStatus,
     UnitKind,
 )
-
-_tables = SQLModel.metadata.tables
-units: Table = _tables["units"]
-people: Table = _tables["people"]
-chats: Table = _tables["chat_identities"]
-notices: Table = _tables["notices"]
-deliveries: Table = _tables["deliveries"]
+from storage.tables import chats, deliveries, notices, people, units
 
 # Why a recipient cannot be written to; stored as the delivery's error.
 BLOCKED = "blocked"
