@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -62,6 +63,19 @@ def _aware(moment: datetime, name: str = "moment") -> datetime:
 def _at_local(day: date, wall: time, tz: tzinfo) -> datetime:
     """The instant at wall-clock ``wall`` on ``day`` in ``tz``, in UTC."""
     return datetime.combine(day, wall.replace(tzinfo=None), tzinfo=tz).astimezone(UTC)
+
+
+_Outcome = TypeVar("_Outcome", bound=StrEnum)
+
+
+@dataclass(frozen=True)
+class RemindedByHand(Generic[_Outcome]):
+    """What an officer's "🔔 Nhắc …" press did (a campaign's or a notice's), with its outcome."""
+
+    outcome: _Outcome
+    count: int = 0  # reminders queued to send
+    unreachable: int = 0  # people not reminded because they have no usable chat
+    at: datetime | None = None  # local time they go out, when held back by quiet hours
 
 
 @dataclass(frozen=True)

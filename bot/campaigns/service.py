@@ -39,6 +39,7 @@ from bot.campaigns.schedule import (
     DEFAULT_TZ,
     QuietHours,
     Recurrence,
+    RemindedByHand,
     ReminderPolicy,
     due_reminder,
     nth_run,
@@ -674,12 +675,7 @@ class ManualOutcome(StrEnum):
     NOT_FOUND = "not_found"
 
 
-@dataclass(frozen=True)
-class ManualReminders:
-    outcome: ManualOutcome
-    count: int = 0  # reminders queued to send
-    unreachable: int = 0  # people not reminded because they have no usable chat
-    at: dt.datetime | None = None  # local time they go out, when held back by quiet hours
+ManualReminders = RemindedByHand[ManualOutcome]
 
 
 async def remind_by_hand(

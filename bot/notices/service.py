@@ -36,7 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.campaigns.schedule import QuietHours
+from bot.campaigns.schedule import QuietHours, RemindedByHand
 from bot.notices.audience import Audience, AudienceError, AudienceSpec
 from bot.notices.render import (
     MAX_SOURCE,
@@ -808,12 +808,7 @@ class AckRemindOutcome(StrEnum):
     NOT_FOUND = "not_found"
 
 
-@dataclass(frozen=True)
-class AckReminders:
-    outcome: AckRemindOutcome
-    count: int = 0  # reminders queued to send
-    unreachable: int = 0  # people not reminded because they have no usable chat
-    at: dt.datetime | None = None  # local time they go out, when held back by quiet hours
+AckReminders = RemindedByHand[AckRemindOutcome]
 
 
 async def remind_unacknowledged(
