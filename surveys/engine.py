@@ -13,6 +13,9 @@ re-prompt from its templates. Codes and their params:
 - ``not_yes_no``      {}                          neither yes nor no
 - ``empty_selection`` {}                          multi-choice with nothing selected
 - ``not_integer``     {}                          not a whole number
+- ``magnitude_word``  {"word": str}               a number followed by "triệu" or "tỷ": read as
+                                                  the bare number it would be off by a factor
+                                                  of a thousand or more, so it is refused
 - ``out_of_range``    {"min": int|None, "max": int|None}
 - ``too_long``        {"max": int, "length": int}
 - ``bad_date``        {}                          not a real dd/mm/yyyy calendar date
@@ -48,6 +51,7 @@ ERROR_CODES = (
     "not_yes_no",
     "empty_selection",
     "not_integer",
+    "magnitude_word",
     "out_of_range",
     "too_long",
     "bad_date",
@@ -71,6 +75,9 @@ _MAX_WORDS = 200
 _MAX_INTEGER_DIGITS = 15
 _MULTI_SEPARATORS = re.compile(r"[,;\n/+&]|\s(?:và|va|and)\s", re.IGNORECASE)
 _INTEGER = re.compile(r"([+-]?)\s*(\d{1,3}(?:[.,\s]\d{3})+|\d+)(?:\s+[^\W\d_]+)*")
+# Words that multiply the number before them ("150 triệu", "1 tỷ"), folded.  Never applied: an
+# amount question says its unit ("nghìn đồng"), so the number must be typed in that unit.
+_MAGNITUDE_WORDS = frozenset({"trieu", "tr", "ty", "ti"})
 _DMY = re.compile(r"(\d{1,2})\s*([/.\-])\s*(\d{1,2})\s*\2\s*(\d{4})")
 _ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
@@ -313,6 +320,9 @@ def _parse_integer(text: str) -> int:
     match = _INTEGER.fullmatch(text)
     if match is None:
         raise InvalidAnswer("not_integer")
+    after = text[match.end(2) :].split()
+    if after and fold(after[0]) in _MAGNITUDE_WORDS:
+        raise InvalidAnswer("magnitude_word", {"word": after[0]})
     digits = re.sub(r"\D", "", match.group(2))
     if len(digits) > _MAX_INTEGER_DIGITS:
         raise InvalidAnswer("not_integer")

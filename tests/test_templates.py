@@ -95,6 +95,7 @@ PERSONAS = [
 
 DEFINITIONS = builtin_definitions()
 ACTIVITY = DEFINITIONS["activity_participation"]
+UNIT_REPORT = DEFINITIONS["unit_report"]
 HARDSHIP = DEFINITIONS["hardship_case"]
 LEGAL = DEFINITIONS["legal_consultation"]
 WELFARE = DEFINITIONS["welfare_signup"]
@@ -332,6 +333,7 @@ ERROR_CASES: dict[str, tuple[SurveyDefinition, str, dict[str, Any], str]] = {
     "not_yes_no": (ACTIVITY, "participated", {}, "Please press «Yes» or «No»"),
     "empty_selection": (ACTIVITY, "activities", {}, "at least one item before pressing «Done»"),
     "not_integer": (ACTIVITY, "times", {}, "whole number (digits only)"),
+    "magnitude_word": (UNIT_REPORT, "finance_due", {"word": "tr"}, "without the word «tr»"),
     "out_of_range": (ACTIVITY, "times", {"min": 1, "max": 100}, "must be from 1 to 100"),
     "too_long": (ACTIVITY, "suggestion", {"max_length": 500}, "too long: at most 500 characters"),
     "bad_date": (EXTRA, "born", {}, "Invalid date"),

@@ -187,6 +187,25 @@ def test_integer_rejects() -> None:
     assert code_of(TIMES, "101") == "out_of_range"
 
 
+def test_integer_refuses_magnitude_words() -> None:
+    # "150 triệu" for a question in thousands of đồng would be stored as 150: refused instead.
+    for text, word in (
+        ("150 triệu", "triệu"),
+        ("1,2 tỷ", None),
+        ("2 TỶ đồng", "TỶ"),
+        ("90 tr", "tr"),
+    ):
+        if word is None:
+            assert code_of(FREE_INT, text) == "not_integer"  # a decimal is no whole number anyway
+            continue
+        with pytest.raises(InvalidAnswer) as info:
+            parse_text(FREE_INT, text)
+        assert (info.value.code, info.value.params) == ("magnitude_word", {"word": word})
+    # the unit the question asks in, and other words, still pass
+    assert parse_text(FREE_INT, "150.000 nghìn đồng") == 150_000
+    assert parse_text(FREE_INT, "12 trường") == 12  # "trường" is not "tr"
+
+
 def test_text() -> None:
     assert parse_text(NOTE, "  Tốt lắm ") == "Tốt lắm"
     assert parse_text(NOTE, "bỏ qua") is None
