@@ -122,7 +122,7 @@ WRITE_ORDER = (
     "responses",
     "participations",
     "answers",
-    "hardship_cases",
+    "cases",
     "welfare_benefits",
     "notices",
     "deliveries",
@@ -644,7 +644,7 @@ def hardship(p: Province, ids: Ids, year: int, key: str = HARDSHIP) -> Iterator[
             "created_at": started,
             "updated_at": started + dt.timedelta(days=rng.randint(0, 40)),
         }
-        yield "hardship_cases", case
+        yield "cases", case
 
 
 def notices(p: Province, ids: Ids, year: int) -> Iterator[Row]:
@@ -1017,7 +1017,7 @@ def db_facts(path: Path, year: int) -> tuple[dict[str, int], dict[str, int], lis
                 (),
             ),
             "supported cases": (
-                "SELECT count(*) FROM hardship_cases WHERE status IN ('supported', 'closed')",
+                "SELECT count(*) FROM cases WHERE status IN ('supported', 'closed')",
                 (),
             ),
         }

@@ -1,4 +1,4 @@
-"""Hardship cases and welfare benefits created from survey outcomes."""
+"""Hardship and legal cases and welfare benefits created from survey outcomes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import (
+    Case,
     CaseEvent,
     CaseKind,
     CaseStatus,
-    HardshipCase,
     Unit,
     WelfareBenefit,
     utcnow,
@@ -29,8 +29,8 @@ async def create_case(
     category: str,
     description: str,
     period_year: int,
-) -> HardshipCase:
-    case = HardshipCase(
+) -> Case:
+    case = Case(
         kind=kind,
         response_id=response_id,
         reported_by=reported_by,
@@ -52,7 +52,7 @@ async def create_case(
 async def set_case_status(
     session: AsyncSession,
     *,
-    case: HardshipCase,
+    case: Case,
     status: CaseStatus,
     changed_by: int | None,
     note: str = "",
@@ -75,16 +75,16 @@ async def set_case_status(
 
 async def cases_in_scope(
     session: AsyncSession, *, path: str, open_only: bool = True, limit: int = 50
-) -> list[tuple[HardshipCase, Unit]]:
+) -> list[tuple[Case, Unit]]:
     stmt = (
-        select(HardshipCase, Unit)
-        .join(Unit, col(Unit.id) == col(HardshipCase.unit_id))
+        select(Case, Unit)
+        .join(Unit, col(Unit.id) == col(Case.unit_id))
         .where(col(Unit.path).startswith(path))
-        .order_by(col(HardshipCase.created_at).desc(), col(HardshipCase.id).desc())
+        .order_by(col(Case.created_at).desc(), col(Case.id).desc())
         .limit(limit)
     )
     if open_only:
-        stmt = stmt.where(col(HardshipCase.status) != CaseStatus.CLOSED)
+        stmt = stmt.where(col(Case.status) != CaseStatus.CLOSED)
     return [(r[0], r[1]) for r in (await session.execute(stmt)).all()]
 
 

@@ -359,13 +359,12 @@ class Answer(SQLModel, table=True):
     answered_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
-class HardshipCase(SQLModel, table=True):
+class Case(SQLModel, table=True):
     """A case members reported for officers to follow up: a hardship (``kind`` hardship) or a
-    legal matter (``kind`` legal: advice, a dispute, litigation).  The table predates legal
-    cases, hence its name."""
+    legal matter (``kind`` legal: advice, a dispute, litigation)."""
 
-    __tablename__ = "hardship_cases"
-    __table_args__ = (Index("ix_hardship_cases_kind_year", "kind", "period_year"),)
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_kind_year", "kind", "period_year"),)
 
     id: int | None = Field(default=None, primary_key=True)
     kind: CaseKind = Field(
@@ -386,12 +385,12 @@ class HardshipCase(SQLModel, table=True):
 
 
 class CaseEvent(SQLModel, table=True):
-    """Every status change of a hardship case, with who made it.  Append-only."""
+    """Every status change of a case, with who made it.  Append-only."""
 
     __tablename__ = "case_events"
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hardship_cases.id", index=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
     from_status: CaseStatus | None = Field(default=None, sa_type=_enum(CaseStatus))
     to_status: CaseStatus = Field(sa_type=_enum(CaseStatus))
     changed_by: int | None = Field(default=None, foreign_key="people.id")

@@ -12,10 +12,10 @@ from sqlmodel import col
 
 from storage.models import (
     BenefitStatus,
+    Case,
     CaseEvent,
     CaseKind,
     CaseStatus,
-    HardshipCase,
     PendingLink,
     Person,
     Unit,
@@ -98,7 +98,7 @@ async def test_stats_of_a_school_from_answers_cases_and_benefits(
     await api.wait_idle()
 
     async with bot.db.session() as session:
-        case = (await session.execute(select(HardshipCase))).scalar_one()
+        case = (await session.execute(select(Case))).scalar_one()
         assert case.status == CaseStatus.SUPPORTED
         events = list((await session.execute(select(CaseEvent))).scalars())
         assert [e.to_status for e in events] == [CaseStatus.REPORTED, CaseStatus.SUPPORTED]
@@ -181,9 +181,7 @@ async def test_legal_request_followed_up_counts_for_p4(api: FakeBotAPI, bot: Run
     assert "Tình trạng: ⚖️ Công đoàn đã tư vấn, đại diện" in card.text
 
     async with bot.db.session() as session:
-        rows = (
-            await session.execute(select(HardshipCase).order_by(col(HardshipCase.id)))
-        ).scalars()
+        rows = (await session.execute(select(Case).order_by(col(Case.id)))).scalars()
         assert [(c.kind, c.status, c.subject_name) for c in rows] == [
             (CaseKind.LEGAL, CaseStatus.SUPPORTED, "Phạm Minh Tuấn"),
             (CaseKind.LEGAL, CaseStatus.REPORTED, "Phạm Minh Tuấn"),

@@ -41,9 +41,9 @@ from storage.migrate import upgrade
 from storage.models import (
     Answer,
     BenefitStatus,
+    Case,
     CaseKind,
     CaseStatus,
-    HardshipCase,
     Person,
     Response,
     ResponseState,
@@ -243,10 +243,8 @@ def _case(
     status: CaseStatus,
     year: int = YEAR,
     kind: CaseKind = CaseKind.HARDSHIP,
-) -> HardshipCase:
-    return HardshipCase(
-        kind=kind, subject_name="X", unit_id=p.uid(unit), status=status, period_year=year
-    )
+) -> Case:
+    return Case(kind=kind, subject_name="X", unit_id=p.uid(unit), status=status, period_year=year)
 
 
 async def build_province(s: AsyncSession) -> Province:

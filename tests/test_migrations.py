@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from storage.db import Database
 from storage.migrate import current_revision, differences, downgrade, head_revision, upgrade
@@ -39,3 +39,52 @@ async def test_notice_reminders_revision_adds_and_removes_the_link(db: Database)
     assert "reminds_id" not in await columns()
     await upgrade(db)
     assert "reminds_id" in await columns()
+
+
+async def test_cases_keep_their_rows_and_history_through_the_rename(db: Database) -> None:
+    """0006 → 0007 renames hardship_cases to cases: a case written before (with its history)
+    is there after, and the history still points at it; 0006 gives the old name back."""
+    await downgrade(db, "0006")
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO units (id, code, name, kind, path, is_public, staff_count, "
+                "created_at, updated_at) VALUES (1, 'LD', 'Tỉnh', 'province', '/1/', true, 0, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO hardship_cases (id, kind, subject_name, unit_id, category, "
+                "description, status, period_year, created_at, updated_at) VALUES (7, 'legal', "
+                "'Lê Thị Hoa', 1, 'tien_luong', '', 'supported', 2026, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO case_events (id, case_id, to_status, note, changed_at) "
+                "VALUES (1, 7, 'reported', '', CURRENT_TIMESTAMP)"
+            )
+        )
+    await upgrade(db)
+    async with db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT c.id, c.kind, c.subject_name, e.to_status FROM cases c "
+                    "JOIN case_events e ON e.case_id = c.id"
+                )
+            )
+        ).all()
+        foreign = await conn.run_sync(
+            lambda c: [fk["referred_table"] for fk in inspect(c).get_foreign_keys("case_events")]
+        )
+        names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert [tuple(r) for r in rows] == [(7, "legal", "Lê Thị Hoa", "reported")]
+    assert "cases" in foreign and "hardship_cases" not in names
+    await downgrade(db, "0006")
+    async with db.engine.connect() as conn:
+        back = (await conn.execute(text("SELECT id, kind FROM hardship_cases"))).all()
+    assert [tuple(r) for r in back] == [(7, "legal")]
+    await upgrade(db)

@@ -13,9 +13,9 @@ from bot.services.actors import Actor
 from storage import cases as store
 from storage.models import (
     BenefitStatus,
+    Case,
     CaseKind,
     CaseStatus,
-    HardshipCase,
     Person,
     Unit,
     WelfareBenefit,
@@ -41,13 +41,13 @@ NEXT_STATUSES: dict[CaseKind, dict[CaseStatus, tuple[CaseStatus, ...]]] = {
 }
 
 
-def next_statuses(case: HardshipCase) -> tuple[CaseStatus, ...]:
+def next_statuses(case: Case) -> tuple[CaseStatus, ...]:
     return NEXT_STATUSES[CaseKind(case.kind)][CaseStatus(case.status)]
 
 
 @dataclass(frozen=True)
 class CaseItem:
-    case: HardshipCase
+    case: Case
     unit: Unit
     next_statuses: tuple[CaseStatus, ...]
 
@@ -72,7 +72,7 @@ async def change_case(
 ) -> tuple[ChangeOutcome, CaseItem | None]:
     if not actor.is_officer or actor.person is None:
         return ChangeOutcome.FORBIDDEN, None
-    case = await session.get(HardshipCase, case_id)
+    case = await session.get(Case, case_id)
     if case is None:
         return ChangeOutcome.GONE, None
     unit = await session.get(Unit, case.unit_id)
