@@ -84,7 +84,7 @@ async def cases_in_scope(
         .limit(limit)
     )
     if open_only:
-        stmt = stmt.where(col(Case.status) != CaseStatus.CLOSED)
+        stmt = stmt.where(col(Case.status).not_in([CaseStatus.CLOSED, CaseStatus.WITHDRAWN]))
     return [(r[0], r[1]) for r in (await session.execute(stmt)).all()]
 
 

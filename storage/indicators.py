@@ -337,15 +337,20 @@ async def welfare_counts(
 async def case_counts(
     session: AsyncSession, *, scope: ScopeUnit, year: int, kind: CaseKind
 ) -> Breakdown:
-    """Cases of a kind and of the year: ``cases`` and ``supported`` (status supported or closed:
-    a hardship supported, a legal matter in which the union advised or represented)."""
+    """Cases of a kind and of the year, withdrawn ones left out: ``cases`` and ``supported``
+    (status supported or closed: a hardship supported, a legal matter in which the union advised
+    or represented)."""
     done = cases.c.status.in_([CaseStatus.SUPPORTED, CaseStatus.CLOSED])
     facts = (
         select(
             cases.c.unit_id.label("unit_id"),
             case((done, 1), else_=0).label("supported"),
         )
-        .where(cases.c.kind == kind, cases.c.period_year == year)
+        .where(
+            cases.c.kind == kind,
+            cases.c.period_year == year,
+            cases.c.status != CaseStatus.WITHDRAWN,
+        )
         .subquery("case_facts")
     )
     return await _breakdown(

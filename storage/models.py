@@ -142,12 +142,15 @@ class ResponseState(StrEnum):
 
 class CaseStatus(StrEnum):
     """Case lifecycle.  Hardship: reported → visited → supported → closed (visited is optional).
-    Legal: reported → supported (the union advised or represented the member) → closed."""
+    Legal: reported → supported (the union advised or represented the member) → closed.
+    Withdrawn (a duplicate, or the member no longer needs the union) ends a case that was not
+    supported; it counts for neither A3b nor P4."""
 
     REPORTED = "reported"
     VISITED = "visited"
     SUPPORTED = "supported"
     CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
 
 
 class CaseKind(StrEnum):

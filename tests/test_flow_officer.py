@@ -174,8 +174,10 @@ async def test_legal_request_followed_up_counts_for_p4(api: FakeBotAPI, bot: Run
     card = mai_anh.last_message()  # newest first: the last card is the first request
     assert "⚖️ Vụ việc pháp lý #" in card.text
     assert "Loại: Tiền lương, phụ cấp, chế độ" in card.text
-    assert "Loại: Kỷ luật, khiếu nại, tố cáo" in mai_anh.messages()[-2].text
-    assert card.button_texts == ["⚖️ Công đoàn đã tư vấn, đại diện"]  # no visit for a legal case
+    second = mai_anh.messages()[-2]
+    assert "Loại: Kỷ luật, khiếu nại, tố cáo" in second.text
+    # no visit for a legal case; a request taken back may be withdrawn
+    assert card.button_texts == ["⚖️ Công đoàn đã tư vấn, đại diện", "↩️ Rút, không tính"]
     await mai_anh.click(card, "⚖️ Công đoàn đã tư vấn, đại diện")
     await api.wait_idle()
     assert "Tình trạng: ⚖️ Công đoàn đã tư vấn, đại diện" in card.text
@@ -188,6 +190,15 @@ async def test_legal_request_followed_up_counts_for_p4(api: FakeBotAPI, bot: Run
         ]
     after = await reply_to(api, mai_anh, "/indicator P4")
     assert "1/2 = 50% · ❌ Chưa đạt" in after
+
+    # The member takes the second request back: withdrawn, it counts nowhere and leaves /cases.
+    await mai_anh.click(second, "↩️ Rút, không tính")
+    await api.wait_idle()
+    assert "Tình trạng: ↩️ Rút, không tính" in second.text and second.button_texts == []
+    withdrawn = await reply_to(api, mai_anh, "/indicator P4")
+    assert "1/1 = 100% · ✅ Đạt" in withdrawn
+    left = await reply_to(api, mai_anh, "/cases")
+    assert "Tiền lương" in left and "Kỷ luật" not in left
     stats = await reply_to(api, mai_anh, "/stats")  # and A3b has no hardship case
     a3b = stats.split("\nA3b · ")[1].split("\nA3c · ")[0]
     assert "chưa có trường hợp" in a3b

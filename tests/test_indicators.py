@@ -341,6 +341,7 @@ async def build_province(s: AsyncSession) -> Province:
             _case(p, "S4", CaseStatus.SUPPORTED),
             _case(p, "S4", CaseStatus.CLOSED),
             _case(p, "S1", CaseStatus.REPORTED, year=2024),
+            _case(p, "S2", CaseStatus.WITHDRAWN),  # a duplicate report: counts nowhere
         ]
     )
     # Legal cases (P4): the union took part in S1's second, S2's (closed since) and S4's.
@@ -351,6 +352,7 @@ async def build_province(s: AsyncSession) -> Province:
             _case(p, "S1", CaseStatus.SUPPORTED, kind=legal),
             _case(p, "S2", CaseStatus.CLOSED, kind=legal),
             _case(p, "S4", CaseStatus.SUPPORTED, kind=legal),
+            _case(p, "S4", CaseStatus.WITHDRAWN, kind=legal),  # taken back: counts nowhere
             _case(p, "S3", CaseStatus.REPORTED, year=2024, kind=legal),
         ]
     )
@@ -488,7 +490,8 @@ async def test_province_2025(db: Database, province: Province) -> None:
     # DL: s1a s2a of 8 = 25%; BL: s4a of 8 = 12.5%; LD office: 0 of 1.
     assert _children(a3a) == {"BL": (1, 8, False), "DL": (2, 8, True), "LD*": (0, 1, False)}
 
-    # A3b: 6 cases of 2025, supported/closed: S1 1, S3 1, S4 2 = 4.
+    # A3b: 6 cases of 2025 (S2's withdrawn duplicate left out), supported/closed: S1 1, S3 1,
+    # S4 2 = 4.
     a3b = _row(report, "A3b")
     assert _fig(a3b) == (4, 6, False)
     assert (a3b.coverage_count, a3b.coverage_total) == (6, 6)
@@ -515,7 +518,8 @@ async def test_province_2025(db: Database, province: Province) -> None:
     assert office.rate is None
 
     # P4: legal cases of 2025: S1 reported + supported, S2 closed (after the union took part),
-    # S4 supported = 3 of 4 = 75% ≥ 68% (phase 2025); the hardship cases are not legal ones.
+    # S4 supported = 3 of 4 = 75% ≥ 68% (phase 2025); S4's withdrawn request is left out and
+    # the hardship cases are not legal ones.
     p4 = _row(report, "P4")
     assert _fig(p4) == (3, 4, True)
     assert (p4.coverage_count, p4.coverage_kind, p4.target.value) == (4, "cases", Decimal(68))

@@ -975,8 +975,8 @@ MACRO_ARGUMENTS: dict[str, tuple[Any, ...]] = {
     "title": (ACTIVITY.title,),
     "state": ("in_progress", "completed", None),
     # case_status: every status of a hardship case, then the legal case's "supported"
-    "status": ("new", "visited", "supported", "closed", "supported"),
-    "kind": ("hardship", "hardship", "hardship", "hardship", "legal"),
+    "status": ("new", "visited", "supported", "closed", "withdrawn", "supported"),
+    "kind": ("hardship", "hardship", "hardship", "hardship", "hardship", "legal"),
     "name": (NAME,),
     "n": (4,),
     "commands": ("/start /help /surveys",),

@@ -24,19 +24,22 @@ from storage.models import (
 
 #: The moves an officer may make from each status, by kind of case.  Hardship: reported →
 #: visited → supported → closed.  Legal: reported → supported (the union advised or represented
-#: the member: P4 counts it) → closed; there is no visit.
+#: the member: P4 counts it) → closed; there is no visit.  A case not supported may be
+#: withdrawn (a duplicate report, a request taken back): it then counts nowhere.
 NEXT_STATUSES: dict[CaseKind, dict[CaseStatus, tuple[CaseStatus, ...]]] = {
     CaseKind.HARDSHIP: {
-        CaseStatus.REPORTED: (CaseStatus.VISITED, CaseStatus.SUPPORTED),
-        CaseStatus.VISITED: (CaseStatus.SUPPORTED,),
+        CaseStatus.REPORTED: (CaseStatus.VISITED, CaseStatus.SUPPORTED, CaseStatus.WITHDRAWN),
+        CaseStatus.VISITED: (CaseStatus.SUPPORTED, CaseStatus.WITHDRAWN),
         CaseStatus.SUPPORTED: (CaseStatus.CLOSED,),
         CaseStatus.CLOSED: (),
+        CaseStatus.WITHDRAWN: (),
     },
     CaseKind.LEGAL: {
-        CaseStatus.REPORTED: (CaseStatus.SUPPORTED,),
-        CaseStatus.VISITED: (CaseStatus.SUPPORTED,),  # not reached; kept total
+        CaseStatus.REPORTED: (CaseStatus.SUPPORTED, CaseStatus.WITHDRAWN),
+        CaseStatus.VISITED: (CaseStatus.SUPPORTED, CaseStatus.WITHDRAWN),  # not reached
         CaseStatus.SUPPORTED: (CaseStatus.CLOSED,),
         CaseStatus.CLOSED: (),
+        CaseStatus.WITHDRAWN: (),
     },
 }
 
