@@ -118,6 +118,11 @@ def test_member_answers_the_activity_survey_then_the_admin_sees_stats(tmp_path: 
     assert "Công lập: 5/30 = 16,7% ❌ · Ngoài công lập: 0/10 = 0% ❌" in a3c
     assert "Công đoàn Giáo dục thành phố Đà Lạt: 4/16 = 25% ❌" in a3c
     assert "Công đoàn Giáo dục thành phố Bảo Lộc: 1/14 = 7,1% ❌" in a3c
+    # A4b, from the seeded training survey: 0387 556 120 and 0977 812 435 took part, 0989 163 502
+    # did not, of the 40 on the roster.
+    a4b = section(stats, "A4b ·", "A5 ·")
+    assert "2/40 = 5% · ❌ Chưa đạt" in a4b
+    assert "Độ phủ: 3/40 người trả lời" in a4b
     assert text.endswith("Tạm biệt! Cơ sở dữ liệu tạm đã được xóa.")
 
 
