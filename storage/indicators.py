@@ -1,22 +1,44 @@
-"""SQL aggregations behind the indicators: counts per scope, split public/non-public and by child.
+"""SQL aggregations behind the indicators: counts per unit, kept as tallies, summed per scope.
 
-A scope is a unit and its subtree (``units.path LIKE scope.path || '%'``).  Every function here
-builds a "facts" subquery (one row per response, person, case, ... carrying the ``unit_id`` it
-belongs to) and aggregates it three ways in one statement: the whole scope, grouped by the
-unit's public flag, and grouped by the child of the scope whose subtree holds the unit.  So the
-number of queries is fixed (one per function) whatever the number of people or units.
-Functions are keyword-only after the session and never commit.
+Every indicator reads one or more *sources*: a named set of up to six counts per unit and year
+(``survey:activity_participation:participated`` → respondents, yes; ``roster`` → people,
+members; …).  A :class:`Family` builds, in one SELECT, the counts of its sources for every unit
+(or for a set of units), grouped by unit.  Each fact is counted in exactly one unit, so the
+counts of a scope are the sums of its units' counts:
+
+- a person who answered a survey in several units in a year counts once, in the unit of their
+  latest answer (with the answers of all their responses: "yes" if any said yes);
+- a member's welfare facts count in the unit of their latest benefit, else of their latest
+  sign-up; a member's notices in their unit now; a case in its unit; a unit report, the roster
+  and a CĐCS's staff count in their CĐCS.
+
+Two ways to get a scope's counts, with the same figures:
+
+- :func:`tally_breakdowns` (what the bot uses): the per-unit counts are stored in
+  ``indicator_tallies`` with the version of the unit they were computed at; database triggers
+  (migration 0008) bump a unit's version whenever a fact of it changes.  A report recomputes
+  the stale units of its scope (and the units above them) from the facts, then sums the stored
+  rows: one statement over a few rows per unit instead of every answer of the year.
+- :func:`fact_breakdowns`: the same per-unit counts computed from the facts and summed in one
+  statement per family, storing nothing (the reference the tallies are tested against, and the
+  benchmark's comparison).
+
+Each way splits the sums three ways: the whole scope, by the unit's public flag, and by the
+child of the scope whose subtree holds the unit.  Functions are keyword-only after the session
+and never commit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Integer,
     Label,
     Select,
@@ -24,12 +46,14 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    distinct,
+    delete,
     func,
+    insert,
     literal,
     or_,
     select,
     text,
+    union,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +74,8 @@ from storage.tables import (
     cases,
     definitions,
     deliveries,
+    indicator_tallies,
+    indicator_versions,
     notices,
     people,
     responses,
@@ -58,6 +84,10 @@ from storage.tables import (
 )
 
 TRUE_JSON = "true"  # a yes/no answer stored as JSON
+TALLY_COLUMNS = ("n1", "n2", "n3", "n4", "n5", "n6")
+# Up to this many stale units are recomputed by id; more, and the whole scope is.
+_BY_ID_LIMIT = 500
+_REFRESH_LOCK = 0x1D1CA7  # PostgreSQL advisory lock: one tally refresh at a time
 
 
 @dataclass(frozen=True)
@@ -85,7 +115,33 @@ class Breakdown:
         return (self.total if group is None else group).get(name, 0)
 
 
-Measures = Callable[[NamedFromClause], Sequence[Label[int]]]
+@dataclass(frozen=True)
+class Source:
+    """A set of counts kept per unit and year: ``key`` names it in ``indicator_tallies``,
+    ``names`` are its counts, stored in ``n1`` … in this order."""
+
+    key: str
+    names: tuple[str, ...]
+
+
+# Restricts a unit id column to the units being computed; None: every unit.
+Within = Callable[[ColumnElement[int]], ColumnElement[bool]] | None
+
+
+class Family(Protocol):
+    """Sources computed together, in one SELECT grouped by unit."""
+
+    @property
+    def sources(self) -> tuple[Source, ...]: ...
+
+    def per_unit(self, year: int, within: Within) -> Select[Any]:
+        """One row per unit with facts: ``unit_id`` and a column ``<source key>.<name>`` for
+        each count of each source (units without facts may be absent)."""
+        ...
+
+
+def _column(source: Source, name: str) -> str:
+    return f"{source.key}.{name}"
 
 
 def _scope_row(row: Sequence[Any]) -> ScopeUnit:
@@ -140,24 +196,484 @@ async def child_units(session: AsyncSession, *, scope: ScopeUnit) -> list[ScopeU
     return [_scope_row(tuple(row)) for row in (await session.execute(stmt)).all()]
 
 
-def _counts(row: Sequence[Any], names: Sequence[str]) -> dict[str, int]:
-    return {name: int(value or 0) for name, value in zip(names, row, strict=True)}
+# --------------------------------------------------------------------------- the families
 
 
-async def _breakdown(
-    session: AsyncSession, *, facts: Subquery, measures: Measures, scope: ScopeUnit
-) -> Breakdown:
-    """Aggregate ``facts`` (which has a ``unit_id`` column) over the scope, three ways, in one
-    statement: the facts of the scope, each with its unit's public flag and the child of the
-    scope whose subtree holds it, are a CTE (computed once by SQLite ≥ 3.35 and PostgreSQL,
-    however often it is read), grouped three times under UNION ALL.  Grouping the rows (not
-    summing groups) keeps distinct counts right: a person counted in two children is one
-    person in the total."""
-    unit = units.alias("scope_unit")
+def _sum(column: ColumnElement[Any], name: str) -> Label[int]:
+    return func.coalesce(func.sum(column), 0).label(name)
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
+
+
+def _runs_of_year(survey_key: str, year: int) -> Select[Any]:
+    """The runs of ``survey_key`` for the period ``year``: picked first (a handful of rows) and
+    their responses reached through ``ix_responses_run_id``.  Written as a join, a planner with
+    full statistics may instead walk every response of every year."""
+    return (
+        select(runs.c.id)
+        .join(definitions, definitions.c.id == runs.c.definition_id)
+        .where(definitions.c.key == survey_key, runs.c.period_year == year)
+    )
+
+
+def _completed(table: NamedFromClause, survey_key: str, year: int) -> Select[Any]:
+    """Completed responses (``table``: ``responses`` or an alias) to runs of ``survey_key`` of
+    ``year`` (no columns yet)."""
+    return (
+        select()
+        .select_from(table)
+        .where(
+            table.c.run_id.in_(_runs_of_year(survey_key, year)),
+            table.c.state == ResponseState.COMPLETED,
+        )
+    )
+
+
+def _respondent(table: NamedFromClause) -> ColumnElement[int]:
+    """The person of a response; an anonymous response (no person) counts as its own
+    respondent."""
+    return func.coalesce(table.c.person_id, -table.c.id)
+
+
+@dataclass(frozen=True)
+class SurveyYes:
+    """Completed responses of the year to a survey: ``respondents`` (people) and ``yes``
+    (people who answered ``question_key`` with yes in any of their responses), each person in
+    the unit of their latest response.  ``members_only``: responses given as a member."""
+
+    survey_key: str
+    question_key: str
+    members_only: bool = False
+
+    @property
+    def source(self) -> Source:
+        suffix = ":members" if self.members_only else ""
+        key = f"survey:{self.survey_key}:{self.question_key}{suffix}"
+        return Source(key, ("respondents", "yes"))
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return (self.source,)
+
+    def _completed(self, table: NamedFromClause, year: int) -> Select[Any]:
+        stmt = _completed(table, self.survey_key, year)
+        if self.members_only:
+            stmt = stmt.where(table.c.is_member.is_(True))
+        return stmt
+
+    def per_unit(self, year: int, within: Within) -> Select[Any]:
+        mine = responses.alias("survey_response")
+        answer = answers.alias("yes_answer")
+        stmt = self._completed(mine, year)
+        if within is not None:
+            # everyone with a response in the units: their other responses decide where and
+            # whether they count
+            elsewhere = responses.alias("survey_elsewhere")
+            touched = (
+                self._completed(elsewhere, year)
+                .add_columns(elsewhere.c.person_id)
+                .where(within(elsewhere.c.unit_id), elsewhere.c.person_id.is_not(None))
+            )
+            stmt = stmt.where(or_(within(mine.c.unit_id), mine.c.person_id.in_(touched)))
+        per_person = (
+            stmt.add_columns(
+                _respondent(mine).label("who"),
+                func.max(mine.c.id).label("last_id"),
+                func.max(_flag(answer.c.value == TRUE_JSON)).label("yes"),
+            )
+            .outerjoin(
+                answer,
+                and_(
+                    answer.c.response_id == mine.c.id,
+                    answer.c.question_key == self.question_key,
+                ),
+            )
+            .group_by(_respondent(mine))
+            .subquery("survey_people")
+        )
+        last = responses.alias("survey_last")
+        source = self.source
+        grouped = (
+            select(
+                last.c.unit_id.label("unit_id"),
+                func.count().label(_column(source, "respondents")),
+                _sum(per_person.c.yes, _column(source, "yes")),
+            )
+            .select_from(per_person.join(last, last.c.id == per_person.c.last_id))
+            .group_by(last.c.unit_id)
+        )
+        return grouped if within is None else grouped.where(within(last.c.unit_id))
+
+
+@dataclass(frozen=True)
+class Roster:
+    """People in the roster, in their unit now: ``people`` (all staff listed), ``members``."""
+
+    source: Source = Source("roster", ("people", "members"))
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return (self.source,)
+
+    def per_unit(self, year: int, within: Within) -> Select[Any]:
+        stmt = select(
+            people.c.unit_id.label("unit_id"),
+            func.count().label(_column(self.source, "people")),
+            _sum(_flag(people.c.is_member.is_(True)), _column(self.source, "members")),
+        ).group_by(people.c.unit_id)
+        return stmt if within is None else stmt.where(within(people.c.unit_id))
+
+
+@dataclass(frozen=True)
+class Staff:
+    """The staff (CBNGNLĐ) headcount of each CĐCS: ``staff`` is its ``staff_count``, or,
+    where that is 0 (not filled in), the number of people of its subtree in the roster;
+    ``fallback_units`` is 1 for a CĐCS counted from the roster."""
+
+    source: Source = Source("staff", ("staff", "fallback_units"))
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return (self.source,)
+
+    def per_unit(self, year: int, within: Within) -> Select[Any]:
+        per_unit = (
+            select(people.c.unit_id.label("unit_id"), func.count().label("n"))
+            .group_by(people.c.unit_id)
+            .subquery("people_per_unit")
+        )
+        cdcs = units.alias("cdcs")
+        member_unit = units.alias("member_unit")
+        roster_size = (
+            select(func.coalesce(func.sum(per_unit.c.n), 0))
+            .select_from(per_unit.join(member_unit, member_unit.c.id == per_unit.c.unit_id))
+            .where(member_unit.c.path.startswith(cdcs.c.path))
+            .scalar_subquery()
+        )
+        counted = cdcs.c.staff_count > 0
+        stmt = select(
+            cdcs.c.id.label("unit_id"),
+            case((counted, cdcs.c.staff_count), else_=roster_size).label(
+                _column(self.source, "staff")
+            ),
+            case((counted, 0), else_=1).label(_column(self.source, "fallback_units")),
+        ).where(cdcs.c.kind == UnitKind.GRASSROOTS)
+        return stmt if within is None else stmt.where(within(cdcs.c.id))
+
+
+@dataclass(frozen=True)
+class Welfare:
+    """Members and their welfare benefits of the year: ``engaged`` (members with a completed
+    sign-up or any benefit row) and ``confirmed`` (with a confirmed benefit), each member in
+    the unit of their latest benefit, or of their latest sign-up when they have no benefit."""
+
+    survey_key: str = "welfare_signup"
+
+    @property
+    def source(self) -> Source:
+        return Source(f"welfare:{self.survey_key}", ("engaged", "confirmed"))
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return (self.source,)
+
+    def _benefits(self, year: int) -> Select[Any]:
+        return (
+            select()
+            .select_from(benefits.join(people, people.c.id == benefits.c.person_id))
+            .where(benefits.c.period_year == year, people.c.is_member.is_(True))
+        )
+
+    def _signups(self, table: NamedFromClause, year: int) -> Select[Any]:
+        return _completed(table, self.survey_key, year).where(table.c.is_member.is_(True))
+
+    def per_unit(self, year: int, within: Within) -> Select[Any]:
+        signup = responses.alias("welfare_signup")
+        from_benefits = self._benefits(year).add_columns(
+            benefits.c.person_id.label("who"),
+            benefits.c.id.label("benefit_id"),
+            literal(None, Integer).label("response_id"),
+            _flag(benefits.c.status == BenefitStatus.CONFIRMED).label("confirmed"),
+        )
+        from_signups = self._signups(signup, year).add_columns(
+            _respondent(signup).label("who"),
+            literal(None, Integer).label("benefit_id"),
+            signup.c.id.label("response_id"),
+            literal(0, Integer).label("confirmed"),
+        )
+        if within is not None:
+            other = responses.alias("welfare_other")
+            touched = union(
+                self._benefits(year)
+                .add_columns(benefits.c.person_id)
+                .where(within(benefits.c.unit_id)),
+                self._signups(other, year)
+                .add_columns(other.c.person_id)
+                .where(within(other.c.unit_id), other.c.person_id.is_not(None)),
+            )
+            from_benefits = from_benefits.where(benefits.c.person_id.in_(touched))
+            from_signups = from_signups.where(
+                or_(within(signup.c.unit_id), signup.c.person_id.in_(touched))
+            )
+        facts = union_all(from_benefits, from_signups).subquery("welfare_facts")
+        per_person = (
+            select(
+                func.max(facts.c.benefit_id).label("benefit_id"),
+                func.max(facts.c.response_id).label("response_id"),
+                func.max(facts.c.confirmed).label("confirmed"),
+            )
+            .group_by(facts.c.who)
+            .subquery("welfare_people")
+        )
+        last_benefit = benefits.alias("welfare_last_benefit")
+        last_signup = responses.alias("welfare_last_signup")
+        unit_id: ColumnElement[Any] = func.coalesce(last_benefit.c.unit_id, last_signup.c.unit_id)
+        grouped: Select[Any] = (
+            select(
+                unit_id.label("unit_id"),
+                func.count().label(_column(self.source, "engaged")),
+                _sum(per_person.c.confirmed, _column(self.source, "confirmed")),
+            )
+            .select_from(
+                per_person.outerjoin(
+                    last_benefit, last_benefit.c.id == per_person.c.benefit_id
+                ).outerjoin(last_signup, last_signup.c.id == per_person.c.response_id)
+            )
+            .group_by(unit_id)
+        )
+        return grouped if within is None else grouped.where(within(unit_id))
+
+
+@dataclass(frozen=True)
+class Cases:
+    """Cases of a kind and of the year, withdrawn ones left out: ``cases`` and ``supported``
+    (status supported or closed: a hardship supported, a legal matter in which the union advised
+    or represented)."""
+
+    kind: CaseKind
+
+    @property
+    def source(self) -> Source:
+        return Source(f"cases:{self.kind.value}", ("cases", "supported"))
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return (self.source,)
+
+    def per_unit(self, year: int, within: Within) -> Select[Any]:
+        done = cases.c.status.in_([CaseStatus.SUPPORTED, CaseStatus.CLOSED])
+        stmt = (
+            select(
+                cases.c.unit_id.label("unit_id"),
+                func.count().label(_column(self.source, "cases")),
+                _sum(_flag(done), _column(self.source, "supported")),
+            )
+            .where(
+                cases.c.kind == self.kind,
+                cases.c.period_year == year,
+                cases.c.status != CaseStatus.WITHDRAWN,
+            )
+            .group_by(cases.c.unit_id)
+        )
+        return stmt if within is None else stmt.where(within(cases.c.unit_id))
+
+
+@dataclass(frozen=True)
+class NoticeAcks:
+    """Đoàn viên (in their unit now) and the notices of the year delivered to them (status
+    sent, or acknowledged whatever the status: a member may press before the send is
+    recorded): ``members``, ``reached`` (at least one notice of the year delivered) and
+    ``informed`` (at least one delivered, and every delivered one acknowledged)."""
+
+    source: Source = Source("notices", ("members", "reached", "informed"))
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return (self.source,)
+
+    def per_unit(self, year: int, within: Within) -> Select[Any]:
+        delivered = or_(
+            deliveries.c.status == DeliveryStatus.SENT, deliveries.c.acknowledged_at.is_not(None)
+        )
+        per_person_stmt = (
+            select(
+                deliveries.c.person_id.label("person_id"),
+                func.count().label("delivered"),
+                func.count(deliveries.c.acknowledged_at).label("acknowledged"),
+            )
+            .select_from(deliveries.join(notices, notices.c.id == deliveries.c.notice_id))
+            .where(
+                deliveries.c.kind == DeliveryKind.NOTICE,
+                notices.c.period_year == year,
+                delivered,
+            )
+            .group_by(deliveries.c.person_id)
+        )
+        if within is not None:
+            of_units = select(people.c.id).where(within(people.c.unit_id))
+            per_person_stmt = per_person_stmt.where(deliveries.c.person_id.in_(of_units))
+        per_person = per_person_stmt.subquery("notice_deliveries")
+        reached = func.coalesce(per_person.c.delivered, 0) > 0
+        informed = and_(reached, per_person.c.acknowledged == per_person.c.delivered)
+        stmt = (
+            select(
+                people.c.unit_id.label("unit_id"),
+                func.count().label(_column(self.source, "members")),
+                _sum(_flag(reached), _column(self.source, "reached")),
+                _sum(_flag(informed), _column(self.source, "informed")),
+            )
+            .select_from(people.outerjoin(per_person, per_person.c.person_id == people.c.id))
+            .where(people.c.is_member.is_(True))
+            .group_by(people.c.unit_id)
+        )
+        return stmt if within is None else stmt.where(within(people.c.unit_id))
+
+
+@dataclass(frozen=True)
+class ReportMeasure:
+    """One indicator counted from the unit reports (see :class:`UnitReports`)."""
+
+    name: str  # the indicator's code, for the reader; the source key does not depend on it
+    question_key: str
+    counts_as: tuple[str, ...] = ()  # single-choice answers that count; () → yes
+    integer: bool = False  # sum the answers (an integer question) into ``amount``
+    among: str | None = None  # only units answering yes to it form ``eligible``
+    out_of: str | None = None  # an integer question summed into ``due`` (money: P5)
+    public: bool | None = None  # only public (True) or non-public (False) CĐCS
+
+    def spec(self) -> str:
+        return json.dumps(
+            [
+                self.question_key,
+                list(self.counts_as),
+                self.integer,
+                self.among,
+                self.out_of,
+                self.public,
+            ],
+            ensure_ascii=False,
+        )
+
+
+REPORT_NAMES = ("units", "reported", "yes", "amount", "eligible", "due")
+
+
+@dataclass(frozen=True)
+class UnitReports:
+    """The CĐCS and their unit report of the year (the latest completed one when a unit
+    answered more than once), for several measures at once: the answers of the latest reports
+    are pivoted into one row per report (one scan of ``answers``), one row per CĐCS.  Counts
+    per measure: ``units`` (the CĐCS it concerns), ``reported`` (of those, with a report),
+    ``yes`` (answering yes, or one of ``counts_as``), ``amount`` (the sum of an integer
+    question), ``eligible`` (answering yes to ``among``), ``due`` (the sum of the integer
+    question ``out_of``)."""
+
+    measures: tuple[ReportMeasure, ...]
+    survey_key: str = "unit_report"
+
+    def source(self, measure: ReportMeasure) -> Source:
+        digest = hashlib.sha1(measure.spec().encode(), usedforsecurity=False).hexdigest()[:16]
+        return Source(f"report:{self.survey_key}:{digest}", REPORT_NAMES)
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return tuple(dict.fromkeys(self.source(m) for m in self.measures))
+
+    def per_unit(self, year: int, within: Within) -> Select[Any]:
+        latest_stmt = (
+            _completed(responses, self.survey_key, year)
+            .add_columns(
+                responses.c.unit_id.label("unit_id"),
+                func.max(responses.c.id).label("response_id"),
+            )
+            .group_by(responses.c.unit_id)
+        )
+        if within is not None:
+            latest_stmt = latest_stmt.where(within(responses.c.unit_id))
+        latest = latest_stmt.subquery("latest_report")
+        questions = sorted(
+            {m.question_key for m in self.measures}
+            | {m.among for m in self.measures if m.among is not None}
+            | {m.out_of for m in self.measures if m.out_of is not None}
+        )
+        pivot = (
+            select(
+                answers.c.response_id.label("response_id"),
+                *[
+                    func.max(case((answers.c.question_key == q, answers.c.value))).label(f"q_{q}")
+                    for q in questions
+                ],
+            )
+            .where(
+                answers.c.question_key.in_(questions),
+                answers.c.response_id.in_(select(latest.c.response_id)),
+            )
+            .group_by(answers.c.response_id)
+            .subquery("report_answers")
+        )
+        cdcs = units.alias("report_unit")
+        reported = latest.c.response_id.is_not(None)
+        columns: dict[str, Any] = {}
+        for m in self.measures:
+            source = self.source(m)
+            if _column(source, "units") in columns:
+                continue
+            concerned: ColumnElement[bool] = (
+                cdcs.c.is_public.is_(m.public) if m.public is not None else literal(True)
+            )
+            value = pivot.c[f"q_{m.question_key}"]
+
+            def summed(
+                question: ColumnElement[Any], concerned: ColumnElement[bool] = concerned
+            ) -> Any:
+                # the survey accepts only whole numbers for such a question
+                return case((concerned, func.coalesce(cast(question, Integer), 0)), else_=0)
+
+            wanted = (
+                [json.dumps(v, ensure_ascii=False) for v in m.counts_as]
+                if m.counts_as
+                else [TRUE_JSON]
+            )
+            counts = {
+                "units": _flag(concerned),
+                "reported": _flag(and_(concerned, reported)),
+                "yes": _flag(and_(concerned, value.in_(wanted))),
+                "amount": summed(value) if m.integer else literal(0, Integer),
+                "eligible": (
+                    _flag(and_(concerned, pivot.c[f"q_{m.among}"] == TRUE_JSON))
+                    if m.among is not None
+                    else literal(0, Integer)
+                ),
+                "due": (
+                    summed(pivot.c[f"q_{m.out_of}"])
+                    if m.out_of is not None
+                    else literal(0, Integer)
+                ),
+            }
+            for name in REPORT_NAMES:
+                columns[_column(source, name)] = counts[name].label(_column(source, name))
+        stmt = (
+            select(cdcs.c.id.label("unit_id"), *columns.values())
+            .select_from(
+                cdcs.outerjoin(latest, latest.c.unit_id == cdcs.c.id).outerjoin(
+                    pivot, pivot.c.response_id == latest.c.response_id
+                )
+            )
+            .where(cdcs.c.kind == UnitKind.GRASSROOTS)
+        )
+        return stmt if within is None else stmt.where(within(cdcs.c.id))
+
+
+# --------------------------------------------------------------------------- summing a scope
+
+
+def _child_of(scope: ScopeUnit) -> Subquery:
+    """Which child of the scope holds each unit: a small join over the units table alone."""
     child = units.alias("scope_child")
     below = units.alias("below_child")
-    # Which child of the scope holds each unit: a small join over the units table alone.
-    child_of = (
+    return (
         select(below.c.id.label("unit_id"), child.c.id.label("child_id"))
         .select_from(
             below.join(
@@ -167,384 +683,246 @@ async def _breakdown(
         )
         .subquery("child_of")
     )
-    in_scope = (
+
+
+class _Sums:
+    """Adds up rows of (public flag, child id, counts) into a :class:`Breakdown`."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self.total = dict.fromkeys(self.names, 0)
+        self.by_public: dict[bool, dict[str, int]] = {}
+        self.by_child: dict[int | None, dict[str, int]] = {}
+
+    def add(self, public: Any, child: Any, values: Iterable[Any]) -> None:
+        side = self.by_public.setdefault(bool(public), dict.fromkeys(self.names, 0))
+        kid = self.by_child.setdefault(
+            None if child is None else int(child), dict.fromkeys(self.names, 0)
+        )
+        for name, value in zip(self.names, values, strict=False):
+            number = int(value or 0)
+            self.total[name] += number
+            side[name] += number
+            kid[name] += number
+
+    def breakdown(self) -> Breakdown:
+        return Breakdown(self.total, self.by_public, self.by_child)
+
+
+def _scope_sums(per_unit: Subquery, columns: Sequence[str], scope: ScopeUnit) -> Select[Any]:
+    """Sum per-unit counts over the scope, grouped by the unit's public flag and child."""
+    unit = units.alias("scope_unit")
+    child_of = _child_of(scope)
+    return (
         select(
-            facts,
-            unit.c.is_public.label("scope_public"),
-            child_of.c.child_id.label("scope_child_id"),
+            unit.c.is_public,
+            child_of.c.child_id,
+            *[func.sum(per_unit.c[name]) for name in columns],
         )
         .select_from(
-            facts.join(unit, unit.c.id == facts.c.unit_id).outerjoin(
+            per_unit.join(unit, unit.c.id == per_unit.c.unit_id).outerjoin(
                 child_of, child_of.c.unit_id == unit.c.id
             )
         )
         .where(unit.c.path.startswith(scope.path, autoescape=True))
-        .cte("facts_in_scope")
-    )
-    cols = measures(in_scope)
-    names = [c.name for c in cols]
-    whole = select(literal(0).label("grouping"), literal(None, Integer).label("key"), *cols)
-    sides = select(
-        literal(1).label("grouping"), cast(in_scope.c.scope_public, Integer).label("key"), *cols
-    ).group_by(in_scope.c.scope_public)
-    children = select(
-        literal(2).label("grouping"), in_scope.c.scope_child_id.label("key"), *cols
-    ).group_by(in_scope.c.scope_child_id)
-    total: dict[str, int] = dict.fromkeys(names, 0)
-    by_public: dict[bool, dict[str, int]] = {}
-    by_child: dict[int | None, dict[str, int]] = {}
-    rows: Sequence[Any] = (await session.execute(union_all(whole, sides, children))).all()
-    for row in rows:
-        grouping, key, counts = row[0], row[1], _counts(tuple(row[2:]), names)
-        if grouping == 0:
-            total = counts
-        elif grouping == 1:
-            by_public[bool(key)] = counts
-        else:
-            by_child[None if key is None else int(key)] = counts
-    return Breakdown(total, by_public, by_child)
-
-
-def _count_distinct(column: ColumnElement[int], name: str) -> Label[int]:
-    return func.count(distinct(column)).label(name)
-
-
-def _count_distinct_if(
-    flag: ColumnElement[int], column: ColumnElement[int], name: str
-) -> Label[int]:
-    return func.count(distinct(case((flag == 1, column)))).label(name)
-
-
-def _sum(column: ColumnElement[int], name: str) -> Label[int]:
-    return func.coalesce(func.sum(column), 0).label(name)
-
-
-def _respondent_key() -> ColumnElement[int]:
-    """The person of a response; an anonymous response (no person) counts as its own respondent."""
-    return func.coalesce(responses.c.person_id, -responses.c.id)
-
-
-def _completed_responses(survey_key: str, year: int) -> Select[Any]:
-    """Completed responses to runs of ``survey_key`` for the period ``year`` (no columns yet).
-
-    The runs are picked first (a handful of rows) and their responses reached through
-    ``ix_responses_run_id``: written as a join, a planner with full statistics may instead walk
-    every response of every year."""
-    runs_of_year = (
-        select(runs.c.id)
-        .join(definitions, definitions.c.id == runs.c.definition_id)
-        .where(definitions.c.key == survey_key, runs.c.period_year == year)
-    )
-    return (
-        select()
-        .select_from(responses)
-        .where(
-            responses.c.run_id.in_(runs_of_year),
-            responses.c.state == ResponseState.COMPLETED,
-        )
+        .group_by(unit.c.is_public, child_of.c.child_id)
     )
 
 
-async def survey_yes_counts(
-    session: AsyncSession,
-    *,
-    scope: ScopeUnit,
-    year: int,
-    survey_key: str,
-    question_key: str,
-    members_only: bool = False,
-) -> Breakdown:
-    """Completed responses of the year to a survey, scoped by the respondent's unit when
-    answering.  Counts: ``respondents`` (distinct people) and ``yes`` (distinct people who
-    answered ``question_key`` with yes)."""
-    answer = answers.alias("yes_answer")
-    stmt = (
-        _completed_responses(survey_key, year)
-        .add_columns(
-            responses.c.unit_id.label("unit_id"),
-            _respondent_key().label("who"),
-            case((answer.c.value == TRUE_JSON, 1), else_=0).label("yes"),
-        )
-        .outerjoin(
-            answer,
-            and_(answer.c.response_id == responses.c.id, answer.c.question_key == question_key),
-        )
-    )
-    if members_only:
-        stmt = stmt.where(responses.c.is_member.is_(True))
-    facts = stmt.subquery("survey_facts")
-    return await _breakdown(
-        session,
-        facts=facts,
-        measures=lambda f: [
-            _count_distinct(f.c.who, "respondents"),
-            _count_distinct_if(f.c.yes, f.c.who, "yes"),
-        ],
-        scope=scope,
+async def fact_breakdowns(
+    session: AsyncSession, *, scope: ScopeUnit, year: int, families: Sequence[Family]
+) -> dict[str, Breakdown]:
+    """Each source's counts over the scope, computed from the facts (one statement per
+    family), storing nothing."""
+    found: dict[str, Breakdown] = {}
+    for family in families:
+        per_unit = family.per_unit(year, None).subquery("per_unit")
+        columns = [_column(s, n) for s in family.sources for n in s.names]
+        sums = _Sums(columns)
+        for row in (await session.execute(_scope_sums(per_unit, columns, scope))).all():
+            sums.add(row[0], row[1], row[2:])
+        whole = sums.breakdown()
+        for source in family.sources:
+            found[source.key] = _split(whole, source)
+    return found
+
+
+def _split(whole: Breakdown, source: Source) -> Breakdown:
+    def pick(counts: Mapping[str, int]) -> dict[str, int]:
+        return {name: counts.get(_column(source, name), 0) for name in source.names}
+
+    return Breakdown(
+        pick(whole.total),
+        {k: pick(v) for k, v in whole.by_public.items()},
+        {k: pick(v) for k, v in whole.by_child.items()},
     )
 
 
-async def roster_counts(session: AsyncSession, *, scope: ScopeUnit) -> Breakdown:
-    """People in the roster of the scope: ``people`` (all staff listed) and ``members``."""
-    facts = select(
-        people.c.unit_id.label("unit_id"),
-        case((people.c.is_member.is_(True), 1), else_=0).label("member"),
-    ).subquery("roster_facts")
-    return await _breakdown(
-        session,
-        facts=facts,
-        measures=lambda f: [func.count().label("people"), _sum(f.c.member, "members")],
-        scope=scope,
-    )
-
-
-async def welfare_counts(
-    session: AsyncSession, *, scope: ScopeUnit, year: int, survey_key: str = "welfare_signup"
-) -> Breakdown:
-    """Members and welfare benefits of the year: ``confirmed`` (distinct members with a
-    confirmed benefit, scoped by the benefit's unit) and ``engaged`` (distinct members with a
-    completed sign-up response or any benefit row of the year)."""
-    from_benefits = (
-        select(
-            benefits.c.unit_id.label("unit_id"),
-            benefits.c.person_id.label("who"),
-            case((benefits.c.status == BenefitStatus.CONFIRMED, 1), else_=0).label("confirmed"),
-        )
-        .select_from(benefits.join(people, people.c.id == benefits.c.person_id))
-        .where(benefits.c.period_year == year, people.c.is_member.is_(True))
-    )
-    from_responses = (
-        _completed_responses(survey_key, year)
-        .add_columns(
-            responses.c.unit_id.label("unit_id"),
-            _respondent_key().label("who"),
-            literal(0, Integer).label("confirmed"),
-        )
-        .where(responses.c.is_member.is_(True))
-    )
-    facts = union_all(from_benefits, from_responses).subquery("welfare_facts")
-    return await _breakdown(
-        session,
-        facts=facts,
-        measures=lambda f: [
-            _count_distinct_if(f.c.confirmed, f.c.who, "confirmed"),
-            _count_distinct(f.c.who, "engaged"),
-        ],
-        scope=scope,
-    )
-
-
-async def case_counts(
-    session: AsyncSession, *, scope: ScopeUnit, year: int, kind: CaseKind
-) -> Breakdown:
-    """Cases of a kind and of the year, withdrawn ones left out: ``cases`` and ``supported``
-    (status supported or closed: a hardship supported, a legal matter in which the union advised
-    or represented)."""
-    done = cases.c.status.in_([CaseStatus.SUPPORTED, CaseStatus.CLOSED])
-    facts = (
-        select(
-            cases.c.unit_id.label("unit_id"),
-            case((done, 1), else_=0).label("supported"),
-        )
-        .where(
-            cases.c.kind == kind,
-            cases.c.period_year == year,
-            cases.c.status != CaseStatus.WITHDRAWN,
-        )
-        .subquery("case_facts")
-    )
-    return await _breakdown(
-        session,
-        facts=facts,
-        measures=lambda f: [func.count().label("cases"), _sum(f.c.supported, "supported")],
-        scope=scope,
-    )
-
-
-async def staff_counts(session: AsyncSession, *, scope: ScopeUnit) -> Breakdown:
-    """The staff (CBNGNLĐ) headcount of the CĐCS in the scope: ``staff`` sums each CĐCS's
-    ``staff_count``, or, where that is 0 (not filled in), the number of people of its subtree in
-    the roster; ``fallback_units`` counts the CĐCS counted from the roster."""
-    per_unit = (
-        select(people.c.unit_id.label("unit_id"), func.count().label("n"))
-        .group_by(people.c.unit_id)
-        .subquery("people_per_unit")
-    )
-    cdcs = units.alias("cdcs")
-    member_unit = units.alias("member_unit")
-    roster_size = (
-        select(func.coalesce(func.sum(per_unit.c.n), 0))
-        .select_from(per_unit.join(member_unit, member_unit.c.id == per_unit.c.unit_id))
-        .where(member_unit.c.path.startswith(cdcs.c.path))
-        .scalar_subquery()
-    )
-    counted = cdcs.c.staff_count > 0
-    facts = (
-        select(
-            cdcs.c.id.label("unit_id"),
-            case((counted, cdcs.c.staff_count), else_=roster_size).label("staff"),
-            case((counted, 0), else_=1).label("fallback"),
-        )
-        .where(cdcs.c.kind == UnitKind.GRASSROOTS)
-        .subquery("staff_facts")
-    )
-    return await _breakdown(
-        session,
-        facts=facts,
-        measures=lambda f: [_sum(f.c.staff, "staff"), _sum(f.c.fallback, "fallback_units")],
-        scope=scope,
-    )
-
-
-async def notice_ack_counts(session: AsyncSession, *, scope: ScopeUnit, year: int) -> Breakdown:
-    """Đoàn viên of the scope (by their unit now) and the notices of the year delivered to them
-    (status sent, or acknowledged whatever the status: a member may press before the send is
-    recorded): ``members``, ``reached`` (at least one notice of the year delivered) and
-    ``informed`` (at least one delivered, and every delivered one acknowledged)."""
-    delivered = or_(
-        deliveries.c.status == DeliveryStatus.SENT, deliveries.c.acknowledged_at.is_not(None)
-    )
-    per_person = (
-        select(
-            deliveries.c.person_id.label("person_id"),
-            func.count().label("delivered"),
-            func.count(deliveries.c.acknowledged_at).label("acknowledged"),
-        )
-        .select_from(deliveries.join(notices, notices.c.id == deliveries.c.notice_id))
-        .where(
-            deliveries.c.kind == DeliveryKind.NOTICE,
-            notices.c.period_year == year,
-            delivered,
-        )
-        .group_by(deliveries.c.person_id)
-        .subquery("notice_deliveries")
-    )
-    reached = func.coalesce(per_person.c.delivered, 0) > 0
-    facts = (
-        select(
-            people.c.unit_id.label("unit_id"),
-            case((reached, 1), else_=0).label("reached"),
-            case(
-                (and_(reached, per_person.c.acknowledged == per_person.c.delivered), 1), else_=0
-            ).label("informed"),
-        )
-        .select_from(people.outerjoin(per_person, per_person.c.person_id == people.c.id))
-        .where(people.c.is_member.is_(True))
-        .subquery("notice_facts")
-    )
-    return await _breakdown(
-        session,
-        facts=facts,
-        measures=lambda f: [
-            func.count().label("members"),
-            _sum(f.c.reached, "reached"),
-            _sum(f.c.informed, "informed"),
-        ],
-        scope=scope,
-    )
+# --------------------------------------------------------------------------- the tallies
 
 
 @dataclass(frozen=True)
-class ReportMeasure:
-    """One indicator counted from the unit reports (see :func:`unit_report_counts`)."""
+class Refreshed:
+    """What :func:`refresh_tallies` recomputed: how many units were stale, and how many were
+    computed in all (with the units above them)."""
 
-    name: str  # the prefix of its counts: ``<name>.units`` …
-    question_key: str
-    counts_as: tuple[str, ...] = ()  # single-choice answers that count; () → yes
-    integer: bool = False  # sum the answers (an integer question) into ``amount``
-    among: str | None = None  # only units answering yes to it form ``eligible``
-    out_of: str | None = None  # an integer question summed into ``due`` (money: P5)
-    public: bool | None = None  # only public (True) or non-public (False) CĐCS
+    stale: int
+    computed: int
 
 
-async def unit_report_counts(
-    session: AsyncSession,
-    *,
-    scope: ScopeUnit,
-    year: int,
-    measures: Sequence[ReportMeasure],
-    survey_key: str = "unit_report",
-) -> Breakdown:
-    """The CĐCS of the scope and their unit report of the year (the latest completed one when
-    a unit answered more than once), for every measure at once: the answers of the latest
-    reports are pivoted into one row per report (one scan of ``answers``), then one facts row
-    per CĐCS is aggregated three ways (:func:`_breakdown`).  Counts per measure ``m``:
-    ``m.units`` (the CĐCS it concerns), ``m.reported`` (of those, with a report), ``m.yes``
-    (answering yes, or one of ``counts_as``), ``m.amount`` (the sum of an integer question),
-    ``m.eligible`` (answering yes to ``among``), ``m.due`` (the sum of the integer question
-    ``out_of``)."""
-    latest = (
-        _completed_responses(survey_key, year)
-        .add_columns(
-            responses.c.unit_id.label("unit_id"), func.max(responses.c.id).label("response_id")
-        )
-        .group_by(responses.c.unit_id)
-        .subquery("latest_report")
-    )
-    questions = sorted(
-        {m.question_key for m in measures}
-        | {m.among for m in measures if m.among is not None}
-        | {m.out_of for m in measures if m.out_of is not None}
-    )
-    pivot = (
+def _sources(families: Sequence[Family]) -> list[Source]:
+    return list(dict.fromkeys(s for f in families for s in f.sources))
+
+
+async def stale_units(
+    session: AsyncSession, *, scope: ScopeUnit, year: int, sources: Sequence[Source]
+) -> list[tuple[int, str]]:
+    """(id, path) of the units of the scope whose tallies of ``year`` are missing for one of
+    ``sources`` or older than the unit's version."""
+    keys = [s.key for s in sources]
+    kept = (
         select(
-            answers.c.response_id.label("response_id"),
-            *[
-                func.max(case((answers.c.question_key == q, answers.c.value))).label(f"q_{q}")
-                for q in questions
-            ],
+            indicator_tallies.c.unit_id,
+            func.count().label("n"),
+            func.min(indicator_tallies.c.version).label("oldest"),
+        )
+        .where(indicator_tallies.c.year == year, indicator_tallies.c.source.in_(keys))
+        .group_by(indicator_tallies.c.unit_id)
+        .subquery("kept")
+    )
+    stmt = (
+        select(units.c.id, units.c.path)
+        .select_from(
+            units.outerjoin(
+                indicator_versions, indicator_versions.c.unit_id == units.c.id
+            ).outerjoin(kept, kept.c.unit_id == units.c.id)
         )
         .where(
-            answers.c.question_key.in_(questions),
-            answers.c.response_id.in_(select(latest.c.response_id)),
+            units.c.path.startswith(scope.path, autoescape=True),
+            or_(
+                kept.c.unit_id.is_(None),
+                kept.c.n < len(keys),
+                kept.c.oldest < func.coalesce(indicator_versions.c.version, 0),
+            ),
         )
-        .group_by(answers.c.response_id)
-        .subquery("report_answers")
     )
-    cdcs = units.alias("report_unit")
-    reported = latest.c.response_id.is_not(None)
-    columns: list[Any] = [cdcs.c.id.label("unit_id")]
-    for m in measures:
-        concerned: ColumnElement[bool] = (
-            cdcs.c.is_public.is_(m.public) if m.public is not None else literal(True)
-        )
-        value = pivot.c[f"q_{m.question_key}"]
+    return [(int(row[0]), str(row[1])) for row in (await session.execute(stmt)).all()]
 
-        def summed(question: ColumnElement[Any], concerned: ColumnElement[bool] = concerned) -> Any:
-            # the survey accepts only whole numbers for such a question
-            return case((concerned, func.coalesce(cast(question, Integer), 0)), else_=0)
 
-        wanted = (
-            [json.dumps(v, ensure_ascii=False) for v in m.counts_as] if m.counts_as else [TRUE_JSON]
+def _above(path: str) -> list[int]:
+    return [int(part) for part in path.strip("/").split("/") if part]
+
+
+async def refresh_tallies(
+    session: AsyncSession, *, scope: ScopeUnit, year: int, families: Sequence[Family]
+) -> Refreshed:
+    """Recompute the stale tallies of the scope for ``year``: the stale units and every unit
+    above them (a CĐCS's staff count may come from its subtree), each family in one
+    ``INSERT … SELECT`` for all of them, after deleting their rows.  Each row carries the
+    version its unit had in the snapshot the counts were read from, so a change committed
+    meanwhile leaves it stale.  On PostgreSQL refreshes take turns (a transaction-level
+    advisory lock); SQLite writes one at a time anyway."""
+    sources = _sources(families)
+    stale = await stale_units(session, scope=scope, year=year, sources=sources)
+    if not stale:
+        return Refreshed(0, 0)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(_REFRESH_LOCK)))
+    ids: set[int] = set()
+    for unit_id, path in stale:
+        ids.add(unit_id)
+        ids.update(_above(path))
+    if len(ids) <= _BY_ID_LIMIT:
+        chosen = sorted(ids)
+
+        def within(column: ColumnElement[int]) -> ColumnElement[bool]:
+            return column.in_(chosen)
+    else:  # the whole scope and the units above it
+        above = _above(scope.path)
+
+        def within(column: ColumnElement[int]) -> ColumnElement[bool]:
+            in_scope = select(units.c.id).where(
+                units.c.path.startswith(scope.path, autoescape=True)
+            )
+            return or_(column.in_(in_scope), column.in_(above))
+
+    await session.execute(
+        delete(indicator_tallies).where(
+            indicator_tallies.c.year == year,
+            indicator_tallies.c.source.in_([s.key for s in sources]),
+            within(indicator_tallies.c.unit_id),
         )
-        columns += [
-            case((concerned, 1), else_=0).label(f"{m.name}.units"),
-            case((and_(concerned, reported), 1), else_=0).label(f"{m.name}.reported"),
-            case((and_(concerned, value.in_(wanted)), 1), else_=0).label(f"{m.name}.yes"),
-            (summed(value) if m.integer else literal(0, Integer)).label(f"{m.name}.amount"),
-            (
-                case((and_(concerned, pivot.c[f"q_{m.among}"] == TRUE_JSON), 1), else_=0)
-                if m.among is not None
-                else literal(0, Integer)
-            ).label(f"{m.name}.eligible"),
-            (
-                summed(pivot.c[f"q_{m.out_of}"]) if m.out_of is not None else literal(0, Integer)
-            ).label(f"{m.name}.due"),
-        ]
-    facts = (
-        select(*columns)
+    )
+    computed = select(func.count()).select_from(units).where(within(units.c.id))
+    count = int((await session.execute(computed)).scalar_one())
+    for family in families:
+        await session.execute(_tally_insert(family, year, within))
+    return Refreshed(len(stale), count)
+
+
+def _tally_insert(
+    family: Family, year: int, within: Callable[[ColumnElement[int]], ColumnElement[bool]]
+) -> Any:
+    """One INSERT … SELECT of every source of the family for every unit ``within`` (a row even
+    for a unit without facts: its counts are 0, at its version)."""
+    per_unit = family.per_unit(year, within).cte("per_unit")
+    unit = units.alias("tally_unit")
+    parts: list[Select[Any]] = []
+    for source in family.sources:
+        counts = [func.coalesce(per_unit.c[_column(source, name)], 0) for name in source.names] + [
+            literal(0)
+        ] * (len(TALLY_COLUMNS) - len(source.names))
+        parts.append(
+            select(
+                literal(year, Integer),
+                unit.c.id,
+                literal(source.key),
+                func.coalesce(indicator_versions.c.version, 0),
+                *counts,
+            )
+            .select_from(
+                unit.outerjoin(
+                    indicator_versions, indicator_versions.c.unit_id == unit.c.id
+                ).outerjoin(per_unit, per_unit.c.unit_id == unit.c.id)
+            )
+            .where(within(unit.c.id))
+        )
+    rows: Select[Any] | CompoundSelect[Any] = parts[0] if len(parts) == 1 else union_all(*parts)
+    return insert(indicator_tallies).from_select(
+        ["year", "unit_id", "source", "version", *TALLY_COLUMNS], rows
+    )
+
+
+async def tally_breakdowns(
+    session: AsyncSession, *, scope: ScopeUnit, year: int, families: Sequence[Family]
+) -> tuple[dict[str, Breakdown], Refreshed]:
+    """Each source's counts over the scope from the tallies, refreshed first where stale: one
+    statement sums every source's rows by public flag and child."""
+    refreshed = await refresh_tallies(session, scope=scope, year=year, families=families)
+    sources = {s.key: s for s in _sources(families)}
+    unit = units.alias("scope_unit")
+    child_of = _child_of(scope)
+    t = indicator_tallies
+    stmt = (
+        select(
+            t.c.source,
+            unit.c.is_public,
+            child_of.c.child_id,
+            *[func.sum(t.c[name]) for name in TALLY_COLUMNS],
+        )
         .select_from(
-            cdcs.outerjoin(latest, latest.c.unit_id == cdcs.c.id).outerjoin(
-                pivot, pivot.c.response_id == latest.c.response_id
+            t.join(unit, unit.c.id == t.c.unit_id).outerjoin(
+                child_of, child_of.c.unit_id == t.c.unit_id
             )
         )
-        .where(cdcs.c.kind == UnitKind.GRASSROOTS)
-        .subquery("report_facts")
+        .where(
+            t.c.year == year,
+            t.c.source.in_(list(sources)),
+            unit.c.path.startswith(scope.path, autoescape=True),
+        )
+        .group_by(t.c.source, unit.c.is_public, child_of.c.child_id)
     )
-    names = [c.name for c in columns[1:]]
-    return await _breakdown(
-        session,
-        facts=facts,
-        measures=lambda f: [_sum(f.c[name], name) for name in names],
-        scope=scope,
-    )
+    sums = {key: _Sums(source.names) for key, source in sources.items()}
+    for row in (await session.execute(stmt)).all():
+        sums[row[0]].add(row[1], row[2], row[3:])
+    return {key: s.breakdown() for key, s in sums.items()}, refreshed

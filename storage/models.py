@@ -582,3 +582,36 @@ class DigestSent(SQLModel, table=True):
     person_id: int = Field(foreign_key="people.id")
     week: str = Field(max_length=10)
     sent_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class IndicatorVersion(SQLModel, table=True):
+    """How often the facts an indicator counts have changed in a unit: a counter per unit,
+    bumped by database triggers (migration 0008) whenever a row the indicators read changes
+    there (a response or answer, a person, a benefit, a case, a notice delivery, the unit).
+    :class:`IndicatorTally` rows computed at an older version are stale."""
+
+    __tablename__ = "indicator_versions"
+
+    unit_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    version: int = Field(default=1, sa_column=Column(BigInteger, nullable=False))
+
+
+class IndicatorTally(SQLModel, table=True):
+    """The counts of one indicator source for one unit and year (``n1`` … ``n6``, named by the
+    source: see ``storage.indicators``), as of ``version`` of the unit's
+    :class:`IndicatorVersion`.  Derived data: a report recomputes the stale rows from the
+    facts, then sums these instead of reading every answer.  No foreign key: a deleted unit's
+    rows are deleted by its trigger, and nothing else points here."""
+
+    __tablename__ = "indicator_tallies"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    unit_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    source: str = Field(primary_key=True, max_length=96)
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
+    n1: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    n2: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    n3: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    n4: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    n5: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    n6: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

@@ -138,65 +138,78 @@ class _Plan:
 
 
 class _Computer:
-    """Runs the queries of one report, sharing the roster counts between indicators."""
+    """The families of counts a catalog's indicators read, fetched once for a report."""
 
-    def __init__(
-        self,
-        session: AsyncSession,
-        scope: q.ScopeUnit,
-        year: int,
-        indicators: Sequence[Indicator] = (),
-    ) -> None:
-        self.session = session
-        self.scope = scope
-        self.year = year
-        self.indicators = indicators
-        self._roster: q.Breakdown | None = None
-        self._reports: q.Breakdown | None = None
-
-    async def reports(self) -> q.Breakdown:
-        """Every unit-report indicator of the report, counted in one breakdown."""
-        if self._reports is None:
-            measures = [
-                q.ReportMeasure(
-                    name=i.code,
-                    question_key=i.source.split(":")[1],
-                    counts_as=i.counts_as,
-                    integer=i.is_average or i.is_amount,
-                    among=i.among,
-                    out_of=i.out_of,
-                    public=None
-                    if i.applies_to is AppliesTo.ALL
-                    else i.applies_to is AppliesTo.PUBLIC,
-                )
-                for i in self.indicators
-                if i.source_kind == "unit_report"
-            ]
-            self._reports = await q.unit_report_counts(
-                self.session, scope=self.scope, year=self.year, measures=measures
+    def __init__(self, indicators: Sequence[Indicator]) -> None:
+        self.roster = q.Roster()
+        self.staff = q.Staff()
+        self.welfare = q.Welfare()
+        self.notices = q.NoticeAcks()
+        self.report_measures = {
+            i.code: q.ReportMeasure(
+                name=i.code,
+                question_key=i.source.split(":")[1],
+                counts_as=i.counts_as,
+                integer=i.is_average or i.is_amount,
+                among=i.among,
+                out_of=i.out_of,
+                public=None if i.applies_to is AppliesTo.ALL else i.applies_to is AppliesTo.PUBLIC,
             )
-        return self._reports
+            for i in indicators
+            if i.source_kind == "unit_report"
+        }
+        self.reports = q.UnitReports(tuple(self.report_measures.values()))
+        families: dict[object, q.Family] = {}
+        for indicator in indicators:
+            for family in self._families_of(indicator):
+                families.setdefault(family, family)
+        self.families: tuple[q.Family, ...] = tuple(families.values())
+        self.counts: dict[str, q.Breakdown] = {}
+        self.refreshed = q.Refreshed(0, 0)
 
-    async def roster(self) -> q.Breakdown:
-        if self._roster is None:
-            self._roster = await q.roster_counts(self.session, scope=self.scope)
-        return self._roster
+    def _survey(self, indicator: Indicator) -> q.SurveyYes:
+        _, survey_key, question_key = indicator.source.split(":")
+        return q.SurveyYes(
+            survey_key, question_key, members_only=indicator.population is Population.MEMBERS
+        )
 
-    async def plan(self, indicator: Indicator) -> _Plan:
+    def _families_of(self, indicator: Indicator) -> tuple[q.Family, ...]:
         kind = indicator.source_kind
         if kind == "survey":
-            _, survey_key, question_key = indicator.source.split(":")
-            members_only = indicator.population is Population.MEMBERS
-            answered = await q.survey_yes_counts(
-                self.session,
-                scope=self.scope,
-                year=self.year,
-                survey_key=survey_key,
-                question_key=question_key,
-                members_only=members_only,
+            return (self._survey(indicator), self.roster)
+        if kind == "unit_report":
+            return (self.reports,)
+        if kind == "welfare_benefits":
+            return (self.welfare, self.roster)
+        if kind in ("hardship_cases", "legal_cases"):
+            return (q.Cases(_case_kind(kind)),)
+        if kind == "roster_membership":
+            return (self.staff, self.roster)
+        if kind == "notices_ack":
+            return (self.notices,)
+        raise ValueError(f"indicator {indicator.code}: source {indicator.source!r} is not computed")
+
+    async def load(
+        self, session: AsyncSession, scope: q.ScopeUnit, year: int, tallies: bool
+    ) -> None:
+        if tallies:
+            self.counts, self.refreshed = await q.tally_breakdowns(
+                session, scope=scope, year=year, families=self.families
             )
-            roster = await self.roster()
-            population = "members" if members_only else "people"
+        else:
+            self.counts = await q.fact_breakdowns(
+                session, scope=scope, year=year, families=self.families
+            )
+
+    def _of(self, source: q.Source) -> q.Breakdown:
+        return self.counts[source.key]
+
+    def plan(self, indicator: Indicator) -> _Plan:
+        kind = indicator.source_kind
+        roster = self.counts.get(self.roster.source.key, q.Breakdown({}))
+        if kind == "survey":
+            answered = self._of(self._survey(indicator).source)
+            population = "members" if indicator.population is Population.MEMBERS else "people"
             return _Plan(
                 numerator=(answered, "yes"),
                 denominator=(roster, population),
@@ -205,25 +218,23 @@ class _Computer:
                 coverage_kind=CoverageKind.RESPONDENTS,
             )
         if kind == "unit_report":
-            reports = await self.reports()
-            code = indicator.code
+            reports = self._of(self.reports.source(self.report_measures[indicator.code]))
             summed = indicator.is_average or indicator.is_amount
             if indicator.is_amount:
-                denominator = f"{code}.due"
+                denominator = "due"
             elif indicator.among:
-                denominator = f"{code}.eligible"
+                denominator = "eligible"
             else:
-                denominator = f"{code}.units"
+                denominator = "units"
             return _Plan(
-                numerator=(reports, f"{code}.amount" if summed else f"{code}.yes"),
+                numerator=(reports, "amount" if summed else "yes"),
                 denominator=(reports, denominator),
-                coverage=(reports, f"{code}.reported"),
-                coverage_total=(reports, f"{code}.units"),
+                coverage=(reports, "reported"),
+                coverage_total=(reports, "units"),
                 coverage_kind=CoverageKind.REPORTS,
             )
         if kind == "welfare_benefits":
-            welfare = await q.welfare_counts(self.session, scope=self.scope, year=self.year)
-            roster = await self.roster()
+            welfare = self._of(self.welfare.source)
             return _Plan(
                 numerator=(welfare, "confirmed"),
                 denominator=(roster, "members"),
@@ -232,10 +243,7 @@ class _Computer:
                 coverage_kind=CoverageKind.RESPONDENTS,
             )
         if kind in ("hardship_cases", "legal_cases"):
-            case_kind = CaseKind.HARDSHIP if kind == "hardship_cases" else CaseKind.LEGAL
-            cases = await q.case_counts(
-                self.session, scope=self.scope, year=self.year, kind=case_kind
-            )
+            cases = self._of(q.Cases(_case_kind(kind)).source)
             return _Plan(
                 numerator=(cases, "supported"),
                 denominator=(cases, "cases"),
@@ -244,8 +252,7 @@ class _Computer:
                 coverage_kind=CoverageKind.CASES,
             )
         if kind == "roster_membership":
-            staff = await q.staff_counts(self.session, scope=self.scope)
-            roster = await self.roster()
+            staff = self._of(self.staff.source)
             return _Plan(
                 numerator=(roster, "members"),
                 denominator=(staff, "staff"),
@@ -255,7 +262,7 @@ class _Computer:
                 fallback=(staff, "fallback_units"),
             )
         if kind == "notices_ack":
-            notices = await q.notice_ack_counts(self.session, scope=self.scope, year=self.year)
+            notices = self._of(self.notices.source)
             return _Plan(
                 numerator=(notices, "informed"),
                 denominator=(notices, "members"),
@@ -264,6 +271,10 @@ class _Computer:
                 coverage_kind=CoverageKind.RECIPIENTS,
             )
         raise ValueError(f"indicator {indicator.code}: source {indicator.source!r} is not computed")
+
+
+def _case_kind(source_kind: str) -> CaseKind:
+    return CaseKind.HARDSHIP if source_kind == "hardship_cases" else CaseKind.LEGAL
 
 
 def _build(
@@ -297,18 +308,28 @@ def _unit_public(unit: q.ScopeUnit) -> bool | None:
 
 
 async def compute_stats(
-    session: AsyncSession, *, scope_unit_id: int, year: int, catalog: Catalog
+    session: AsyncSession,
+    *,
+    scope_unit_id: int,
+    year: int,
+    catalog: Catalog,
+    tallies: bool = True,
 ) -> StatsReport:
-    """The catalog's computed indicators for a unit's subtree and a year."""
+    """The catalog's computed indicators for a unit's subtree and a year.
+
+    From the per-unit tallies, recomputing the stale ones first (this writes: the caller
+    commits), or with ``tallies=False`` straight from the facts, storing nothing; the figures
+    are the same."""
     await q.plan_for_reports(session)
     scope = await q.get_scope(session, unit_id=scope_unit_id)
     if scope is None:
         raise UnknownScope(f"no unit with id {scope_unit_id}")
     children = await q.child_units(session, scope=scope)
-    computer = _Computer(session, scope, year, catalog.computed)
+    computer = _Computer(catalog.computed)
+    await computer.load(session, scope, year, tallies)
     rows: list[IndicatorResult] = []
     for indicator in catalog.computed:
-        plan = await computer.plan(indicator)
+        plan = computer.plan(indicator)
         code = indicator.code
         total = plan.counts(lambda b: b.total)
         by_public: dict[str, Figure] = {
