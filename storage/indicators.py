@@ -237,6 +237,31 @@ def _respondent(table: NamedFromClause) -> ColumnElement[int]:
     return func.coalesce(table.c.person_id, -table.c.id)
 
 
+def _responses_touching(
+    completed: Callable[[NamedFromClause], Select[Any]],
+    within: Callable[[ColumnElement[int]], ColumnElement[bool]],
+    name: str,
+) -> CompoundSelect[Any]:
+    """The ids of the responses (among ``completed(table)``) of everyone with one in the units
+    ``within``, and of the anonymous ones there: who counts where, and whether, depends on all
+    of a person's responses.  Two branches, each on its index: people by (run, unit), their
+    responses by (run, person); anonymous responses by (run, unit)."""
+    here = responses.alias(f"{name}_here")
+    theirs = responses.alias(f"{name}_theirs")
+    nameless = responses.alias(f"{name}_nameless")
+    people_here = (
+        completed(here)
+        .add_columns(here.c.person_id)
+        .where(within(here.c.unit_id), here.c.person_id.is_not(None))
+    )
+    return union_all(
+        completed(theirs).add_columns(theirs.c.id).where(theirs.c.person_id.in_(people_here)),
+        completed(nameless)
+        .add_columns(nameless.c.id)
+        .where(within(nameless.c.unit_id), nameless.c.person_id.is_(None)),
+    )
+
+
 @dataclass(frozen=True)
 class SurveyYes:
     """Completed responses of the year to a survey: ``respondents`` (people) and ``yes``
@@ -266,17 +291,11 @@ class SurveyYes:
     def per_unit(self, year: int, within: Within) -> Select[Any]:
         mine = responses.alias("survey_response")
         answer = answers.alias("yes_answer")
-        stmt = self._completed(mine, year)
-        if within is not None:
-            # everyone with a response in the units: their other responses decide where and
-            # whether they count
-            elsewhere = responses.alias("survey_elsewhere")
-            touched = (
-                self._completed(elsewhere, year)
-                .add_columns(elsewhere.c.person_id)
-                .where(within(elsewhere.c.unit_id), elsewhere.c.person_id.is_not(None))
-            )
-            stmt = stmt.where(or_(within(mine.c.unit_id), mine.c.person_id.in_(touched)))
+        if within is None:
+            stmt = self._completed(mine, year)
+        else:  # by id alone, so that the ids' own indexes are the way in
+            chosen = _responses_touching(lambda t: self._completed(t, year), within, "survey")
+            stmt = select().select_from(mine).where(mine.c.id.in_(chosen))
         per_person = (
             stmt.add_columns(
                 _respondent(mine).label("who"),
@@ -414,8 +433,21 @@ class Welfare:
                 .where(within(other.c.unit_id), other.c.person_id.is_not(None)),
             )
             from_benefits = from_benefits.where(benefits.c.person_id.in_(touched))
-            from_signups = from_signups.where(
-                or_(within(signup.c.unit_id), signup.c.person_id.in_(touched))
+            theirs = responses.alias("welfare_theirs")
+            nameless = responses.alias("welfare_nameless")
+            chosen = union_all(  # by id alone, so that the ids' own indexes are the way in
+                self._signups(theirs, year)
+                .add_columns(theirs.c.id)
+                .where(theirs.c.person_id.in_(touched)),
+                self._signups(nameless, year)
+                .add_columns(nameless.c.id)
+                .where(within(nameless.c.unit_id), nameless.c.person_id.is_(None)),
+            )
+            from_signups = (
+                select()
+                .select_from(signup)
+                .where(signup.c.id.in_(chosen))
+                .add_columns(*from_signups.selected_columns)
             )
         facts = union_all(from_benefits, from_signups).subquery("welfare_facts")
         per_person = (
@@ -893,27 +925,46 @@ def _tally_insert(
     )
 
 
-async def tally_breakdowns(
-    session: AsyncSession, *, scope: ScopeUnit, year: int, families: Sequence[Family]
-) -> tuple[dict[str, Breakdown], Refreshed]:
-    """Each source's counts over the scope from the tallies, refreshed first where stale: one
-    statement sums every source's rows by public flag and child."""
-    refreshed = await refresh_tallies(session, scope=scope, year=year, families=families)
-    sources = {s.key: s for s in _sources(families)}
+async def _read_tallies(
+    session: AsyncSession, scope: ScopeUnit, year: int, sources: Mapping[str, Source]
+) -> tuple[dict[str, Breakdown], bool]:
+    """The sources' tallies summed over the scope by public flag and child, in one statement,
+    and whether they were all fresh: every unit of the scope has a row for every source, at its
+    version.  A row's version is never above its unit's (versions only grow), so that holds
+    exactly when the rows number units × sources and their versions add up to sources × the
+    units' versions: no row-by-row comparison needed."""
     unit = units.alias("scope_unit")
     child_of = _child_of(scope)
     t = indicator_tallies
+    in_scope = units.alias("versioned_unit")
+    versions = (
+        select(
+            func.count().label("units"),
+            func.coalesce(func.sum(func.coalesce(indicator_versions.c.version, 0)), 0).label(
+                "versions"
+            ),
+        )
+        .select_from(
+            in_scope.outerjoin(indicator_versions, indicator_versions.c.unit_id == in_scope.c.id)
+        )
+        .where(in_scope.c.path.startswith(scope.path, autoescape=True))
+        .subquery("scope_versions")
+    )
     stmt = (
         select(
             t.c.source,
             unit.c.is_public,
             child_of.c.child_id,
+            func.count(),
+            func.sum(t.c.version),
+            func.min(versions.c.units),
+            func.min(versions.c.versions),
             *[func.sum(t.c[name]) for name in TALLY_COLUMNS],
         )
         .select_from(
-            t.join(unit, unit.c.id == t.c.unit_id).outerjoin(
-                child_of, child_of.c.unit_id == t.c.unit_id
-            )
+            t.join(unit, unit.c.id == t.c.unit_id)
+            .outerjoin(child_of, child_of.c.unit_id == t.c.unit_id)
+            .join(versions, literal(True))
         )
         .where(
             t.c.year == year,
@@ -923,6 +974,29 @@ async def tally_breakdowns(
         .group_by(t.c.source, unit.c.is_public, child_of.c.child_id)
     )
     sums = {key: _Sums(source.names) for key, source in sources.items()}
+    rows = kept = 0
+    expected_rows = expected_versions = -1
     for row in (await session.execute(stmt)).all():
-        sums[row[0]].add(row[1], row[2], row[3:])
-    return {key: s.breakdown() for key, s in sums.items()}, refreshed
+        rows += int(row[3])
+        kept += int(row[4] or 0)
+        expected_rows = int(row[5]) * len(sources)
+        expected_versions = int(row[6]) * len(sources)
+        sums[row[0]].add(row[1], row[2], row[7:])
+    fresh = rows == expected_rows and kept == expected_versions
+    return {key: s.breakdown() for key, s in sums.items()}, fresh
+
+
+async def tally_breakdowns(
+    session: AsyncSession, *, scope: ScopeUnit, year: int, families: Sequence[Family]
+) -> tuple[dict[str, Breakdown], Refreshed]:
+    """Each source's counts over the scope from the tallies: one statement when they are all
+    fresh; otherwise the stale ones are recomputed (:func:`refresh_tallies`) and read again."""
+    sources = {s.key: s for s in _sources(families)}
+    found, fresh = await _read_tallies(session, scope, year, sources)
+    if fresh:
+        return found, Refreshed(0, 0)
+    refreshed = await refresh_tallies(session, scope=scope, year=year, families=families)
+    # Fresh now, but for a change committed by another transaction since (PostgreSQL): the
+    # figures are then as of the refresh, and the next report takes that change in.
+    found, _ = await _read_tallies(session, scope, year, sources)
+    return found, refreshed

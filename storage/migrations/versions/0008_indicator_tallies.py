@@ -1,5 +1,8 @@
 """indicator tallies: per-unit counts of every indicator source, kept fresh by version triggers
 
+Also ``ix_responses_run_unit``: the responses of a year's runs in a few units, which is what a
+refresh of a few stale units reads.
+
 A report sums ``indicator_tallies`` (a row per year, unit and source) instead of aggregating
 every answer, acknowledgement and roster row of the scope.  ``indicator_versions`` holds a
 counter per unit; the triggers below bump it, in the same transaction, whenever a row that an
@@ -272,7 +275,9 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger(), nullable=False),
         *[sa.Column(f"n{i}", sa.BigInteger(), nullable=False) for i in range(1, 7)],
         sa.PrimaryKeyConstraint("year", "unit_id", "source"),
+        sqlite_with_rowid=False,
     )
+    op.create_index("ix_responses_run_unit", "responses", ["run_id", "unit_id"], unique=False)
     op.execute("INSERT INTO indicator_versions (unit_id, version) SELECT id, 1 FROM units")
     dialect = op.get_bind().dialect.name
     for trigger in TRIGGERS:
@@ -285,5 +290,6 @@ def downgrade() -> None:
     for trigger in TRIGGERS:
         for statement in _drop_trigger(trigger, dialect):
             op.execute(statement)
+    op.drop_index("ix_responses_run_unit", table_name="responses")
     op.drop_table("indicator_tallies")
     op.drop_table("indicator_versions")
