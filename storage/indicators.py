@@ -925,54 +925,79 @@ def _tally_insert(
     )
 
 
+def _child_path(path: ColumnElement[str], scope: ScopeUnit, dialect: str) -> ColumnElement[str]:
+    """The path of the child of the scope whose subtree holds a unit at ``path`` (the scope's
+    own path for the scope unit itself): the scope's path and the next id of ``path``."""
+    rest = func.substr(path, len(scope.path) + 1)
+    position = func.strpos if dialect == "postgresql" else func.instr
+    return func.substr(path, 1, len(scope.path) + position(rest, "/"))
+
+
 async def _read_tallies(
-    session: AsyncSession, scope: ScopeUnit, year: int, sources: Mapping[str, Source]
+    session: AsyncSession,
+    scope: ScopeUnit,
+    year: int,
+    sources: Mapping[str, Source],
+    children: Sequence[ScopeUnit],
 ) -> tuple[dict[str, Breakdown], bool]:
     """The sources' tallies summed over the scope by public flag and child, in one statement,
     and whether they were all fresh: every unit of the scope has a row for every source, at its
     version.  A row's version is never above its unit's (versions only grow), so that holds
     exactly when the rows number units × sources and their versions add up to sources × the
-    units' versions: no row-by-row comparison needed."""
+    units' versions: no row-by-row comparison needed.  The child of each row is read from its
+    unit's path (no join: the rows are many, the children few)."""
     unit = units.alias("scope_unit")
-    child_of = _child_of(scope)
     t = indicator_tallies
     in_scope = units.alias("versioned_unit")
-    versions = (
-        select(
-            func.count().label("units"),
-            func.coalesce(func.sum(func.coalesce(indicator_versions.c.version, 0)), 0).label(
-                "versions"
-            ),
-        )
+    scoped = in_scope.c.path.startswith(scope.path, autoescape=True)
+    unit_count = select(func.count()).select_from(in_scope).where(scoped).scalar_subquery()
+    version_sum = (
+        select(func.coalesce(func.sum(indicator_versions.c.version), 0))
         .select_from(
-            in_scope.outerjoin(indicator_versions, indicator_versions.c.unit_id == in_scope.c.id)
+            in_scope.join(indicator_versions, indicator_versions.c.unit_id == in_scope.c.id)
         )
-        .where(in_scope.c.path.startswith(scope.path, autoescape=True))
-        .subquery("scope_versions")
+        .where(scoped)
+        .scalar_subquery()
     )
-    stmt = (
+    # Grouped first by a unit that decides the child (the unit itself when it is a child of
+    # the scope, else its parent: an integer, cheap to sort), then, over those few groups, by
+    # the child, read from that unit's path.
+    deciding = case((unit.c.parent_id == scope.id, unit.c.id), else_=unit.c.parent_id)
+    grouped = (
         select(
-            t.c.source,
-            unit.c.is_public,
-            child_of.c.child_id,
-            func.count(),
-            func.sum(t.c.version),
-            func.min(versions.c.units),
-            func.min(versions.c.versions),
-            *[func.sum(t.c[name]) for name in TALLY_COLUMNS],
+            t.c.source.label("source"),
+            unit.c.is_public.label("is_public"),
+            deciding.label("deciding_id"),
+            func.count().label("rows"),
+            func.sum(t.c.version).label("versions"),
+            *[func.sum(t.c[name]).label(name) for name in TALLY_COLUMNS],
         )
-        .select_from(
-            t.join(unit, unit.c.id == t.c.unit_id)
-            .outerjoin(child_of, child_of.c.unit_id == t.c.unit_id)
-            .join(versions, literal(True))
-        )
+        .select_from(t.join(unit, unit.c.id == t.c.unit_id))
         .where(
             t.c.year == year,
             t.c.source.in_(list(sources)),
             unit.c.path.startswith(scope.path, autoescape=True),
         )
-        .group_by(t.c.source, unit.c.is_public, child_of.c.child_id)
+        .group_by(t.c.source, unit.c.is_public, deciding)
+        .subquery("scope_groups")
     )
+    decider = units.alias("deciding_unit")
+    child = _child_path(decider.c.path, scope, session.get_bind().dialect.name)
+    stmt = (
+        select(
+            grouped.c.source,
+            grouped.c.is_public,
+            child,
+            func.sum(grouped.c.rows),
+            func.sum(grouped.c.versions),
+            unit_count,
+            version_sum,
+            *[func.sum(grouped.c[name]) for name in TALLY_COLUMNS],
+        )
+        .select_from(grouped.outerjoin(decider, decider.c.id == grouped.c.deciding_id))
+        .group_by(grouped.c.source, grouped.c.is_public, child)
+    )
+    child_ids = {child.path: child.id for child in children}
     sums = {key: _Sums(source.names) for key, source in sources.items()}
     rows = kept = 0
     expected_rows = expected_versions = -1
@@ -981,22 +1006,27 @@ async def _read_tallies(
         kept += int(row[4] or 0)
         expected_rows = int(row[5]) * len(sources)
         expected_versions = int(row[6]) * len(sources)
-        sums[row[0]].add(row[1], row[2], row[7:])
+        sums[row[0]].add(row[1], child_ids.get(str(row[2])), row[7:])
     fresh = rows == expected_rows and kept == expected_versions
     return {key: s.breakdown() for key, s in sums.items()}, fresh
 
 
 async def tally_breakdowns(
-    session: AsyncSession, *, scope: ScopeUnit, year: int, families: Sequence[Family]
+    session: AsyncSession,
+    *,
+    scope: ScopeUnit,
+    children: Sequence[ScopeUnit],
+    year: int,
+    families: Sequence[Family],
 ) -> tuple[dict[str, Breakdown], Refreshed]:
     """Each source's counts over the scope from the tallies: one statement when they are all
     fresh; otherwise the stale ones are recomputed (:func:`refresh_tallies`) and read again."""
     sources = {s.key: s for s in _sources(families)}
-    found, fresh = await _read_tallies(session, scope, year, sources)
+    found, fresh = await _read_tallies(session, scope, year, sources, children)
     if fresh:
         return found, Refreshed(0, 0)
     refreshed = await refresh_tallies(session, scope=scope, year=year, families=families)
     # Fresh now, but for a change committed by another transaction since (PostgreSQL): the
     # figures are then as of the refresh, and the next report takes that change in.
-    found, _ = await _read_tallies(session, scope, year, sources)
+    found, _ = await _read_tallies(session, scope, year, sources, children)
     return found, refreshed

@@ -190,11 +190,16 @@ class _Computer:
         raise ValueError(f"indicator {indicator.code}: source {indicator.source!r} is not computed")
 
     async def load(
-        self, session: AsyncSession, scope: q.ScopeUnit, year: int, tallies: bool
+        self,
+        session: AsyncSession,
+        scope: q.ScopeUnit,
+        children: Sequence[q.ScopeUnit],
+        year: int,
+        tallies: bool,
     ) -> None:
         if tallies:
             self.counts, self.refreshed = await q.tally_breakdowns(
-                session, scope=scope, year=year, families=self.families
+                session, scope=scope, children=children, year=year, families=self.families
             )
         else:
             self.counts = await q.fact_breakdowns(
@@ -326,7 +331,7 @@ async def compute_stats(
         raise UnknownScope(f"no unit with id {scope_unit_id}")
     children = await q.child_units(session, scope=scope)
     computer = _Computer(catalog.computed)
-    await computer.load(session, scope, year, tallies)
+    await computer.load(session, scope, children, year, tallies)
     rows: list[IndicatorResult] = []
     for indicator in catalog.computed:
         plan = computer.plan(indicator)
