@@ -16,9 +16,10 @@ Two ways to get a scope's counts, with the same figures:
 
 - :func:`tally_breakdowns` (what the bot uses): the per-unit counts are stored in
   ``indicator_tallies`` with the version of the unit they were computed at; database triggers
-  (migration 0008) bump a unit's version whenever a fact of it changes.  A report recomputes
-  the stale units of its scope (and the units above them) from the facts, then sums the stored
-  rows: one statement over a few rows per unit instead of every answer of the year.
+  (migration 0008) log every change to a fact of a unit in ``indicator_changes``, and a report
+  first turns the log into version bumps.  It recomputes the stale units of its scope (and the
+  units above them) from the facts, then sums the stored rows: one statement over a few rows
+  per unit instead of every answer of the year.
 - :func:`fact_breakdowns`: the same per-unit counts computed from the facts and summed in one
   statement per family, storing nothing (the reference the tallies are tested against, and the
   benchmark's comparison).
@@ -55,6 +56,7 @@ from sqlalchemy import (
     text,
     union,
     union_all,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import NamedFromClause
@@ -74,6 +76,7 @@ from storage.tables import (
     cases,
     definitions,
     deliveries,
+    indicator_changes,
     indicator_tallies,
     indicator_versions,
     notices,
@@ -845,21 +848,45 @@ def _above(path: str) -> list[int]:
     return [int(part) for part in path.strip("/").split("/") if part]
 
 
+async def apply_changes(session: AsyncSession) -> None:
+    """Turn the logged changes into version bumps (a unit's version grows by one however many
+    changes it logged), deleting exactly the log rows applied.  PostgreSQL: one statement, so
+    that a change committed meanwhile stays logged for the next report; SQLite: the UPDATE
+    takes the write lock, so nothing is logged between it and the DELETE."""
+    versions = indicator_versions
+    if session.get_bind().dialect.name == "postgresql":
+        gone = delete(indicator_changes).returning(indicator_changes.c.unit_id).cte("gone")
+        await session.execute(
+            update(versions)
+            .where(versions.c.unit_id.in_(select(gone.c.unit_id)))
+            .values(version=versions.c.version + 1)
+        )
+        return
+    await session.execute(
+        update(versions)
+        .where(versions.c.unit_id.in_(select(indicator_changes.c.unit_id)))
+        .values(version=versions.c.version + 1)
+    )
+    await session.execute(delete(indicator_changes))
+
+
 async def refresh_tallies(
     session: AsyncSession, *, scope: ScopeUnit, year: int, families: Sequence[Family]
 ) -> Refreshed:
-    """Recompute the stale tallies of the scope for ``year``: the stale units and every unit
-    above them (a CĐCS's staff count may come from its subtree), each family in one
-    ``INSERT … SELECT`` for all of them, after deleting their rows.  Each row carries the
-    version its unit had in the snapshot the counts were read from, so a change committed
-    meanwhile leaves it stale.  On PostgreSQL refreshes take turns (a transaction-level
-    advisory lock); SQLite writes one at a time anyway."""
+    """Apply the logged changes, then recompute the stale tallies of the scope for ``year``:
+    the stale units and every unit above them (a CĐCS's staff count may come from its
+    subtree), each family in one ``INSERT … SELECT`` for all of them, after deleting their
+    rows.  Each row carries the version its unit had in the snapshot the counts were read
+    from, so a change committed meanwhile leaves it stale (or logged).  On PostgreSQL
+    refreshes take turns (a transaction-level advisory lock); SQLite writes one at a time
+    anyway."""
     sources = _sources(families)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(_REFRESH_LOCK)))
+    await apply_changes(session)
     stale = await stale_units(session, scope=scope, year=year, sources=sources)
     if not stale:
         return Refreshed(0, 0)
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(_REFRESH_LOCK)))
     ids: set[int] = set()
     for unit_id, path in stale:
         ids.add(unit_id)
@@ -941,16 +968,17 @@ async def _read_tallies(
     children: Sequence[ScopeUnit],
 ) -> tuple[dict[str, Breakdown], bool]:
     """The sources' tallies summed over the scope by public flag and child, in one statement,
-    and whether they were all fresh: every unit of the scope has a row for every source, at its
-    version.  A row's version is never above its unit's (versions only grow), so that holds
-    exactly when the rows number units × sources and their versions add up to sources × the
-    units' versions: no row-by-row comparison needed.  The child of each row is read from its
-    unit's path (no join: the rows are many, the children few)."""
+    and whether they were all fresh: no change is logged (a logged change in any unit sends
+    the report through :func:`refresh_tallies`), and every unit of the scope has a row for
+    every source, at its version.  A row's version is never above its unit's (versions only
+    grow), so that holds exactly when the rows number units × sources and their versions add
+    up to sources × the units' versions: no row-by-row comparison needed."""
     unit = units.alias("scope_unit")
     t = indicator_tallies
     in_scope = units.alias("versioned_unit")
     scoped = in_scope.c.path.startswith(scope.path, autoescape=True)
     unit_count = select(func.count()).select_from(in_scope).where(scoped).scalar_subquery()
+    logged = select(indicator_changes.c.id).limit(1).scalar_subquery()
     version_sum = (
         select(func.coalesce(func.sum(indicator_versions.c.version), 0))
         .select_from(
@@ -992,6 +1020,7 @@ async def _read_tallies(
             func.sum(grouped.c.versions),
             unit_count,
             version_sum,
+            logged,
             *[func.sum(grouped.c[name]) for name in TALLY_COLUMNS],
         )
         .select_from(grouped.outerjoin(decider, decider.c.id == grouped.c.deciding_id))
@@ -1001,13 +1030,15 @@ async def _read_tallies(
     sums = {key: _Sums(source.names) for key, source in sources.items()}
     rows = kept = 0
     expected_rows = expected_versions = -1
+    unlogged = True
     for row in (await session.execute(stmt)).all():
         rows += int(row[3])
         kept += int(row[4] or 0)
         expected_rows = int(row[5]) * len(sources)
         expected_versions = int(row[6]) * len(sources)
-        sums[row[0]].add(row[1], child_ids.get(str(row[2])), row[7:])
-    fresh = rows == expected_rows and kept == expected_versions
+        unlogged = row[7] is None
+        sums[row[0]].add(row[1], child_ids.get(str(row[2])), row[8:])
+    fresh = unlogged and rows == expected_rows and kept == expected_versions
     return {key: s.breakdown() for key, s in sums.items()}, fresh
 
 

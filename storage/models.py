@@ -590,14 +590,31 @@ class DigestSent(SQLModel, table=True):
 
 class IndicatorVersion(SQLModel, table=True):
     """How often the facts an indicator counts have changed in a unit: a counter per unit,
-    bumped by database triggers (migration 0008) whenever a row the indicators read changes
-    there (a response or answer, a person, a benefit, a case, a notice delivery, the unit).
+    bumped when a report applies the :class:`IndicatorChange` rows that database triggers
+    (migration 0008) log whenever a row the indicators read changes there (a response or
+    answer, a person, a benefit, a case, a notice delivery, the unit).
     :class:`IndicatorTally` rows computed at an older version are stale."""
 
     __tablename__ = "indicator_versions"
 
     unit_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     version: int = Field(default=1, sa_column=Column(BigInteger, nullable=False))
+
+
+class IndicatorChange(SQLModel, table=True):
+    """A change to a fact an indicator counts, in a unit, logged by a trigger (migration 0008)
+    and not yet turned into a bump of the unit's :class:`IndicatorVersion` (the next report
+    does that, deleting the rows).  Insert-only for writers: no lock on a shared row."""
+
+    __tablename__ = "indicator_changes"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    unit_id: int
 
 
 class IndicatorTally(SQLModel, table=True):

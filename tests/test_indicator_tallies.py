@@ -38,7 +38,7 @@ from storage.models import (
     UnitKind,
     WelfareBenefit,
 )
-from storage.tables import indicator_tallies, indicator_versions
+from storage.tables import indicator_changes, indicator_tallies, indicator_versions
 from tests.test_indicators import (
     CATALOG,
     YEAR,
@@ -64,10 +64,15 @@ async def _report_of(db: Database, p: Province, unit: str, year: int, tallies: b
         )
 
 
-async def _assert_same(db: Database, p: Province) -> None:
-    """The tallies' report equals the facts' one, for every scope and both years."""
-    for year in (YEAR, YEAR - 1):
-        for unit in SCOPES:
+async def _assert_same(
+    db: Database,
+    p: Province,
+    scopes: tuple[str, ...] = SCOPES,
+    years: tuple[int, ...] = (YEAR, YEAR - 1),
+) -> None:
+    """The tallies' report equals the facts' one, for the scopes and years."""
+    for year in years:
+        for unit in scopes:
             from_tallies = await _report_of(db, p, unit, year, tallies=True)
             from_facts = await _report_of(db, p, unit, year, tallies=False)
             assert from_tallies == from_facts, (unit, year)
@@ -77,17 +82,22 @@ async def _assert_same(db: Database, p: Province) -> None:
 async def province(db: Database) -> Province:
     async with db.session() as s:
         p = await build_province(s)
-    await _assert_same(db, p)  # the cold tallies, then fresh ones
+    await _assert_same(db, p, scopes=("LD",))  # every tally of both years, from cold
     return p
 
 
 async def _stale(db: Database, p: Province, unit: str = "LD") -> int:
+    """How many units of the scope a report would recompute now (looked at in a transaction
+    rolled back: nothing is changed)."""
     families = _families()
-    async with db.session() as s:
+    async with db.sessionmaker() as s:
         scope = await q.get_scope(s, unit_id=p.uid(unit))
         assert scope is not None
+        await q.apply_changes(s)
         sources = [source for f in families for source in f.sources]
-        return len(await q.stale_units(s, scope=scope, year=YEAR, sources=sources))
+        stale = len(await q.stale_units(s, scope=scope, year=YEAR, sources=sources))
+        await s.rollback()
+    return stale
 
 
 def _families() -> tuple[q.Family, ...]:
@@ -116,32 +126,40 @@ async def test_every_trigger_of_the_migration_exists(db: Database) -> None:
     assert len(expected) == 21
 
 
-async def test_every_unit_has_a_version_and_changes_bump_it(
+async def _logged(db: Database) -> list[int]:
+    async with db.session() as s:
+        rows = await s.execute(select(indicator_changes.c.unit_id))
+        return sorted(int(unit_id) for (unit_id,) in rows)
+
+
+async def _version(db: Database, unit_id: int) -> int:
+    async with db.session() as s:
+        found = select(indicator_versions.c.version).where(indicator_versions.c.unit_id == unit_id)
+        return int((await s.execute(found)).scalar_one())
+
+
+async def test_changes_are_logged_and_the_next_report_bumps_the_versions(
     db: Database, province: Province
 ) -> None:
     async with db.session() as s:
-        rows: dict[int, int] = {
-            int(u): int(v) for u, v in (await s.execute(select(indicator_versions))).all()
-        }
-        assert set(rows) == {province.uid(k) for k in province.units}
-        s4 = province.uid("S4")
-        before = rows[s4]
+        rows = await s.execute(select(indicator_versions.c.unit_id))
+        assert {int(u) for (u,) in rows} == {province.uid(k) for k in province.units}
+    assert await _logged(db) == []  # the fixture's reports applied everything
+    s4, bl, ld = province.uid("S4"), province.uid("BL"), province.uid("LD")
+    before = await _version(db, s4)
+    async with db.session() as s:  # a staff count: the unit and those above it
         await s.execute(update(Unit).where(col(Unit.id) == s4).values(staff_count=6))
-        after = (
-            await s.execute(
-                select(indicator_versions.c.version).where(indicator_versions.c.unit_id == s4)
-            )
-        ).scalar_one()
-    assert after > before
-    # a change nothing counts (a unit's name) bumps nothing
-    async with db.session() as s:
+    async with db.session() as s:  # an answer: the unit of the response
+        await _respond(s, province, "act", "s4c", participated=True)
+    # S4 by the staff count, the response and its answer; BL and LD by the staff count
+    assert await _logged(db) == sorted([ld, bl, s4, s4, s4])
+    assert await _version(db, s4) == before  # not yet
+    await _report_of(db, province, "LD", YEAR, tallies=True)
+    assert await _logged(db) == []
+    assert await _version(db, s4) == before + 1  # once, however many changes were logged
+    async with db.session() as s:  # what nothing counts (a unit's name) logs nothing
         await s.execute(update(Unit).where(col(Unit.id) == s4).values(name="Tiểu học Kim Đồng 2"))
-        again = (
-            await s.execute(
-                select(indicator_versions.c.version).where(indicator_versions.c.unit_id == s4)
-            )
-        ).scalar_one()
-    assert again == after
+    assert await _logged(db) == []
 
 
 async def test_a_fresh_report_recomputes_nothing(db: Database, province: Province) -> None:
@@ -416,4 +434,5 @@ async def test_every_change_in_turn(db: Database, province: Province) -> None:
     for change in CHANGES.values():
         async with db.session() as s:
             await change(s, province)
-        await _assert_same(db, province)
+        await _assert_same(db, province, scopes=("LD", "BL", "S1"), years=(YEAR,))
+    await _assert_same(db, province)

@@ -5,9 +5,11 @@ refresh of a few stale units reads.
 
 A report sums ``indicator_tallies`` (a row per year, unit and source) instead of aggregating
 every answer, acknowledgement and roster row of the scope.  ``indicator_versions`` holds a
-counter per unit; the triggers below bump it, in the same transaction, whenever a row that an
-indicator counts changes in that unit.  A tally computed at an older version is stale and is
-recomputed from the facts before the next report reads it (``storage.indicators``).
+counter per unit.  The triggers below log a row in ``indicator_changes``, in the same
+transaction, whenever a row that an indicator counts changes in a unit; the next report turns
+the logged changes into version bumps (one refresh at a time) and recomputes, from the facts,
+the tallies computed at an older version (``storage.indicators``).  Writers only insert into
+the log: they never wait on, or deadlock over, a shared counter row.
 
 What the triggers watch, and which units they mark:
 
@@ -57,17 +59,23 @@ def _person_units(person: str) -> str:
 
 
 def _bump(*unit_sets: str) -> str:
+    """Log a change in each unit of the sets (the next report bumps their versions).  An
+    INSERT into a log, never an UPDATE of a shared row: a writer waits for nobody and no two
+    writers can deadlock over it."""
     units = " UNION ".join(unit_sets)
-    return f"UPDATE indicator_versions SET version = version + 1 WHERE unit_id IN ({units})"
+    return (
+        "INSERT INTO indicator_changes (unit_id) "
+        f"SELECT unit_id FROM ({units}) AS changed WHERE unit_id IS NOT NULL"
+    )
 
 
 def _unit(expression: str) -> str:
-    return f"SELECT {expression}"
+    return f"SELECT {expression} AS unit_id"
 
 
 def _around(path: str) -> str:
     """The unit at ``path`` and every unit above it."""
-    return f"SELECT id FROM units WHERE {path} LIKE path || '%'"
+    return f"SELECT id AS unit_id FROM units WHERE {path} LIKE path || '%'"
 
 
 _DELIVERED = "(CASE WHEN {r}.status = 'sent' OR {r}.acknowledged_at IS NOT NULL THEN 1 ELSE 0 END)"
@@ -268,6 +276,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("unit_id"),
     )
     op.create_table(
+        "indicator_changes",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
         "indicator_tallies",
         sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("unit_id", sa.Integer(), autoincrement=False, nullable=False),
@@ -292,4 +311,5 @@ def downgrade() -> None:
             op.execute(statement)
     op.drop_index("ix_responses_run_unit", table_name="responses")
     op.drop_table("indicator_tallies")
+    op.drop_table("indicator_changes")
     op.drop_table("indicator_versions")
