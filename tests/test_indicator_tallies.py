@@ -436,3 +436,24 @@ async def test_every_change_in_turn(db: Database, province: Province) -> None:
             await change(s, province)
         await _assert_same(db, province, scopes=("LD", "BL", "S1"), years=(YEAR,))
     await _assert_same(db, province)
+
+
+async def test_many_stale_units_are_recomputed_by_scope(
+    db: Database, province: Province, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past a number of stale units the refresh selects the scope's units by path rather than
+    by id (a province's first report): the same figures."""
+    monkeypatch.setattr(q, "_BY_ID_LIMIT", 1)
+    async with db.session() as s:
+        await _new_answers_everywhere(s, province)
+        await _group_moved(s, province)
+    async with db.session() as s:
+        scope = await q.get_scope(s, unit_id=province.uid("BL"))
+        assert scope is not None
+        children = await q.child_units(s, scope=scope)
+        _, refreshed = await q.tally_breakdowns(
+            s, scope=scope, children=children, year=YEAR, families=_families()
+        )
+    # BL's subtree (BL S3 S4 E1, and T1 now under S3) and the province above it
+    assert refreshed.computed == 6
+    await _assert_same(db, province)
