@@ -949,6 +949,14 @@ async def apply_changes(session: AsyncSession) -> None:
     await session.execute(delete(indicator_changes))
 
 
+async def fold_changes(session: AsyncSession) -> None:
+    """Apply the change log now (the scheduler's tick does, so that the log stays short when
+    nobody asks for a report for a while)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(_REFRESH_LOCK)))
+    await apply_changes(session)
+
+
 async def refresh_tallies(
     session: AsyncSession, *, scope: ScopeUnit, year: int, families: Sequence[Family]
 ) -> Refreshed:
@@ -960,9 +968,7 @@ async def refresh_tallies(
     refreshes take turns (a transaction-level advisory lock); SQLite writes one at a time
     anyway."""
     sources = _sources(families)
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(_REFRESH_LOCK)))
-    await apply_changes(session)
+    await fold_changes(session)
     stale = await stale_units(session, scope=scope, year=year, sources=sources)
     if not stale:
         return Refreshed(0, 0)

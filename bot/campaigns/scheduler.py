@@ -3,7 +3,9 @@
 Nothing is scheduled per message or per person.  One interval job calls :meth:`Scheduler.tick`,
 which, in one transaction, starts the runs of recurring campaigns whose period has come, closes
 expired runs and writes the reminders due (:mod:`bot.campaigns.service`), and, on the digest
-day, the officers' weekly digests; the delivery worker sends what it wrote.  Everything a tick
+day, the officers' weekly digests; the delivery worker sends what it wrote.  Then, in a
+transaction of its own, it folds the indicator change log into the units' versions
+(:func:`storage.indicators.fold_changes`), so that the log stays short.  Everything a tick
 decides is derived from the database and the clock, so a restart rebuilds it and a tick after
 a day of downtime sends each missed reminder once.
 
@@ -37,6 +39,7 @@ from bot.campaigns import service
 from bot.campaigns.schedule import DEFAULT_TZ, ReminderPolicy
 from bot.notices.service import AckReminderPolicy, ack_reminder_pass
 from bot.services.conversation import SurveyRegistry
+from storage import indicators as indicator_store
 from storage.db import Database
 from storage.models import Channel, utcnow
 
@@ -228,6 +231,8 @@ class Scheduler:
                     default_locale=s.default_locale,
                 )
                 digests = int(await self.digest(session, now)) if self.digest else 0
+            async with self.db.session() as session:  # the indicator change log, kept short
+                await indicator_store.fold_changes(session)
             stats = TickStats(len(rolled), passed, digests, acks)
             if rolled or passed.reminders or digests or acks:
                 log.info(
