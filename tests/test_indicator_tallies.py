@@ -100,6 +100,18 @@ async def _stale(db: Database, p: Province, unit: str = "LD") -> int:
     return stale
 
 
+async def _refreshed(db: Database, p: Province, unit: str) -> q.Refreshed:
+    """What a report of the unit's scope recomputed."""
+    async with db.session() as s:
+        scope = await q.get_scope(s, unit_id=p.uid(unit))
+        assert scope is not None
+        children = await q.child_units(s, scope=scope)
+        _, refreshed = await q.tally_breakdowns(
+            s, scope=scope, children=children, year=YEAR, families=_families()
+        )
+    return refreshed
+
+
 def _families() -> tuple[q.Family, ...]:
     from bot.indicators.compute import _Computer
 
@@ -164,13 +176,7 @@ async def test_changes_are_logged_and_the_next_report_bumps_the_versions(
 
 async def test_a_fresh_report_recomputes_nothing(db: Database, province: Province) -> None:
     assert await _stale(db, province) == 0
-    async with db.session() as s:
-        scope = await q.get_scope(s, unit_id=province.uid("LD"))
-        assert scope is not None
-        children = await q.child_units(s, scope=scope)
-        _, refreshed = await q.tally_breakdowns(
-            s, scope=scope, children=children, year=YEAR, families=_families()
-        )
+    refreshed = await _refreshed(db, province, "LD")
     assert refreshed == q.Refreshed(0, 0)
 
 
@@ -180,13 +186,7 @@ async def test_a_change_recomputes_its_unit_and_those_above(
     async with db.session() as s:
         await _respond(s, province, "act", "s3c", participated=True)
     assert await _stale(db, province) == 1  # S3
-    async with db.session() as s:
-        scope = await q.get_scope(s, unit_id=province.uid("LD"))
-        assert scope is not None
-        children = await q.child_units(s, scope=scope)
-        _, refreshed = await q.tally_breakdowns(
-            s, scope=scope, children=children, year=YEAR, families=_families()
-        )
+    refreshed = await _refreshed(db, province, "LD")
     assert refreshed == q.Refreshed(stale=1, computed=3)  # S3, BL, LD
     assert await _stale(db, province) == 0
 
@@ -447,13 +447,7 @@ async def test_many_stale_units_are_recomputed_by_scope(
     async with db.session() as s:
         await _new_answers_everywhere(s, province)
         await _group_moved(s, province)
-    async with db.session() as s:
-        scope = await q.get_scope(s, unit_id=province.uid("BL"))
-        assert scope is not None
-        children = await q.child_units(s, scope=scope)
-        _, refreshed = await q.tally_breakdowns(
-            s, scope=scope, children=children, year=YEAR, families=_families()
-        )
+    refreshed = await _refreshed(db, province, "BL")
     # BL's subtree (BL S3 S4 E1, and T1 now under S3) and the province above it
     assert refreshed.computed == 6
     await _assert_same(db, province)
