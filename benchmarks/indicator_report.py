@@ -967,14 +967,14 @@ async def answer_live(db: Database, year: int, round_: int) -> int:
                 tuple(row)
                 for row in await s.execute(
                     text(
-                        "SELECT p.id, p.is_member FROM people p WHERE p.unit_id = :unit AND "
-                        "NOT EXISTS (SELECT 1 FROM responses r WHERE r.run_id = :run "
-                        "AND r.person_id = p.id) ORDER BY p.id LIMIT :n"
+                        "SELECT p.id, p.is_member, p.unit_id FROM people p "
+                        "WHERE p.unit_id = :unit AND NOT EXISTS (SELECT 1 FROM responses r "
+                        "WHERE r.run_id = :run AND r.person_id = p.id) ORDER BY p.id LIMIT :n"
                     ),
                     {"unit": unit_id, "run": run_id, "n": LIVE_PER_UNIT},
                 )
             ]
-    for person_id, is_member in chosen:
+    for person_id, is_member, unit_id in chosen:
         now = dt.datetime.now(UTC)
         async with db.session() as s:
             response_id = (
@@ -983,12 +983,7 @@ async def answer_live(db: Database, year: int, round_: int) -> int:
                     {
                         "run_id": run_id,
                         "person_id": person_id,
-                        "unit_id": (
-                            await s.execute(
-                                text("SELECT unit_id FROM people WHERE id = :id"),
-                                {"id": person_id},
-                            )
-                        ).scalar_one(),
+                        "unit_id": unit_id,
                         "is_member": bool(is_member),
                         "state": ResponseState.IN_PROGRESS,
                         "started_at": now,

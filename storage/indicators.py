@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -129,8 +129,9 @@ class Source:
     names: tuple[str, ...]
 
 
-# Restricts a unit id column to the units being computed; None: every unit.
-Within = Callable[[ColumnElement[int]], ColumnElement[bool]] | None
+# Restricts a unit id column to the units being computed; Within's None: every unit.
+UnitFilter = Callable[[ColumnElement[int]], ColumnElement[bool]]
+Within = UnitFilter | None
 # A year: a number, or the bound parameter ``year`` of a statement built once (see YEAR).
 Year = int | ColumnElement[int]
 YEAR: ColumnElement[int] = bindparam("year", type_=Integer)
@@ -233,10 +234,13 @@ def _completed(
     table: NamedFromClause,
     survey_key: str,
     year: Year,
-    within: Callable[[ColumnElement[int]], ColumnElement[bool]] | None = None,
+    within: Within = None,
+    *,
+    members_only: bool = False,
 ) -> Select[Any]:
     """Completed responses (``table``: ``responses`` or an alias) to runs of ``survey_key`` of
-    ``year`` (no columns yet); only those in the units ``within`` if given.
+    ``year`` (no columns yet); only those in the units ``within`` if given, only those given
+    as a member if ``members_only``.
 
     All of them: the runs are picked first and the responses reached through
     ``ix_responses_run_id`` (written as a join, a planner with full statistics may walk every
@@ -245,6 +249,8 @@ def _completed(
     SQLite without statistics takes the units' own index: every response of those units of
     every year, 170 ms instead of 0.1 ms for 40 CĐCS)."""
     done = table.c.state == ResponseState.COMPLETED
+    if members_only:
+        done = and_(done, table.c.is_member.is_(True))
     if within is None:
         return (
             select()
@@ -273,14 +279,9 @@ def _respondent(table: NamedFromClause) -> ColumnElement[int]:
     return func.coalesce(table.c.person_id, -table.c.id)
 
 
-Completed = Callable[
-    [NamedFromClause, Callable[[ColumnElement[int]], ColumnElement[bool]] | None], Select[Any]
-]
-
-
 def _responses_touching(
-    completed: Completed,
-    within: Callable[[ColumnElement[int]], ColumnElement[bool]],
+    completed: Callable[[NamedFromClause, Within], Select[Any]],
+    within: UnitFilter,
     name: str,
 ) -> CompoundSelect[Any]:
     """The ids of the responses (among ``completed(table, …)``) of everyone with one in the
@@ -321,16 +322,8 @@ class SurveyYes:
     def sources(self) -> tuple[Source, ...]:
         return (self.source,)
 
-    def _completed(
-        self,
-        table: NamedFromClause,
-        year: Year,
-        within: Callable[[ColumnElement[int]], ColumnElement[bool]] | None = None,
-    ) -> Select[Any]:
-        stmt = _completed(table, self.survey_key, year, within)
-        if self.members_only:
-            stmt = stmt.where(table.c.is_member.is_(True))
-        return stmt
+    def _completed(self, table: NamedFromClause, year: Year, within: Within = None) -> Select[Any]:
+        return _completed(table, self.survey_key, year, within, members_only=self.members_only)
 
     def per_unit(self, year: Year, within: Within) -> Select[Any]:
         mine = responses.alias("survey_response")
@@ -449,14 +442,8 @@ class Welfare:
             .where(benefits.c.period_year == year, people.c.is_member.is_(True))
         )
 
-    def _signups(
-        self,
-        table: NamedFromClause,
-        year: Year,
-        within: Callable[[ColumnElement[int]], ColumnElement[bool]] | None = None,
-    ) -> Select[Any]:
-        completed = _completed(table, self.survey_key, year, within)
-        return completed.where(table.c.is_member.is_(True))
+    def _signups(self, table: NamedFromClause, year: Year, within: Within = None) -> Select[Any]:
+        return _completed(table, self.survey_key, year, within, members_only=True)
 
     def per_unit(self, year: Year, within: Within) -> Select[Any]:
         signup = responses.alias("welfare_signup")
@@ -617,7 +604,6 @@ class NoticeAcks:
 class ReportMeasure:
     """One indicator counted from the unit reports (see :class:`UnitReports`)."""
 
-    name: str  # the indicator's code, for the reader; the source key does not depend on it
     question_key: str
     counts_as: tuple[str, ...] = ()  # single-choice answers that count; () → yes
     integer: bool = False  # sum the answers (an integer question) into ``amount``
@@ -626,17 +612,8 @@ class ReportMeasure:
     public: bool | None = None  # only public (True) or non-public (False) CĐCS
 
     def spec(self) -> str:
-        return json.dumps(
-            [
-                self.question_key,
-                list(self.counts_as),
-                self.integer,
-                self.among,
-                self.out_of,
-                self.public,
-            ],
-            ensure_ascii=False,
-        )
+        """What the measure counts, as text: the digest of it names its source."""
+        return json.dumps(astuple(self), ensure_ascii=False)
 
 
 REPORT_NAMES = ("units", "reported", "yes", "amount", "eligible", "due")

@@ -147,7 +147,6 @@ class _Computer:
         self.notices = q.NoticeAcks()
         self.report_measures = {
             i.code: q.ReportMeasure(
-                name=i.code,
                 question_key=i.source.split(":")[1],
                 counts_as=i.counts_as,
                 integer=i.is_average or i.is_amount,
@@ -159,13 +158,10 @@ class _Computer:
             if i.source_kind == "unit_report"
         }
         self.reports = q.UnitReports(tuple(self.report_measures.values()))
-        families: dict[object, q.Family] = {}
-        for indicator in indicators:
-            for family in self._families_of(indicator):
-                families.setdefault(family, family)
-        self.families: tuple[q.Family, ...] = tuple(families.values())
+        self.families: tuple[q.Family, ...] = tuple(
+            dict.fromkeys(f for i in indicators for f in self._families_of(i))
+        )
         self.counts: dict[str, q.Breakdown] = {}
-        self.refreshed = q.Refreshed(0, 0)
 
     def _survey(self, indicator: Indicator) -> q.SurveyYes:
         _, survey_key, question_key = indicator.source.split(":")
@@ -198,7 +194,7 @@ class _Computer:
         tallies: bool,
     ) -> None:
         if tallies:
-            self.counts, self.refreshed = await q.tally_breakdowns(
+            self.counts, _ = await q.tally_breakdowns(
                 session, scope=scope, children=children, year=year, families=self.families
             )
         else:
