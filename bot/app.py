@@ -21,8 +21,10 @@ from aiohttp import web
 from bot.campaigns.digest import DigestSchedule, digest_pass
 from bot.campaigns.schedule import QuietHours, ReminderPolicy
 from bot.campaigns.scheduler import Scheduler, SchedulerSettings
-from bot.channels.telegram import ALLOWED_UPDATES, InboxRunner, make_bot
+from bot.channels.telegram import ALLOWED_UPDATES, InboxRunner, InboxSettings, make_bot
+from bot.channels.telegram_replies import ReplySender
 from bot.channels.telegram_sender import TelegramSender
+from bot.delivery.ratelimit import RateLimiter
 from bot.delivery.worker import DeliverySettings, DeliveryWorker
 from bot.indicators import Catalog, load_catalog
 from bot.notices.service import AckReminderPolicy
@@ -55,6 +57,7 @@ class App:
     scheduler: Scheduler
 
     async def close(self) -> None:
+        await self.runner.close()
         await self.bot.session.close()
         await self.db.dispose()
 
@@ -177,7 +180,10 @@ async def build_app(
     conversation = Conversation(registry, tz=settings.tz)
     bot = make_bot(token, settings.telegram_api_url, session=bot_session)
     sender = TelegramSender(bot, ack_markup, survey_markup=survey_markup)
-    worker = DeliveryWorker(db, sender, delivery_settings(settings))
+    # One limiter for every outbound call: the outbox's and the replies' (urgent, first).
+    outbound = delivery_settings(settings)
+    limiter = RateLimiter(outbound.global_rate, outbound.per_chat_rate, margin=outbound.rate_margin)
+    worker = DeliveryWorker(db, sender, outbound, limiter=limiter)
     dp = build_dispatcher(
         db=db,
         conversation=conversation,
@@ -189,7 +195,15 @@ async def build_app(
         policy=reminder_policy(settings),
         ack_policy=ack_reminder_policy(settings),
     )
-    runner = InboxRunner(bot, dp, db, channel=channel)
+    runner = InboxRunner(
+        bot,
+        dp,
+        db,
+        replies=ReplySender(bot, limiter),
+        locale=settings.locale,
+        channel=channel,
+        settings=InboxSettings(retention_days=settings.inbox_retention_days),
+    )
     scheduler = build_scheduler(settings, db, registry, catalog, on_written=worker.notify)
     return App(settings, db, registry, conversation, catalog, dp, bot, runner, worker, scheduler)
 
@@ -234,7 +248,6 @@ async def _receive(app: App, stop: asyncio.Event) -> None:
     if settings.webhook_url:
         secret = settings.require_webhook_secret()
         path = "/" + settings.webhook_url.split("://", 1)[1].partition("/")[2]
-        await app.runner.drain()
         web_app = app.runner.webhook_app(path=path if path != "/" else "/webhook", secret=secret)
         runner = web.AppRunner(web_app)
         await runner.setup()

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         default=16, ge=1, le=256, validation_alias="DELIVERY_CONCURRENCY"
     )
 
+    # Handled updates (what members typed) are deleted from the inbox after this many days.
+    inbox_retention_days: float = Field(
+        default=7.0, gt=0, le=365, validation_alias="INBOX_RETENTION_DAYS"
+    )
+
     quiet_hours: str = Field(default="21:00-07:00", validation_alias="QUIET_HOURS")
     reminder_max: int = Field(default=3, ge=0, le=20, validation_alias="REMINDER_MAX")
     # Members who have not pressed "Đã nắm" get NOTICE_REMINDERS automatic reminders, the

@@ -1,9 +1,11 @@
-"""The unit of work around every update: one session, the inbox mark, the actor, the replies.
+"""The unit of work around every update: one session, the actor, the replies, the inbox mark.
 
-Order of events for one update: claim its inbox row (skip if another run handled it) → load
-the sender → run the handler → commit → send the queued replies.  On an error the transaction
-is rolled back, the failure is counted on the inbox row, and the member gets a short apology
-rather than a traceback.
+Order of events for one update: open a write session → load the sender → run the handler →
+mark the inbox row handled, with the replies the handler queued → commit → hand the replies
+to the inbox runner (through ``handling``), which sends them.  The mark is the last statement,
+so the database's write lock is taken as late as the handler's own writes allow.  On an error
+the transaction is rolled back and the error goes up to the runner, which retries the update
+before anything later of the same chat and sets it aside after its last attempt.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot
+from aiogram import BaseMiddleware
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.types import TelegramObject, Update, User
 
+from bot.channels.telegram_replies import Handling, encode
 from bot.services.actors import load_actor
-from bot.texts import render
 from handlers.ui import Replies
 from storage import inbox
 from storage.db import Database
@@ -28,6 +30,10 @@ log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
+class _AlreadyHandled(Exception):
+    """Another run handled the update first: roll this one back."""
+
+
 class UnitOfWork(BaseMiddleware):
     def __init__(self, db: Database, *, channel: Channel, locale: str) -> None:
         self.db = db
@@ -35,45 +41,44 @@ class UnitOfWork(BaseMiddleware):
         self.locale = locale
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        assert isinstance(event, Update)
-        bot: Bot = data["bot"]
+        if not isinstance(event, Update):
+            raise TypeError("the unit of work wraps whole updates")
         user: User | None = data.get("event_from_user")
         chat = data.get("event_chat")
         inbox_id: int | None = data.get("inbox_id")
+        handling: Handling = data.get("handling") or Handling()
         replies = Replies()
         data["replies"] = replies
         if user is None or user.is_bot or (chat is not None and chat.type != "private"):
             # Only private chats with people; mark the update handled and ignore it.
             if inbox_id is not None:
-                async with self.db.session() as session:
-                    await inbox.claim_for_handling(session, inbox_id=inbox_id)
+                async with self.db.session(write=True) as session:
+                    handling.done = await inbox.mark_handled(
+                        session, inbox_id=inbox_id, replies=None
+                    )
             return UNHANDLED
         result: Any = UNHANDLED
         try:
-            async with self.db.session() as session:
-                if inbox_id is not None and not await inbox.claim_for_handling(
-                    session, inbox_id=inbox_id
-                ):
-                    return UNHANDLED
+            async with self.db.session(write=True) as session:
                 actor = await load_actor(
                     session, channel=self.channel, external_id=str(user.id), locale=self.locale
                 )
+                handling.locale = actor.locale
                 data["session"] = session
                 data["actor"] = actor
                 result = await handler(event, data)
-        except Exception as exc:
-            log.exception("update %s failed", event.update_id)
-            replies.clear()
-            set_aside = True
-            if inbox_id is not None:
-                async with self.db.session() as session:
-                    set_aside = await inbox.record_failure(
-                        session, inbox_id=inbox_id, error=f"{type(exc).__name__}: {exc}"
-                    )
-            if not set_aside:
-                raise
-            replies.send(user.id, render("error.txt", self.locale))
-            if event.callback_query is not None:
-                replies.answer(event.callback_query.id)
-        await replies.flush(bot)
+                calls = list(replies.calls)
+                if inbox_id is not None and not await inbox.mark_handled(
+                    session, inbox_id=inbox_id, replies=encode(calls) if calls else None
+                ):
+                    raise _AlreadyHandled
+        except _AlreadyHandled:
+            return UNHANDLED
+        handling.calls = calls
+        handling.done = True
+        for action in replies.after_commit:
+            try:
+                action()
+            except Exception:  # waking a worker must not undo a committed update
+                log.exception("an after-commit action of update %s failed", event.update_id)
         return result

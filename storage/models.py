@@ -535,12 +535,30 @@ class Delivery(SQLModel, table=True):
 class InboxUpdate(SQLModel, table=True):
     """Every incoming update, written before it is confirmed to the platform.
 
-    received (handled_at NULL) → handled.  Unique on (channel, update_id): an update delivered
-    twice is stored and handled once.
+    received (handled_at and failed_at NULL) → handled (``handled_at``, with the ``replies``
+    to send, in the transaction of the update's effects) → replied (``replied_at``: every reply
+    sent or given up) ; received → set aside (``failed_at``: every attempt failed, or the update
+    cannot be read; ``error`` says why; an operator may replay it, back to received).
+    Unique on (channel, update_id): an update delivered twice is stored and handled once.
     """
 
     __tablename__ = "inbox_updates"
-    __table_args__ = (UniqueConstraint("channel", "update_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "update_id"),
+        # What the runner reads: the updates waiting, and the replies not yet out.
+        Index(
+            "ix_inbox_pending",
+            "id",
+            sqlite_where=text("handled_at IS NULL AND failed_at IS NULL"),
+            postgresql_where=text("handled_at IS NULL AND failed_at IS NULL"),
+        ),
+        Index(
+            "ix_inbox_unreplied",
+            "id",
+            sqlite_where=text("handled_at IS NOT NULL AND replied_at IS NULL"),
+            postgresql_where=text("handled_at IS NOT NULL AND replied_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: Channel = Field(sa_type=_enum(Channel))
@@ -550,6 +568,9 @@ class InboxUpdate(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=2000)
     received_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     handled_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    failed_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    replies: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    replied_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class CampaignTarget(SQLModel, table=True):

@@ -32,6 +32,8 @@ class RunningBot:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._worker: asyncio.Task[None] | None = None
+        # wait_idle also waits for updates in the chats' lanes (handled, or replies going out)
+        api.add_busy_check(lambda: self.app.runner.busy() if self.app is not None else None)
 
     async def start(self) -> App:
         self.app = await build_app(self.settings, token=self.api.token, db=self.db)
@@ -71,7 +73,11 @@ def settings_for(api: FakeBotAPI, db: Database) -> Settings:
         database_url=db.url,
         locale="vi",
         timezone="Asia/Ho_Chi_Minh",
-        delivery_rate=500.0,  # the per-chat limit (1/s) stays as in production
+        delivery_rate=500.0,
+        # A test clicks as soon as the bot answered, far faster than a person: with the
+        # production limit (1/s per chat) every step would wait a second.  Pacing per chat is
+        # tested with the production limits (tests/test_conversation_*.py, test_delivery_*).
+        delivery_per_chat_rate=100.0,
         # No quiet hours: flows run at any hour of the real clock; quiet hours are tested with
         # a controllable clock (tests/test_campaigns.py, tests/test_campaign_launch.py).
         quiet_hours="00:00-00:00",

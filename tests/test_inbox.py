@@ -75,7 +75,7 @@ async def test_update_received_before_a_crash_is_handled_after_restart(
     assert len(replies) == 1
     assert "Hướng dẫn sử dụng" in replies[0].params["text"]
     async with bot.db.session() as session:
-        left = await inbox.pending_updates(session, channel=Channel.TELEGRAM)
+        left = await inbox.pending_after(session, channel=Channel.TELEGRAM, after_id=0, limit=10)
     assert left == []
 
 

@@ -204,7 +204,7 @@ class Scheduler:
                 return None
             now = self.clock()
             s = self.settings
-            async with self.db.session() as session:
+            async with self.db.session(write=True) as session:
                 rolled = await service.roll_series(
                     session,
                     now=now,
@@ -231,7 +231,8 @@ class Scheduler:
                     default_locale=s.default_locale,
                 )
                 digests = int(await self.digest(session, now)) if self.digest else 0
-            async with self.db.session() as session:  # the indicator change log, kept short
+            # the indicator change log, kept short
+            async with self.db.session(write=True) as session:
                 await indicator_store.fold_changes(session)
             stats = TickStats(len(rolled), passed, digests, acks)
             if rolled or passed.reminders or digests or acks:

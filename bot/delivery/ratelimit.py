@@ -14,6 +14,11 @@ local server).  The same holds per chat (one call per second by default), and a 
 
 A rate ``r`` ≥ 1 allows ``floor(r)`` calls per second; a rate below 1 allows one call every
 ``1/r`` seconds; ``None`` means unlimited.
+
+Calls are urgent (a reply to a member who is waiting for it) or not (a broadcast, a reminder):
+one limiter serves both, and a call that is not urgent gives way whenever an urgent one is
+waiting for the global window, so a member in the middle of a survey is answered first however
+large the broadcast going out.
 """
 
 from __future__ import annotations
@@ -121,6 +126,9 @@ class RateLimiter:
         self._sleep = sleep
         self._global = SlidingWindow(global_rate, margin=margin) if global_rate else None
         self._lock = asyncio.Lock()
+        self._urgent_lock = asyncio.Lock()
+        self._urgent_waiting = 0
+        self._urgent_gone = asyncio.Event()
         self._chats: dict[str, _ChatState] = {}
         self._paused_until = float("-inf")
         self._finished = asyncio.Event()
@@ -135,20 +143,21 @@ class RateLimiter:
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
 
     @asynccontextmanager
-    async def slot(self, key: str | None = None) -> AsyncIterator[float]:
+    async def slot(self, key: str | None = None, *, urgent: bool = False) -> AsyncIterator[float]:
         """Hold a place for one call to chat ``key`` for the duration of the block (the call);
-        yields the start time."""
-        permit = await self.acquire(key)
+        yields the start time.  ``urgent`` calls go before the others (see the module doc)."""
+        permit = await self.acquire(key, urgent=urgent)
         try:
             yield permit.start
         finally:
             permit.release()
 
-    async def acquire(self, key: str | None = None) -> Permit:
+    async def acquire(self, key: str | None = None, *, urgent: bool = False) -> Permit:
         """Wait until one call (to chat ``key``) fits every limit; the returned permit must be
         released when the call has completed."""
         if self.per_chat_rate is None or key is None:
-            return Permit(self, await self._acquire_global(), None, self._global is not None)
+            start = await self._acquire_global(urgent)
+            return Permit(self, start, None, self._global is not None)
         state = self._chats.get(key)
         if state is None:
             state = _ChatState(SlidingWindow(self.per_chat_rate, margin=self.margin))
@@ -159,7 +168,7 @@ class RateLimiter:
                 while (wait := state.window.wait(self._clock())) != 0:
                     await self._wait(wait)
                 # Time only moves on while the global slot is awaited: the chat still fits.
-                start = await self._acquire_global()
+                start = await self._acquire_global(urgent)
                 state.window.start(start)
                 return Permit(self, start, state, self._global is not None)
         finally:
@@ -168,24 +177,38 @@ class RateLimiter:
             if self._acquired % 1000 == 0:
                 self._forget_idle()
 
-    async def _acquire_global(self) -> float:
+    async def _acquire_global(self, urgent: bool = False) -> float:
         window = self._global
         if window is None:
             while (paused := self._paused_until - self._clock()) > 0:
                 await self._sleep(paused)
             return self._clock()
-        async with self._lock:
-            while True:
-                now = self._clock()
-                paused = self._paused_until - now
-                fits = window.wait(now)
-                if fits == 0 and paused <= 0:
-                    window.start(now)
-                    return now
-                if paused > 0:
-                    await self._sleep(paused)
-                else:
-                    await self._wait(fits)
+        if urgent:
+            self._urgent_waiting += 1
+        try:
+            # Urgent calls queue among themselves; the others queue behind their own lock and
+            # step aside while an urgent call waits.  Both start only through the one window.
+            async with self._urgent_lock if urgent else self._lock:
+                while True:
+                    if not urgent and self._urgent_waiting:
+                        await self._urgent_gone.wait()
+                        continue
+                    now = self._clock()
+                    paused = self._paused_until - now
+                    fits = window.wait(now)
+                    if fits == 0 and paused <= 0:
+                        window.start(now)
+                        return now
+                    if paused > 0:
+                        await self._sleep(paused)
+                    else:
+                        await self._wait(fits)
+        finally:
+            if urgent:
+                self._urgent_waiting -= 1
+                if not self._urgent_waiting:
+                    self._urgent_gone.set()
+                    self._urgent_gone = asyncio.Event()
 
     async def _wait(self, seconds: float | None) -> None:
         if seconds is None:

@@ -190,7 +190,7 @@ class DeliveryWorker:
         s = self.settings
         horizon = s.backoff_max if max_wait is None else max_wait
         self.stopping = False
-        async with self.db.session() as session:
+        async with self.db.session(write=True) as session:
             taken = await outbox.expire_leases(session, owner=self.owner, now=self.clock())
         if taken:
             log.info("taking back %d deliveries leased by a previous run of %s", taken, self.owner)
@@ -256,7 +256,7 @@ class DeliveryWorker:
             # Rows claimed must all start within their lease at the global rate.
             limit = min(limit, max(s.concurrency, int(s.global_rate * s.lease_seconds / 2)))
         now = self.clock()
-        async with self.db.session() as session:
+        async with self.db.session(write=True) as session:
             claimed = await outbox.claim_due(
                 session,
                 owner=self.owner,
@@ -427,7 +427,7 @@ class DeliveryWorker:
                 pending.done.set_result(None)
 
     async def _record_now(self, results: list[Result]) -> None:
-        async with self.db.session() as session:
+        async with self.db.session(write=True) as session:
             await outbox.record(session, owner=self.owner, results=results, now=self.clock())
         self.stats.writes += 1
         for r in results:
