@@ -7,6 +7,21 @@ it unchanged. It keeps per chat what the user sees (the bot's messages with thei
 and inline keyboard, updated by edits), records every call, serves updates by long polling with
 Telegram's offset semantics or pushes them to a webhook, and can inject faults.
 
+Faults, as Telegram produces them:
+
+* scripted ones for the next matching calls: `fail_next`, `rate_limit`, `server_error`, `slow`
+  (a timeout), `block` (the user blocked the bot);
+* random ones on every method but getUpdates until `calm()`: `chaos` (429s, 500/502s, hangs
+  ending in 504), reproducible with a seed;
+* flood control: once the fake answers a 429 with ``retry_after = R`` (scripted or random),
+  it refuses every call but getUpdates with 429 and the remaining retry_after until R seconds
+  have passed, as Telegram does. The blocks are recorded in `flood_windows`, the calls the bot
+  made during them counted in `calls_while_blocked`; ``FakeBotAPI(flood_blocks=False)`` turns
+  this off, `lift_flood()` ends the current block early.
+
+A faulted call never takes effect; it is recorded with ``injected=True`` and its kind in
+``ApiCall.fault`` (see `FAULT_KINDS`), and `injected_counts` counts them by kind.
+
 Typical use::
 
     async with FakeBotAPI() as api:
@@ -26,13 +41,15 @@ import contextlib
 import copy
 import itertools
 import json
+import math
+import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from ipaddress import ip_address
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from aiohttp import (
@@ -52,6 +69,24 @@ BusyCheck = Callable[[], str | None]
 
 DEFAULT_TOKEN = "123456789:TEST-fake-bot-api-token"
 WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+# What answered an injected call (``ApiCall.fault``), the keys of `FakeBotAPI.injected_counts`.
+FAULT_SCRIPTED: Final = "scripted"  # fail_next / rate_limit / server_error
+FAULT_TIMEOUT: Final = "timeout"  # slow(): held, then 504 without effect
+FAULT_USER_BLOCKED: Final = "user-blocked"  # block(): 403, the user blocked the bot
+FAULT_FLOOD: Final = "flood"  # refused by flood control after a 429
+FAULT_CHAOS_429: Final = "chaos-429"  # chaos(): a random 429 (which starts a flood block)
+FAULT_CHAOS_5XX: Final = "chaos-5xx"  # chaos(): a random 500 or 502
+FAULT_CHAOS_HANG: Final = "chaos-hang"  # chaos(): held hang_seconds, then 504 without effect
+FAULT_KINDS: Final = (
+    FAULT_SCRIPTED,
+    FAULT_TIMEOUT,
+    FAULT_USER_BLOCKED,
+    FAULT_FLOOD,
+    FAULT_CHAOS_429,
+    FAULT_CHAOS_5XX,
+    FAULT_CHAOS_HANG,
+)
 
 # Fields that are plain strings on the wire even when they look like JSON ("123", "true").
 _STRING_FIELDS = frozenset(
@@ -134,6 +169,10 @@ def _bad_request(reason: str) -> BotAPIError:
     return BotAPIError(400, f"Bad Request: {reason}")
 
 
+def _too_many_requests(retry_after: int) -> BotAPIError:
+    return BotAPIError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+
+
 @dataclass
 class UploadedFile:
     """A file the bot uploaded (multipart part)."""
@@ -155,6 +194,7 @@ class ApiCall:
     status: int | None = None
     response: JsonDict | None = None
     injected: bool = False  # the error came from fault injection
+    fault: str | None = None  # which injection answered it (one of FAULT_KINDS), if any
     at: float = field(default_factory=time.monotonic)  # when the request arrived (monotonic)
 
     @property
@@ -203,6 +243,64 @@ class _Delay:
         if self.method is not None and self.method.lower() != method.lower():
             return False
         return self.chat_id is None or self.chat_id == chat_id
+
+
+@dataclass
+class FloodWindow:
+    """A flood-control block: from `start` to `end` (``time.monotonic()``, like `ApiCall.at`)
+    every call but getUpdates was answered 429 with the remaining retry_after."""
+
+    start: float
+    end: float  # pushed later if another 429 with a longer retry_after came during the block
+    retry_after: int  # the retry_after of the 429 that opened the block
+    trigger: str  # the method of the call answered with that 429
+    refused: int = 0  # calls refused during the block
+
+    @property
+    def span(self) -> tuple[float, float]:
+        return self.start, self.end
+
+    def covers(self, moment: float) -> bool:
+        return self.start <= moment < self.end
+
+
+@dataclass
+class _Chaos:
+    """Random faults (see `FakeBotAPI.chaos`)."""
+
+    rate_429: float
+    rate_5xx: float
+    rate_hang: float
+    hang_seconds: float
+    retry_after: int
+    rng: random.Random
+    methods: frozenset[str] | None  # lower-cased method names; None: every method
+    chat_id: int | None
+
+    def matches(self, method: str, chat_id: int | None) -> bool:
+        name = method.lower()
+        if name == "getupdates":
+            return False
+        if self.methods is not None and name not in self.methods:
+            return False
+        return self.chat_id is None or self.chat_id == chat_id
+
+    def draw(self) -> str | None:
+        """One draw per call: the kind of fault to inject, or None. 5xx faults draw again to
+        pick 500 or 502."""
+        roll = self.rng.random()
+        if roll < self.rate_429:
+            return FAULT_CHAOS_429
+        if roll < self.rate_429 + self.rate_5xx:
+            return FAULT_CHAOS_5XX
+        if roll < self.rate_429 + self.rate_5xx + self.rate_hang:
+            return FAULT_CHAOS_HANG
+        return None
+
+    def server_error(self) -> BotAPIError:
+        if self.rng.random() < 0.5:
+            return BotAPIError(500, "Internal Server Error")
+        return BotAPIError(502, "Bad Gateway")
 
 
 class _VisibleText(HTMLParser):
@@ -688,6 +786,7 @@ class FakeBotAPI:
         quiet: float = 0.1,
         tracked_quiet: float = 0.03,
         strict_callback_answers: bool = True,
+        flood_blocks: bool = True,
     ) -> None:
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
@@ -697,6 +796,9 @@ class FakeBotAPI:
         self.quiet = quiet
         self.tracked_quiet = tracked_quiet
         self.strict_callback_answers = strict_callback_answers
+        # Telegram's flood control: a 429 with retry_after R refuses every call for R seconds.
+        # May be switched at any time; while False, no block starts and none is enforced.
+        self.flood_blocks = flood_blocks
         self.now: Callable[[], int] = lambda: int(time.time())
 
         self.calls: list[ApiCall] = []
@@ -707,6 +809,7 @@ class FakeBotAPI:
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status)
         self.commands: dict[tuple[str, str], list[JsonDict]] = {}
         self.default_menu_button: JsonDict | None = None
+        self.flood_windows: list[FloodWindow] = []  # every flood-control block, oldest first
 
         self._users: dict[int, FakeUser] = {}
         self._chats: dict[int, _Chat] = {}
@@ -715,6 +818,7 @@ class FakeBotAPI:
         self._callbacks: dict[str, _CallbackQuery] = {}
         self._faults: list[_Fault] = []
         self._delays: list[_Delay] = []
+        self._chaos: _Chaos | None = None
         self._busy_checks: list[BusyCheck] = []
         self._tracked: set[int] = set()
         self._allowed_updates: list[str] | None = None
@@ -1074,7 +1178,10 @@ class FakeBotAPI:
         retry_after: int | None = None,
     ) -> None:
         """Answer the next `times` matching calls with this error. A fault without `method`
-        matches every method but getUpdates; without `chat_id`, every chat."""
+        matches every method but getUpdates; without `chat_id`, every chat. A 429 with a
+        `retry_after` starts a flood block (see `flood_blocks`) whatever the fault's filters: the
+        calls refused by a block do not use up the fault, which answers the next matching calls
+        that get through."""
         self._faults.append(_Fault(status, description, times, chat_id, method, retry_after))
 
     def rate_limit(
@@ -1085,6 +1192,9 @@ class FakeBotAPI:
         chat_id: int | None = None,
         method: str | None = None,
     ) -> None:
+        """Answer the next `times` matching calls 429 "Too Many Requests" with `retry_after`;
+        each starts a flood block refusing every call for `retry_after` seconds (unless
+        ``flood_blocks`` is off): ``times=3`` means three blocks, one after the other."""
         self.fail_next(
             429,
             f"Too Many Requests: retry after {retry_after}",
@@ -1120,16 +1230,140 @@ class FakeBotAPI:
                 return delay
         return None
 
-    def _injected_fault(self, method: str, chat_id: int | None) -> BotAPIError | None:
+    def _scripted_fault(self, method: str, chat_id: int | None) -> BotAPIError | None:
         for fault in self._faults:
             if fault.matches(method, chat_id):
                 fault.remaining -= 1
                 return BotAPIError(fault.status, fault.description, fault.retry_after)
+        return None
+
+    def _user_blocked(self, method: str, chat_id: int | None) -> BotAPIError | None:
         if chat_id is not None and method.lower() not in ("getupdates", "answercallbackquery"):
             chat = self._chats.get(chat_id)
             if chat is not None and chat.blocked:
                 return BotAPIError(403, "Forbidden: bot was blocked by the user")
         return None
+
+    def chaos(
+        self,
+        *,
+        rate_429: float = 0.0,
+        rate_5xx: float = 0.0,
+        rate_hang: float = 0.0,
+        hang_seconds: float = 0.0,
+        retry_after: int = 1,
+        seed: int | None = None,
+        methods: Iterable[str] | None = None,
+        chat_id: int | None = None,
+    ) -> None:
+        """Until `calm()`, answer a random share of the calls (never getUpdates) with a fault:
+        `rate_429` of them with 429 ``retry_after`` (which starts a flood block, see
+        `flood_blocks`), `rate_5xx` with 500 "Internal Server Error" or 502 "Bad Gateway"
+        (half each), `rate_hang` held `hang_seconds` then answered 504 "Gateway Timeout" (as
+        `slow` does). A faulted call takes no effect.
+
+        Only calls to `methods` (names, any case; default every method) and aimed at `chat_id`
+        (default any chat) are drawn for. Each such call that reaches the draw takes one number
+        from a ``random.Random(seed)``, so with a seed and calls made one at a time a run is
+        reproducible. Calls refused by a flood block, and calls a scripted fault (`fail_next`,
+        `slow`...) answers, are not drawn for: scripted faults come first. A new `chaos` call
+        replaces the previous settings and restarts the random sequence.
+        """
+        rates = {"rate_429": rate_429, "rate_5xx": rate_5xx, "rate_hang": rate_hang}
+        for name, rate in rates.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {rate!r}")
+        if sum(rates.values()) > 1.0:
+            raise ValueError(f"the rates add up to more than 1: {rates!r}")
+        if hang_seconds < 0:
+            raise ValueError(f"hang_seconds must not be negative, not {hang_seconds!r}")
+        if retry_after < 1:
+            raise ValueError(f"retry_after must be at least 1, not {retry_after!r}")
+        self._chaos = _Chaos(
+            rate_429=rate_429,
+            rate_5xx=rate_5xx,
+            rate_hang=rate_hang,
+            hang_seconds=hang_seconds,
+            retry_after=retry_after,
+            rng=random.Random(seed),
+            methods=None if methods is None else frozenset(m.lower() for m in methods),
+            chat_id=chat_id,
+        )
+
+    def calm(self) -> None:
+        """Stop `chaos`. A flood block already started runs its course (see `lift_flood`)."""
+        self._chaos = None
+
+    @property
+    def chaotic(self) -> bool:
+        return self._chaos is not None
+
+    @property
+    def injected_counts(self) -> dict[str, int]:
+        """How many calls each kind of injected fault answered so far, for every kind in
+        `FAULT_KINDS` (0 if none): e.g. ``"chaos-429"`` counts the random 429s only, while the
+        refusals of the flood blocks they started count under ``"flood"``."""
+        counts = dict.fromkeys(FAULT_KINDS, 0)
+        for call in self.calls:
+            if call.fault is not None:
+                counts[call.fault] = counts.get(call.fault, 0) + 1
+        return counts
+
+    # -- flood control -----------------------------------------------------------------------
+
+    def _open_window(self, moment: float) -> FloodWindow | None:
+        if self.flood_windows and self.flood_windows[-1].covers(moment):
+            return self.flood_windows[-1]
+        return None
+
+    def _start_flood(self, retry_after: int, method: str) -> None:
+        """A 429 with this retry_after was just answered: block every call for that long
+        (or longer, if a block already running ends later)."""
+        if not self.flood_blocks:
+            return
+        now = time.monotonic()
+        window = self._open_window(now)
+        if window is not None:
+            window.end = max(window.end, now + retry_after)
+        else:
+            self.flood_windows.append(FloodWindow(now, now + retry_after, retry_after, method))
+
+    def _flood_refusal(self) -> BotAPIError | None:
+        if not self.flood_blocks:
+            return None
+        now = time.monotonic()
+        window = self._open_window(now)
+        if window is None:
+            return None
+        window.refused += 1
+        return _too_many_requests(max(1, math.ceil(window.end - now)))
+
+    def flood_remaining(self) -> float:
+        """Seconds until the current flood block ends (0.0 when there is none)."""
+        if not self.flood_blocks:
+            return 0.0
+        now = time.monotonic()
+        window = self._open_window(now)
+        return 0.0 if window is None else window.end - now
+
+    def lift_flood(self) -> None:
+        """End the current flood block now (a test that does not want to wait it out)."""
+        now = time.monotonic()
+        window = self._open_window(now)
+        if window is not None:
+            window.end = now
+
+    @property
+    def blocked_windows(self) -> list[tuple[float, float]]:
+        """(start, end) of every flood block, oldest first, on ``time.monotonic()``."""
+        return [window.span for window in self.flood_windows]
+
+    @property
+    def calls_while_blocked(self) -> int:
+        """Calls (getUpdates aside) the bot made while a flood block was on: each was refused
+        with 429. A client that honours retry_after makes none, but for calls already in
+        flight (or sent concurrently) when the first 429 came back."""
+        return sum(window.refused for window in self.flood_windows)
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -1170,17 +1404,7 @@ class FakeBotAPI:
         self._inflight += 1
         self._touch()
         try:
-            chat_id = params.get("chat_id")
-            delay = self._injected_delay(method, chat_id if isinstance(chat_id, int) else None)
-            if delay is not None:
-                await asyncio.sleep(delay.seconds)
-                if not delay.execute:
-                    call.injected = True
-                    raise BotAPIError(504, "Gateway Timeout")
-            fault = self._injected_fault(method, chat_id if isinstance(chat_id, int) else None)
-            if fault is not None:
-                call.injected = True
-                raise fault
+            await self._inject(call)
             implementation = self._methods.get(method.lower())
             if implementation is None:
                 raise BotAPIError(404, "Not Found: method not found")
@@ -1190,11 +1414,51 @@ class FakeBotAPI:
         except BotAPIError as error:
             body = error.payload()
             call.status = error.status
+            started_flood = call.fault not in (None, FAULT_FLOOD) and error.status == 429
+            if started_flood and error.retry_after is not None:
+                self._start_flood(error.retry_after, method)
         finally:
             self._inflight -= 1
             self._touch()
         call.response = body
         return call.status, body
+
+    async def _inject(self, call: ApiCall) -> None:
+        """Raise the injected fault that answers this call, if any, marking the call. In order:
+        a flood block refuses it at once; then a scripted delay (`slow`), a scripted fault
+        (`fail_next`...), a random one (`chaos`), and a chat whose user blocked the bot."""
+
+        def injected(kind: str, error: BotAPIError) -> BotAPIError:
+            call.injected = True
+            call.fault = kind
+            return error
+
+        refusal = self._flood_refusal()
+        if refusal is not None:
+            raise injected(FAULT_FLOOD, refusal)
+        raw_chat = call.params.get("chat_id")
+        chat_id = raw_chat if isinstance(raw_chat, int) else None
+        delay = self._injected_delay(call.method, chat_id)
+        if delay is not None:
+            await asyncio.sleep(delay.seconds)
+            if not delay.execute:
+                raise injected(FAULT_TIMEOUT, BotAPIError(504, "Gateway Timeout"))
+        fault = self._scripted_fault(call.method, chat_id)
+        if fault is not None:
+            raise injected(FAULT_SCRIPTED, fault)
+        chaos = self._chaos
+        if chaos is not None and chaos.matches(call.method, chat_id):
+            kind = chaos.draw()
+            if kind == FAULT_CHAOS_429:
+                raise injected(kind, _too_many_requests(chaos.retry_after))
+            if kind == FAULT_CHAOS_5XX:
+                raise injected(kind, chaos.server_error())
+            if kind == FAULT_CHAOS_HANG:
+                await asyncio.sleep(chaos.hang_seconds)
+                raise injected(kind, BotAPIError(504, "Gateway Timeout"))
+        blocked = self._user_blocked(call.method, chat_id)
+        if blocked is not None:
+            raise injected(FAULT_USER_BLOCKED, blocked)
 
     async def _read_params(self, request: web.Request) -> tuple[JsonDict, dict[str, UploadedFile]]:
         params: JsonDict = {}

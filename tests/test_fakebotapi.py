@@ -225,6 +225,9 @@ async def test_fault_injection(api: FakeBotAPI, bot: Bot) -> None:
     with pytest.raises(TelegramRetryAfter) as retry:
         await bot.send_message(1001, "tin")
     assert retry.value.retry_after == 3
+    with pytest.raises(TelegramRetryAfter):  # flood control: every chat waits now
+        await bot.send_message(1002, "tin")
+    api.lift_flood()  # rather than wait 3 s
 
     api.server_error(times=2, method="sendMessage")
     for _ in range(2):
@@ -233,7 +236,17 @@ async def test_fault_injection(api: FakeBotAPI, bot: Bot) -> None:
     await bot.send_message(1001, "cuối cùng")
     assert alice.texts() == ["cuối cùng"]
     assert api.errors() == []  # injected faults are not reported as bot errors
-    assert [call.status for call in api.calls_of("sendMessage")] == [403, 200, 429, 500, 500, 200]
+    calls = api.calls_of("sendMessage")
+    assert [call.status for call in calls] == [403, 200, 429, 429, 500, 500, 200]
+    assert [call.fault for call in calls] == [
+        "user-blocked",
+        None,
+        "scripted",
+        "flood",
+        "scripted",
+        "scripted",
+        None,
+    ]
 
 
 async def test_documents_photos_commands_menu_webhook_info(api: FakeBotAPI, bot: Bot) -> None:
@@ -437,6 +450,210 @@ async def test_set_webhook_pushes_queued_updates(
     assert alice.texts() == ["Bạn nói: chào"]
     with pytest.raises(Exception, match="webhook is active"):
         await bot.get_updates(timeout=0)
+
+
+# -- flood control and random faults ------------------------------------------------------------
+
+
+async def test_a_429_blocks_every_method_and_chat_for_its_retry_after(
+    api: FakeBotAPI, bot: Bot
+) -> None:
+    alice = api.user(id=1001, first_name="Lan")
+    minh = api.user(id=1002, first_name="Minh")
+    api.rate_limit(retry_after=1, chat_id=1001, method="sendMessage")
+    with pytest.raises(TelegramRetryAfter) as first:
+        await bot.send_message(1001, "một")
+    assert first.value.retry_after == 1
+    # Telegram now refuses every call, whatever its chat or method ...
+    with pytest.raises(TelegramRetryAfter) as other_chat:
+        await bot.send_message(1002, "hai")
+    assert other_chat.value.retry_after == 1
+    with pytest.raises(TelegramRetryAfter):
+        await bot.get_me()
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_chat_action(1002, "typing")
+    assert await bot.get_updates(timeout=0) == []  # ... but getUpdates
+    assert alice.messages() == [] and minh.messages() == []
+
+    [window] = api.flood_windows
+    assert window.end - window.start == pytest.approx(1.0)
+    assert (window.retry_after, window.trigger, window.refused) == (1, "sendMessage", 3)
+    assert api.calls_while_blocked == 3
+    refused = [call for call in api.calls if call.fault == "flood"]
+    assert [call.method for call in refused] == ["sendMessage", "getMe", "sendChatAction"]
+    assert all(call.injected and call.status == 429 and window.covers(call.at) for call in refused)
+    assert refused[0].response is not None
+    assert refused[0].response["parameters"] == {"retry_after": 1}
+    assert 0.0 < api.flood_remaining() <= 1.0
+
+    await asyncio.sleep(api.flood_remaining() + 0.02)  # then calls go through again
+    assert api.flood_remaining() == 0.0
+    await bot.send_message(1002, "hai")
+    assert (await bot.get_me()).id == BOT_ID
+    assert minh.texts() == ["hai"]
+    assert api.blocked_windows == [window.span] and api.calls_while_blocked == 3
+    assert api.errors() == []
+    assert api.injected_counts["scripted"] == 1 and api.injected_counts["flood"] == 3
+
+
+async def test_the_remaining_retry_after_shrinks_and_rounds_up(api: FakeBotAPI, bot: Bot) -> None:
+    alice = api.user(id=1001, first_name="Lan")
+    api.fail_next(429, "Too Many Requests: retry after 2", retry_after=2)  # as rate_limit does
+    waits = []
+    for pause in (0.0, 0.0, 1.3):
+        await asyncio.sleep(pause)
+        with pytest.raises(TelegramRetryAfter) as retry:
+            await bot.send_message(1001, "tin")
+        waits.append(retry.value.retry_after)
+    assert waits == [2, 2, 1]  # the 429's own, then what is left (0.7 s) rounded up
+    [window] = api.flood_windows  # refusals do not push the end of the block
+    assert window.end - window.start == pytest.approx(2.0)
+
+    api.lift_flood()  # a test need not wait a block out
+    assert api.flood_remaining() == 0.0
+    await bot.send_message(1001, "tin")
+    assert alice.texts() == ["tin"]
+    assert [call.fault for call in api.calls_of("sendMessage")] == [
+        "scripted",
+        "flood",
+        "flood",
+        None,
+    ]
+
+
+async def test_a_client_honouring_retry_after_makes_no_call_while_blocked(
+    api: FakeBotAPI, bot: Bot
+) -> None:
+    alice = api.user(id=1001, first_name="Lan")
+    api.rate_limit(retry_after=1)
+
+    async def send(text: str) -> Message:
+        while True:
+            try:
+                return await bot.send_message(1001, text)
+            except TelegramRetryAfter as error:
+                await asyncio.sleep(error.retry_after)
+
+    for text in ("một", "hai", "ba"):
+        await send(text)
+    assert alice.texts() == ["một", "hai", "ba"]
+    [window] = api.flood_windows
+    assert api.calls_while_blocked == 0
+    first, *rest = api.calls_of("sendMessage")
+    assert first.status == 429 and all(call.ok and call.at >= window.end for call in rest)
+
+
+async def test_without_flood_blocks_a_429_fails_its_call_only() -> None:
+    async with FakeBotAPI(flood_blocks=False) as server:
+        bot = server.make_bot()
+        try:
+            alice = server.user(id=1001, first_name="Lan")
+            server.rate_limit(retry_after=5)
+            with pytest.raises(TelegramRetryAfter):
+                await bot.send_message(1001, "một")
+            await bot.send_message(1001, "hai")
+        finally:
+            await close_bot(bot)
+    assert alice.texts() == ["hai"]
+    assert server.flood_windows == [] and server.flood_remaining() == 0.0
+
+
+async def test_chaos_injects_the_requested_shares_reproducibly(api: FakeBotAPI, bot: Bot) -> None:
+    alice = api.user(id=1001, first_name="Lan")
+
+    async def run(calls: int) -> list[str | None]:
+        """`calls` calls (every one drawn for) over three methods; a random 429 is followed by
+        one call its flood block refuses, then the block is lifted to keep the test fast."""
+        faults: list[str | None] = []
+        for step in range(calls):
+            before = len(api.calls)
+            try:
+                if step % 4 == 0:
+                    await bot.get_me()
+                elif step % 4 == 1:
+                    await bot.send_chat_action(1001, "typing")
+                else:
+                    await bot.send_message(1001, f"tin {step}")
+            except TelegramRetryAfter:
+                with pytest.raises(TelegramRetryAfter):
+                    await bot.get_me()
+                api.lift_flood()
+            except TelegramServerError:
+                pass
+            faults.append(api.calls[before].fault)
+        return faults
+
+    api.chaos(rate_429=0.1, rate_5xx=0.1, rate_hang=0.05, hang_seconds=0.001, seed=2024)
+    faults = await run(400)
+    counts = api.injected_counts
+    # Expected 40, 40 and 20 of 400 (standard deviations 6, 6 and 4.4): bounds 3+ of them off.
+    assert 20 <= faults.count("chaos-429") == counts["chaos-429"] <= 60
+    assert 20 <= faults.count("chaos-5xx") == counts["chaos-5xx"] <= 60
+    assert 6 <= faults.count("chaos-hang") == counts["chaos-hang"] <= 34
+    random_faults = counts["chaos-429"] + counts["chaos-5xx"] + counts["chaos-hang"]
+    assert faults.count(None) == 400 - random_faults
+    # Each random 429 started a block, which refused the call after it: counted apart.
+    assert counts["flood"] == api.calls_while_blocked == counts["chaos-429"]
+    assert len(api.flood_windows) == counts["chaos-429"]
+    statuses = {call.status for call in api.calls if call.fault == "chaos-5xx"}
+    assert statuses == {500, 502}
+    assert {call.status for call in api.calls if call.fault == "chaos-hang"} == {504}
+    # A faulted sendMessage left no message: the chat holds the successful ones only.
+    sends = api.calls_of("sendMessage")
+    assert len(alice.messages()) == sum(call.ok for call in sends) < len(sends)
+    assert {call.fault for call in sends if not call.ok} == {"chaos-429", "chaos-5xx", "chaos-hang"}
+    assert api.errors() == []
+
+    api.chaos(rate_429=0.1, rate_5xx=0.1, rate_hang=0.05, hang_seconds=0.001, seed=2024)
+    assert await run(60) == faults[:60]  # the same seed, the same faults
+
+
+async def test_chaos_filters_spare_updates_and_calm_ends_it(api: FakeBotAPI, bot: Bot) -> None:
+    alice = api.user(id=1001, first_name="Lan")
+    minh = api.user(id=1002, first_name="Minh")
+    api.chaos(rate_5xx=1.0, seed=1, methods=["SENDMESSAGE"], chat_id=1001)
+    with pytest.raises(TelegramServerError, match=r"Internal Server Error|Bad Gateway"):
+        await bot.send_message(1001, "mất")
+    await bot.send_message(1002, "tới")  # other chats ...
+    await bot.send_chat_action(1001, "typing")  # ... and other methods are spared
+
+    api.chaos(rate_hang=1.0, hang_seconds=0.2, seed=1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TelegramServerError, match="Gateway Timeout"):
+        await bot.send_message(1001, "treo")
+    assert loop.time() - started >= 0.2
+
+    api.chaos(rate_429=1.0, retry_after=1, seed=1)
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(1001, "quá nhanh")
+    assert await bot.get_updates(timeout=0) == []  # getUpdates is never faulted
+
+    assert api.chaotic
+    api.calm()
+    assert not api.chaotic and api.flood_remaining() > 0  # the block runs its course
+    api.lift_flood()
+    for _ in range(5):
+        await bot.send_message(1001, "bình thường")
+    assert alice.texts() == ["bình thường"] * 5 and minh.texts() == ["tới"]
+    assert [call.status for call in api.calls_of("sendMessage")][:4] in (
+        [500, 200, 504, 429],
+        [502, 200, 504, 429],
+    )
+    counts = api.injected_counts
+    assert (counts["chaos-5xx"], counts["chaos-hang"], counts["chaos-429"]) == (1, 1, 1)
+    assert sum(counts.values()) == 3 and api.errors() == []
+
+
+def test_chaos_rejects_impossible_rates() -> None:
+    server = FakeBotAPI()
+    with pytest.raises(ValueError, match="add up to more than 1"):
+        server.chaos(rate_429=0.6, rate_5xx=0.5)
+    with pytest.raises(ValueError, match="rate_hang must be between 0 and 1"):
+        server.chaos(rate_hang=-0.1)
+    with pytest.raises(ValueError, match="retry_after must be at least 1"):
+        server.chaos(rate_429=0.1, retry_after=0)
+    assert not server.chaotic
 
 
 # -- the network guard --------------------------------------------------------------------------
