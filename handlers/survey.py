@@ -38,10 +38,18 @@ async def cmd_surveys(
     replies.send(chat_id(actor), text, keyboards.offers(offers, actor.locale))
 
 
+def _stale(query: CallbackQuery, actor: Actor, replies: Replies, view: Screen) -> None:
+    """A button of an older screen: the notice, then where the member is now (the current
+    question or the summary, or a pointer to /surveys), sent anew: the pressed message may be
+    far up the chat, and it is left as it is."""
+    replies.answer(query.id, render("stale.txt", actor.locale))
+    show_screen(replies, actor, view.resume or view)
+
+
 def _respond(query: CallbackQuery, actor: Actor, replies: Replies, view: Screen) -> None:
-    """After a button: stale presses get a short notice and change nothing on screen."""
+    """After a button: the next screen in place of the pressed one; see ``_stale``."""
     if view.kind == ScreenKind.STALE:
-        replies.answer(query.id, render("stale.txt", actor.locale))
+        _stale(query, actor, replies, view)
         return
     replies.answer(query.id)
     message_id = query.message.message_id if query.message is not None else None
@@ -64,7 +72,7 @@ async def on_open(
         key=callback_data.key or None,
     )
     if view.kind == ScreenKind.STALE:
-        replies.answer(query.id, render("stale.txt", actor.locale))
+        _stale(query, actor, replies, view)
         return
     replies.answer(query.id)
     show_screen(replies, actor, view)
@@ -158,10 +166,10 @@ async def on_submit(
         view = await conversation.submit(session, actor=actor, response_id=callback_data.r)
         _respond(query, actor, replies, view)
         return
-    if actor.chat.active_response_id != callback_data.r:
-        replies.answer(query.id, render("stale.txt", actor.locale))
+    view = await conversation.cancel(session, actor=actor, response_id=callback_data.r)
+    if view.kind == ScreenKind.STALE:
+        _stale(query, actor, replies, view)
         return
-    view = await conversation.cancel(session, actor=actor)
     replies.answer(query.id)
     if query.message is not None:
         show_screen(replies, actor, view, edit_message_id=query.message.message_id)

@@ -548,7 +548,7 @@ CASES: list[Case] = [
     Case("survey/status.txt", {"kind": "not_open"}, ("not open yet",)),
     Case("survey/status.txt", {"kind": "unit_done"}, ("Your unit has already answered",)),
     Case("survey/status.txt", {"kind": "already_done"}, ("already completed this survey",)),
-    Case("survey/status.txt", {"kind": "stale"}, ("no longer available",)),
+    Case("survey/status.txt", {"kind": "stale"}, ("no survey in progress", "/surveys")),
     Case("survey/summary.txt", {"screen": _summary(WELFARE, ["Xe đạp điện giảm 10%", ""])},
          ("Please check your answers", "→ —", "Press «Send answers» to finish")),
     # demo/

@@ -83,7 +83,7 @@ class ScreenKind(StrEnum):
     NOT_OPEN = "not_open"  # a campaign whose opening time has not come yet
     ALREADY_DONE = "already_done"  # this person has already completed this run
     UNIT_DONE = "unit_done"  # a unit-level survey another officer already answered for the unit
-    STALE = "stale"  # a button of an old question, an old or someone else's survey
+    STALE = "stale"  # a button of an old question, an old or someone else's survey: ``resume``
     NONE = "none"  # no survey in progress
 
 
@@ -101,6 +101,10 @@ class Screen:
     summary: list[tuple[Question, str]] = field(default_factory=list)
     can_go_back: bool = False
     case_id: int | None = None
+    #: With a STALE screen: where the chat is now (its current question or summary), or None
+    #: when no survey is in progress.  Only ever the chat's own survey, never the one a foreign
+    #: or forged button names.
+    resume: Screen | None = None
 
 
 @dataclass(frozen=True)
@@ -176,16 +180,16 @@ class Conversation:
         """Start (or resume) a run, or a standing form by key."""
         person, unit = actor.person, actor.unit
         if person is None or unit is None or person.id is None or unit.id is None:
-            return Screen(ScreenKind.STALE)
+            return await self._stale(session, actor=actor)
         if run_id is None:
             defn_for_key = self.registry.builtins.get(key or "")
             if defn_for_key is None or defn_for_key.outcome not in STANDING_OUTCOMES:
-                return Screen(ScreenKind.STALE)
+                return await self._stale(session, actor=actor)
             run = await self._standing_run(session, actor=actor, key=defn_for_key.key)
         else:
             found = await store.get_run(session, run_id=run_id)
             if found is None or not await self._in_audience(session, run=found, unit=unit):
-                return Screen(ScreenKind.STALE)
+                return await self._stale(session, actor=actor)
             run = found
         assert run.id is not None
         defn = await self.registry.by_row(session, run.definition_id)
@@ -198,7 +202,7 @@ class Conversation:
             # CĐCS the officer answers for.
             target = await campaigns.target_of(session, run_id=run.id, person_id=person.id)
             if target is None:
-                return Screen(ScreenKind.STALE)
+                return await self._stale(session, actor=actor)
             answers_for = target.unit_id
         response = await store.response_for(session, run_id=run.id, person_id=person.id)
         not_done = response is None or response.state != ResponseState.COMPLETED
@@ -274,7 +278,7 @@ class Conversation:
         elif question.kind == QuestionKind.SINGLE and 0 <= option < len(question.options):
             value = question.options[option].value
         else:
-            return Screen(ScreenKind.STALE)
+            return await self._stale(session, actor=actor)
         return await self._store(session, response=response, defn=defn, q=question, value=value)
 
     async def toggle(
@@ -292,7 +296,7 @@ class Conversation:
             return loaded
         response, defn, question, answers = loaded
         if question.kind != QuestionKind.MULTI or not 0 <= option < len(question.options):
-            return Screen(ScreenKind.STALE)
+            return await self._stale(session, actor=actor)
         selected = engine.toggle(question, self._draft(response), question.options[option].value)
         response.draft = json.dumps(selected, ensure_ascii=False)
         await session.flush()
@@ -307,7 +311,7 @@ class Conversation:
             return loaded
         response, defn, question, answers = loaded
         if question.kind != QuestionKind.MULTI:
-            return Screen(ScreenKind.STALE)
+            return await self._stale(session, actor=actor)
         selected = self._draft(response)
         try:
             value = engine.check_value(question, selected if selected else None)
@@ -340,7 +344,9 @@ class Conversation:
         """ "Quay lại": forget the answer to the previous question and ask it again."""
         loaded = await self._active(session, actor=actor, response_id=response_id)
         if loaded is None:
-            return Screen(ScreenKind.STALE if response_id is not None else ScreenKind.NONE)
+            if response_id is None:
+                return Screen(ScreenKind.NONE)
+            return await self._stale(session, actor=actor)
         response, defn = loaded
         assert response.id is not None
         answers = await store.load_answers(session, response_id=response.id)
@@ -355,7 +361,7 @@ class Conversation:
     async def submit(self, session: AsyncSession, *, actor: Actor, response_id: int) -> Screen:
         loaded = await self._active(session, actor=actor, response_id=response_id)
         if loaded is None:
-            return Screen(ScreenKind.STALE)
+            return await self._stale(session, actor=actor)
         response, defn = loaded
         assert response.id is not None
         answers = await store.load_answers(session, response_id=response.id)
@@ -376,8 +382,15 @@ class Conversation:
         actor.chat.active_response_id = None
         return Screen(ScreenKind.DONE, response_id=response.id, definition=defn, case_id=case_id)
 
-    async def cancel(self, session: AsyncSession, *, actor: Actor) -> Screen:
-        """``/cancel`` or the cancel button: the survey stops; it can be started again."""
+    async def cancel(
+        self, session: AsyncSession, *, actor: Actor, response_id: int | None = None
+    ) -> Screen:
+        """``/cancel`` or the cancel button: the survey stops; it can be started again.
+
+        The button names its survey (``response_id``): the one of an older or someone else's
+        survey stops nothing (STALE)."""
+        if response_id is not None and response_id != actor.chat.active_response_id:
+            return await self._stale(session, actor=actor)
         loaded = await self._active(session, actor=actor, response_id=None)
         actor.chat.active_response_id = None
         if loaded is None:
@@ -460,19 +473,31 @@ class Conversation:
             return None
         return response, await self.registry.by_row(session, run.definition_id)
 
+    async def _stale(self, session: AsyncSession, *, actor: Actor) -> Screen:
+        """A button of an older screen, or someone else's, or forged: it changes nothing, and
+        the screen carries where this chat is now (``resume``): its current question or
+        summary, rebuilt from the database as ``current`` does, or None with no survey in
+        progress.  Pressing it again gives the same screen again."""
+        loaded = await self._active(session, actor=actor, response_id=None)
+        if loaded is None:
+            return Screen(ScreenKind.STALE)
+        response, defn = loaded
+        resume = await self._screen(session, response=response, defn=defn)
+        return Screen(ScreenKind.STALE, resume=resume)
+
     async def _current_question(
         self, session: AsyncSession, actor: Actor, response_id: int, question_key: str
     ) -> tuple[Response, SurveyDefinition, Question, dict[str, Any]] | Screen:
         """Check that a button names the question being asked now in this chat's survey."""
         loaded = await self._active(session, actor=actor, response_id=response_id)
         if loaded is None:
-            return Screen(ScreenKind.STALE)
+            return await self._stale(session, actor=actor)
         response, defn = loaded
         assert response.id is not None
         answers = await store.load_answers(session, response_id=response.id)
         question = engine.next_question(defn, answers)
         if question is None or question.key != question_key:
-            return Screen(ScreenKind.STALE)
+            return await self._stale(session, actor=actor)
         return response, defn, question, answers
 
     async def _store(
