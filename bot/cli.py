@@ -1,4 +1,4 @@
-"""The ``congdoan`` command line: serve, db, roster, stats, demo.
+"""The ``congdoan`` command line: serve, db, roster, stats, report, inbox, demo.
 
 Operator-facing messages are English.  Bad settings or an old database exit with one clear line
 (exit code 2), never a traceback.
@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from bot.campaigns_cli import campaign_app
 from bot.delivery.cli import deliver_command
+from bot.inbox_cli import inbox_app
 from bot.notices_cli import notice_app
 from bot.roster_cli import roster_app
 from bot.settings import Settings, SettingsError, load_settings
@@ -42,6 +43,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
 app.add_typer(notice_app, name="notice")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(inbox_app, name="inbox")
 app.command("deliver")(deliver_command)
 
 err = Console(stderr=True)

@@ -208,15 +208,21 @@ async def mark_replied(session: AsyncSession, *, ids: Sequence[int]) -> None:
 
 
 async def set_aside_updates(
-    session: AsyncSession, *, channel: Channel | None = None, limit: int = 100
+    session: AsyncSession,
+    *,
+    channel: Channel | None = None,
+    limit: int = 100,
+    inbox_id: int | None = None,
 ) -> list[SetAside]:
-    """Updates set aside as poison, the latest first."""
+    """Updates set aside as poison (or the one with ``inbox_id``), the latest first."""
     c = INBOX.c
     stmt = select(
         c.id, c.update_id, c.attempts, c.error, c.received_at, c.failed_at, c.payload
     ).where(c.failed_at.is_not(None))
     if channel is not None:
         stmt = stmt.where(c.channel == channel)
+    if inbox_id is not None:
+        stmt = stmt.where(c.id == inbox_id)
     stmt = stmt.order_by(c.failed_at.desc(), c.id.desc()).limit(limit)
     return [
         SetAside(r.id, r.update_id, r.attempts, r.error, r.received_at, r.failed_at, r.payload)

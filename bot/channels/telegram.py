@@ -28,13 +28,14 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods import GetUpdates
 from aiogram.types import Update
 from aiohttp import web
 
@@ -51,6 +52,14 @@ ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_ID = 2**63 - 1  # update ids are stored as a signed 64-bit integer
 MAX_DEPTH = 64  # a real update nests a dozen levels; a deeper body is not an update
+
+
+class RawGetUpdates(GetUpdates):
+    """``getUpdates`` answered as plain JSON objects: one update aiogram cannot read must not
+    make the whole batch fail (and polling stall on it); each is read when it is handled, and
+    set aside alone if it cannot be."""
+
+    __returning__ = list[dict[str, Any]]
 
 
 def make_bot(token: str, api_url: str, session: Any = None) -> Bot:
@@ -494,8 +503,10 @@ class InboxRunner:
         backoff = 1.0
         while not stop.is_set():
             get = asyncio.ensure_future(
-                self.bot.get_updates(
-                    offset=offset, timeout=poll_seconds, allowed_updates=ALLOWED_UPDATES
+                self.bot(
+                    RawGetUpdates(
+                        offset=offset, timeout=poll_seconds, allowed_updates=ALLOWED_UPDATES
+                    )
                 )
             )
             stopper = asyncio.ensure_future(stop.wait())
@@ -505,7 +516,7 @@ class InboxRunner:
                 get.cancel()
                 break
             try:
-                updates = get.result()
+                raw: list[Any] = cast(list[Any], get.result())
             except TelegramRetryAfter as exc:
                 await asyncio.sleep(exc.retry_after)
                 continue
@@ -514,6 +525,13 @@ class InboxRunner:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
+            updates: list[dict[str, Any]] = [
+                u
+                for u in raw
+                if isinstance(u, dict)
+                and isinstance(u.get("update_id"), int)
+                and not isinstance(u["update_id"], bool)
+            ]
             if updates:
                 try:
                     await self.ingest(updates)
@@ -523,7 +541,7 @@ class InboxRunner:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)
                     continue
-                offset = updates[-1].update_id + 1
+                offset = max(u["update_id"] for u in updates) + 1
                 with contextlib.suppress(Exception):
                     await self.dispatch()  # into the lanes before they are confirmed
             backoff = 1.0
