@@ -21,8 +21,8 @@ from bot.channels.telegram_replies import ReplySettings
 from storage import inbox
 from storage.db import Database
 from storage.models import Answer, Case, Channel, InboxUpdate, Response
-from tests.fakebotapi import FakeBotAPI, FakeUser
-from tests.flow import RunningBot, running_bot, seed_sample, settings_for
+from tests.fakebotapi import FakeBotAPI, FakeUser, SentMessage
+from tests.flow import RunningBot, running_bot, seed_sample
 from tests.test_delivery_support import seed_recipients
 
 HARDSHIP = "📝 Báo cáo hoàn cảnh khó khăn"
@@ -109,11 +109,12 @@ async def report_hardship(api: FakeBotAPI, member: FakeUser) -> list[str]:
             message = member.last_message()
             shown = message.text
             await member.click(message, what)
-            # The next screen comes in place of the pressed one, or as a new message.
-            await until(
-                lambda m=message, t=shown, n=before: len(member.messages()) > n or m.text != t,
-                300.0,
-            )
+
+            def moved(message: SentMessage = message, shown: str = shown, n: int = before) -> bool:
+                # The next screen comes in place of the pressed one, or as a new message.
+                return len(member.messages()) > n or message.text != shown
+
+            await until(moved, 300.0)
     return [m.text for m in member.messages()]
 
 
@@ -298,7 +299,7 @@ async def test_one_chat_hanging_does_not_hold_up_another(
     assert p99(beside) <= 2 * max(p99(alone), 0.05), (alone, beside)
     # The hung replies time out and are sent again: every stuck member gets their answer once.
     for user in stuck:
-        await until(lambda u=user: len(u.messages()) == 1, timeout=15)
+        await next_message(user, 0, timeout=15)
     await asyncio.sleep(0.5)  # (the server still holds the hung calls: no wait_idle)
     assert all(len(u.messages()) == 1 for u in stuck)
 

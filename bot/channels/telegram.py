@@ -190,6 +190,7 @@ class InboxRunner:
         self._lanes_empty = asyncio.Event()
         self._lanes_empty.set()
         self._resumed = False
+        self._backlog = False  # the lanes were full when last read: more waits in the table
         self._marks: GroupWrite[int] = GroupWrite(self._write_marks, name="inbox replied marks")
         self._stored: GroupWrite[tuple[int, str]] = GroupWrite(
             self._write_updates, name="inbox webhook writes"
@@ -225,6 +226,8 @@ class InboxRunner:
         """Why the runner is not idle (for tests waiting for quiet), or None."""
         if self._queued:
             return f"{len(self._queued)} update(s) in the chats' lanes"
+        if self._wake.is_set() or self._fetch.locked():
+            return "updates stored and not yet taken into the lanes"
         return None
 
     def _enqueue(self, item: _Item, payload: Any) -> None:
@@ -263,6 +266,7 @@ class InboxRunner:
         """Take the updates stored since the last call into their chats' lanes."""
         s = self.settings
         async with self._fetch:
+            self._wake.clear()
             await self.resume()
             taken = 0
             while len(self._queued) < s.max_queued:
@@ -277,6 +281,7 @@ class InboxRunner:
                 taken += len(rows)
                 if len(rows) < s.fetch_batch:
                     break
+            self._backlog = len(self._queued) >= s.max_queued
             return taken
 
     async def sweep(self) -> int:
@@ -316,7 +321,8 @@ class InboxRunner:
                     self._queued.discard(left.inbox_id)
             if not self._tasks:
                 self._lanes_empty.set()
-            self._wake.set()
+            if self._backlog:
+                self._wake.set()  # room in the lanes: take more
 
     async def _handle(self, item: _Item, key: int | None) -> list[ReplyCall] | None:
         """Handle one update, retrying it until it succeeds or is set aside; returns the
@@ -447,7 +453,6 @@ class InboxRunner:
         last_purge = last_sweep = float("-inf")
         try:
             while not stop.is_set():
-                self._wake.clear()
                 now = time.monotonic()
                 try:
                     if now - last_purge >= s.purge_every:
