@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import (
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiohttp import web
 
@@ -41,6 +48,8 @@ from storage.migrate import check_up_to_date
 from storage.models import Channel
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -180,8 +189,11 @@ async def build_app(
     conversation = Conversation(registry, tz=settings.tz)
     bot = make_bot(token, settings.telegram_api_url, session=bot_session)
     sender = TelegramSender(bot, ack_markup, survey_markup=survey_markup)
-    # One limiter for every outbound call: the outbox's and the replies' (urgent, first).
+    # One limiter for every outbound call: the outbox's and the replies' (urgent, first).  The
+    # limits are the platform's; the local channel (the demo) answers in-process and has none.
     outbound = delivery_settings(settings)
+    if channel == Channel.LOCAL:
+        outbound = dataclasses.replace(outbound, global_rate=None, per_chat_rate=None)
     limiter = RateLimiter(outbound.global_rate, outbound.per_chat_rate, margin=outbound.rate_margin)
     worker = DeliveryWorker(db, sender, outbound, limiter=limiter)
     dp = build_dispatcher(
@@ -208,13 +220,42 @@ async def build_app(
     return App(settings, db, registry, conversation, catalog, dp, bot, runner, worker, scheduler)
 
 
+class StartupError(Exception):
+    """The bot cannot start: the message (English, for the operator) says why."""
+
+
+async def patiently(make: Callable[[], Awaitable[T]], what: str, *, tries: int = 6) -> T:
+    """A start-up call to the Bot API, made again through 429s, 5xx and network errors (1, 2,
+    4 … s apart, or the 429's retry_after); a refused token stops the start with one line."""
+    delay = 1.0
+    for attempt in range(1, tries + 1):
+        try:
+            return await make()
+        except TelegramUnauthorizedError:
+            raise StartupError(
+                "Telegram refused BOT_TOKEN (401 Unauthorized): check the token from @BotFather"
+            ) from None
+        except TelegramRetryAfter as exc:
+            wait: float = exc.retry_after
+        except (TelegramServerError, TelegramNetworkError) as exc:
+            if attempt == tries:
+                raise StartupError(f"{what} failed {tries} times: {exc.message}") from None
+            wait, delay = delay, delay * 2
+        log.warning("%s: retrying in %.0f s (attempt %d of %d)", what, wait, attempt, tries)
+        await asyncio.sleep(wait)
+    raise StartupError(f"{what}: Telegram kept answering 429")
+
+
 async def set_default_commands(app: App) -> None:
     """The menu a new chat sees; officers and admins get theirs when they link."""
     locale = app.settings.locale
     commands = [
         BotCommand(command=c, description=label(f"cmd_{c}", locale)) for c in MEMBER_COMMANDS
     ]
-    await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault())
+    await patiently(
+        lambda: app.bot.set_my_commands(commands, scope=BotCommandScopeDefault()),
+        "setting the command menu",
+    )
 
 
 async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
@@ -227,7 +268,7 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    me = await app.bot.me()
+    me = await patiently(app.bot.me, "asking Telegram who the bot is")
     log.info("bot @%s starting", me.username)
     await set_default_commands(app)
     # The outbox is sent by a worker in this process (more can run: `congdoan deliver`).
@@ -253,8 +294,12 @@ async def _receive(app: App, stop: asyncio.Event) -> None:
         await runner.setup()
         site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
         await site.start()
-        await app.bot.set_webhook(
-            settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+        webhook_url = settings.webhook_url
+        await patiently(
+            lambda: app.bot.set_webhook(
+                webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+            ),
+            "setting the webhook",
         )
         log.info("webhook listening on %s:%s", settings.webhook_host, settings.webhook_port)
         try:
@@ -262,5 +307,7 @@ async def _receive(app: App, stop: asyncio.Event) -> None:
         finally:
             await runner.cleanup()  # waits for the updates in hand
     else:
-        await app.bot.delete_webhook(drop_pending_updates=False)
+        await patiently(
+            lambda: app.bot.delete_webhook(drop_pending_updates=False), "removing the webhook"
+        )
         await app.runner.poll(stop)

@@ -110,7 +110,7 @@ def serve(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Run the Telegram bot (long polling; webhook when WEBHOOK_URL is set)."""
-    from bot.app import build_app
+    from bot.app import StartupError, build_app
     from bot.app import serve as serve_app
 
     settings = settings_or_exit()
@@ -136,6 +136,8 @@ def serve(
         asyncio.run(run())
     except SchemaOutOfDate as exc:
         fail(schema_hint(exc))
+    except StartupError as exc:
+        fail(str(exc))
 
 
 async def _stats_of(settings: Settings, unit: str | None, year: int) -> tuple[Any, Any, Any]:

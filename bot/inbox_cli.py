@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from bot.cli_errors import operator_error, run_command
 from bot.settings import SettingsError, load_settings
@@ -80,22 +79,19 @@ def failed_command(
         if not rows:
             out.print("No update is set aside.")
             return 0
-        table = Table(title=f"Updates set aside ({len(rows)} shown, latest first)")
-        for column in ("ID", "update", "kind", "from", "received", "set aside", "tries", "error"):
-            table.add_column(column, overflow="fold")
+        out.print(f"Updates set aside ({len(rows)} shown, latest first; times in {tz.key}):")
         for row in rows:
             kind, sender = _describe(row.payload)
-            table.add_row(
-                str(row.id),
-                str(row.update_id),
-                kind,
-                sender,
-                format_datetime(row.received_at.astimezone(tz)),
-                format_datetime(row.failed_at.astimezone(tz)),
-                str(row.attempts),
-                row.error or "",
+            source = f"{kind} from {sender}" if sender else kind
+            out.print(
+                f"  ID {row.id} · update {row.update_id} · {source} · received "
+                f"{format_datetime(row.received_at.astimezone(tz))} · set aside "
+                f"{format_datetime(row.failed_at.astimezone(tz))} after {row.attempts} "
+                f"tries · {row.error or 'no error kept'}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
-        out.print(table)
         out.print("Replay one with: congdoan inbox retry ID", style="dim")
         return 0
 

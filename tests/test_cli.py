@@ -258,3 +258,55 @@ def test_campaign_launch_and_list(tmp_path: Path) -> None:
         app, ["campaign", "launch", "--survey", "unit_report", "--closes", "01/01/2020 17:00"],
         env=env)  # fmt: skip
     assert past.exit_code == 2 and "closing time must be after the opening" in past.output
+
+
+def test_inbox_failed_lists_set_aside_updates_and_retry_replays_one(tmp_path: Path) -> None:
+    env = env_for(tmp_path, TZ="Asia/Ho_Chi_Minh")
+
+    async def prepare() -> None:
+        from storage import inbox
+        from storage.models import Channel
+
+        db = Database(env["DATABASE_URL"])
+        try:
+            await upgrade(db)
+            async with db.session() as session:
+                await inbox.store_updates(
+                    session,
+                    channel=Channel.TELEGRAM,
+                    updates=[
+                        (41, '{"update_id": 41, "message": "rác"}'),
+                        (
+                            42,
+                            '{"update_id": 42, "message": {"from": {"id": 77}, "text": "bí mật"}}',
+                        ),
+                    ],
+                )
+            async with db.session() as session:
+                rows = await inbox.pending_after(
+                    session, channel=Channel.TELEGRAM, after_id=0, limit=10
+                )
+                for row in rows:
+                    assert await inbox.set_aside(
+                        session, inbox_id=row.id, error="ValueError: boom", replies=None
+                    )
+        finally:
+            await db.dispose()
+
+    asyncio.run(prepare())
+    listed = runner.invoke(app, ["inbox", "failed"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "Updates set aside (2 shown" in listed.output
+    assert "ValueError: boom" in listed.output and "message" in listed.output
+    assert "bí mật" not in listed.output  # what the member typed is not listed
+    shown = runner.invoke(app, ["inbox", "failed", "--payload", "2"], env=env)
+    assert shown.exit_code == 0 and "bí mật" in shown.output
+    retried = runner.invoke(app, ["inbox", "retry", "2"], env=env)
+    assert retried.exit_code == 0, retried.output
+    assert "back in line" in retried.output
+    again = runner.invoke(app, ["inbox", "retry", "2"], env=env)
+    assert again.exit_code == 2
+    assert "no update set aside has ID 2" in again.output
+    assert "Traceback" not in again.output
+    listed = runner.invoke(app, ["inbox", "failed"], env=env)
+    assert "Updates set aside (1 shown" in listed.output

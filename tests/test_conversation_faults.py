@@ -21,8 +21,8 @@ from bot.channels.telegram_replies import ReplySettings
 from storage import inbox
 from storage.db import Database
 from storage.models import Answer, Case, Channel, InboxUpdate, Response
-from tests.fakebotapi import FakeBotAPI, FakeUser, SentMessage
-from tests.flow import RunningBot, running_bot, seed_sample
+from tests.fakebotapi import FakeBotAPI, FakeUser, SentMessage, close_bot
+from tests.flow import RunningBot, running_bot, seed_sample, settings_for
 from tests.test_delivery_support import seed_recipients
 
 HARDSHIP = "📝 Báo cáo hoàn cảnh khó khăn"
@@ -353,3 +353,33 @@ async def test_an_edit_refused_as_too_old_becomes_a_new_message(
         assert "thuộc trường hợp nào" in user.last_message().text  # the next question, anew
         assert user.last_message() is not question
         assert api.unanswered_callbacks() == []
+
+
+# -- start-up calls -------------------------------------------------------------------------------
+
+
+async def test_serve_starts_through_5xx_and_429_and_names_a_refused_token(
+    api: FakeBotAPI, sqlite_db: Database
+) -> None:
+    from bot.app import StartupError, build_app, serve
+
+    await seed_sample(sqlite_db)
+    app = await build_app(settings_for(api, sqlite_db), token=api.token, db=sqlite_db)
+    api.server_error(method="getMe", times=2)
+    api.rate_limit(retry_after=1, method="setMyCommands")
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(app, stop=stop))
+    try:
+        await until(lambda: len(api.calls_of("getUpdates")) >= 1, timeout=15)
+        assert [c.status for c in api.calls_of("getMe")] == [500, 500, 200]
+        assert [c.status for c in api.calls_of("setMyCommands")][-1] == 200
+    finally:
+        stop.set()
+        await task
+    await close_bot(app.bot)
+    refused = await build_app(settings_for(api, sqlite_db), token="42:not-the-token", db=None)
+    try:
+        with pytest.raises(StartupError, match="refused BOT_TOKEN"):
+            await serve(refused, stop=asyncio.Event())
+    finally:
+        await refused.close()
