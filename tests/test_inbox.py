@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import aiohttp
 from aiohttp import web
@@ -142,3 +143,50 @@ async def test_blocking_the_bot_marks_the_chat_unreachable_at_once(
     async with bot.db.session() as session:
         chat = (await session.execute(select(ChatIdentity))).scalars().one()
         assert chat.unreachable_at is None
+
+
+async def test_an_update_is_handled_once_set_aside_once_and_replayed_back_in_line(
+    db: Database,
+) -> None:
+    async with db.session() as session:
+        assert (
+            await inbox.store_updates(
+                session, channel=Channel.TELEGRAM, updates=[(1, "{}"), (2, "{}"), (1, "{}")]
+            )
+            == 2
+        )
+    async with db.session() as session:
+        first, second = await inbox.pending_after(
+            session, channel=Channel.TELEGRAM, after_id=0, limit=10
+        )
+        assert await inbox.mark_handled(session, inbox_id=first.id, replies='[{"kind":"x"}]')
+        assert not await inbox.mark_handled(session, inbox_id=first.id, replies=None)
+        assert await inbox.record_attempt(session, inbox_id=second.id, error="E: one") == 1
+        assert await inbox.record_attempt(session, inbox_id=first.id, error="E") == 0  # handled
+        assert await inbox.set_aside(session, inbox_id=second.id, error="E: two", replies=None)
+        assert not await inbox.set_aside(session, inbox_id=second.id, error="E", replies=None)
+    async with db.session() as session:
+        assert await inbox.counts(session, channel=Channel.TELEGRAM) == {
+            "waiting": 0,
+            "set_aside": 1,
+            "unreplied": 1,  # the first one's reply is not out yet
+        }
+        (unreplied,) = await inbox.unreplied(session, channel=Channel.TELEGRAM)
+        assert unreplied.id == first.id and unreplied.replies == '[{"kind":"x"}]'
+        await inbox.mark_replied(session, ids=[first.id])
+        (aside,) = await inbox.set_aside_updates(session)
+        assert (aside.id, aside.attempts, aside.error) == (second.id, 2, "E: two")
+        assert await inbox.replay(session, inbox_id=second.id)
+    async with db.session() as session:
+        assert await inbox.counts(session, channel=Channel.TELEGRAM) == {
+            "waiting": 1,
+            "set_aside": 0,
+            "unreplied": 0,
+        }
+        assert await inbox.pending_ids(session, channel=Channel.TELEGRAM, up_to=second.id) == [
+            second.id
+        ]
+        # Nothing handled is younger than a day: a purge of what is older than a day keeps all.
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+        assert await inbox.purge(session, older_than=cutoff) == 0
+        assert await inbox.purge(session, older_than=dt.datetime.now(dt.UTC)) == 1

@@ -307,7 +307,12 @@ class InboxRunner:
                 else:
                     calls = await self._handle(item, key)
                 if calls:
-                    if not await self.replies.send_all(calls):
+                    try:
+                        complete = await self.replies.send_all(calls)
+                    except Exception as exc:  # a bug in sending must not stop the chat
+                        log.error("replies of update %s: %s", item.update_id, describe_error(exc))
+                        complete = False
+                    if not complete:
                         self.stats.replies_incomplete += 1
                     self._marks.post(item.inbox_id)
                 lane.popleft()
