@@ -30,11 +30,13 @@ class GroupWrite(Generic[T]):
         name: str,
         max_batch: int = 500,
         patience: float = 20.0,
+        linger: float = 0.0,
     ) -> None:
         self._write = write
         self.name = name
         self.max_batch = max_batch
         self.patience = patience
+        self.linger = linger  # seconds a write waits for more items (when nobody waits on it)
         self._items: list[tuple[T, asyncio.Future[None] | None]] = []
         self._task: asyncio.Task[None] | None = None
         self.writes = 0
@@ -66,6 +68,8 @@ class GroupWrite(Generic[T]):
 
     async def _run(self) -> None:
         try:
+            if self.linger > 0:
+                await asyncio.sleep(self.linger)
             while self._items:
                 batch, self._items = self._items[: self.max_batch], self._items[self.max_batch :]
                 error = await self._write_patiently([item for item, _ in batch])

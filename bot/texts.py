@@ -23,6 +23,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.environment import TemplateModule
 
 TEMPLATES = Path(__file__).with_name("templates")
 LOCALES_DIR = Path(__file__).with_name("locales")
@@ -99,13 +100,19 @@ def template_names() -> list[str]:
     return sorted(str(p.relative_to(TEMPLATES)) for p in TEMPLATES.rglob("*") if p.is_file())
 
 
+@cache
+def _labels(locale: str) -> TemplateModule:
+    """The macros of ``labels.txt`` in a locale, built once (each label was rebuilding the
+    whole module: a twentieth of the bot's CPU under load)."""
+    return environment(locale).get_template("labels.txt").make_module()
+
+
 def label(name: str, locale: str = SOURCE_LOCALE, /, **context: Any) -> str:
     """A short text (a button, a command description) from the macros of ``labels.txt``.
 
     Button texts are plain text for Telegram, so the markup escaping of the template is undone.
     """
-    module = environment(locale).get_template("labels.txt").make_module()
-    macro = getattr(module, name, None)
+    macro = getattr(_labels(locale), name, None)
     if macro is None:
         raise KeyError(f"no label {name!r} in bot/templates/labels.txt")
     return html.unescape(str(macro(**context))).strip()

@@ -18,6 +18,7 @@ from storage.models import (
     DeliveryStatus,
     PendingLink,
     PendingStatus,
+    Person,
     Unit,
     utcnow,
 )
@@ -111,6 +112,20 @@ async def get_chat(
         col(ChatIdentity.channel) == channel, col(ChatIdentity.external_id) == external_id
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def chat_with_person(
+    session: AsyncSession, *, channel: Channel, external_id: str
+) -> tuple[ChatIdentity, Person | None, Unit | None] | None:
+    """A chat with its linked person and their unit, in one statement (every update asks)."""
+    stmt = (
+        select(ChatIdentity, Person, Unit)
+        .outerjoin(Person, col(Person.id) == col(ChatIdentity.person_id))
+        .outerjoin(Unit, col(Unit.id) == col(Person.unit_id))
+        .where(col(ChatIdentity.channel) == channel, col(ChatIdentity.external_id) == external_id)
+    )
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def get_or_create_chat(

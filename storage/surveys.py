@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -166,15 +167,25 @@ async def load_answers(session: AsyncSession, *, response_id: int) -> dict[str, 
 
 
 async def save_answer(
-    session: AsyncSession, *, response: Response, question_key: str, value: Any
+    session: AsyncSession,
+    *,
+    response: Response,
+    question_key: str,
+    value: Any,
+    stored: Collection[str] | None = None,
 ) -> None:
-    """Insert or replace one answer (re-answering after "back" replaces it)."""
+    """Insert or replace one answer (re-answering after "back" replaces it).
+
+    ``stored``: the keys the response has answers for, when the caller has just read them
+    (then a new answer is inserted without looking for an old one)."""
     assert response.id is not None
     encoded = json.dumps(value, ensure_ascii=False)
-    stmt = select(Answer).where(
-        col(Answer.response_id) == response.id, col(Answer.question_key) == question_key
-    )
-    existing = (await session.execute(stmt)).scalar_one_or_none()
+    existing: Answer | None = None
+    if stored is None or question_key in stored:
+        stmt = select(Answer).where(
+            col(Answer.response_id) == response.id, col(Answer.question_key) == question_key
+        )
+        existing = (await session.execute(stmt)).scalar_one_or_none()
     if existing is None:
         session.add(Answer(response_id=response.id, question_key=question_key, value=encoded))
     else:

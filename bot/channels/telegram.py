@@ -191,7 +191,10 @@ class InboxRunner:
         self._lanes_empty.set()
         self._resumed = False
         self._backlog = False  # the lanes were full when last read: more waits in the table
-        self._marks: GroupWrite[int] = GroupWrite(self._write_marks, name="inbox replied marks")
+        # Nobody waits for these: a quarter of a second gathers a burst's into one write.
+        self._marks: GroupWrite[int] = GroupWrite(
+            self._write_marks, name="inbox replied marks", linger=0.25
+        )
         self._stored: GroupWrite[tuple[int, str]] = GroupWrite(
             self._write_updates, name="inbox webhook writes"
         )

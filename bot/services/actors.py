@@ -56,14 +56,17 @@ class Actor:
 async def load_actor(
     session: AsyncSession, *, channel: Channel, external_id: str, locale: str
 ) -> Actor:
-    chat = await chats.get_or_create_chat(
-        session, channel=channel, external_id=external_id, locale=locale
-    )
+    found = await chats.chat_with_person(session, channel=channel, external_id=external_id)
+    if found is None:
+        chat = await chats.get_or_create_chat(
+            session, channel=channel, external_id=external_id, locale=locale
+        )
+        return Actor(chat=chat)
+    chat, person, unit = found
     actor = Actor(chat=chat)
-    if chat.person_id is not None:
-        person = await people.get_person(session, person_id=chat.person_id)
-        if person is not None:
-            await _place(session, actor, person)
+    if person is not None:
+        actor.person, actor.unit = person, unit
+        actor.scope = await scope_of(session, person=person)
     return actor
 
 

@@ -38,6 +38,9 @@ class SurveyRegistry:
         self.builtins = definitions if definitions is not None else builtin_definitions()
         self._by_row: dict[int, SurveyDefinition] = {}
         self._row_of_key: dict[str, int] = {}
+        # A run's definition never changes once written: asked for on every answer, it is
+        # read once per run.
+        self._definition_of_run: dict[int, int] = {}
 
     async def sync(self, session: AsyncSession) -> None:
         """Store each built-in definition (a changed one becomes a new version)."""
@@ -62,6 +65,16 @@ class SurveyRegistry:
         if key not in self._row_of_key:
             await self.sync(session)
         return self._row_of_key[key]
+
+    async def by_run(self, session: AsyncSession, run_id: int) -> SurveyDefinition | None:
+        """The definition a run asks (None for an unknown run)."""
+        definition_id = self._definition_of_run.get(run_id)
+        if definition_id is None:
+            run = await store.get_run(session, run_id=run_id)
+            if run is None:
+                return None
+            definition_id = self._definition_of_run[run_id] = run.definition_id
+        return await self.by_row(session, definition_id)
 
     async def by_row(self, session: AsyncSession, definition_id: int) -> SurveyDefinition:
         cached = self._by_row.get(definition_id)
@@ -256,7 +269,9 @@ class Conversation:
             return await self._screen(
                 session, response=response, defn=defn, answers=answers, error=exc
             )
-        return await self._store(session, response=response, defn=defn, q=question, value=value)
+        return await self._store(
+            session, response=response, defn=defn, q=question, value=value, answers=answers
+        )
 
     async def answer_option(
         self,
@@ -271,7 +286,7 @@ class Conversation:
         loaded = await self._current_question(session, actor, response_id, question_key)
         if isinstance(loaded, Screen):
             return loaded
-        response, defn, question, _answers = loaded
+        response, defn, question, answers = loaded
         value: AnswerValue
         if question.kind == QuestionKind.YES_NO and option in (0, 1):
             value = option == 0
@@ -279,7 +294,9 @@ class Conversation:
             value = question.options[option].value
         else:
             return await self._stale(session, actor=actor)
-        return await self._store(session, response=response, defn=defn, q=question, value=value)
+        return await self._store(
+            session, response=response, defn=defn, q=question, value=value, answers=answers
+        )
 
     async def toggle(
         self,
@@ -320,7 +337,9 @@ class Conversation:
                 session, response=response, defn=defn, answers=answers, error=exc
             )
         response.draft = None
-        return await self._store(session, response=response, defn=defn, q=question, value=value)
+        return await self._store(
+            session, response=response, defn=defn, q=question, value=value, answers=answers
+        )
 
     async def skip(
         self, session: AsyncSession, *, actor: Actor, response_id: int, question_key: str
@@ -338,7 +357,9 @@ class Conversation:
                 error=engine.InvalidAnswer("required", {}),
             )
         response.draft = None
-        return await self._store(session, response=response, defn=defn, q=question, value=None)
+        return await self._store(
+            session, response=response, defn=defn, q=question, value=None, answers=answers
+        )
 
     async def back(self, session: AsyncSession, *, actor: Actor, response_id: int | None) -> Screen:
         """ "Quay lại": forget the answer to the previous question and ask it again."""
@@ -468,10 +489,8 @@ class Conversation:
         ):
             actor.chat.active_response_id = None
             return None
-        run = await store.get_run(session, run_id=response.run_id)
-        if run is None:
-            return None
-        return response, await self.registry.by_row(session, run.definition_id)
+        defn = await self.registry.by_run(session, response.run_id)
+        return None if defn is None else (response, defn)
 
     async def _stale(self, session: AsyncSession, *, actor: Actor) -> Screen:
         """A button of an older screen, or someone else's, or forged: it changes nothing, and
@@ -508,10 +527,15 @@ class Conversation:
         defn: SurveyDefinition,
         q: Question,
         value: AnswerValue,
+        answers: dict[str, Any],
     ) -> Screen:
+        """Store ``value`` for ``q`` beside ``answers`` (every answer stored so far, as just
+        loaded: the answers after it are those plus this one, with no second read)."""
         assert response.id is not None
-        await store.save_answer(session, response=response, question_key=q.key, value=value)
-        answers = await store.load_answers(session, response_id=response.id)
+        await store.save_answer(
+            session, response=response, question_key=q.key, value=value, stored=answers.keys()
+        )
+        answers = {**answers, q.key: value}
         kept = engine.prune(defn, answers)
         dropped = [key for key in answers if key not in kept]
         await store.delete_answers(session, response_id=response.id, question_keys=dropped)
