@@ -386,7 +386,7 @@ def _run_bot(spec: BotSpec, conn: Connection) -> None:
 
 
 async def _ours(spec: BotSpec, conn: Connection, gc_pauses: GcPauses) -> dict[str, Any]:
-    from bot.app import build_app
+    from bot.app import build_app, settle_memory
     from bot.settings import Settings
     from tests.fakebotapi import close_bot
 
@@ -398,6 +398,7 @@ async def _ours(spec: BotSpec, conn: Connection, gc_pauses: GcPauses) -> dict[st
         delivery_per_chat_rate=spec.per_chat_rate,
     )
     app = await build_app(settings, token=spec.token, db=db)
+    settle_memory()  # as `serve` does once started
     stop = asyncio.Event()
     polling = asyncio.create_task(app.runner.poll(stop, poll_seconds=1))
     working = asyncio.create_task(app.worker.run(stop))
