@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import datetime as dt
+import gc
 import logging
 import signal
 import sys
