@@ -271,7 +271,9 @@ def settle_memory() -> None:
     # The database driver's thread (aiosqlite) needs the GIL back after every statement;
     # with CPython's default 5 ms switch interval, a busy event loop kept it waiting that long
     # for each of a handling's statements (held in the SQLite writer's turn meanwhile).
-    sys.setswitchinterval(0.0005)
+    # Measured at 100 updates/s on SQLite (benchmarks/conversation.py --quick): p99 1.5 s with
+    # 5 ms, 0.8 s with 0.5 ms, 0.27-0.34 s with 0.1 ms or 0.05 ms.
+    sys.setswitchinterval(0.0001)
 
 
 async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
