@@ -154,6 +154,8 @@ def build_dispatcher(
 ) -> Dispatcher:
     """A Dispatcher with the routers, the unit-of-work middleware and the injected services."""
     dp = Dispatcher(
+        # The conversation state is in the database (chat_identities), never in aiogram's FSM.
+        disable_fsm=True,
         conversation=conversation,
         indicator_catalog=catalog,
         db=db,
