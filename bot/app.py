@@ -215,7 +215,7 @@ async def build_app(
         bot,
         dp,
         db,
-        replies=ReplySender(bot, limiter),
+        replies=ReplySender(bot, limiter, channel=channel),
         locale=settings.locale,
         channel=channel,
         settings=InboxSettings(retention_days=settings.inbox_retention_days),

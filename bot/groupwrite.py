@@ -58,10 +58,6 @@ class GroupWrite(Generic[T]):
         while self._task is not None:
             await asyncio.shield(self._task)
 
-    @property
-    def waiting(self) -> int:
-        return len(self._items)
-
     def _start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run())

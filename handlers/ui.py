@@ -11,17 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aiogram.types import (
-    BotCommand,
-    ForceReply,
-    InlineKeyboardMarkup,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
-)
+from aiogram.types import BotCommand, InlineKeyboardMarkup
 
-from bot.channels.telegram_replies import ReplyCall, markup_json
-
-Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply | None
+from bot.channels.telegram_replies import Markup, ReplyCall, markup_json
 
 
 class Replies:
@@ -31,7 +23,7 @@ class Replies:
         self.calls: list[ReplyCall] = []
         self.after_commit: list[Callable[[], None]] = []
 
-    def send(self, chat_id: int, text: str, markup: Markup = None) -> None:
+    def send(self, chat_id: int, text: str, markup: Markup | None = None) -> None:
         self.calls.append(ReplyCall("send", chat_id=chat_id, text=text, markup=markup_json(markup)))
 
     def edit(

@@ -385,3 +385,32 @@ async def test_serve_starts_through_5xx_and_429_and_names_a_refused_token(
             await serve(refused, stop=asyncio.Event())
     finally:
         await refused.close()
+
+
+async def test_an_unreadable_update_is_apologised_for_in_the_senders_locale(
+    api: FakeBotAPI, province: RunningBot
+) -> None:
+    from storage.models import ChatIdentity
+
+    async with province.db.session() as session:
+        session.add(ChatIdentity(channel=Channel.TELEGRAM, external_id="9701", locale="en"))
+    api.user(id=9701, first_name="Anna")
+    sender = {"id": 9701, "is_bot": False, "first_name": "Anna"}
+    # A message whose date is not a date: unreadable, but it says who sent it.
+    api.queue_update(
+        {
+            "message": {
+                "message_id": 1,
+                "date": "hôm qua",
+                "from": sender,
+                "chat": {"id": 9701, "type": "private"},
+                "text": "/help",
+            }
+        }
+    )
+    await api.wait_idle()
+    (apology,) = api.messages(9701)
+    assert apology.text.startswith("😔 Sorry, something went wrong")
+    async with province.db.session() as session:
+        (aside,) = await inbox.set_aside_updates(session)
+    assert aside.attempts == 1 and (aside.error or "").startswith("unreadable")

@@ -42,7 +42,7 @@ from aiohttp import web
 from bot.channels.telegram_replies import Handling, ReplyCall, ReplySender, decode, encode
 from bot.groupwrite import GroupWrite
 from bot.texts import render
-from storage import inbox
+from storage import chats, inbox
 from storage.db import Database, describe_error
 from storage.models import Channel
 
@@ -401,9 +401,8 @@ class InboxRunner:
             payload = None
         calls: list[ReplyCall] = []
         if key is not None:
-            calls.append(
-                ReplyCall("send", chat_id=key, text=render("error.txt", locale or self.locale))
-            )
+            locale = locale or await self._locale_of(key)
+            calls.append(ReplyCall("send", chat_id=key, text=render("error.txt", locale)))
             callback = _callback_id(payload)
             if callback is not None:
                 calls.append(ReplyCall("answer", callback_id=callback))
@@ -427,6 +426,17 @@ class InboxRunner:
         self.stats.set_aside += 1
         log.warning("inbox update %s set aside: %s", item.inbox_id, error)
         return calls
+
+    async def _locale_of(self, sender: int) -> str:
+        """The sender's chat's locale, when the handling failed before it was read (the
+        settings' locale for a chat the bot has never seen, as a new chat gets)."""
+        try:
+            async with self.db.session() as session:
+                chat = await chats.get_chat(session, channel=self.channel, external_id=str(sender))
+        except Exception as exc:
+            log.warning("could not read a chat's locale: %s", describe_error(exc))
+            chat = None
+        return chat.locale if chat is not None else self.locale
 
     # -- running ----------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ from aiogram.types import (
 
 from bot.delivery.ratelimit import RateLimiter
 from bot.delivery.split import split_for_telegram
+from storage.models import Channel
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,12 @@ def markup_of(data: dict[str, Any] | None) -> Markup | None:
     if "remove_keyboard" in data:
         return ReplyKeyboardRemove.model_validate(data)
     return ForceReply.model_validate(data)
+
+
+def _inline(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+    """The buttons of an edit: only an inline keyboard can go on a message already sent."""
+    keyboard = markup_of(data)
+    return keyboard if isinstance(keyboard, InlineKeyboardMarkup) else None
 
 
 def encode(calls: Sequence[ReplyCall]) -> str:
@@ -181,10 +188,12 @@ class ReplySender:
         limiter: RateLimiter,
         settings: ReplySettings | None = None,
         *,
+        channel: Channel,
         rng: random.Random | None = None,
     ) -> None:
         self.bot = bot
         self.limiter = limiter
+        self.channel = channel  # the limiter knows a chat as "<channel>:<id>", as the outbox
         self.settings = settings or ReplySettings()
         self.rng = rng or random.Random()
         self.stats = ReplyStats()
@@ -230,8 +239,7 @@ class ReplySender:
                     ),
                 )
         elif call.kind == "edit":
-            keyboard = markup_of(call.markup)
-            inline = keyboard if isinstance(keyboard, InlineKeyboardMarkup) else None
+            inline = _inline(call.markup)
             try:
                 await self._call(
                     chat,
@@ -250,8 +258,7 @@ class ReplySender:
                 self.stats.resent_as_new += 1
                 await self._one(ReplyCall("send", chat_id=chat, text=call.text, markup=call.markup))
         elif call.kind == "markup":
-            keyboard = markup_of(call.markup)
-            inline = keyboard if isinstance(keyboard, InlineKeyboardMarkup) else None
+            inline = _inline(call.markup)
             try:
                 await self._call(
                     chat,
@@ -307,7 +314,7 @@ class ReplySender:
     async def _call(self, chat: int | None, make: Callable[[], Awaitable[T]]) -> T:
         """One Bot API call through the limiter, retried on 429, 5xx and timeouts."""
         s = self.settings
-        key = f"telegram:{chat}" if chat else None
+        key = f"{self.channel}:{chat}" if chat else None
         failures = waits = 0
         while True:
             self.stats.calls += 1
