@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
 from bot.services.actors import Actor
 from bot.texts import render
+from handlers.filters import CommandText
 from handlers.ui import Replies
 from handlers.views import ADMIN_COMMANDS, OFFICER_COMMANDS, chat_id
 
@@ -35,7 +36,7 @@ async def on_other_button(query: CallbackQuery, actor: Actor, replies: Replies) 
 def build() -> Router:
     """A fresh router (one per Dispatcher)."""
     router = Router(name="fallback")
-    router.message.register(on_other_command, F.text.startswith("/"))
+    router.message.register(on_other_command, CommandText())
     router.message.register(on_other_message)
     router.callback_query.register(on_other_button)
     return router

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
@@ -14,6 +14,7 @@ from bot.services.conversation import Conversation, ScreenKind
 from bot.texts import render
 from handlers import keyboards
 from handlers.callbacks import ConsentCb
+from handlers.filters import HasContact, PlainText
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu, show_screen
 from storage.models import ChatStage
@@ -185,9 +186,9 @@ def build() -> Router:
     router = Router(name="member")
     router.message.register(cmd_start, CommandStart())
     router.callback_query.register(on_consent, ConsentCb.filter())
-    router.message.register(on_contact, F.contact)
+    router.message.register(on_contact, HasContact())
     router.message.register(cmd_help, Command("help"))
     router.message.register(cmd_stop, Command("stop"))
     router.message.register(cmd_cancel, Command("cancel"))
-    router.message.register(on_onboarding_text, F.text, ~F.text.startswith("/"))
+    router.message.register(on_onboarding_text, PlainText())
     return router

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
@@ -18,7 +18,7 @@ from bot.services.conversation import Conversation
 from bot.texts import render
 from handlers import keyboards
 from handlers.callbacks import AckCb, ComposeCb, NoticeDetailCb, NoticeRemindCb
-from handlers.filters import IsLinked, IsOfficer
+from handlers.filters import HasFile, IsLinked, IsOfficer, PlainText
 from handlers.ui import Replies
 from handlers.views import chat_id
 
@@ -169,8 +169,8 @@ def build() -> Router:
     router = Router(name="notice")
     router.message.register(cmd_notice, Command("notice"), IsOfficer())
     router.message.register(cmd_notices, Command("notices"), IsOfficer())
-    router.message.register(on_compose_text, F.text, ~F.text.startswith("/"), IsOfficer())
-    router.message.register(on_compose_file, F.photo | F.document, IsOfficer())
+    router.message.register(on_compose_text, PlainText(), IsOfficer())
+    router.message.register(on_compose_file, HasFile(), IsOfficer())
     router.callback_query.register(on_compose_button, ComposeCb.filter(), IsOfficer())
     router.callback_query.register(on_notice_detail, NoticeDetailCb.filter(), IsOfficer())
     router.callback_query.register(on_notice_remind, NoticeRemindCb.filter(), IsOfficer())

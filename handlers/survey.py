@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
@@ -21,7 +21,7 @@ from handlers.callbacks import (
     SurveyOpenCb,
     ToggleCb,
 )
-from handlers.filters import IsLinked
+from handlers.filters import IsLinked, PlainText
 from handlers.ui import Replies
 from handlers.views import chat_id, show_screen
 
@@ -202,5 +202,5 @@ def build() -> Router:
     router.callback_query.register(on_skip, SkipCb.filter(), IsLinked())
     router.callback_query.register(on_back, BackCb.filter(), IsLinked())
     router.callback_query.register(on_submit, SubmitCb.filter(), IsLinked())
-    router.message.register(on_text, F.text, ~F.text.startswith("/"), IsLinked())
+    router.message.register(on_text, PlainText(), IsLinked())
     return router
