@@ -39,6 +39,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.chats import latest_linked_chat, localized, newest_chat_of
+from storage.db import rowcount
 from storage.models import (
     Channel,
     DeliveryKind,
@@ -69,10 +70,6 @@ _CAMPAIGN_KINDS = (DeliveryKind.INVITATION, DeliveryKind.REMINDER)
 
 def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
-
-
-def _rowcount(result: Any) -> int:
-    return max(int(getattr(result, "rowcount", 0) or 0), 0)
 
 
 # --------------------------------------------------------------------------- runs
@@ -490,7 +487,7 @@ async def _enqueue_stamped(
     ]
     insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
     result = await session.execute(insert(deliveries).from_select(columns, select_rows))
-    return _rowcount(result)
+    return rowcount(result)
 
 
 async def send_due_reminders(
@@ -515,7 +512,7 @@ async def send_due_reminders(
         )
         .values(sent_count=t.sent_count + 1, last_sent_at=batch.now)
     )
-    if _rowcount(changed) == 0:
+    if rowcount(changed) == 0:
         return 0
     return await _enqueue_stamped(session, batch, t.last_sent_at == batch.now)
 
@@ -536,7 +533,7 @@ async def send_manual_reminders(
         )
         .values(last_manual_at=batch.now)
     )
-    if _rowcount(changed) == 0:
+    if rowcount(changed) == 0:
         return 0
     return await _enqueue_stamped(session, batch, t.last_manual_at == batch.now)
 

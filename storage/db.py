@@ -124,3 +124,8 @@ def describe_error(exc: BaseException) -> str:
     text = str(inner).strip().splitlines()
     first = text[0] if text else ""
     return f"{name}: {first}"[:500] if first else name
+
+
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE or DELETE changed (0 where the driver does not say)."""
+    return max(int(getattr(result, "rowcount", 0) or 0), 0)

@@ -35,6 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.chats import NEVER_LINKED, STOPPED, latest_linked_chat, localized, newest_chat_of
+from storage.db import rowcount
 from storage.models import (
     Channel,
     DeliveryKind,
@@ -295,7 +296,7 @@ async def mark_queued(
             compose_step=None,
         )
     )
-    changed = _rowcount(result) == 1
+    changed = rowcount(result) == 1
     if changed:
         notice = await session.get(Notice, notice_id)
         if notice is not None:
@@ -317,7 +318,7 @@ async def cancel_notice(session: AsyncSession, *, notice_id: int) -> int | None:
         )
         .values(status=NoticeStatus.CANCELLED, compose_step=None)
     )
-    if _rowcount(result) != 1:
+    if rowcount(result) != 1:
         return None
     withdrawn = await session.execute(
         update(deliveries)
@@ -339,12 +340,7 @@ async def cancel_notice(session: AsyncSession, *, notice_id: int) -> int | None:
     notice = await session.get(Notice, notice_id)
     if notice is not None:
         await session.refresh(notice)
-    return _rowcount(withdrawn)
-
-
-def _rowcount(result: Any) -> int:
-    count: int = getattr(result, "rowcount", 0) or 0
-    return count
+    return rowcount(withdrawn)
 
 
 # --------------------------------------------------------------------------- deliveries
@@ -602,7 +598,7 @@ async def acknowledge(
         .values(status=DeliveryStatus.FAILED, error=ACKNOWLEDGED)
     )
     notice_id = None if row[0] is None else int(row[0])
-    return Acknowledged(ACKNOWLEDGED if _rowcount(result) == 1 else ALREADY, notice_id)
+    return Acknowledged(ACKNOWLEDGED if rowcount(result) == 1 else ALREADY, notice_id)
 
 
 # --------------------------------------------------------------------------- reminders
@@ -707,7 +703,7 @@ async def remind_unacknowledged(
     ]
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return _rowcount(await session.execute(insert(deliveries).from_select(columns, rows)))
+    return rowcount(await session.execute(insert(deliveries).from_select(columns, rows)))
 
 
 async def ack_reminders_written(

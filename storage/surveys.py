@@ -7,10 +7,12 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
+from storage.db import rowcount
 from storage.models import (
     Answer,
     Participation,
@@ -180,19 +182,28 @@ async def save_answer(
     (then a new answer is inserted without looking for an old one)."""
     assert response.id is not None
     encoded = json.dumps(value, ensure_ascii=False)
-    existing: Answer | None = None
+    now = utcnow()
+    # Statements, not ORM objects: the answer row is never read back in this transaction, and
+    # the unit of work's flush cost more than the two writes (this runs on every answer).
+    replaced = False
     if stored is None or question_key in stored:
-        stmt = select(Answer).where(
-            col(Answer.response_id) == response.id, col(Answer.question_key) == question_key
+        result = await session.execute(
+            update(Answer)
+            .where(col(Answer.response_id) == response.id)
+            .where(col(Answer.question_key) == question_key)
+            .values(value=encoded, answered_at=now)
         )
-        existing = (await session.execute(stmt)).scalar_one_or_none()
-    if existing is None:
-        session.add(Answer(response_id=response.id, question_key=question_key, value=encoded))
-    else:
-        existing.value = encoded
-        existing.answered_at = utcnow()
-    response.updated_at = utcnow()
-    await session.flush()
+        replaced = rowcount(result) > 0
+    if not replaced:
+        await session.execute(
+            insert(Answer).values(
+                response_id=response.id, question_key=question_key, value=encoded, answered_at=now
+            )
+        )
+    await session.execute(
+        update(Response).where(col(Response.id) == response.id).values(updated_at=now)
+    )
+    set_committed_value(response, "updated_at", now)
 
 
 async def delete_answers(

@@ -26,7 +26,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+import aiohttp
 from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
@@ -34,6 +36,13 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
+)
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendMessage,
+    TelegramMethod,
 )
 from aiogram.types import (
     BotCommand,
@@ -54,6 +63,7 @@ log = logging.getLogger(__name__)
 Kind = Literal["send", "edit", "markup", "answer", "commands", "document", "photo"]
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
 T = TypeVar("T")
+_JSON = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,10 @@ def markup_of(data: dict[str, Any] | None) -> Markup | None:
     if "remove_keyboard" in data:
         return ReplyKeyboardRemove.model_validate(data)
     return ForceReply.model_validate(data)
+
+
+def _is_inline(data: dict[str, Any] | None) -> bool:
+    return data is not None and "inline_keyboard" in data
 
 
 def _inline(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
@@ -231,24 +245,32 @@ class ReplySender:
             # its tags closed and reopened; the buttons come with the last part.
             parts = split_for_telegram(call.text)
             for index, part in enumerate(parts):
-                keyboard = markup_of(call.markup) if index == len(parts) - 1 else None
+                markup = call.markup if index == len(parts) - 1 else None
+                params = self._text_params({"chat_id": chat, "text": part}, markup)
                 await self._call(
                     chat,
-                    lambda p=part, k=keyboard: bot.send_message(  # type: ignore[misc]
-                        chat, p, reply_markup=k, request_timeout=timeout
+                    lambda p=params, m=markup, t=part: self._request(  # type: ignore[misc]
+                        "sendMessage",
+                        p,
+                        lambda: SendMessage(chat_id=chat, text=t, reply_markup=markup_of(m)),
                     ),
                 )
         elif call.kind == "edit":
-            inline = _inline(call.markup)
+            inline = call.markup if _is_inline(call.markup) else None
+            params = {"chat_id": chat, "message_id": call.message_id, "text": call.text}
+            params = self._text_params(params, inline)
             try:
                 await self._call(
                     chat,
-                    lambda: bot.edit_message_text(
-                        text=call.text,
-                        chat_id=chat,
-                        message_id=call.message_id,
-                        reply_markup=inline,
-                        request_timeout=timeout,
+                    lambda: self._request(
+                        "editMessageText",
+                        params,
+                        lambda: EditMessageText(
+                            text=call.text,
+                            chat_id=chat,
+                            message_id=call.message_id,
+                            reply_markup=_inline(inline),
+                        ),
                     ),
                 )
             except TelegramBadRequest as exc:
@@ -258,29 +280,41 @@ class ReplySender:
                 self.stats.resent_as_new += 1
                 await self._one(ReplyCall("send", chat_id=chat, text=call.text, markup=call.markup))
         elif call.kind == "markup":
-            inline = _inline(call.markup)
+            inline = call.markup if _is_inline(call.markup) else None
+            params = {"chat_id": chat, "message_id": call.message_id}
+            if inline is not None:
+                params["reply_markup"] = inline
             try:
                 await self._call(
                     chat,
-                    lambda: bot.edit_message_reply_markup(
-                        chat_id=chat,
-                        message_id=call.message_id,
-                        reply_markup=inline,
-                        request_timeout=timeout,
+                    lambda: self._request(
+                        "editMessageReplyMarkup",
+                        params,
+                        lambda: EditMessageReplyMarkup(
+                            chat_id=chat, message_id=call.message_id, reply_markup=_inline(inline)
+                        ),
                     ),
                 )
             except TelegramBadRequest:
                 return  # an old message whose buttons can no longer change
         elif call.kind == "answer":
+            params = {"callback_query_id": call.callback_id}
+            if call.text:
+                params["text"] = call.text
+            if call.alert:
+                params["show_alert"] = True
             try:
                 # Not a message: only the global window counts it.
                 await self._call(
                     None,
-                    lambda: bot.answer_callback_query(
-                        call.callback_id,
-                        text=call.text or None,
-                        show_alert=call.alert,
-                        request_timeout=timeout,
+                    lambda: self._request(
+                        "answerCallbackQuery",
+                        params,
+                        lambda: AnswerCallbackQuery(
+                            callback_query_id=call.callback_id,
+                            text=call.text or None,
+                            show_alert=call.alert,
+                        ),
                     ),
                 )
             except TelegramBadRequest as exc:
@@ -310,6 +344,50 @@ class ReplySender:
                     commands, scope=BotCommandScopeChat(chat_id=chat), request_timeout=timeout
                 ),
             )
+
+    def _text_params(self, params: dict[str, Any], markup: dict[str, Any] | None) -> dict[str, Any]:
+        parse_mode = self.bot.default.parse_mode
+        if parse_mode:
+            params["parse_mode"] = parse_mode
+        if markup is not None:
+            params["reply_markup"] = markup
+        return params
+
+    async def _request(
+        self, name: str, params: dict[str, Any], method: Callable[[], TelegramMethod[Any]]
+    ) -> None:
+        """One text call of a reply (send, edit, buttons, toast).
+
+        Over HTTP it goes as the JSON the Bot API reads, and only ``ok`` of the answer is read:
+        aiogram would build the method's model, encode it as a form and parse the whole answer
+        into a ``Message``, which cost two thirds of the call's CPU, and the reply needs none of
+        it.  A refusal is read by aiogram all the same (``check_response``), so it raises the
+        same errors.  Other sessions (the terminal demo's) take aiogram's own path.
+        """
+        bot, timeout = self.bot, self.settings.timeout
+        session = bot.session
+        if not isinstance(session, AiohttpSession):
+            await bot(method(), request_timeout=max(1, round(timeout)))
+            return
+        http = await session.create_session()
+        url = session.api.api_url(token=bot.token, method=name)
+        body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            async with http.post(
+                url, data=body, headers=_JSON, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
+                status, content = response.status, await response.text()
+        except TimeoutError as exc:
+            raise TelegramNetworkError(method(), "Request timeout error") from exc
+        except aiohttp.ClientError as exc:
+            raise TelegramNetworkError(method(), f"{type(exc).__name__}: {exc}") from exc
+        if status == 200:
+            try:
+                if json.loads(content).get("ok") is True:
+                    return
+            except (ValueError, AttributeError):
+                pass
+        session.check_response(bot, method(), status, content)  # raises what the answer says
 
     async def _call(self, chat: int | None, make: Callable[[], Awaitable[T]]) -> T:
         """One Bot API call through the limiter, retried on 429, 5xx and timeouts."""
