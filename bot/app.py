@@ -37,6 +37,7 @@ from bot.delivery.ratelimit import RateLimiter
 from bot.delivery.worker import DeliverySettings, DeliveryWorker
 from bot.indicators import Catalog, load_catalog
 from bot.notices.service import AckReminderPolicy
+from bot.reports.export import SignOff
 from bot.services.composer import Composer
 from bot.services.conversation import Conversation, SurveyRegistry
 from bot.settings import Settings
@@ -149,6 +150,7 @@ def build_dispatcher(
     locale: str,
     composer: Composer,
     wake_delivery: Callable[[], None],
+    report_signoff: SignOff,
     policy: ReminderPolicy | None = None,
     ack_policy: AckReminderPolicy | None = None,
 ) -> Dispatcher:
@@ -158,6 +160,7 @@ def build_dispatcher(
         disable_fsm=True,
         conversation=conversation,
         indicator_catalog=catalog,
+        report_signoff=report_signoff,
         db=db,
         composer=composer,
         wake_delivery=wake_delivery,
@@ -208,6 +211,7 @@ async def build_app(
         locale=settings.locale,
         composer=Composer(tz=settings.tz, quiet=reminder_policy(settings).quiet),
         wake_delivery=worker.notify,
+        report_signoff=SignOff.from_settings(settings),
         policy=reminder_policy(settings),
         ack_policy=ack_reminder_policy(settings),
     )

@@ -140,10 +140,14 @@ def serve(
         fail(str(exc))
 
 
-async def _stats_of(settings: Settings, unit: str | None, year: int) -> tuple[Any, Any, Any]:
-    """(the province's unit, the unit asked for, its StatsReport for ``year``); exits with a
-    message when the database is out of date or no unit matches."""
+async def _stats_of(
+    settings: Settings, unit: str | None, year: int, *, nested: bool = False
+) -> tuple[Any, Any, Any]:
+    """(the province's unit, the unit asked for, a UnitTree of its StatsReport for ``year``:
+    ``nested``, every unit below it, else the first level only); exits with a message when the
+    database is out of date or no unit matches."""
     from bot.indicators import compute_stats, load_catalog
+    from bot.reports.tree import UnitTree, unit_tree
     from bot.services.actors import find_unit
     from storage import people
 
@@ -159,7 +163,11 @@ async def _stats_of(settings: Settings, unit: str | None, year: int) -> tuple[An
             report = await compute_stats(
                 session, scope_unit_id=scope.id, year=year, catalog=catalog
             )
-        return root, scope, report
+            if nested:
+                tree = await unit_tree(session, report, catalog=catalog)
+            else:
+                tree = UnitTree(report)
+        return root, scope, tree
     finally:
         await db.dispose()
 
@@ -175,10 +183,10 @@ def stats(
     settings = settings_or_exit()
     the_year = year or dt.datetime.now(settings.tz).year
     try:
-        _, _, report = asyncio.run(_stats_of(settings, unit, the_year))
+        _, _, tree = asyncio.run(_stats_of(settings, unit, the_year))
     except SchemaOutOfDate as exc:
         fail(schema_hint(exc))
-    Console().print(render_stats_terminal(report, settings.locale))
+    Console().print(render_stats_terminal(tree.report, settings.locale))
 
 
 @app.command()
@@ -195,31 +203,35 @@ def report(
 ) -> None:
     """Export the indicators of a unit and a year: an xlsx workbook, a CSV, a PNG chart of
     rate against target, or a text table."""
-    from bot.reports.export import FORMATS, to_csv, to_png, to_text, to_xlsx
+    from bot.reports.export import FORMATS, SignOff, to_csv, to_png, to_text, to_xlsx
 
     if format not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
     settings = settings_or_exit()
     the_year = year or dt.datetime.now(settings.tz).year
+    nested = format in ("xlsx", "csv")  # the breakdown by every unit of the scope
     try:
-        root, unit, stats = asyncio.run(_stats_of(settings, scope, the_year))
+        root, unit, tree = asyncio.run(_stats_of(settings, scope, the_year, nested=nested))
     except SchemaOutOfDate as exc:
         fail(schema_hint(exc))
     target = output or Path(f"chi-tieu-{unit.code}-{the_year}.{format}")
     try:
         if format == "xlsx":
             made = dt.datetime.now(settings.tz)
-            data = to_xlsx(stats, settings.locale, union_name=root.name, made_at=made)
+            signoff = SignOff.from_settings(settings)
+            data = to_xlsx(
+                tree, settings.locale, union_name=root.name, made_at=made, signoff=signoff
+            )
             target.write_bytes(data)
         elif format == "csv":
-            target.write_text(to_csv(stats, settings.locale), encoding="utf-8-sig")
+            target.write_text(to_csv(tree, settings.locale), encoding="utf-8-sig")
         elif format == "png":
-            target.write_bytes(to_png(stats, settings.locale))
+            target.write_bytes(to_png(tree, settings.locale))
         else:
-            target.write_text(to_text(stats, settings.locale), encoding="utf-8")
+            target.write_text(to_text(tree, settings.locale), encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write the report: {exc.strerror or exc}")
-    typer.echo(f"wrote {target} ({len(stats.rows)} indicators, {unit.name}, {the_year})")
+    typer.echo(f"wrote {target} ({len(tree.report.rows)} indicators, {unit.name}, {the_year})")
 
 
 @app.command()

@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     digest_day: str = Field(default="mon", validation_alias="DIGEST_DAY")
     digest_time: str = Field(default="08:00", validation_alias="DIGEST_TIME")
 
+    # The closing block of an exported report to superiors (the workbook's summary sheet):
+    # "<place>, ngày … tháng … năm …", the signer's title and the recipients ("Nơi nhận").
+    # The title and the recipients are lists split at ";" (one line each).
+    report_place: str = Field(default="Lâm Đồng", min_length=1, validation_alias="REPORT_PLACE")
+    report_signer_title: str = Field(
+        default="TM. BAN THƯỜNG VỤ", min_length=1, validation_alias="REPORT_SIGNER_TITLE"
+    )
+    report_recipients: str = Field(
+        default="LĐLĐ tỉnh Lâm Đồng (b/c); Lưu: VT", validation_alias="REPORT_RECIPIENTS"
+    )
+
     @field_validator("quiet_hours")
     @classmethod
     def _quiet(cls, value: str) -> str:
@@ -78,6 +89,11 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError("must be HH:MM-HH:MM, e.g. 21:00-07:00") from None
         return f"{start}-{end}"
+
+    @field_validator("report_place", "report_signer_title", "report_recipients", mode="before")
+    @classmethod
+    def _stripped(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("digest_day")
     @classmethod

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.indicators import Catalog, compute_stats
 from bot.indicators.compute import StatsReport, ranked_children
-from bot.reports.export import to_png, to_xlsx
+from bot.reports.export import SignOff, to_png, to_xlsx
+from bot.reports.tree import unit_tree
 from bot.services import casework, onboarding
 from bot.services.actors import Actor, resolve_scope
 from bot.services.conversation import Conversation, SurveyRegistry
@@ -198,19 +199,24 @@ async def cmd_report(
     replies: Replies,
     indicator_catalog: Catalog,
     conversation: Conversation,
+    report_signoff: SignOff,
 ) -> None:
-    """``/report [unit] [year]``: the xlsx workbook and the chart of rate against target."""
+    """``/report [unit] [year]``: the xlsx workbook (every unit of the scope, level by level)
+    and the chart of rate against target."""
     report = await _report_for(
         command.args, session, actor, replies, indicator_catalog, conversation
     )
     if report is None:
         return
     me, locale, year = chat_id(actor), actor.locale, report.year
+    tree = await unit_tree(session, report, catalog=indicator_catalog)
     root = await people.root_unit(session)
     union = root.name if root is not None else report.scope_name
     made = dt.datetime.now(conversation.tz)
     # Building the workbook and drawing the chart take a moment of CPU: off the event loop.
-    workbook = await asyncio.to_thread(to_xlsx, report, locale, union_name=union, made_at=made)
+    workbook = await asyncio.to_thread(
+        to_xlsx, tree, locale, union_name=union, made_at=made, signoff=report_signoff
+    )
     chart = await asyncio.to_thread(to_png, report, locale)
     name = f"chi-tieu-{report.scope_code}-{year}"
     caption = render("officer/report_caption.txt", locale, report=report, chart=False)

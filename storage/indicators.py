@@ -50,6 +50,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    extract,
     func,
     insert,
     literal,
@@ -219,6 +220,18 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
+def _present(year: Year, table: NamedFromClause = people) -> ColumnElement[bool]:
+    """The person (a row of ``people`` or an alias) had not left the sector by ``year``: one
+    who retired or moved out is out of that year's figures and later ones (their facts of
+    earlier years stay there)."""
+    return or_(table.c.left_on.is_(None), extract("year", table.c.left_on) > year)
+
+
+def _gone(year: Year) -> Select[Any]:
+    """The ids of the people who had left the sector by ``year``."""
+    return select(people.c.id).where(~_present(year))
+
+
 def _runs_of_year(survey_key: str, year: Year) -> Select[Any]:
     """The runs of ``survey_key`` for the period ``year``: picked first (a handful of rows) and
     their responses reached through ``ix_responses_run_id``.  Written as a join, a planner with
@@ -304,9 +317,11 @@ def _responses_touching(
 
 @dataclass(frozen=True)
 class SurveyYes:
-    """Completed responses of the year to a survey: ``respondents`` (people) and ``yes``
-    (people who answered ``question_key`` with yes in any of their responses), each person in
-    the unit of their latest response.  ``members_only``: responses given as a member."""
+    """Completed responses of the year to a survey: ``answered`` (people who answered
+    ``question_key`` in any of their responses) and ``yes`` (people who answered it with yes in
+    any of them), each person in the unit of their latest response.  A response completed
+    without the question (skipped) says nothing either way: it counts in neither.
+    ``members_only``: responses given as a member."""
 
     survey_key: str
     question_key: str
@@ -316,14 +331,15 @@ class SurveyYes:
     def source(self) -> Source:
         suffix = ":members" if self.members_only else ""
         key = f"survey:{self.survey_key}:{self.question_key}{suffix}"
-        return Source(key, ("respondents", "yes"))
+        return Source(key, ("answered", "yes"))
 
     @property
     def sources(self) -> tuple[Source, ...]:
         return (self.source,)
 
     def _completed(self, table: NamedFromClause, year: Year, within: Within = None) -> Select[Any]:
-        return _completed(table, self.survey_key, year, within, members_only=self.members_only)
+        done = _completed(table, self.survey_key, year, within, members_only=self.members_only)
+        return done.where(or_(table.c.person_id.is_(None), table.c.person_id.not_in(_gone(year))))
 
     def per_unit(self, year: Year, within: Within) -> Select[Any]:
         mine = responses.alias("survey_response")
@@ -338,6 +354,7 @@ class SurveyYes:
                 _respondent(mine).label("who"),
                 func.max(mine.c.id).label("last_id"),
                 func.max(_flag(answer.c.value == TRUE_JSON)).label("yes"),
+                func.max(_flag(answer.c.value.is_not(None))).label("answered"),
             )
             .outerjoin(
                 answer,
@@ -354,7 +371,7 @@ class SurveyYes:
         grouped = (
             select(
                 last.c.unit_id.label("unit_id"),
-                func.count().label(_column(source, "respondents")),
+                _sum(per_person.c.answered, _column(source, "answered")),
                 _sum(per_person.c.yes, _column(source, "yes")),
             )
             .select_from(per_person.join(last, last.c.id == per_person.c.last_id))
@@ -374,11 +391,15 @@ class Roster:
         return (self.source,)
 
     def per_unit(self, year: Year, within: Within) -> Select[Any]:
-        stmt = select(
-            people.c.unit_id.label("unit_id"),
-            func.count().label(_column(self.source, "people")),
-            _sum(_flag(people.c.is_member.is_(True)), _column(self.source, "members")),
-        ).group_by(people.c.unit_id)
+        stmt = (
+            select(
+                people.c.unit_id.label("unit_id"),
+                func.count().label(_column(self.source, "people")),
+                _sum(_flag(people.c.is_member.is_(True)), _column(self.source, "members")),
+            )
+            .where(_present(year))
+            .group_by(people.c.unit_id)
+        )
         return stmt if within is None else stmt.where(within(people.c.unit_id))
 
 
@@ -397,6 +418,7 @@ class Staff:
     def per_unit(self, year: Year, within: Within) -> Select[Any]:
         per_unit = (
             select(people.c.unit_id.label("unit_id"), func.count().label("n"))
+            .where(_present(year))
             .group_by(people.c.unit_id)
             .subquery("people_per_unit")
         )
@@ -439,11 +461,12 @@ class Welfare:
         return (
             select()
             .select_from(benefits.join(people, people.c.id == benefits.c.person_id))
-            .where(benefits.c.period_year == year, people.c.is_member.is_(True))
+            .where(benefits.c.period_year == year, people.c.is_member.is_(True), _present(year))
         )
 
     def _signups(self, table: NamedFromClause, year: Year, within: Within = None) -> Select[Any]:
-        return _completed(table, self.survey_key, year, within, members_only=True)
+        done = _completed(table, self.survey_key, year, within, members_only=True)
+        return done.where(or_(table.c.person_id.is_(None), table.c.person_id.not_in(_gone(year))))
 
     def per_unit(self, year: Year, within: Within) -> Select[Any]:
         signup = responses.alias("welfare_signup")
@@ -517,15 +540,17 @@ class Welfare:
 
 @dataclass(frozen=True)
 class Cases:
-    """Cases of a kind and of the year, withdrawn ones left out: ``cases`` and ``supported``
-    (status supported or closed: a hardship supported, a legal matter in which the union advised
-    or represented)."""
+    """Cases of a kind and of the year, withdrawn ones left out.  The indicator counts members'
+    cases (the subject was a member when it was reported) and, for legal cases, the union
+    body's own: ``cases`` and ``supported`` (of those, status supported or closed: a hardship
+    supported, a legal matter in which the union advised or represented); ``others``: the
+    cases of people who are not (known) members, handled all the same and shown apart."""
 
     kind: CaseKind
 
     @property
     def source(self) -> Source:
-        return Source(f"cases:{self.kind.value}", ("cases", "supported"))
+        return Source(f"cases:{self.kind.value}", ("cases", "supported", "others"))
 
     @property
     def sources(self) -> tuple[Source, ...]:
@@ -533,11 +558,15 @@ class Cases:
 
     def per_unit(self, year: Year, within: Within) -> Select[Any]:
         done = cases.c.status.in_([CaseStatus.SUPPORTED, CaseStatus.CLOSED])
+        counted: ColumnElement[bool] = cases.c.subject_member.is_(True)
+        if self.kind is CaseKind.LEGAL:
+            counted = or_(counted, cases.c.subject_union.is_(True))
         stmt = (
             select(
                 cases.c.unit_id.label("unit_id"),
-                func.count().label(_column(self.source, "cases")),
-                _sum(_flag(done), _column(self.source, "supported")),
+                _sum(_flag(counted), _column(self.source, "cases")),
+                _sum(_flag(and_(counted, done)), _column(self.source, "supported")),
+                _sum(_flag(~counted), _column(self.source, "others")),
             )
             .where(
                 cases.c.kind == self.kind,
@@ -594,7 +623,7 @@ class NoticeAcks:
                 _sum(_flag(informed), _column(self.source, "informed")),
             )
             .select_from(people.outerjoin(per_person, per_person.c.person_id == people.c.id))
-            .where(people.c.is_member.is_(True))
+            .where(people.c.is_member.is_(True), _present(year))
             .group_by(people.c.unit_id)
         )
         return stmt if within is None else stmt.where(within(people.c.unit_id))

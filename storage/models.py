@@ -89,6 +89,14 @@ class Gender(StrEnum):
     UNKNOWN = "unknown"
 
 
+class WorkStatus(StrEnum):
+    """Whether a person still works in the sector (the roster's "Trạng thái")."""
+
+    ACTIVE = "active"  # đang công tác
+    RETIRED = "retired"  # đã nghỉ (hưu, thôi việc)
+    MOVED = "moved"  # chuyển đi (ra khỏi ngành, khỏi tỉnh)
+
+
 class Role(StrEnum):
     MEMBER = "member"
     OFFICER = "officer"
@@ -198,6 +206,13 @@ class Person(SQLModel, table=True):
     role: Role = Field(default=Role.MEMBER, sa_type=_enum(Role))
     officer_unit_id: int | None = Field(default=None, foreign_key="units.id")
     tags: str = Field(default="", max_length=255)
+    # Left the sector (retired, moved out) on ``left_on``: out of every indicator of that year
+    # and later; their facts of earlier years stay there.
+    work_status: WorkStatus = Field(
+        default=WorkStatus.ACTIVE,
+        sa_column=Column(_enum(WorkStatus), nullable=False, server_default=WorkStatus.ACTIVE.value),
+    )
+    left_on: dt.date | None = Field(default=None)
     # Officers: whether the weekly below-target digest is sent to them (/digest off|on).
     weekly_digest: bool = Field(
         default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
@@ -382,6 +397,15 @@ class Case(SQLModel, table=True):
     reported_by: int | None = Field(default=None, foreign_key="people.id")
     subject_person_id: int | None = Field(default=None, foreign_key="people.id")
     subject_name: str = Field(max_length=255)
+    # The subject was a union member when the case was reported (A3b and P4 count only these
+    # and the union body's own cases); a colleague not found in the roster is not a known one.
+    subject_member: bool = Field(
+        default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
+    )
+    # The case is the union body's own (an officer's legal case for their CĐCS): P4 counts it.
+    subject_union: bool = Field(
+        default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
+    )
     unit_id: int = Field(foreign_key="units.id", index=True)
     category: str = Field(default="", max_length=64)
     description: str = Field(default="", max_length=4000)

@@ -112,17 +112,24 @@ def test_member_answers_the_activity_survey_then_the_admin_sees_stats(tmp_path: 
     assert "1/2 = 50% · ❌ Chưa đạt" in a3b
     assert "Số trường hợp: 2" in a3b
     a3c = section(stats, "A3c ·", "A5 ·")
-    assert "5/40 = 12,5% · ❌ Chưa đạt" in a3c
+    # A3c, over those who answered: the seeded answers and Tuấn's, 5 yes of 6 (Đà Lạt 4 of 5,
+    # Bảo Lộc 1 of 1); 6 of the 40 on the roster answered, too few for a verdict.
+    assert "5/6 = 83,3% · ⚠️ chưa đủ số liệu (đã trả lời 6/40)" in a3c
     assert "Mục tiêu: ≥ 75%" in a3c
-    assert "Độ phủ: 6/40 người trả lời" in a3c
-    assert "Công lập: 5/30 = 16,7% ❌ · Ngoài công lập: 0/10 = 0% ❌" in a3c
-    assert "Công đoàn Giáo dục thành phố Đà Lạt: 4/16 = 25% ❌" in a3c
-    assert "Công đoàn Giáo dục thành phố Bảo Lộc: 1/14 = 7,1% ❌" in a3c
+    assert "Độ phủ: 6/40 người trả lời ⚠️ dưới 50%: chưa đủ để đánh giá" in a3c
+    assert (
+        "Công đoàn Giáo dục thành phố Đà Lạt: 4/5 = 80% ⚠️ chưa đủ số liệu (đã trả lời 5/16)" in a3c
+    )
+    assert "Công đoàn Giáo dục thành phố Bảo Lộc: 1/1 = 100%" in a3c
+    assert "Công đoàn Giáo dục huyện Đức Trọng: chưa có ai trả lời" in a3c
     # A4b, from the seeded training survey: 0387 556 120 and 0977 812 435 took part, 0989 163 502
-    # did not, of the 40 on the roster.
+    # did not: 2 of the 3 who answered, of the 40 on the roster.
     a4b = section(stats, "A4b ·", "A5 ·")
-    assert "2/40 = 5% · ❌ Chưa đạt" in a4b
+    assert "2/3 = 66,7% · ⚠️ chưa đủ số liệu (đã trả lời 3/40)" in a4b
     assert "Độ phủ: 3/40 người trả lời" in a4b
+    # No unit report yet: no figure, every district "chưa báo cáo", never 0%.
+    a4a = section(stats, "A4a ·", "A4b ·")
+    assert "chưa có số liệu" in a4a and "Công đoàn Giáo dục thành phố Đà Lạt: chưa báo cáo" in a4a
     assert text.endswith("Tạm biệt! Cơ sở dữ liệu tạm đã được xóa.")
 
 

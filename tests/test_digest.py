@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -51,7 +50,7 @@ from bot.campaigns.digest import (
     week_label,
 )
 from bot.campaigns.schedule import QuietHours
-from bot.indicators.catalog import Catalog, Target, TargetKind, load_catalog
+from bot.indicators.catalog import Catalog, load_catalog
 from storage import campaigns as campaign_store
 from storage import digests as digest_store
 from storage.db import Database
@@ -400,11 +399,13 @@ async def test_district_officer_sees_the_unit_below_target_and_who_has_not_answe
         "\n"
         "<b>A3c</b> · Đoàn viên, CBNGNLĐ tham gia văn hóa, văn nghệ, TDTT, tham quan, nghỉ mát\n"
         "Mục tiêu: ≥ 75%\n"
-        "• Trường THCS Nguyễn Du: 25% — còn thiếu 50 điểm %\n"
+        "• Trường THCS Nguyễn Du: 50% — còn thiếu 25 điểm %\n"
         "   <i>Chưa trả lời: Lê Văn Cường, Phạm Thị Dung</i>\n"
         "\n" + FOOTER
     )
-    assert "Trường TH Lê Lợi" not in text  # 75 %: on target
+    # Nguyễn Du: An yes, Bình no (2 of its 4 answered: enough to judge) = 50%; Lê Lợi: 3 of 3
+    # answering yes, on target
+    assert "Trường TH Lê Lợi" not in text
     assert "Bùi Thị Lan" not in text  # B's, not A's
 
 
@@ -412,7 +413,7 @@ async def test_cdcs_officer_gets_their_own_unit(db: Database, world: World) -> N
     await run_pass(db, MONDAY_8)
     text = (await texts(db, world))["binh"]
     assert "🏫 Trường THCS Nguyễn Du · chỉ tiêu năm 2026" in text
-    assert "• Trường THCS Nguyễn Du: 25% — còn thiếu 50 điểm %" in text
+    assert "• Trường THCS Nguyễn Du: 50% — còn thiếu 25 điểm %" in text
     assert "Chưa trả lời: Lê Văn Cường, Phạm Thị Dung</i>" in text
 
 
@@ -432,17 +433,47 @@ async def test_officer_whose_units_are_on_target_gets_a_short_message(
 async def test_admin_sees_the_worst_gap_first_and_names_from_the_whole_subtree(
     db: Database, world: World
 ) -> None:
+    # Đà Lạt: 4 yes of the 5 who answered = 80%, on target; the provincial office: nobody
+    # answered (its run is closed: nobody to ask), no figure.  Not "0% — 75 points below".
     await run_pass(db, MONDAY_8)
     text = (await texts(db, world))["ha"]
-    assert "🏫 Công đoàn Giáo dục tỉnh Lâm Đồng · chỉ tiêu năm 2026" in text
-    # C (0 %, 75 points) before D (50 %, 25 points); nobody to name in C: the closed run's
-    # target (Long) is not named
-    assert (
-        "• Văn phòng Công đoàn tỉnh: 0% — còn thiếu 75 điểm %\n"
-        "• Công đoàn Giáo dục Đà Lạt: 50% — còn thiếu 25 điểm %\n"
-        "   <i>Chưa trả lời: Lê Văn Cường, Phạm Thị Dung, Bùi Thị Lan</i>\n"
-    ) in text
+    assert text == (
+        "📊 <b>Tuần 49/2026: chỉ tiêu của đơn vị</b>\n"
+        "🏫 Công đoàn Giáo dục tỉnh Lâm Đồng\n"
+        "\n"
+        "✅ Các đơn vị đã đủ số liệu đều đạt chỉ tiêu; 1 đơn vị chưa đủ số liệu để đánh giá.\n"
+        "\n" + FOOTER
+    )
     assert "Mai Văn Long" not in text
+
+    # Two more "no" (Cường in Nguyễn Du, Lan in Lê Lợi): Đà Lạt 4 of 7 = 57.1%, 17.9 points
+    # below; who has not answered is named from the whole district (Dung, in Nguyễn Du).
+    async with db.session() as s:
+        found = (
+            await s.execute(
+                select(col(SurveyRun.id)).where(col(SurveyRun.unit_id) == world.units["D"])
+            )
+        ).scalar_one()
+        assert found is not None
+        run_id: int = found
+        for key in ("cuong", "lan"):
+            person = await s.get(Person, world.people[key])
+            assert person is not None
+            await _answer(s, run_id, person, False)
+    async with db.session() as s:
+        officer = await s.get(Person, world.people["ha"])
+        unit = await s.get(Unit, world.units["P"])
+        assert officer is not None and unit is not None
+        digest = await build_digest(
+            s, officer=officer, scope=unit, now=MONDAY_8, catalog=A3C, tz=TZ
+        )
+    text = render_digest(digest, "vi")
+    assert "🏫 Công đoàn Giáo dục tỉnh Lâm Đồng · chỉ tiêu năm 2026" in text
+    assert (
+        "• Công đoàn Giáo dục Đà Lạt: 57,1% — còn thiếu 17,9 điểm %\n"
+        "   <i>Chưa trả lời: Phạm Thị Dung</i>\n"
+    ) in text
+    assert "Văn phòng Công đoàn tỉnh" not in text
 
 
 async def test_a_second_pass_the_same_week_writes_nothing(db: Database, world: World) -> None:
@@ -546,10 +577,11 @@ async def _digest_of(db: Database, w: World, key: str, scope: str, catalog: Cata
 
 
 async def test_build_digest_lists_every_indicator_below_target(db: Database, world: World) -> None:
-    """With the whole catalog: nothing was sent (A1: 0 of 8 members informed, exact target)
-    and no benefit confirmed (A3a: 0 of 8, target 20 %); A3b has no case and A5 is met (8
-    members of 8 people, the roster standing in for the staff count).  Nobody answered a
-    training survey: A4b is 0 of 4 people in each school, 80 points below its target."""
+    """With the whole catalog: nothing was sent (A1), no benefit asked for (A3a), nobody
+    answered a training survey (A4b) and no unit report came in: no figure for any of them,
+    and no open campaign to ask anyone about, so none is listed (never as 0%).  A3b has no
+    case and A5 is met (8 members of 8 people, the roster standing in for the staff count).
+    A3c: Nguyễn Du, 1 yes of the 2 who answered, 25 points below."""
     async with db.session() as s:
         officer = await s.get(Person, world.people["hung"])
         unit = await s.get(Unit, world.units["D"])
@@ -557,33 +589,18 @@ async def test_build_digest_lists_every_indicator_below_target(db: Database, wor
         digest = await build_digest(
             s, officer=officer, scope=unit, now=MONDAY_8, catalog=FULL_CATALOG, tz=TZ
         )
-    assert [i.code for i in digest.indicators] == ["A1", "A3a", "A3c", "A4b"]
-    a1, a3a, a3c, a4b = digest.indicators
-    assert [(u.name, u.numerator, u.denominator, u.gap) for u in a4b.units] == [
-        ("Trường TH Lê Lợi", 0, 4, 0.8),
-        ("Trường THCS Nguyễn Du", 0, 4, 0.8),
-    ]
-    assert not a4b.campaign
-    assert [(u.name, u.rate, u.gap) for u in a1.units] == [
-        ("Trường TH Lê Lợi", 0.0, 1.0),
-        ("Trường THCS Nguyễn Du", 0.0, 1.0),
-    ]
-    assert a1.target == Target(TargetKind.EXACT, Decimal(100))
-    assert not a1.campaign and a1.units[0].pending == ()
-    assert [(u.name, u.gap) for u in a3a.units] == [
-        ("Trường TH Lê Lợi", 0.2),
-        ("Trường THCS Nguyễn Du", 0.2),
-    ]
+    assert [i.code for i in digest.indicators] == ["A3c"]
+    (a3c,) = digest.indicators
     assert [(u.name, u.numerator, u.denominator, u.gap) for u in a3c.units] == [
-        ("Trường THCS Nguyễn Du", 1, 4, 0.5)
+        ("Trường THCS Nguyễn Du", 1, 2, 0.25)
     ]
     assert a3c.campaign and a3c.units[0].pending == ("Lê Văn Cường", "Phạm Thị Dung")
     assert a3c.units[0].pending_count == 2
     text = render_digest(digest, "vi")
-    assert "<b>A1</b> · Đoàn viên, CBNGNLĐ tiếp nhận thông tin" in text
-    assert "Mục tiêu: 100%\n• Trường TH Lê Lợi: 0% — còn thiếu 100 điểm %" in text
-    assert "Mục tiêu: ≥ 20%\n• Trường TH Lê Lợi: 0% — còn thiếu 20 điểm %" in text
-    assert "A5" not in text and "A3b" not in text
+    assert "<b>A3c</b> · Đoàn viên, CBNGNLĐ tham gia" in text
+    for code in ("A1", "A3a", "A4b", "A5", "A3b"):
+        assert f"<b>{code}</b>" not in text
+    assert ": 0%" not in text
 
 
 async def test_nothing_measurable_says_so(db: Database, world: World) -> None:
@@ -593,9 +610,11 @@ async def test_nothing_measurable_says_so(db: Database, world: World) -> None:
 
 
 async def test_at_most_ten_units_and_ten_names(db: Database) -> None:
-    """A district of twelve schools nobody answered for (0 %, 75 points below each, so by
-    name): ten listed, "… và 2 đơn vị khác"; the first school has twelve targets who have not
-    answered: ten named (by name), "và 2 người khác"."""
+    """A district of twelve schools, each with one teacher who answered "no" and one asked who
+    has not answered (1 of 2: enough to judge; 0 %, 75 points below each, so by name): ten
+    listed, "… và 2 đơn vị khác".  The first school has twelve more who answered "no" and
+    twelve more asked: 13 of 26 answered, 0 %; of its thirteen who have not answered, ten are
+    named (by name), "và 3 người khác"."""
     w = World()
     async with db.session() as s:
         p = await _unit(s, w, "P", "Công đoàn Giáo dục tỉnh Lâm Đồng", UnitKind.PROVINCE, None)
@@ -604,31 +623,65 @@ async def test_at_most_ten_units_and_ten_names(db: Database) -> None:
             await _unit(s, w, f"S{i:02d}", f"Trường số {i:02d}", UnitKind.GRASSROOTS, d)
             for i in range(1, 13)
         ]
-        officer = await _person(
-            s, w, "hung", schools[0], role=Role.OFFICER, office=d, chat=ChatStage.LINKED
-        )
-        first = [
-            await _person(s, w, f"gv{i:02d}", schools[0], full_name=f"Giáo viên {i:02d}")
-            for i in range(1, 13)
-        ]
-        for i, school in enumerate(schools[1:], start=2):
-            await _person(s, w, f"nv{i:02d}", school, full_name=f"Nhân viên {i:02d}")
+        officer = await _person(s, w, "hung", d, role=Role.OFFICER, office=d, chat=ChatStage.LINKED)
         assert d.id is not None
         run_id = await _run(s, await _definition(s), d.id)
-        await campaign_store.insert_targets(
-            s,
-            run_id=run_id,
-            rows=[campaign_store.Target(int(q.id or 0), w.units["S01"]) for q in first],
-            now=utc(11, 20, 2),
-        )
+        asked: list[campaign_store.Target] = []
+        for i, school in enumerate(schools, start=1):
+            count = 13 if i == 1 else 1
+            for j in range(1, count + 1):
+                no = await _person(
+                    s, w, f"no{i:02d}{j:02d}", school, full_name=f"Đã trả lời {i}.{j}"
+                )
+                await _answer(s, run_id, no, False)
+                who = await _person(
+                    s, w, f"gv{i:02d}{j:02d}", school, full_name=f"Giáo viên {i:02d}.{j:02d}"
+                )
+                asked.append(campaign_store.Target(int(who.id or 0), w.units[f"S{i:02d}"]))
+        await campaign_store.insert_targets(s, run_id=run_id, rows=asked, now=utc(11, 20, 2))
         assert officer.id is not None
     assert await run_pass(db, MONDAY_8) == 1
     text = (await digests(db))[0].text
     listed = [line for line in text.splitlines() if line.startswith("• ")]
     assert listed == [f"• Trường số {i:02d}: 0% — còn thiếu 75 điểm %" for i in range(1, 11)]
     assert "… và 2 đơn vị khác" in text
-    named = ", ".join(f"Giáo viên {i:02d}" for i in range(1, 11))
-    assert f"   <i>Chưa trả lời: {named} và 2 người khác</i>" in text
+    named = ", ".join(f"Giáo viên 01.{j:02d}" for j in range(1, 11))
+    assert f"   <i>Chưa trả lời: {named} và 3 người khác</i>" in text
+
+
+async def test_units_with_too_few_answers_are_listed_with_who_to_ask(
+    db: Database, world: World
+) -> None:
+    """Lê Lợi's four are asked again in a second campaign nobody has answered yet: 3 of 4
+    answered the first, so A3c is judged there all the same.  A new school under Đà Lạt with
+    three people asked and one answer: 1 of 3 is too few to judge; it is listed apart, with
+    who to ask, not as below target."""
+    async with db.session() as s:
+        d = await s.get(Unit, world.units["D"])
+        assert d is not None and d.id is not None
+        e = await _unit(s, world, "E", "Trường MN Hoa Mai", UnitKind.GRASSROOTS, d)
+        found = (
+            await s.execute(select(col(SurveyRun.id)).where(col(SurveyRun.unit_id) == d.id))
+        ).scalar_one()
+        assert found is not None
+        run_id: int = found
+        first = await _person(s, world, "x1", e, full_name="Trịnh Văn Một")
+        await _person(s, world, "x2", e, full_name="Trịnh Văn Hai")
+        await _person(s, world, "x3", e, full_name="Trịnh Văn Ba")
+        await _answer(s, run_id, first, True)
+        await campaign_store.insert_targets(
+            s,
+            run_id=run_id,
+            rows=[campaign_store.Target(world.people[k], world.units["E"]) for k in ("x2", "x3")],
+            now=utc(11, 20, 2),
+        )
+    text = await _digest_of(db, world, "hung", "D", A3C)
+    assert (
+        "• Trường MN Hoa Mai: chưa đủ số liệu (đã trả lời 1/3)\n"
+        "   <i>Chưa trả lời: Trịnh Văn Ba, Trịnh Văn Hai</i>\n"
+    ) in text
+    # Nguyễn Du stays below target, listed first
+    assert text.index("Trường THCS Nguyễn Du: 50%") < text.index("Trường MN Hoa Mai")
 
 
 async def test_unit_report_indicators_only_where_a_report_came_in(

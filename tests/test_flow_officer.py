@@ -72,6 +72,16 @@ async def test_stats_of_a_school_from_answers_cases_and_benefits(
     await api.wait_idle()
     await answer_typed(api, bao, "Bị tai nạn giao thông, đang điều trị", "không")
     await submit(api, bao)
+    # Bảo also reports a colleague who is not a member (Ngô Văn Lâm, on a contract): the case
+    # is handled like any other, and shown apart from A3b, which counts members' cases.
+    await open_form(api, bao, "Báo cáo hoàn cảnh khó khăn")
+    await bao.click(bao.last_message(), "Của một đồng nghiệp")
+    await api.wait_idle()
+    await answer_typed(api, bao, "Ngô Văn Lâm", "0357 690 218")
+    await bao.click(bao.last_message(), "Ốm đau, bệnh hiểm nghèo")
+    await api.wait_idle()
+    await answer_typed(api, bao, "Đang điều trị dài ngày", "không")
+    await submit(api, bao)
 
     thuy = api.user(id=8005, first_name="Thủy", phone="0977812435")
     await link(api, thuy)
@@ -84,8 +94,9 @@ async def test_stats_of_a_school_from_answers_cases_and_benefits(
     # The chair follows up the case and confirms the benefit.
     await mai_anh.send("/cases")
     await api.wait_idle()
-    case_message = mai_anh.last_message()
+    case_message = mai_anh.last_message()  # newest first: the last card is Bảo's own
     assert "Đặng Quốc Bảo" in case_message.text
+    assert "Ngô Văn Lâm" in mai_anh.messages()[-2].text
     supported = case_message.data_of("🤝 Đã hỗ trợ")
     await mai_anh.click(case_message, "🤝 Đã hỗ trợ")
     await api.wait_idle()
@@ -98,9 +109,18 @@ async def test_stats_of_a_school_from_answers_cases_and_benefits(
     await api.wait_idle()
 
     async with bot.db.session() as session:
-        case = (await session.execute(select(Case))).scalar_one()
+        rows = list((await session.execute(select(Case).order_by(col(Case.id)))).scalars())
+        assert [(c.subject_name, c.subject_member) for c in rows] == [
+            ("Đặng Quốc Bảo", True),
+            ("Ngô Văn Lâm", False),
+        ]
+        case = rows[0]
         assert case.status == CaseStatus.SUPPORTED
-        events = list((await session.execute(select(CaseEvent))).scalars())
+        events = list(
+            (
+                await session.execute(select(CaseEvent).where(col(CaseEvent.case_id) == case.id))
+            ).scalars()
+        )
         assert [e.to_status for e in events] == [CaseStatus.REPORTED, CaseStatus.SUPPORTED]
         benefit = (await session.execute(select(WelfareBenefit))).scalar_one()
         assert benefit.status == BenefitStatus.CONFIRMED
@@ -108,19 +128,21 @@ async def test_stats_of_a_school_from_answers_cases_and_benefits(
     stats = await reply_to(api, mai_anh, "/stats")
     # By hand, CĐCS THPT Bùi Thị Xuân and its two tổ: 6 people in the roster (5 members,
     # Ngô Văn Lâm is not), staff count 6.
-    # A3c: 1 took part (Tuấn) of 6 staff = 16,7%; 2 answered (Tuấn, Nhung): coverage 2/6.
-    assert "1/6 = 16,7%" in stats
-    assert "2/6" in stats
-    # A3a: 1 confirmed benefit (Thủy) of 5 members = 20% (target ≥ 20%: met).
-    assert "1/5 = 20%" in stats
-    # A3b: 1 case, supported = 1/1 = 100%.
-    assert "1/1 = 100%" in stats
+    # A3c: 1 took part (Tuấn) of the 2 who answered (Tuấn, Nhung) = 50%; 2 of 6 staff
+    # answered (33% < 50%): no verdict yet.
+    assert "1/2 = 50% · ⚠️ chưa đủ số liệu (đã trả lời 2/6)" in stats
+    # A3a: 1 confirmed benefit (Thủy) of 5 members = 20%, but 1 of 5 signed up: no verdict.
+    assert "1/5 = 20% · ⚠️ chưa đủ số liệu (đã đăng ký 1/5)" in stats
+    # A3b: 1 member's case, supported = 1/1 = 100%; Lâm's case apart.
+    a3b = stats.split("\nA3b · ")[1].split("\nA3c · ")[0]
+    assert "1/1 = 100% · ✅ Đạt" in a3b
+    assert "Ngoài đoàn viên (xử lý nhưng không tính vào chỉ tiêu): 1 trường hợp" in a3b
     # A5: 5 members of 6 staff = 83,3% (2026 takes the 2025 phase target ≥ 97%: not met).
     assert "5/6 = 83,3%" in stats
 
     # One indicator by unit: A3c in the CĐCS, its tổ furthest below target first.
     a3c = await reply_to(api, mai_anh, "/indicator a3c")
-    assert "A3c · Đoàn viên, CBNGNLĐ tham gia" in a3c and "1/6 = 16,7%" in a3c
+    assert "A3c · Đoàn viên, CBNGNLĐ tham gia" in a3c and "1/2 = 50%" in a3c
     assert "Theo đơn vị (thấp nhất so với mục tiêu trước):" in a3c
     unknown = await reply_to(api, mai_anh, "/indicator Z9")
     assert "Không có chỉ tiêu «Z9»" in unknown and "A1, A2a" in unknown
@@ -202,6 +224,32 @@ async def test_legal_request_followed_up_counts_for_p4(api: FakeBotAPI, bot: Run
     stats = await reply_to(api, mai_anh, "/stats")  # and A3b has no hardship case
     a3b = stats.split("\nA3b · ")[1].split("\nA3c · ")[0]
     assert "chưa có trường hợp" in a3b
+
+    # A member is not offered the union body's own form; the chair files one for her CĐCS
+    # (a dispute over union funds): P4 counts the union's cases too.
+    menu = await reply_to(api, tuan, "/surveys")
+    assert "Vụ việc pháp lý của tổ chức công đoàn" not in menu
+    assert "📝 Vụ việc pháp lý của tổ chức công đoàn" not in tuan.last_message().button_texts
+    await open_form(api, mai_anh, "Vụ việc pháp lý của tổ chức công đoàn")
+    await mai_anh.click(mai_anh.last_message(), "Kinh phí công đoàn, đoàn phí")
+    await api.wait_idle()
+    await mai_anh.click(mai_anh.last_message(), "Tư vấn pháp luật")
+    await api.wait_idle()
+    await answer_typed(api, mai_anh, "Đơn vị chậm trích nộp kinh phí công đoàn 2%", "không")
+    await submit(api, mai_anh)
+    async with bot.db.session() as session:
+        union_case = (
+            await session.execute(select(Case).order_by(col(Case.id).desc()).limit(1))
+        ).scalar_one()
+        assert (union_case.kind, union_case.subject_union, union_case.subject_person_id) == (
+            CaseKind.LEGAL,
+            True,
+            None,
+        )
+        assert union_case.subject_name == "CĐCS Trường THPT Bùi Thị Xuân"
+    # 1 supported of Tuấn's remaining request and the union's new one = 1/2.
+    with_union = await reply_to(api, mai_anh, "/indicator P4")
+    assert "1/2 = 50% · ❌ Chưa đạt" in with_union
 
 
 async def test_member_cannot_use_officer_or_admin_commands(

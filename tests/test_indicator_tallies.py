@@ -218,11 +218,11 @@ async def test_a_member_who_moves_and_answers_again_counts_once_where_they_answe
     db: Database, province: Province
 ) -> None:
     """s1b (S1, answered "no" to the first activity survey) moves to S2 and answers the
-    second one "yes" there.  Before, in Đà Lạt: S1 3 yes (s1a s1e s1f) of 6 people, S2 3 yes
-    (s2a s2b s2c) of 4.  After: s1b counts in S2 only, with yes; the roster moved them too:
-    S1 3/5, S2 4/5; Đà Lạt 7/10 (was 6/10)."""
+    second one "yes" there.  Before, in Đà Lạt: S1 3 yes (s1a s1e s1f) of 4 answering (of 6
+    people), S2 3 yes (s2a s2b s2c) of 4.  After: s1b counts in S2 only, with yes: S1 3/3
+    (3 of its 5 people answered), S2 4/5; Đà Lạt 7/8 (was 6/8)."""
     before = await _report_of(db, province, "DL", YEAR, tallies=True)
-    assert _children(_row(before, "A3c")) == {"S1": (3, 6, False), "S2": (3, 4, True)}
+    assert _children(_row(before, "A3c")) == {"S1": (3, 4, True), "S2": (3, 4, True)}
     async with db.session() as s:
         mover = province.people["s1b"]
         await s.execute(
@@ -232,8 +232,8 @@ async def test_a_member_who_moves_and_answers_again_counts_once_where_they_answe
         await _respond(s, province, "act_dl", "s1b", participated=True)
     after = await _report_of(db, province, "DL", YEAR, tallies=True)
     row = _row(after, "A3c")
-    assert _children(row) == {"S1": (3, 5, False), "S2": (4, 5, True)}
-    assert _fig(row) == (7, 10, False)
+    assert _children(row) == {"S1": (3, 3, True), "S2": (4, 5, True)}
+    assert _fig(row) == (7, 8, True)
     assert row.coverage_count == 8  # respondents, each once
     await _assert_same(db, province)
 

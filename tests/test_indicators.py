@@ -7,6 +7,7 @@ TEST_POSTGRES_URL is set, on PostgreSQL too, each test in a schema of its own.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import uuid
@@ -27,6 +28,7 @@ from bot.indicators import (
     CatalogError,
     Figure,
     IndicatorResult,
+    Standing,
     StatsReport,
     TargetKind,
     UnknownScope,
@@ -34,6 +36,7 @@ from bot.indicators import (
     load_catalog,
 )
 from bot.indicators.catalog import DEFAULT_CATALOG, Target
+from bot.indicators.compute import ranked_children
 from bot.indicators.terminal import render_stats_terminal
 from bot.texts import render
 from storage.db import Database, normalize_url
@@ -52,6 +55,7 @@ from storage.models import (
     Unit,
     UnitKind,
     WelfareBenefit,
+    WorkStatus,
 )
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
@@ -243,8 +247,20 @@ def _case(
     status: CaseStatus,
     year: int = YEAR,
     kind: CaseKind = CaseKind.HARDSHIP,
+    *,
+    member: bool = True,
+    union: bool = False,
 ) -> Case:
-    return Case(kind=kind, subject_name="X", unit_id=p.uid(unit), status=status, period_year=year)
+    """A case of a member (``member``), of someone who is not one, or of the union body."""
+    return Case(
+        kind=kind,
+        subject_name="X",
+        subject_member=member and not union,
+        subject_union=union,
+        unit_id=p.uid(unit),
+        status=status,
+        period_year=year,
+    )
 
 
 async def build_province(s: AsyncSession) -> Province:
@@ -260,6 +276,8 @@ async def build_province(s: AsyncSession) -> Province:
     E1 (BL)         yes     0            nobody yet (a CĐCS just set up)
     totals: 20 people, 17 members; DL 10 people / 8 members; BL 9 / 8.
     s4d moved from S3 to S4 during 2025: the training survey they answered in S3 counts there.
+    s4f (S4, a member) retired on 31 March 2025: in 2024's figures (21 people, 18 members), in
+    none of 2025's, their activity answer of February 2025 included.
     """
     p = Province()
     await _unit(s, p, "LD", "Công đoàn Giáo dục tỉnh Lâm Đồng", UnitKind.PROVINCE, None)
@@ -279,6 +297,9 @@ async def build_province(s: AsyncSession) -> Province:
     await _people(s, p, "S2", "s2a s2b s2c", "s2d")
     await _people(s, p, "S3", "s3a s3b s3c", "s3d")
     await _people(s, p, "S4", "s4a s4b s4c s4d s4e")
+    await _people(s, p, "S4", "s4f")
+    p.people["s4f"].work_status = WorkStatus.RETIRED
+    p.people["s4f"].left_on = dt.date(2025, 3, 31)
 
     # Activity participation (A3c).  Two runs in 2025 (s1a answers both: counted once),
     # one in 2024, and a training survey of 2025 that must not count for A3c.
@@ -301,6 +322,8 @@ async def build_province(s: AsyncSession) -> Province:
     await _respond(s, p, "act_dl", "s1a", participated=yes)
     await _respond(s, p, "act_old", "s1c", participated=yes)
     await _respond(s, p, "act_old", "s4c", participated=yes)
+    await _respond(s, p, "act_old", "s4f", participated=yes)
+    await _respond(s, p, "act", "s4f", participated=yes)  # before leaving: not counted
     # Training (A4b, all staff): s4d answered while still in S3; s1f and s2d are not members;
     # an anonymous yes in S2; s1c's yes is of 2024.
     await _run(s, p, "training_old", "training_participation", 2024)
@@ -342,16 +365,20 @@ async def build_province(s: AsyncSession) -> Province:
             _case(p, "S4", CaseStatus.CLOSED),
             _case(p, "S1", CaseStatus.REPORTED, year=2024),
             _case(p, "S2", CaseStatus.WITHDRAWN),  # a duplicate report: counts nowhere
+            # s3d is not a member: handled and supported, shown apart, not counted in A3b
+            _case(p, "S3", CaseStatus.SUPPORTED, member=False),
         ]
     )
-    # Legal cases (P4): the union took part in S1's second, S2's (closed since) and S4's.
+    # Legal cases (P4): the union took part in S1's second and S4's; S2's (closed since) is
+    # s2d's, not a member's; S4's union itself asked for advice (not given yet).
     legal = CaseKind.LEGAL
     s.add_all(
         [
             _case(p, "S1", CaseStatus.REPORTED, kind=legal),
             _case(p, "S1", CaseStatus.SUPPORTED, kind=legal),
-            _case(p, "S2", CaseStatus.CLOSED, kind=legal),
+            _case(p, "S2", CaseStatus.CLOSED, kind=legal, member=False),
             _case(p, "S4", CaseStatus.SUPPORTED, kind=legal),
+            _case(p, "S4", CaseStatus.REPORTED, kind=legal, union=True),
             _case(p, "S4", CaseStatus.WITHDRAWN, kind=legal),  # taken back: counts nowhere
             _case(p, "S3", CaseStatus.REPORTED, year=2024, kind=legal),
         ]
@@ -449,58 +476,75 @@ async def test_province_2025(db: Database, province: Province) -> None:
     ]  # fmt: skip
     assert report.not_computed == ()
 
-    # A3c: yes = s1a s1e s1f s2a s2b s2c s4a anon(S4) = 8; staff = 20 people.
-    # respondents = s1a s1b s1e s1f s2a s2b s2c s2d s4a s4b anon anon = 12 (s3a in progress,
-    # s3b abandoned, s4d answered another survey, s1c/s4c answered in 2024).
+    # A3c, over those who answered `participated`: yes = s1a s1e s1f s2a s2b s2c s4a anon(S4)
+    # = 8; answered = those + s1b s2d anon(S3) = 11 (s4b completed without the question, s3a
+    # in progress, s3b abandoned, s4d answered another survey, s1c/s4c answered in 2024).
+    # 8/11 = 72.7% < 75%; coverage 11 of the 20 people = 55% ≥ 50%: a verdict, not met.
     a3c = _row(report, "A3c")
-    assert _fig(a3c) == (8, 20, False)  # 40% < 75%
-    assert a3c.rate == pytest.approx(0.40)
-    assert (a3c.coverage_count, a3c.coverage_total, a3c.coverage_low) == (12, 20, False)
+    assert _fig(a3c) == (8, 11, False)
+    assert a3c.rate == pytest.approx(8 / 11)
+    assert a3c.standing is Standing.NOT_MET
+    assert (a3c.coverage_count, a3c.coverage_total, a3c.coverage_low) == (11, 20, False)
+    assert a3c.floor == pytest.approx(0.40)  # 8 of all 20: those who did not answer as "no"
     assert a3c.target.kind is TargetKind.MIN and a3c.target.value == Decimal(75)
-    # public: yes s1a s1e s1f s4a anon = 5 of 20 - 4 = 16; non-public S2: 3 of 4 = 75% = target.
+    # public: answered s1a s1b s1e s1f s4a anon anon = 7 of 16 people = 43.75% < 50%: the rate
+    # 5/7 without a verdict; non-public S2: 3 of 4 answered yes = 75% = target, all answered.
     assert a3c.by_public is not None
-    assert _fig(a3c.by_public["public"]) == (5, 16, False)
+    public = a3c.by_public["public"]
+    assert (_fig(public), public.standing) == ((5, 7, None), Standing.LOW_COVERAGE)
+    assert public.coverage_count == 7
     assert _fig(a3c.by_public["non_public"]) == (3, 4, True)
-    assert a3c.by_public["public"].coverage_count == 8  # s1a s1b s1e s1f s4a s4b anon anon
-    # districts: BL yes s4a anon = 2 of 9; DL yes s1a s1e s1f s2a s2b s2c = 6 of 10;
-    # the provincial office itself (pv): 0 of 1.
-    assert _children(a3c) == {"BL": (2, 9, False), "DL": (6, 10, False), "LD*": (0, 1, False)}
+    # districts: DL answered s1a s1b s1e s1f s2a s2b s2c s2d = 8 of 10, yes 6: 75% met; BL
+    # answered s4a and the two anonymous = 3 of 9 (33%): no verdict; the provincial office
+    # (pv): nobody answered, no figure.
+    assert _children(a3c) == {"BL": (2, 3, None), "DL": (6, 8, True), "LD*": (0, 0, None)}
     bl = next(c for c in a3c.by_child if c.code == "BL")
-    assert (bl.coverage_count, bl.coverage_total, bl.coverage_low) == (4, 9, True)
+    assert (bl.coverage_count, bl.coverage_total, bl.coverage_low) == (3, 9, True)
+    office = next(c for c in a3c.by_child if c.direct)
+    assert (office.rate, office.standing) == (None, Standing.NO_DATA)
 
-    # A4b (all staff): yes = s4d (answered in S3) s1a s1f anon(S2) = 4 of 20 people;
-    # respondents = those + s2d s3c = 6 (s4e still in progress, s1c's yes is of 2024).
+    # A4b (all staff): yes = s4d (answered in S3) s1a s1f anon(S2) = 4; answered = those +
+    # s2d s3c = 6 (s4e still in progress, s1c's yes is of 2024): 66.7%, but 6 of 20 people
+    # answered (30% < 50%): no verdict.
     a4b = _row(report, "A4b")
-    assert _fig(a4b) == (4, 20, False)  # 20% < 80%
+    assert _fig(a4b) == (4, 6, None)
     assert (a4b.coverage_count, a4b.coverage_total, a4b.coverage_low) == (6, 20, True)
+    assert a4b.floor == pytest.approx(4 / 20)
     assert a4b.by_public is not None
-    assert _fig(a4b.by_public["public"]) == (3, 16, False)  # s4d s1a s1f
-    assert _fig(a4b.by_public["non_public"]) == (1, 4, False)  # the anonymous yes: 25%
-    # DL: s1a s1f anon = 3 of 10; BL: s4d, counted where they answered (S3), 1 of 9.
-    assert _children(a4b) == {"BL": (1, 9, False), "DL": (3, 10, False), "LD*": (0, 1, False)}
+    assert _fig(a4b.by_public["public"]) == (3, 4, None)  # s4d s1a s1f of 4; 4 of 16 answered
+    # non-public: s2d and the anonymous yes answered, 2 of S2's 4 people = 50%: enough; 1/2.
+    assert _fig(a4b.by_public["non_public"]) == (1, 2, False)
+    # DL: s1a s1f anon of 4 answering (4 of 10); BL: s4d, counted where they answered (S3),
+    # and s3c: 1 of 2 (2 of 9).
+    assert _children(a4b) == {"BL": (1, 2, None), "DL": (3, 4, None), "LD*": (0, 0, None)}
 
-    # A3a: confirmed members s1a s2a s4a = 3 (s1f is not a member, s4a twice) of 17 members.
-    # engaged = responses s1a s1b s1c s2a s4a s4b (+ benefit rows of the same) = 6.
+    # A3a (not a yes/no survey: over every member): confirmed members s1a s2a s4a = 3 (s1f is
+    # not a member, s4a twice) of 17 members.  Signed up: responses s1a s1b s1c s2a s4a s4b (+
+    # benefit rows of the same) = 6 of 17 = 35% < 50%: 17.6% shown without a verdict.
     a3a = _row(report, "A3a")
-    assert _fig(a3a) == (3, 17, False)  # 17.6% < 20%
+    assert _fig(a3a) == (3, 17, None)
     assert (a3a.coverage_count, a3a.coverage_total, a3a.coverage_low) == (6, 17, True)
+    assert a3a.coverage_kind == "signups"
     assert a3a.by_public is not None
-    assert _fig(a3a.by_public["public"]) == (2, 14, False)  # s1a s4a of 17 - 3
-    assert _fig(a3a.by_public["non_public"]) == (1, 3, True)  # s2a of 3: 33.3%
-    # DL: s1a s2a of 8 = 25%; BL: s4a of 8 = 12.5%; LD office: 0 of 1.
-    assert _children(a3a) == {"BL": (1, 8, False), "DL": (2, 8, True), "LD*": (0, 1, False)}
+    assert _fig(a3a.by_public["public"]) == (2, 14, None)  # s1a s4a; 5 of 14 signed up
+    assert _fig(a3a.by_public["non_public"]) == (1, 3, None)  # s2a; 1 of 3 signed up
+    # DL: s1a s2a of 8, 4 of 8 signed up (50%): 25% ≥ 20%; BL: s4a of 8, 2 signed up; the
+    # office: nobody signed up, no figure.
+    assert _children(a3a) == {"BL": (1, 8, None), "DL": (2, 8, True), "LD*": (0, 1, None)}
+    assert next(c for c in a3a.by_child if c.direct).rate is None
 
-    # A3b: 6 cases of 2025 (S2's withdrawn duplicate left out), supported/closed: S1 1, S3 1,
-    # S4 2 = 4.
+    # A3b: members' hardship cases of 2025: 6 (S2's withdrawn duplicate left out, s3d's case
+    # shown apart), supported/closed: S1 1, S3 1, S4 2 = 4.
     a3b = _row(report, "A3b")
     assert _fig(a3b) == (4, 6, False)
-    assert (a3b.coverage_count, a3b.coverage_total) == (6, 6)
+    assert (a3b.coverage_count, a3b.coverage_total, a3b.apart) == (6, 6, 1)
     assert a3b.target.kind is TargetKind.EXACT
     assert a3b.by_public is not None
     assert _fig(a3b.by_public["public"]) == (4, 5, False)
     assert _fig(a3b.by_public["non_public"]) == (0, 1, False)
-    # DL: S1 1 of 2 + S2 0 of 1 = 1 of 3; BL: 3 of 3; no case at the provincial office.
+    # DL: S1 1 of 2 + S2 0 of 1 = 1 of 3; BL: 3 of 3 (and s3d's apart); none at the office.
     assert _children(a3b) == {"BL": (3, 3, True), "DL": (1, 3, False)}
+    assert next(c for c in a3b.by_child if c.code == "BL").apart == 1
 
     # A5: members 17; staff S1 8 + S2 5 + S3 (staff 0: 4 in the roster) + S4 5 = 22.
     a5 = _row(report, "A5")
@@ -517,16 +561,18 @@ async def test_province_2025(db: Database, province: Province) -> None:
     office = next(c for c in a5.by_child if c.direct)
     assert office.rate is None
 
-    # P4: legal cases of 2025: S1 reported + supported, S2 closed (after the union took part),
-    # S4 supported = 3 of 4 = 75% ≥ 68% (phase 2025); S4's withdrawn request is left out and
-    # the hardship cases are not legal ones.
+    # P4 (members' and union bodies' legal cases): S1 reported + supported, S4 supported, S4's
+    # union's own request (reported) = 2 of 4 = 50% < 68% (phase 2025).  S2's case (closed,
+    # the union took part) is s2d's, not a member's: apart; S4's withdrawn request counts
+    # nowhere; hardship cases are not legal ones.  (Counting S2's: 3 of 4, "met".)
     p4 = _row(report, "P4")
-    assert _fig(p4) == (3, 4, True)
+    assert _fig(p4) == (2, 4, False)
     assert (p4.coverage_count, p4.coverage_kind, p4.target.value) == (4, "cases", Decimal(68))
+    assert p4.apart == 1
     assert p4.by_public is not None
-    assert _fig(p4.by_public["public"]) == (2, 3, False)  # S1 S1 S4: 66.7%
-    assert _fig(p4.by_public["non_public"]) == (1, 1, True)
-    assert _children(p4) == {"BL": (1, 1, True), "DL": (2, 3, False)}
+    assert _fig(p4.by_public["public"]) == (2, 4, False)
+    assert _fig(p4.by_public["non_public"]) == (0, 0, None)
+    assert _children(p4) == {"BL": (1, 2, False), "DL": (1, 2, False)}
 
 
 async def test_unit_report_indicators_of_the_province(db: Database, province: Province) -> None:
@@ -546,30 +592,37 @@ async def test_unit_report_indicators_of_the_province(db: Database, province: Pr
         assert row.by_public is not None
         return _fig(row), _fig(row.by_public["public"]), _fig(row.by_public["non_public"])
 
-    # 5 CĐCS: 4 public (S1 S3 S4 E1), 1 non-public (S2).
-    # A2a: S1 of 5 CĐCS; a mixed scope has no single target (public 100%, non-public ≥70%).
-    assert split("A2a") == ((1, 5, None), (1, 4, False), (0, 1, False))
+    # 5 CĐCS: 4 public (S1 S3 S4 E1), 1 non-public (S2); 3 reported (S1 S2 S4): coverage 60%.
+    # Rates over the CĐCS that reported; S3 and E1 are "chưa báo cáo", in no denominator.
+    # A2a: S1 of 3; a mixed scope has no single target (public 100%, non-public ≥70%).
+    # Public: S1 S4 reported (2 of 4 = 50%: enough), S1 yes: 50% < 100%; S2: no.
+    assert split("A2a") == ((1, 3, None), (1, 2, False), (0, 1, False))
     a2a = _row(report, "A2a")
     assert (a2a.coverage_count, a2a.coverage_total, a2a.coverage_kind) == (3, 5, "reports")
     assert a2a.target.split
-    assert _children(a2a) == {"BL": (0, 3, None), "DL": (1, 2, None)}
-    # A2b: S1 S2 S4; public 2 of 4 (100% wanted), non-public 1 of 1.
-    assert split("A2b") == ((3, 5, None), (2, 4, False), (1, 1, True))
-    # A4a: S1 S2 = 40% < 70%.
-    assert _fig(_row(report, "A4a")) == (2, 5, False)
-    # A6: 2 + 0 + 1 = 3 introductions over 5 CĐCS = 0.6 < 1 each; public 3 over 4 = 0.75.
-    assert split("A6") == ((3, 5, False), (3, 4, False), (0, 1, False))
+    assert a2a.floor == pytest.approx(1 / 5)  # S3 and E1 taken as "no"
+    # DL: S1 S2 reported, S1 yes; BL: only S4 reported (1 of 3: too few for a verdict).
+    assert _children(a2a) == {"BL": (0, 1, None), "DL": (1, 2, None)}
+    # A2b: S1 S2 S4 of 3; public 2 of 2 (100%), non-public 1 of 1.
+    assert split("A2b") == ((3, 3, None), (2, 2, True), (1, 1, True))
+    # A4a: S1 S2 of 3 = 66.7% < 70%.
+    assert _fig(_row(report, "A4a")) == (2, 3, False)
+    # A6: 2 + 0 + 1 = 3 introductions over the 3 CĐCS that reported = 1.0 each: met; public
+    # 3 over 2 = 1.5; S2 0 over 1.  The cautious reading: 3 over all 5 CĐCS = 0.6.
+    assert split("A6") == ((3, 3, True), (3, 2, True), (0, 1, False))
+    assert _row(report, "A6").floor == pytest.approx(0.6)
     # A7: "tốt" or better: S1 (xuất sắc), S2 (tốt); S4 only "hoàn thành".
-    assert split("A7") == ((2, 5, None), (1, 4, False), (1, 1, True))
-    # A8a–c: 100% wanted.
-    assert _fig(_row(report, "A8a")) == (3, 5, False)
-    assert _fig(_row(report, "A8b")) == (2, 5, False)
-    assert _fig(_row(report, "A8c")) == (2, 5, False)
+    assert split("A7") == ((2, 3, None), (1, 2, False), (1, 1, True))
+    # A8a–c: 100% wanted: funds S1 S2 S4 (met); disclosure S1 S4; audit S2 S4.
+    assert _fig(_row(report, "A8a")) == (3, 3, True)
+    assert _fig(_row(report, "A8b")) == (2, 3, False)
+    assert _fig(_row(report, "A8c")) == (2, 3, False)
     # P1: among the eligible (S1, S2): S1 has a women's committee.
     assert split("P1") == ((1, 2, None), (1, 1, True), (0, 1, False))
-    # P2: public CĐCS only (S1 S3 S4 E1): S1 S4 = 50% < 85% (phase 2025).
+    # P2: public CĐCS only (S1 S3 S4 E1): S1 S4 reported (2 of 4 = 50%), both apply the rules:
+    # 100% ≥ 85% (phase 2025).
     p2 = _row(report, "P2")
-    assert _fig(p2) == (2, 4, False)
+    assert _fig(p2) == (2, 2, True)
     assert (p2.target.value, p2.target.phase, p2.coverage_count) == (Decimal(85), 2025, 2)
     # P3: non-public CĐCS only (S2): 1 of 1 ≥ 80%.
     assert _fig(_row(report, "P3")) == (1, 1, True)
@@ -582,33 +635,46 @@ async def test_unit_report_indicators_of_the_province(db: Database, province: Pr
         (60_000, 80_000, False),
     )
     p5 = _row(report, "P5")
-    assert (p5.coverage_count, p5.coverage_total, p5.subject) == (3, 5, "money")
-    assert _children(p5) == {"BL": (50_000, 50_000, True), "DL": (174_000, 200_000, False)}
+    assert (p5.coverage_count, p5.coverage_total, p5.subject, p5.floor) == (3, 5, "money", None)
+    # BL: only S4 of 3 reported: its 100% is shown without a verdict.
+    assert _children(p5) == {"BL": (50_000, 50_000, None), "DL": (174_000, 200_000, False)}
 
-    # A district and a CĐCS: BL (S3 no report, S4, E1 no report): A2a 0 of 3 (a district: no
-    # single target for a split indicator), A6 1 over 3.
+    # A district and a CĐCS: BL (S3 no report, S4, E1 no report): one report of 3 (33%):
+    # A2a 0 of 1 and A6 1 over 1, both without a verdict.
     bl = await _stats(db, province, "BL")
-    assert (_fig(_row(bl, "A2a")), _fig(_row(bl, "A6"))) == ((0, 3, None), (1, 3, False))
+    assert (_fig(_row(bl, "A2a")), _fig(_row(bl, "A6"))) == ((0, 1, None), (1, 1, None))
     assert _row(bl, "A2a").coverage_count == 1
+    assert _row(bl, "A6").standing is Standing.LOW_COVERAGE
     s2 = await _stats(db, province, "S2")  # non-public: its own targets
     assert (_fig(_row(s2, "A2b")), _fig(_row(s2, "A7"))) == ((1, 1, True), (1, 1, True))
     assert _fig(_row(s2, "P2")) == (0, 0, None)  # P2 is not for non-public units
-    # 2024: only S3's report: dialogue yes, 4 introductions over 5 CĐCS, 30.000 of 40.000.
+    # 2024: only S3's report (1 of 5 CĐCS: too few): dialogue yes, 4 introductions,
+    # 30.000 of 40.000; each shown, none judged.
     old = await _stats(db, province, "LD", 2024)
-    assert _fig(_row(old, "A2a"))[:2] == (1, 5)
-    assert _fig(_row(old, "A6")) == (4, 5, False)
+    assert _fig(_row(old, "A2a")) == (1, 1, None)
+    assert _fig(_row(old, "A6")) == (4, 1, None)
     assert _row(old, "A2a").coverage_count == 1
-    assert _fig(_row(old, "P5")) == (30_000, 40_000, False)  # 75% < 90% (phase 2023)
+    assert _fig(_row(old, "P5")) == (30_000, 40_000, None)
+    # 2023: no report at all: no figure, never 0%.
+    none = await _stats(db, province, "LD", 2023)
+    a2a_2023 = _row(none, "A2a")
+    assert (_fig(a2a_2023), a2a_2023.rate, a2a_2023.standing) == (
+        (0, 0, None),
+        None,
+        Standing.NO_DATA,
+    )
+    assert (a2a_2023.coverage_count, a2a_2023.coverage_total) == (0, 5)
 
 
 async def test_district_scope(db: Database, province: Province) -> None:
     report = await _stats(db, province, "DL")
-    # A3c: yes s1a s1e s1f s2a s2b s2c = 6 of 10 staff; S1: s1a s1e s1f of 6; S2: 3 of 4.
+    # A3c: answered s1a s1b s1e s1f s2a s2b s2c s2d = 8 of 10 people, yes 6 = 75%: met.
+    # S1 (with its tổ): s1a s1b s1e s1f answered (4 of 6), yes s1a s1e s1f = 75%; S2: 3 of 4.
     a3c = _row(report, "A3c")
-    assert _fig(a3c) == (6, 10, False)
+    assert _fig(a3c) == (6, 8, True)
     assert (a3c.coverage_count, a3c.coverage_total) == (8, 10)
-    assert _children(a3c) == {"S1": (3, 6, False), "S2": (3, 4, True)}
-    # A3a: s1a s2a of 8 members = 25% ≥ 20%.
+    assert _children(a3c) == {"S1": (3, 4, True), "S2": (3, 4, True)}
+    # A3a: s1a s2a of 8 members = 25% ≥ 20%; 4 of 8 signed up (50%).
     assert _fig(_row(report, "A3a")) == (2, 8, True)
     # A3b: 1 of 3.
     assert _fig(_row(report, "A3b")) == (1, 3, False)
@@ -617,41 +683,50 @@ async def test_district_scope(db: Database, province: Province) -> None:
     assert _fig(a5) == (8, 13, False)
     assert a5.fallback_units == 0
     assert _children(a5) == {"S1": (5, 8, False), "S2": (3, 5, False)}
+    # P4: S1's two members' cases (one supported) = 50%; S2's non-member case apart.
+    p4 = _row(report, "P4")
+    assert (_fig(p4), p4.apart) == ((1, 2, False), 1)
 
     bl = await _stats(db, province, "BL")
-    # A3b: S3 1 of 1, S4 2 of 2 → 100% = target.
-    assert _fig(_row(bl, "A3b")) == (3, 3, True)
-    assert _row(bl, "A3b").rate == 1.0
+    # A3b: S3 1 of 1, S4 2 of 2 → 100% = target; s3d's case (not a member) apart.
+    a3b = _row(bl, "A3b")
+    assert (_fig(a3b), a3b.apart) == ((3, 3, True), 1)
+    assert a3b.rate == 1.0
     # A5: 8 of 9 (S3 and E1 from the roster); S3 3 of 4; S4 5 of 5 = 100% ≥ 97%; E1 has
     # neither staff nor people: no rate.
     a5 = _row(bl, "A5")
     assert (_fig(a5), a5.fallback_units) == ((8, 9, False), 2)
     assert _children(a5) == {"E1": (0, 0, None), "S3": (3, 4, False), "S4": (5, 5, True)}
-    # A4b: s4d's yes counts in S3, where they answered, not in S4 where they are now.
+    # A4b: s4d's yes counts in S3, where they answered, not in S4 where they are now: S3
+    # s4d yes, s3c no (2 of 4 answered: 50%) = 50% < 80%; nobody in S4 or E1 answered.
     a4b = _row(bl, "A4b")
-    assert _children(a4b) == {"E1": (0, 0, None), "S3": (1, 4, False), "S4": (0, 5, False)}
-    # P4: S4's legal case, supported; P5: S4 only.
-    assert _fig(_row(bl, "P4")) == (1, 1, True)
-    assert _fig(_row(bl, "P5")) == (50_000, 50_000, True)
+    assert _children(a4b) == {"E1": (0, 0, None), "S3": (1, 2, False), "S4": (0, 0, None)}
+    # P4: S4's member's case (supported) and its union's own request (not yet) = 50%.
+    assert _fig(_row(bl, "P4")) == (1, 2, False)
+    # P5: S4 only, 1 report of 3 CĐCS: shown, not judged.
+    assert _fig(_row(bl, "P5")) == (50_000, 50_000, None)
 
 
 async def test_grassroots_scope(db: Database, province: Province) -> None:
     s1 = await _stats(db, province, "S1")
-    # A3c: s1a s1e s1f of 6; the tổ T1 (s1e s1f) 2 of 2; S1 itself (s1a..s1d): s1a 1 of 4.
+    # A3c: answered s1a s1b s1e s1f (4 of 6), yes s1a s1e s1f = 75%; the tổ T1 (s1e s1f) 2 of
+    # 2; S1 itself (s1a..s1d): s1a s1b answered (2 of 4 = 50%), s1a yes: 50% < 75%.
     a3c = _row(s1, "A3c")
-    assert _fig(a3c) == (3, 6, False)
-    assert a3c.rate == pytest.approx(0.5)
+    assert _fig(a3c) == (3, 4, True)
+    assert a3c.rate == pytest.approx(0.75)
     assert (a3c.coverage_count, a3c.coverage_total) == (4, 6)
-    assert _children(a3c) == {"T1": (2, 2, True), "S1*": (1, 4, False)}
+    assert _children(a3c) == {"T1": (2, 2, True), "S1*": (1, 2, False)}
     assert _row(s1, "A5").by_child == ()  # staff counts are per CĐCS: no split by tổ
 
     s4 = await _stats(db, province, "S4")
-    # A3a: s4a (two confirmed offers) of 5 members = 20% exactly: met.
-    assert _fig(_row(s4, "A3a")) == (1, 5, True)
+    # A3a: s4a (two confirmed offers) of 5 members = 20%, but only s4a s4b signed up (40%).
+    assert _fig(_row(s4, "A3a")) == (1, 5, None)
     assert _fig(_row(s4, "A5")) == (5, 5, True)
-    # A3c: s4a and the anonymous yes = 2 of 5; respondents s4a s4b anon = 3.
+    # A3c: s4a and the anonymous yes answered, both yes; s4b completed without the question:
+    # 2 of 5 answered (40%), 100% shown without a verdict.
     a3c = _row(s4, "A3c")
-    assert (_fig(a3c), a3c.coverage_count) == ((2, 5, False), 3)
+    assert (_fig(a3c), a3c.coverage_count) == ((2, 2, None), 2)
+    assert a3c.floor == pytest.approx(0.4)  # 2 yes of S4's 5 people
 
     s2 = await _stats(db, province, "S2")
     # S2 is non-public: 3 of 4 = 75% meets ≥75%; A3b: one visited case, 0 of 1.
@@ -666,20 +741,28 @@ async def test_grassroots_scope(db: Database, province: Province) -> None:
 
 async def test_other_years(db: Database, province: Province) -> None:
     old = await _stats(db, province, "LD", 2024)
-    # 2024: A3c yes s1c s4c = 2 of 20; A3a s3a of 17; A3b one reported case; A5 target 96%.
-    assert _fig(_row(old, "A3c")) == (2, 20, False)
-    assert _row(old, "A3c").coverage_count == 2
-    assert _fig(_row(old, "A3a")) == (1, 17, False)
+    # 2024, when s4f had not left yet: A3c s1c s4c s4f answered yes: 3 of 3, from 3 of 21
+    # people: not judged.  A3a s3a of 18 members (one benefit row: 1 of 18 signed up); A3b
+    # one reported case; A5: 18 members of 22 staff (S4's staff count is 5 whoever is
+    # listed), target 96%.
+    assert _fig(_row(old, "A3c")) == (3, 3, None)
+    assert (_row(old, "A3c").coverage_count, _row(old, "A3c").coverage_total) == (3, 21)
+    assert _fig(_row(old, "A3a")) == (1, 18, None)
+    assert _fig(_row(old, "A5")) == (18, 22, False)
     assert _fig(_row(old, "A3b")) == (0, 1, False)
     assert _row(old, "A5").target.value == Decimal(96)
-    # A4b: s1c's yes of 2024, 1 of 20; P4: S3's one legal case, not taken up: 0 of 1.
-    assert _fig(_row(old, "A4b")) == (1, 20, False)
+    # A4b: s1c's yes of 2024, 1 of 1 (1 of 20 answered); P4: S3's one legal case, not taken
+    # up: 0 of 1.
+    assert _fig(_row(old, "A4b")) == (1, 1, None)
     assert _fig(_row(old, "P4")) == (0, 1, False)
 
     far = await _stats(db, province, "LD", 2045)
     a5 = _row(far, "A5")  # "hầu hết": a figure with no pass/fail
     assert (_fig(a5), a5.target.kind) == ((17, 22, None), TargetKind.NONE)
     assert a5.target.label_vi == "Hầu hết"
+    # A survey nobody answered that year: no figure, never "0/20 = 0% ❌".
+    a3c = _row(far, "A3c")
+    assert (_fig(a3c), a3c.rate, a3c.standing) == ((0, 0, None), None, Standing.NO_DATA)
 
 
 async def test_unknown_scope(db: Database) -> None:
@@ -728,9 +811,9 @@ async def test_query_count_does_not_grow(db: Database, province: Province) -> No
     # twelve unit-report indicators = 9) and the sum.
     assert cold == fresh + 14
     assert len(statements) == cold
-    # and the new people are counted: A3c 8 + 40 of 20 + 40 = 80% ≥ 75%.
-    assert _fig(_row(first, "A3c")) == (8, 20, False)
-    assert _fig(_row(second, "A3c")) == (48, 60, True)
+    # and the new people are counted: A3c 8 + 40 yes of 11 + 40 answering = 94% ≥ 75%.
+    assert _fig(_row(first, "A3c")) == (8, 11, False)
+    assert _fig(_row(second, "A3c")) == (48, 51, True)
 
 
 async def test_report_plans_for_its_values(db: Database, province: Province) -> None:
@@ -923,32 +1006,46 @@ async def test_render_vi_and_en(db: Database, province: Province) -> None:
     assert "📊 <b>Chỉ tiêu năm 2025</b>" in vi
     assert "<b>Công đoàn Giáo dục tỉnh Lâm Đồng</b>" in vi
     assert "<b>A3c</b> · Đoàn viên, CBNGNLĐ tham gia" in vi
-    assert "8/20 = 40% · ❌ Chưa đạt" in vi
+    assert "8/11 = 72,7% · ❌ Chưa đạt" in vi
     assert "Mục tiêu: ≥ 75%" in vi
-    assert "Độ phủ: 12/20 người trả lời" in vi
-    assert "Độ phủ: 6/17 người trả lời ⚠️ dưới một nửa" in vi  # A3a
-    assert "Công lập: 5/16 = 31,2% ❌ · Ngoài công lập: 3/4 = 75% ✅" in vi
+    assert "Độ phủ: 11/20 người trả lời" in vi
+    # public: 5 of the 7 who answered, 7 of 16 people: no verdict; S2 met
+    assert (
+        "Công lập: 5/7 = 71,4% ⚠️ chưa đủ số liệu (đã trả lời 7/16) · "
+        "Ngoài công lập: 3/4 = 75% ✅" in vi
+    )
+    assert "• Công đoàn Giáo dục tỉnh Lâm Đồng (trực tiếp): chưa có ai trả lời" in vi
+    # A3a: over every member; coverage labelled by what it counts
+    assert "3/17 = 17,6% · ⚠️ chưa đủ số liệu (đã đăng ký 6/17)" in vi
+    assert "Độ phủ: 6/17 đoàn viên đã đăng ký phúc lợi ⚠️ dưới 50%: chưa đủ để đánh giá" in vi
     assert "• Công đoàn Giáo dục Bảo Lộc: 3/3 = 100% ✅" in vi  # A3b
-    assert "• Công đoàn Giáo dục tỉnh Lâm Đồng (trực tiếp): 0/1 = 0% ❌" in vi
+    assert "Ngoài đoàn viên (xử lý nhưng không tính vào chỉ tiêu): 1 trường hợp" in vi
     assert "17/22 = 77,3% · ❌ Chưa đạt" in vi  # A5
     assert "Mục tiêu: ≥ 97% (mốc 2025)" in vi
     assert "Danh sách: 20/22 CBNGNLĐ" in vi
     assert "2 CĐCS chưa khai số CBNGNLĐ: tính theo danh sách" in vi
     assert "Chưa tính trong phiên bản này" not in vi
     assert "Độ phủ: 3/5 CĐCS đã gửi báo cáo" in vi  # the unit report indicators
-    assert "3/5 = 0,60 · ❌ Chưa đạt" in vi  # A6: introductions per CĐCS
+    # A2a on a mixed scope: a verdict for each side, not "—"
+    assert "1/3 = 33,3% · Công lập ❌ Chưa đạt · Ngoài công lập ❌ Chưa đạt" in vi
+    assert "• Công đoàn Giáo dục Bảo Lộc: 0/1 = 0% ⚠️ chưa đủ số liệu (đã báo cáo 1/3)" in vi
+    assert "3/3 = 1,00 · ✅ Đạt" in vi  # A6: introductions per CĐCS that reported
     assert "224.000/250.000 nghìn đồng = 89,6% · ❌ Chưa đạt" in vi  # P5
     assert "Mục tiêu: ≥ 1,0 mỗi CĐCS" in vi
+    # A1: no notice this year: no figure, not "0/17 = 0%"
+    a1 = vi.split("<b>A1</b>")[1].split("<b>A2a</b>")[0]
+    assert "chưa có số liệu" in a1 and "= 0%" not in a1 and "0/17 =" not in a1
+    assert "Chỉ đánh giá khi độ phủ từ 50% trở lên" in vi
     for tag in ("<br", "<div", "<p>", "<span"):
         assert tag not in vi
 
     en = render("stats.txt", "en", report=report)
     assert "📊 <b>Indicators for 2025</b>" in en
     assert "<b>A3c</b> · Members and staff taking part" in en
-    assert "8/20 = 40% · ❌ Not met" in en
+    assert "8/11 = 72,7% · ❌ Not met" in en
     assert "Target: ≥ 97% (milestone 2025)" in en
-    assert "Coverage: 12/20 people answered" in en
-    assert "Public: 5/16 = 31,2% ❌ · Non-public: 3/4 = 75% ✅" in en
+    assert "Coverage: 11/20 people answered" in en
+    assert "Public: 5/7 = 71,4% ⚠️ not enough data (7/16 answered)" in en
     assert "Roster: 20/22 staff" in en
     assert "224.000/250.000 thousand VND = 89,6% · ❌ Not met" in en
     assert "Chưa" not in en and "Độ phủ" not in en
@@ -967,6 +1064,23 @@ async def test_render_no_cases_and_no_target(db: Database, province: Province) -
     en = render("stats.txt", "en", report=far)
     assert "Target: Almost all (milestone 2045)" in en
     assert "no cases yet" in en  # no hardship case in 2045
+
+
+async def test_render_units_without_a_report(db: Database, province: Province) -> None:
+    """/indicator A2a for Bảo Lộc: S4 reported, S3 and E1 did not: "chưa báo cáo", not 0/1 ❌,
+    and ranked after the unit with a figure."""
+    report = await _stats(db, province, "BL")
+    row = _row(report, "A2a")
+    text = render("indicator.txt", "vi", report=report, row=row, children=ranked_children(row))
+    assert "1. Tiểu học Kim Đồng: 0/1 = 0% ❌" in text
+    assert "2. Mầm non Sơn Ca: chưa báo cáo" in text
+    assert "3. THCS Lê Lợi: chưa báo cáo" in text
+    # the district itself: 1 report of 3 CĐCS, too few for a verdict
+    assert "0/1 = 0% · ⚠️ chưa đủ số liệu (đã báo cáo 1/3)" in text
+    # P3 concerns non-public CĐCS only, and Bảo Lộc has none
+    p3 = _row(report, "P3")
+    text = render("indicator.txt", "vi", report=report, row=p3, children=ranked_children(p3))
+    assert "không có đơn vị thuộc diện" in text
 
 
 async def test_render_child_limit(db: Database, province: Province) -> None:
@@ -993,7 +1107,9 @@ async def test_terminal_table(db: Database, province: Province) -> None:
     assert "Tử số/mẫu số" in out
     assert "17/22" in out and "77,3%" in out and "≥ 97% (mốc 2025)" in out
     assert "❌ Chưa đạt" in out
-    assert "12/20" in out
+    assert "11/20" in out  # A3c's coverage
+    a4b = out[out.index("A4b") :].split("A5")[0]  # A4b's verdict withheld (folded)
+    assert "chưa đủ số liệu" in a4b and "6/20)" in a4b
 
     console = Console(record=True, width=200, color_system=None)
     console.print(render_stats_terminal(report, "en"))

@@ -18,6 +18,7 @@ from bot.indicators import (
     CoverageKind,
     Figure,
     IndicatorResult,
+    Standing,
     StatsReport,
     TargetKind,
     compute_stats,
@@ -201,8 +202,11 @@ async def test_a1_province(db: Database, province: Province) -> None:
     # non-public S2: n1 n3 of 3
     assert _fig(a1.by_public["non_public"]) == (2, 3, False)
     children = {(f"{c.code}*" if c.direct else c.code): _fig(c) for c in a1.by_child}
-    # DL: m1 n1 n3 of 7; BL: k1 q1 of 3; the office: pv 0 of 1
-    assert children == {"BL": (2, 3, False), "DL": (3, 7, False), "LD*": (0, 1, False)}
+    # DL: m1 n1 n3 of 7; BL: k1 q1 of 3; the office: pv's notice is still queued, nothing
+    # reached them: no figure (not 0%)
+    assert children == {"BL": (2, 3, False), "DL": (3, 7, False), "LD*": (0, 1, None)}
+    office = next(c for c in a1.by_child if c.direct)
+    assert (office.rate, office.standing) == (None, Standing.NO_DATA)
     dl = next(c for c in a1.by_child if c.code == "DL")
     assert (dl.coverage_count, dl.coverage_total) == (5, 7)  # m1 m2 m4 n1 n3
 
@@ -215,12 +219,14 @@ async def test_a1_smaller_scopes_and_years(db: Database, province: Province) -> 
     assert (s1.coverage_count, s1.coverage_total) == (3, 4)  # m1 m2 m4
     s3 = await _a1(db, p, "S3")
     assert (_fig(s3), s3.coverage_count, s3.coverage_low) == ((1, 2, False), 1, False)
-    # 2024: m2 and k2 acknowledged the one notice delivered to them
+    # 2024: m2 and k2 acknowledged the one notice delivered to them: 2 of 11 reached (18%),
+    # too few for a verdict
     old = await _a1(db, p, "LD", 2024)
-    assert (_fig(old), old.coverage_count, old.coverage_low) == ((2, 11, False), 2, True)
-    # a year without notices: nobody informed, nobody reached
+    assert (_fig(old), old.coverage_count, old.coverage_low) == ((2, 11, None), 2, True)
+    assert old.standing is Standing.LOW_COVERAGE
+    # a year without notices: nobody reached, no figure (never "0/11 = 0% ❌")
     empty = await _a1(db, p, "LD", 2023)
-    assert (_fig(empty), empty.coverage_count) == ((0, 11, False), 0)
+    assert (_fig(empty), empty.coverage_count, empty.rate) == ((0, 11, None), 0, None)
 
 
 async def test_a1_query_count_does_not_grow(db: Database, province: Province) -> None:
@@ -241,7 +247,7 @@ async def test_a1_query_count_does_not_grow(db: Database, province: Province) ->
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     assert len(statements) == before
-    assert _fig(a1) == (5, 41, False)
+    assert _fig(a1) == (5, 41, None)  # 7 of 41 members reached: no verdict
 
 
 async def test_a1_in_the_stats_report(db: Database, province: Province) -> None:

@@ -78,6 +78,14 @@ CHILD_NAMES = (
     "Trường MN Hoa Sen",
     "Trường THCS Quang Trung",
 )
+# more units of the /stats sample: one nobody answered in, one where too few did, a district
+# that has not reported, one with no unit the indicator concerns
+MORE_UNIT_NAMES = (
+    "Trường TH Kim Đồng",
+    "Trường THCS Chu Văn An",
+    "Huyện Đức Trọng",
+    "Huyện Lạc Dương",
+)
 PERSONAS = [
     SimpleNamespace(
         number=1, kind="member", name="Nguyễn Thị Mai", unit="Trường TH Kim Đồng", invite=""
@@ -147,6 +155,7 @@ DATA_STRINGS = sorted(
             RUN.unit_name,
             SCOPE_NAME,
             *CHILD_NAMES,
+            *MORE_UNIT_NAMES,
             "Xe đạp điện giảm 10%",
             "Ốm đau",
             "Bảo Lộc",
@@ -185,6 +194,15 @@ def _stats_report() -> StatsReport:
         for i, (n, name) in enumerate(zip((4, 3, 1, 0), CHILD_NAMES, strict=True), start=1)
     )
     direct = ChildResult(0, 0, None, min75, None, 0, 0, unit_id=9, name=UNIT.name, direct=True)
+    # a school nobody answered in (of 5), and one where 1 of 6 did: no verdict
+    silent = ChildResult(0, 0, None, min75, None, 0, 5, unit_id=10, name=MORE_UNIT_NAMES[0])
+    few = ChildResult(
+        1, 1, 1.0, min75, None, 1, 6, enough=False, unit_id=11, name=MORE_UNIT_NAMES[1]
+    )
+    exact = _target(TargetKind.EXACT, "100")
+    # unit reports: a CĐCS that has not reported, and a district with no CĐCS it concerns
+    unreported = ChildResult(0, 0, None, exact, None, 0, 2, unit_id=12, name=MORE_UNIT_NAMES[2])
+    unconcerned = ChildResult(0, 0, None, exact, None, 0, 0, unit_id=13, name=MORE_UNIT_NAMES[3])
     rows = (
         IndicatorResult(
             8, 20, 0.4, min75, False, 12, 20,
@@ -194,7 +212,7 @@ def _stats_report() -> StatsReport:
                 "public": _figure(5, 16, min75, False),
                 "non_public": _figure(3, 4, min75, True),
             },
-            by_child=(*children, direct),
+            by_child=(*children, direct, silent, few),
         ),
         IndicatorResult(
             17, 22, 17 / 22, _target(TargetKind.EXACT, "100"), False, 6, 17,
@@ -202,7 +220,13 @@ def _stats_report() -> StatsReport:
             by_public={"public": _figure(17, 22, min75, False), "non_public": no_sides["public"]},
         ),
         IndicatorResult(
-            3, 2, 1.5, _target(TargetKind.PER_UNIT_AVERAGE, "1.5"), True, 3, 3,
+            3, 20, 0.15, _target(TargetKind.MIN, "20"), None, 4, 20, enough=False,
+            code="A3x", name_vi="Đăng ký phúc lợi", name_en="Benefits", subject="member",
+            coverage_kind=CoverageKind.SIGNUPS,
+            by_public=no_sides,
+        ),
+        IndicatorResult(
+            3, 2, 1.5, _target(TargetKind.PER_UNIT_AVERAGE, "1.5"), True, 3, 3, apart=2,
             code="B1", name_vi="Hoạt động mỗi CĐCS", name_en="Activities per CĐCS",
             coverage_kind=CoverageKind.CASES,
             by_public=no_sides,
@@ -224,13 +248,20 @@ def _stats_report() -> StatsReport:
             9, 20, 0.45, _target(TargetKind.EXACT, "100"), False, 15, 20,
             code="A1", name_vi="Tiếp nhận thông tin", name_en="Informed",
             coverage_kind=CoverageKind.RECIPIENTS,
-            by_public=no_sides,
+            by_public={
+                "public": Figure(1, 10, 0.1, exact, None, 2, 10, enough=False),
+                "non_public": _figure(8, 10, exact, False),
+            },
         ),
         IndicatorResult(
             2, 4, 0.5, _target(TargetKind.EXACT, "100"), False, 3, 4,
             code="A2a", name_vi="Đối thoại định kỳ", name_en="Periodic dialogue",
             coverage_kind=CoverageKind.REPORTS,
-            by_public=no_sides,
+            by_public={
+                "public": Figure(1, 1, 1.0, exact, None, 1, 3, enough=False),
+                "non_public": _figure(1, 3, exact, False),
+            },
+            by_child=(unreported, unconcerned),
         ),
         IndicatorResult(
             1, 2, 0.5, _target(TargetKind.NONE), None, 1, 2, code="C1", name_vi="Khác",
@@ -392,15 +423,23 @@ CASES: list[Case] = [
          ("📊 <b>Indicators for 2025</b>", "8/20 = 40% · ❌ Not met",
           "Target: ≥ 75% (milestone 2025)",
           "Coverage: 12/20 people answered", "Public: 5/16 = 31,2% ❌ · Non-public: 3/4 = 75% ✅",
-          "(directly)", "Coverage: 6/17 people answered ⚠️ under half",
+          "(directly)", "Coverage: 6/17 people answered ⚠️ under 50%: not enough to judge",
           "Target: ≥ 1,5 per CĐCS", "✅ Met", "Cases: 3", "Target: Almost all", "no cases yet",
           "Target: by public / non-public units", "Roster: 20/50 staff ⚠️ the roster lists",
           "Coverage: 15/20 members received notices", "Coverage: 3/4 CĐCS sent their report",
           "3/2 = 1,50 · ✅ Met", "2 CĐCS without a staff count", "no data yet",
           "224.000/250.000 thousand VND = 89,6% · ✅ Met",
           "Not computed in this version: A1, A2a",
+          "Trường TH Kim Đồng: nobody has answered",
+          "Trường THCS Chu Văn An: 1/1 = 100% ⚠️ not enough data (1/6 answered)",
+          "Huyện Đức Trọng: no report yet", "Huyện Lạc Dương: no unit concerned",
+          "Not members (handled, not counted in the indicator): 2 case(s)",
+          "Public: 1/10 = 10% ⚠️ not enough data (2/10 received the notices)",
+          "Public: 1/1 = 100% ⚠️ not enough data (1/3 reported)",
+          "3/20 = 15% · ⚠️ not enough data (4/20 signed up)",
+          "Coverage: 4/20 members signed up for benefits",
           "Rate = numerator/denominator")),
-    Case("stats.txt", {"report": _stats_report(), "child_limit": 2}, ("… and 3 more units",)),
+    Case("stats.txt", {"report": _stats_report(), "child_limit": 2}, ("… and 5 more units",)),
     Case("indicator.txt",
          {"report": _stats_report(), "row": _stats_report().rows[0],
           "children": _stats_report().rows[0].by_child},
@@ -872,22 +911,46 @@ CASES.extend([
          ("This notice was not found",)),
     Case("campaign/digest.txt",
          {"digest": SimpleNamespace(
-             on_target=False, week_number=10, week_year=2026, year=2026, scope_name=UNIT.name,
-             measured=3, indicators=[SimpleNamespace(
+             on_target=False, below=True, week_number=10, week_year=2026, year=2026,
+             scope_name=UNIT.name, measured=3, unmeasured=1, indicators=[SimpleNamespace(
                  code="A3c", name=lambda locale: "Activities" if locale == "en" else "Hoạt động",
                  target=None, more_units=0,
                  units=[SimpleNamespace(name=RUN.unit_name, direct=False, rate=0.6,
                                         target=_target(TargetKind.MIN, "75"), gap=0.15,
-                                        pending=(NAME,), pending_more=0)])])},
+                                        pending=(NAME,), pending_more=0, thin=False),
+                        SimpleNamespace(name=CHILD_NAMES[0], direct=False, rate=None,
+                                        target=_target(TargetKind.MIN, "75"), gap=0.0,
+                                        pending=(NAME,), pending_more=0, thin=True,
+                                        answered=1, in_scope=3)])])},
          ("Week 10/2026: units below target", "target for 2026", "15 percentage points",
-          "Not answered yet:", "/digest off"), allowed=("Hoạt động",)),
+          "not enough data (1/3 answered)", "Not answered yet:", "/digest off"),
+         allowed=("Hoạt động",)),
     Case("campaign/digest.txt",
-         {"digest": SimpleNamespace(on_target=True, week_number=10, week_year=2026, year=2026,
-                                    scope_name=UNIT.name, measured=3, indicators=[])},
+         {"digest": SimpleNamespace(
+             on_target=False, below=False, week_number=10, week_year=2026, year=2026,
+             scope_name=UNIT.name, measured=0, unmeasured=1, indicators=[SimpleNamespace(
+                 code="A3c", name=lambda locale: "Activities" if locale == "en" else "Hoạt động",
+                 target=_target(TargetKind.MIN, "75"), more_units=0,
+                 units=[SimpleNamespace(name=CHILD_NAMES[0], direct=False, rate=None,
+                                        target=_target(TargetKind.MIN, "75"), gap=0.0,
+                                        pending=(NAME,), pending_more=0, thin=True,
+                                        answered=0, in_scope=3)])])},
+         ("Week 10/2026: units without enough data", "not enough data (0/3 answered)"),
+         allowed=("Hoạt động",)),
+    Case("campaign/digest.txt",
+         {"digest": SimpleNamespace(on_target=True, below=False, week_number=10, week_year=2026,
+                                    year=2026, scope_name=UNIT.name, measured=3, unmeasured=0,
+                                    indicators=[])},
          ("All your units meet their targets",)),
     Case("campaign/digest.txt",
-         {"digest": SimpleNamespace(on_target=True, week_number=10, week_year=2026, year=2026,
-                                    scope_name=UNIT.name, measured=0, indicators=[])},
+         {"digest": SimpleNamespace(on_target=True, below=False, week_number=10, week_year=2026,
+                                    year=2026, scope_name=UNIT.name, measured=3, unmeasured=2,
+                                    indicators=[])},
+         ("The units with enough data all meet their targets; 2 units",)),
+    Case("campaign/digest.txt",
+         {"digest": SimpleNamespace(on_target=True, below=False, week_number=10, week_year=2026,
+                                    year=2026, scope_name=UNIT.name, measured=0, unmeasured=0,
+                                    indicators=[])},
          ("No figures to compare",)),
     Case("campaign/digest_setting.txt", {"enabled": True, "changed": True}, ("<b>on</b>",)),
     Case("campaign/digest_setting.txt", {"enabled": False, "changed": True}, ("<b>off</b>",)),
@@ -997,11 +1060,22 @@ MACRO_ARGUMENTS: dict[str, tuple[Any, ...]] = {
         "sheet",
         "numerator",
         "denominator",
-        "met",
         "part",
+        "floor",
+        "low",
         "coverage_count",
         "coverage_total",
+        "notes",
+        "met",
+        "not_met",
+        "no_verdict",
+        "low_coverage",
+        "target",
     ),
+    "percent": (50,),
+    "place": ("Lâm Đồng",),
+    "day": ("05",),
+    "month": ("01",),
 }
 
 

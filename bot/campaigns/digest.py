@@ -5,8 +5,11 @@ Once a week, from a configurable local weekday and time on (:class:`DigestSchedu
 linked chat gets one message (``campaign/digest.txt``): for each indicator of the catalog with a
 numeric target, the units of their scope below it (rate, target and gap in percentage points,
 worst first, at most :data:`UNITS_PER_INDICATOR`), and for indicators fed by a campaign, the
-names of the people of each such unit who have not answered its open campaign.  When nothing is
-below target (or nothing can be measured yet), a short message says so.
+names of the people of each such unit who have not answered its open campaign.  A unit where
+too few have answered for a verdict (the catalog's minimum coverage) is not "below target": it
+is listed apart, as "chưa đủ số liệu", only where an open campaign has people there to ask
+(their names are what an officer can act on).  When nothing is below target (or nothing can be
+measured yet), a short message says so, and how many units have too few answers to judge.
 
 Everything is derived from the database and the clock, as for reminders:
 
@@ -34,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns.schedule import DEFAULT_TZ, QuietHours
 from bot.indicators.catalog import Catalog, Target
-from bot.indicators.compute import CoverageKind, Figure, IndicatorResult, compute_stats
+from bot.indicators.compute import Figure, IndicatorResult, Standing, compute_stats
 from bot.services.actors import scope_of
 from bot.texts import render
 from storage import campaigns as campaign_store
@@ -98,21 +101,25 @@ def digest_due(now: dt.datetime, schedule: DigestSchedule, tz: tzinfo, quiet: Qu
 
 @dataclass(frozen=True)
 class DigestUnit:
-    """A unit below an indicator's target.  ``gap`` is target − rate, as a fraction (0.25 is
-    25 percentage points); ``pending`` the first names of who has not answered the open
-    campaign feeding the indicator (at most :data:`NAMES_PER_UNIT`), ``pending_count`` all
-    of them."""
+    """A unit below an indicator's target, or (``thin``) with too few answers to judge.
+    ``gap`` is target − rate, as a fraction (0.25 is 25 percentage points; 0 for a thin
+    unit); ``answered``/``in_scope`` its coverage; ``pending`` the first names of who has not
+    answered the open campaign feeding the indicator (at most :data:`NAMES_PER_UNIT`),
+    ``pending_count`` all of them."""
 
     unit_id: int | None  # None: the part sitting on the scope unit itself (``direct``)
     name: str
     numerator: int
     denominator: int
-    rate: float
+    rate: float | None
     target: Target
     gap: float
     direct: bool = False
     pending: tuple[str, ...] = ()
     pending_count: int = 0
+    thin: bool = False
+    answered: int = 0
+    in_scope: int = 0
 
     @property
     def pending_more(self) -> int:
@@ -155,10 +162,16 @@ class Digest:
     year: int  # the year of the indicators: the local year of the digest's moment
     indicators: tuple[DigestIndicator, ...] = ()
     measured: int = 0
+    unmeasured: int = 0  # units with too few answers for a verdict on some indicator
 
     @property
     def on_target(self) -> bool:
         return not self.indicators
+
+    @property
+    def below(self) -> bool:
+        """Some unit listed is below target (not only short of answers)."""
+        return any(not u.thin for i in self.indicators for u in i.units)
 
 
 def _gap(target: Target, numerator: int, denominator: int) -> float:
@@ -167,12 +180,15 @@ def _gap(target: Target, numerator: int, denominator: int) -> float:
     return float((target.value * denominator - _HUNDRED * numerator) / (_HUNDRED * denominator))
 
 
-def shortfalls(row: IndicatorResult, *, scope: Unit) -> tuple[list[DigestUnit], int]:
-    """The units of ``row`` below a numeric target, worst gap first (then by name), and how
-    many figures with a numeric target were compared.  The scope's children; the scope itself
-    when the row lists no child (a CĐCS without tổ).  A unit-report indicator of a unit where
-    no report has come in is left out: its 0 % says nothing yet."""
+def shortfalls(
+    row: IndicatorResult, *, scope: Unit
+) -> tuple[list[DigestUnit], int, list[DigestUnit]]:
+    """The units of ``row`` below a numeric target, worst gap first (then by name); how many
+    figures with a numeric target were compared; and the units with too few answers for a
+    verdict (by name).  The scope's children; the scope itself when the row lists no child
+    (a CĐCS without tổ).  A unit nobody in scope could answer for is in neither."""
     below: list[DigestUnit] = []
+    thin: list[DigestUnit] = []
     measured = 0
     parts: list[tuple[int | None, str, bool, Figure]] = (
         [(c.unit_id, c.name, c.direct, c) for c in row.by_child]
@@ -181,26 +197,38 @@ def shortfalls(row: IndicatorResult, *, scope: Unit) -> tuple[list[DigestUnit], 
     )
     for unit_id, name, direct, figure in parts:
         target = figure.target
-        if target.rate is None or figure.met is None or figure.rate is None:
+        if target.rate is None:
             continue
-        if row.coverage_kind is CoverageKind.REPORTS and figure.coverage_count == 0:
-            continue  # no CĐCS there has sent its unit report: no figure to speak of yet
+        unit = DigestUnit(
+            unit_id=None if direct else unit_id,
+            name=name,
+            numerator=figure.numerator,
+            denominator=figure.denominator,
+            rate=figure.rate,
+            target=target,
+            gap=0.0,
+            direct=direct,
+        )
+        if figure.standing in (Standing.LOW_COVERAGE, Standing.NO_DATA):
+            if row.coverage_kind.decides and figure.coverage_total > 0:
+                thin.append(
+                    dataclasses.replace(
+                        unit,
+                        thin=True,
+                        answered=figure.coverage_count,
+                        in_scope=figure.coverage_total,
+                    )
+                )
+            continue
+        if figure.met is None or figure.rate is None:
+            continue
         measured += 1
         if figure.met is False:
-            below.append(
-                DigestUnit(
-                    unit_id=None if direct else unit_id,
-                    name=name,
-                    numerator=figure.numerator,
-                    denominator=figure.denominator,
-                    rate=figure.rate,
-                    target=target,
-                    gap=_gap(target, figure.numerator, figure.denominator),
-                    direct=direct,
-                )
-            )
+            gap = _gap(target, figure.numerator, figure.denominator)
+            below.append(dataclasses.replace(unit, gap=gap))
     below.sort(key=lambda u: (-u.gap, u.name, u.unit_id or 0))
-    return below, measured
+    thin.sort(key=lambda u: (u.name, u.unit_id or 0))
+    return below, measured, thin
 
 
 def campaign_key(source: str) -> str | None:
@@ -244,6 +272,7 @@ class _Findings:
 
     indicators: tuple[DigestIndicator, ...]
     measured: int
+    unmeasured: int = 0
 
 
 async def _findings(
@@ -254,11 +283,13 @@ async def _findings(
     report = await compute_stats(session, scope_unit_id=scope.id, year=year, catalog=catalog)
     found: list[tuple[IndicatorResult, list[DigestUnit], str | None]] = []
     measured = 0
+    unmeasured: set[tuple[int | None, bool]] = set()
     for row in report.rows:
-        below, compared = shortfalls(row, scope=scope)
+        below, compared, thin = shortfalls(row, scope=scope)
         measured += compared
-        if below:
-            found.append((row, below, campaign_key(catalog.get(row.code).source)))
+        unmeasured.update((u.unit_id, u.direct) for u in thin)
+        if below or thin:
+            found.append((row, below + thin, campaign_key(catalog.get(row.code).source)))
     keys = sorted({key for _, _, key in found if key is not None})
     open_runs = await campaign_store.open_campaign_ids_for(session, survey_keys=keys, now=now)
     pending: dict[str, _Pending] = {}
@@ -271,12 +302,14 @@ async def _findings(
                 ),
                 await store.pending_counts_in_subtree(session, run_ids=run_ids, path=scope.path),
             )
-    named = [
-        (row, below[:UNITS_PER_INDICATOR], len(below), pending.get(key) if key else None)
-        for row, below, key in found
-    ]
     child_ids = sorted(
-        {u.unit_id for _, listed, _, who in named if who is not None for u in listed if u.unit_id}
+        {
+            u.unit_id
+            for _, units, key in found
+            if key is not None and key in pending
+            for u in units
+            if u.unit_id
+        }
     )
     paths = {
         int(u.id): u.path
@@ -285,9 +318,16 @@ async def _findings(
     }
     paths[scope.id] = scope.path  # a scope without children is its own (only) unit
     indicators: list[DigestIndicator] = []
-    for row, listed, below_count, who in named:
+    for row, units, key in found:
+        who = pending.get(key) if key else None
         if who is not None:
-            listed = [_with_pending(u, who, paths, scope) for u in listed]
+            units = [_with_pending(u, who, paths, scope) for u in units]
+        # Below target: every unit.  Too few answers: only where an open campaign has
+        # someone there to ask (the names are what an officer can act on).
+        chosen = [u for u in units if not u.thin or u.pending_count]
+        if not chosen:
+            continue
+        listed = chosen[:UNITS_PER_INDICATOR]
         targets = {u.target for u in listed}
         indicators.append(
             DigestIndicator(
@@ -296,11 +336,11 @@ async def _findings(
                 name_en=row.name_en,
                 units=tuple(listed),
                 target=next(iter(targets)) if len(targets) == 1 else None,
-                more_units=below_count - len(listed),
+                more_units=len(chosen) - len(listed),
                 campaign=who is not None,
             )
         )
-    return _Findings(tuple(indicators), measured)
+    return _Findings(tuple(indicators), measured, len(unmeasured))
 
 
 def _with_pending(
@@ -331,6 +371,7 @@ def _digest(officer: Person, scope: Unit, now: dt.datetime, tz: tzinfo, f: _Find
         year=local.year,
         indicators=f.indicators,
         measured=f.measured,
+        unmeasured=f.unmeasured,
     )
 
 

@@ -84,6 +84,7 @@ _INDICATOR_KEYS = frozenset(
 )
 _TARGET_KEYS = frozenset({"kind", "percent", "value", "label_vi", "label_en"})
 _HUNDRED = Decimal(100)
+DEFAULT_MIN_COVERAGE = 50  # percent: a verdict rests on at least half of those in scope
 _E = TypeVar("_E", bound=StrEnum)
 
 
@@ -186,6 +187,9 @@ class Indicator:
 class Catalog:
     indicators: tuple[Indicator, ...]
     path: Path | None = None
+    # Below this share (percent) of those in scope answering, a rate is shown without a
+    # verdict ("chưa đủ số liệu"): the file's ``min_coverage``.
+    min_coverage: int = DEFAULT_MIN_COVERAGE
     _by_code: Mapping[str, Indicator] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -259,7 +263,12 @@ def parse_catalog(data: Any, file: Path | str = "<catalog>") -> Catalog:
             )
         seen.add(indicator.code)
         indicators.append(indicator)
-    return Catalog(tuple(indicators), Path(file))
+    minimum = data.get("min_coverage", DEFAULT_MIN_COVERAGE)
+    if isinstance(minimum, bool) or not isinstance(minimum, int) or not 0 <= minimum <= 100:
+        raise CatalogError(
+            f"{file}: min_coverage must be a whole percentage from 0 to 100, not {minimum!r}"
+        )
+    return Catalog(tuple(indicators), Path(file), min_coverage=minimum)
 
 
 def _parse_indicator(entry: Any, where: str) -> Indicator:

@@ -15,13 +15,19 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.indicators.catalog import AppliesTo, Catalog, Indicator, Population, Target
+from bot.indicators.catalog import (
+    DEFAULT_MIN_COVERAGE,
+    AppliesTo,
+    Catalog,
+    Indicator,
+    Population,
+    Target,
+)
 from storage import indicators as q
 from storage.models import CaseKind, UnitKind
 
 PUBLIC = "public"
 NON_PUBLIC = "non_public"
-LOW_COVERAGE = 0.5  # below this share of answers a figure is flagged as not representative
 
 
 class UnknownScope(LookupError):
@@ -32,24 +38,51 @@ class CoverageKind(StrEnum):
     """What the coverage of a figure counts."""
 
     RESPONDENTS = "respondents"  # people who answered, out of the people in scope
+    SIGNUPS = "signups"  # members who signed up for a benefit, out of the members in scope
     CASES = "cases"  # the number of cases the rate rests on
     ROSTER = "roster"  # people in the roster, out of the staff headcount
     RECIPIENTS = "recipients"  # members who received a notice, out of the members in scope
-    REPORTS = "reports"  # CĐCS that sent their unit report, out of the CĐCS in scope
+    REPORTS = "reports"  # union bodies that sent their unit report, out of those in scope
+
+    @property
+    def decides(self) -> bool:
+        """Whether too little coverage withholds the verdict: answers of people or units.  A
+        count of cases is all there is; the roster's coverage is how complete it is, warned
+        about but not withholding A5's verdict."""
+        return self not in (CoverageKind.CASES, CoverageKind.ROSTER)
+
+
+class Standing(StrEnum):
+    """What a figure can say."""
+
+    NO_DATA = "no_data"  # nobody answered, no case, nothing to count: no rate at all
+    LOW_COVERAGE = "low_coverage"  # a rate, but too few answered for a verdict
+    MET = "met"
+    NOT_MET = "not_met"
+    NO_VERDICT = "no_verdict"  # a target without a number, or one per public side
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One numerator/denominator pair with its target, for a scope or a part of it."""
+    """One numerator/denominator pair with its target, for a scope or a part of it.
+
+    ``met`` is the verdict: None when there is no rate, no number to compare with, or (where
+    coverage decides) fewer answered than the catalog's minimum coverage.  ``floor`` is the
+    cautious reading of a rate over those who answered: those who did not answer taken as
+    "no" (yes / all in scope); None where it means nothing (amounts, cases, the roster)."""
 
     numerator: int
     denominator: int
     rate: float | None  # None when the denominator is 0
     target: Target
-    met: bool | None  # None: no rate, or a target without a number
+    met: bool | None
     coverage_count: int
     coverage_total: int
     fallback_units: int = 0  # A5: CĐCS whose staff count came from the roster
+    apart: int = 0  # A3b, P4: cases of people not (known as) members, handled but not counted
+    enough: bool = True  # the coverage reached the minimum (always, where it does not decide)
+    floor: float | None = None
+    min_coverage: int = DEFAULT_MIN_COVERAGE  # percent
 
     @property
     def coverage_rate(self) -> float | None:
@@ -57,8 +90,21 @@ class Figure:
 
     @property
     def coverage_low(self) -> bool:
-        """Fewer than half of those in scope answered (only for answer-based coverage)."""
-        return self.coverage_total > 0 and self.coverage_count * 2 < self.coverage_total
+        """Fewer answered (or are listed) than the minimum coverage of the catalog."""
+        return (
+            self.coverage_total > 0
+            and self.coverage_count * 100 < self.min_coverage * self.coverage_total
+        )
+
+    @property
+    def standing(self) -> Standing:
+        if self.rate is None:
+            return Standing.NO_DATA
+        if not self.enough:
+            return Standing.LOW_COVERAGE
+        if self.met is None:
+            return Standing.NO_VERDICT
+        return Standing.MET if self.met else Standing.NOT_MET
 
 
 @dataclass(frozen=True)
@@ -102,6 +148,7 @@ class StatsReport:
     year: int
     rows: tuple[IndicatorResult, ...]
     not_computed: tuple[NotComputed, ...]
+    min_coverage: int = DEFAULT_MIN_COVERAGE  # percent: the catalog's, below it no verdict
 
 
 _F = TypeVar("_F", bound="Figure")
@@ -120,8 +167,13 @@ class _Plan:
     coverage_total: tuple[q.Breakdown, str]
     coverage_kind: CoverageKind
     fallback: tuple[q.Breakdown, str] | None = None
+    apart: tuple[q.Breakdown, str] | None = None
+    # The denominator is those who answered (those in scope who did not are the difference
+    # between the coverage's total and count): the floor takes them as "no".
+    over_answered: bool = False
+    amount: bool = False  # sums of money: no floor
 
-    def counts(self, select: _Selector) -> tuple[int, int, int, int, int]:
+    def counts(self, select: _Selector) -> tuple[int, int, int, int, int, int]:
         def get(part: tuple[q.Breakdown, str] | None) -> int:
             if part is None:
                 return 0
@@ -134,6 +186,7 @@ class _Plan:
             get(self.coverage),
             get(self.coverage_total),
             get(self.fallback),
+            get(self.apart),
         )
 
 
@@ -213,10 +266,11 @@ class _Computer:
             population = "members" if indicator.population is Population.MEMBERS else "people"
             return _Plan(
                 numerator=(answered, "yes"),
-                denominator=(roster, population),
-                coverage=(answered, "respondents"),
+                denominator=(answered, "answered"),
+                coverage=(answered, "answered"),
                 coverage_total=(roster, population),
                 coverage_kind=CoverageKind.RESPONDENTS,
+                over_answered=True,
             )
         if kind == "unit_report":
             reports = self._of(self.reports.source(self.report_measures[indicator.code]))
@@ -226,13 +280,15 @@ class _Computer:
             elif indicator.among:
                 denominator = "eligible"
             else:
-                denominator = "units"
+                denominator = "reported"
             return _Plan(
                 numerator=(reports, "amount" if summed else "yes"),
                 denominator=(reports, denominator),
                 coverage=(reports, "reported"),
                 coverage_total=(reports, "units"),
                 coverage_kind=CoverageKind.REPORTS,
+                over_answered=True,
+                amount=indicator.is_amount,
             )
         if kind == "welfare_benefits":
             welfare = self._of(self.welfare.source)
@@ -241,7 +297,7 @@ class _Computer:
                 denominator=(roster, "members"),
                 coverage=(welfare, "engaged"),
                 coverage_total=(roster, "members"),
-                coverage_kind=CoverageKind.RESPONDENTS,
+                coverage_kind=CoverageKind.SIGNUPS,
             )
         if kind in ("hardship_cases", "legal_cases"):
             cases = self._of(q.Cases(_case_kind(kind)).source)
@@ -251,6 +307,7 @@ class _Computer:
                 coverage=(cases, "cases"),
                 coverage_total=(cases, "cases"),
                 coverage_kind=CoverageKind.CASES,
+                apart=(cases, "others"),
             )
         if kind == "roster_membership":
             staff = self._of(self.staff.source)
@@ -279,18 +336,42 @@ def _case_kind(source_kind: str) -> CaseKind:
 
 
 def _build(
-    cls: type[_F], counts: tuple[int, int, int, int, int], target: Target, **extra: Any
+    cls: type[_F],
+    plan: _Plan,
+    counts: tuple[int, int, int, int, int, int],
+    target: Target,
+    min_coverage: int,
+    **extra: Any,
 ) -> _F:
-    numerator, denominator, coverage, coverage_total, fallback = counts
+    numerator, denominator, coverage, coverage_total, fallback, apart = counts
+    enough = not plan.coverage_kind.decides or (
+        coverage_total > 0 and coverage * 100 >= min_coverage * coverage_total
+    )
+    # Nobody in scope answered (received a notice, signed up): no figure, never a 0 %.
+    silent = plan.coverage_kind.decides and coverage == 0
+    rate = numerator / denominator if denominator and not silent else None
+    enough = enough and not silent
+    floor: float | None = None
+    if rate is None:
+        pass  # no figure: no cautious reading of it either
+    elif plan.over_answered and not plan.amount:
+        everyone = denominator + max(coverage_total - coverage, 0)
+        floor = numerator / everyone if everyone else None
+    elif plan.coverage_kind.decides and not plan.over_answered and not silent:
+        floor = numerator / denominator if denominator else None  # over everyone in scope
     return cls(
         numerator=numerator,
         denominator=denominator,
-        rate=numerator / denominator if denominator else None,
+        rate=rate,
         target=target,
-        met=target.is_met(numerator, denominator),
+        met=target.is_met(numerator, denominator) if enough else None,
         coverage_count=coverage,
         coverage_total=coverage_total,
         fallback_units=fallback,
+        apart=apart,
+        enough=enough,
+        floor=floor,
+        min_coverage=min_coverage,
         **extra,
     )
 
@@ -336,8 +417,10 @@ async def compute_stats(
         by_public: dict[str, Figure] = {
             key: _build(
                 Figure,
+                plan,
                 plan.counts(_public_side(flag)),
                 catalog.target_for(code, year, flag),
+                catalog.min_coverage,
             )
             for key, flag in ((PUBLIC, True), (NON_PUBLIC, False))
         }
@@ -347,8 +430,10 @@ async def compute_stats(
         by_child: list[ChildResult] = [
             _build(
                 ChildResult,
+                plan,
                 plan.counts(_child(child.id)),
                 catalog.target_for(code, year, _unit_public(child)),
+                catalog.min_coverage,
                 unit_id=child.id,
                 code=child.code,
                 name=child.name,
@@ -361,8 +446,10 @@ async def compute_stats(
             by_child.append(
                 _build(
                     ChildResult,
+                    plan,
                     direct,
                     catalog.target_for(code, year, _unit_public(scope)),
+                    catalog.min_coverage,
                     unit_id=None,
                     code=scope.code,
                     name=scope.name,
@@ -372,8 +459,10 @@ async def compute_stats(
         rows.append(
             _build(
                 IndicatorResult,
+                plan,
                 total,
                 catalog.target_for(code, year, _unit_public(scope)),
+                catalog.min_coverage,
                 code=code,
                 name_vi=indicator.name_vi,
                 name_en=indicator.name_en,
@@ -392,6 +481,7 @@ async def compute_stats(
         year=year,
         rows=tuple(rows),
         not_computed=tuple(NotComputed(i.code, i.name_vi, i.name_en) for i in catalog.not_computed),
+        min_coverage=catalog.min_coverage,
     )
 
 

@@ -12,10 +12,16 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from bot.indicators.compute import Figure, IndicatorResult, StatsReport
+from bot.indicators.compute import Figure, IndicatorResult, Standing, StatsReport
 from bot.texts import environment
 
-_VERDICT_STYLE = {True: "green", False: "red", None: "dim"}
+_STANDING_STYLE = {
+    Standing.MET: "green",
+    Standing.NOT_MET: "red",
+    Standing.LOW_COVERAGE: "yellow",
+    Standing.NO_VERDICT: "dim",
+    Standing.NO_DATA: "dim",
+}
 
 
 class StatsTexts:
@@ -39,7 +45,9 @@ def _ratio(figure: Figure) -> str:
 
 
 def _cell_rate(texts: StatsTexts, row: IndicatorResult) -> str:
-    return texts("ratio", row).rsplit("= ", 1)[-1] if row.denominator else texts("no_data", row)
+    if row.rate is None:
+        return texts("no_data", row)
+    return texts("ratio", row).rsplit("= ", 1)[-1]
 
 
 def render_stats_terminal(report: StatsReport, locale: str) -> Table:
@@ -56,7 +64,7 @@ def render_stats_terminal(report: StatsReport, locale: str) -> Table:
     table.add_column(texts("heading", "ratio"), justify="right", no_wrap=True)
     table.add_column(texts("heading", "rate"), justify="right", no_wrap=True)
     table.add_column(texts("heading", "target"), no_wrap=True)
-    table.add_column(texts("heading", "result"), no_wrap=True)
+    table.add_column(texts("heading", "result"), overflow="fold", max_width=32)
     table.add_column(texts("heading", "coverage"), overflow="fold", max_width=40)
     for index, row in enumerate(report.rows):
         coverage = texts("coverage", row)
@@ -70,7 +78,7 @@ def render_stats_terminal(report: StatsReport, locale: str) -> Table:
             _ratio(row),
             _cell_rate(texts, row),
             texts("target", row.target),
-            Text(texts("verdict", row), style=_VERDICT_STYLE[row.met]),
+            Text(texts("row_verdict", row), style=_STANDING_STYLE[row.standing]),
             coverage,
             end_section=not row.by_child and not row.by_public,
         )
@@ -78,7 +86,7 @@ def render_stats_terminal(report: StatsReport, locale: str) -> Table:
         parts: list[tuple[str, Figure]] = [
             (texts("heading", key), sides[key])
             for key in ("public", "non_public")
-            if key in sides and sides[key].denominator > 0
+            if key in sides and sides[key].rate is not None
         ]
         if len(parts) < 2:
             parts = []
@@ -87,13 +95,18 @@ def render_stats_terminal(report: StatsReport, locale: str) -> Table:
             for child in row.by_child
         ]
         for position, (label, figure) in enumerate(parts):
+            if figure.rate is not None:
+                rate = texts("ratio", figure).rsplit("= ", 1)[-1]
+                result = texts("verdict", figure, row.coverage_kind)
+            else:
+                rate, result = texts("no_data", row, figure), ""
             table.add_row(
                 "",
                 Text(f"  {label}", style="dim"),
                 _ratio(figure),
-                texts("ratio", figure).rsplit("= ", 1)[-1],
+                rate,
                 "",
-                Text(texts("icon", figure)),
+                Text(result, style=_STANDING_STYLE[figure.standing]),
                 "",
                 end_section=position == len(parts) - 1 and index < len(report.rows) - 1,
             )

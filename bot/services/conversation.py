@@ -28,7 +28,14 @@ from surveys.loader import (
     definition_from_json,
     definition_to_json,
 )
-from surveys.schema import AnswerValue, Outcome, Question, QuestionKind, SurveyDefinition
+from surveys.schema import (
+    AnswerValue,
+    Audience,
+    Outcome,
+    Question,
+    QuestionKind,
+    SurveyDefinition,
+)
 
 
 class SurveyRegistry:
@@ -178,7 +185,10 @@ class Conversation:
                 state = ResponseState.COMPLETED
             result.append(Offer(row.key, defn.title, run.id, unit.name, state))
         for key in standing:
-            result.append(Offer(key, self.registry.builtins[key].title, None, None, None))
+            form = self.registry.builtins[key]
+            if form.audience == Audience.UNIT and not actor.is_officer:
+                continue  # a union body's own form: its officers file it
+            result.append(Offer(key, form.title, None, None, None))
         return result
 
     def launchable(self) -> list[SurveyDefinition]:
@@ -197,6 +207,8 @@ class Conversation:
         if run_id is None:
             defn_for_key = self.registry.builtins.get(key or "")
             if defn_for_key is None or defn_for_key.outcome not in STANDING_OUTCOMES:
+                return await self._stale(session, actor=actor)
+            if defn_for_key.audience == Audience.UNIT and not actor.is_officer:
                 return await self._stale(session, actor=actor)
             run = await self._standing_run(session, actor=actor, key=defn_for_key.key)
         else:
@@ -598,10 +610,15 @@ class Conversation:
         person = actor.person
         assert person is not None and person.id is not None
         if defn.outcome in (Outcome.HARDSHIP_CASE, Outcome.LEGAL_CASE):
-            # A legal request is always the member's own matter; a hardship may be a colleague's.
+            # A legal request is the member's own matter, or (a form answered for a unit) the
+            # union body's; a hardship may be a colleague's.
             for_colleague = answers.get("subject") == "colleague"
+            for_union = defn.audience == Audience.UNIT
             subject_name = str(answers.get("colleague_name") or "") if for_colleague else ""
             subject_id: int | None = None
+            # Whether the subject was a member when reported: A3b and P4 count members' cases.
+            # A colleague not found in the roster is not a known member.
+            subject_member = False
             unit_id = response.unit_id
             if for_colleague and answers.get("colleague_phone"):
                 colleague = await people.person_by_phone(
@@ -610,8 +627,12 @@ class Conversation:
                 if colleague is not None:
                     subject_id, unit_id = colleague.id, colleague.unit_id
                     subject_name = subject_name or colleague.full_name
-            if not for_colleague:
+                    subject_member = colleague.is_member
+            if for_union:
+                subject_name = actor.unit.name if actor.unit is not None else ""
+            elif not for_colleague:
                 subject_id, subject_name = person.id, person.full_name
+                subject_member = person.is_member
             legal = defn.outcome == Outcome.LEGAL_CASE
             case = await cases.create_case(
                 session,
@@ -620,6 +641,8 @@ class Conversation:
                 reported_by=person.id,
                 subject_person_id=subject_id,
                 subject_name=subject_name,
+                subject_member=subject_member,
+                subject_union=for_union,
                 unit_id=unit_id,
                 category=str(answers.get("category") or ""),
                 description=str(answers.get("description") or ""),

@@ -42,6 +42,7 @@ def test_the_builtins_load() -> None:
         "activity_participation",
         "hardship_case",
         "legal_consultation",
+        "legal_union_case",
         "training_participation",
         "unit_report",
         "welfare_signup",
@@ -52,21 +53,26 @@ def test_the_builtins_load() -> None:
     assert defs["training_participation"].outcome is None
     assert defs["legal_consultation"].feeds == ("P4",)
     assert defs["legal_consultation"].outcome is Outcome.LEGAL_CASE
+    # a union body's own legal case, filed by its officer: P4 counts it
+    assert defs["legal_union_case"].feeds == ("P4",)
+    assert defs["legal_union_case"].outcome is Outcome.LEGAL_CASE
     assert defs["hardship_case"].feeds == ("A3b",)
     assert defs["hardship_case"].outcome is Outcome.HARDSHIP_CASE
     assert defs["welfare_signup"].feeds == ("A3a",)
     assert defs["welfare_signup"].outcome is Outcome.WELFARE_BENEFIT
     assert defs["unit_report"].outcome is None
     for key, defn in defs.items():
-        # the unit report is answered by the CĐCS officer on behalf of the unit
-        expected = Audience.UNIT if key == "unit_report" else Audience.MEMBER
+        # the unit report and the union's own legal case are answered by an officer on
+        # behalf of the unit
+        unit_forms = ("unit_report", "legal_union_case")
+        expected = Audience.UNIT if key in unit_forms else Audience.MEMBER
         assert defn.audience is expected, key
         assert defn.anonymous is False
         assert defn.version == 1
         assert definition_from_json(definition_to_json(defn)) == defn
     # a fresh dict each call: callers cannot corrupt the cache
     defs.clear()
-    assert len(builtin_definitions()) == 6
+    assert len(builtin_definitions()) == 7
 
 
 @pytest.mark.parametrize("path", sorted(DEFINITIONS_DIR.glob("*.yaml")), ids=lambda p: p.name)
