@@ -43,7 +43,7 @@ async def cmd_survey(
         unit=actor.scope,
         campaigns=[c for c in running if c.status == "open"],
     )
-    menu = keyboards.launch_menu(conversation.launchable(), actor.locale)
+    menu = keyboards.launch_menu(conversation.launchable(actor.scope), actor.locale)
     replies.send(chat_id(actor), text, menu)
 
 
@@ -57,7 +57,7 @@ async def on_launch(
     reminder_policy: ReminderPolicy,
     wake_delivery: Callable[[], None],
 ) -> None:
-    launchable = {d.key: d for d in conversation.launchable()}
+    launchable = {d.key: d for d in conversation.launchable(actor.scope)}
     defn = launchable.get(callback_data.key)
     me, locale = chat_id(actor), actor.locale
     if defn is None or actor.scope is None:

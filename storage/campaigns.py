@@ -348,19 +348,24 @@ async def unit_answered(session: AsyncSession, *, run_id: int, unit_id: int) -> 
 
 @dataclass(frozen=True)
 class UnitOfficer:
-    """The officer of a CĐCS, who answers a unit-level survey for it."""
+    """The officer of a union body (a CĐCS, or one above), who answers a unit-level survey
+    for it."""
 
     person_id: int
-    unit_id: int  # the CĐCS
+    unit_id: int  # the union body
 
 
-async def cdcs_officers(
-    session: AsyncSession, *, paths: Sequence[str]
+async def unit_officers(
+    session: AsyncSession,
+    *,
+    paths: Sequence[str],
+    kinds: Sequence[UnitKind] = (UnitKind.GRASSROOTS,),
 ) -> tuple[list[UnitOfficer], list[int]]:
-    """The officers of every CĐCS inside the subtrees ``paths``, and the CĐCS with none.
+    """The officers of every union body of the levels ``kinds`` inside the subtrees ``paths``
+    (the subtrees' own units included), and the bodies with none.
 
     An officer answers for the unit of their office (``officer_unit_id``), or their own unit
-    when no office is set; only CĐCS (grassroots) units count.
+    when no office is set.
     """
     office = units.alias("office")
     if not paths:
@@ -370,13 +375,15 @@ async def cdcs_officers(
     stmt = (
         select(people.c.id, office.c.id.label("unit_id"))
         .select_from(people.join(office, office.c.id == office_id))
-        .where(people.c.role == Role.OFFICER, office.c.kind == UnitKind.GRASSROOTS, inside)
+        .where(
+            people.c.role.in_([Role.OFFICER, Role.ADMIN]), office.c.kind.in_(list(kinds)), inside
+        )
         .order_by(office.c.id, people.c.id)
     )
     officers = [UnitOfficer(int(r.id), int(r.unit_id)) for r in (await session.execute(stmt)).all()]
     covered = {o.unit_id for o in officers}
     all_cdcs = select(units.c.id).where(
-        units.c.kind == UnitKind.GRASSROOTS,
+        units.c.kind.in_(list(kinds)),
         or_(*(units.c.path.startswith(p, autoescape=True) for p in paths)),
     )
     missing = sorted(

@@ -639,6 +639,8 @@ class ReportMeasure:
     among: str | None = None  # only units answering yes to it form ``eligible``
     out_of: str | None = None  # an integer question summed into ``due`` (money: P5)
     public: bool | None = None  # only public (True) or non-public (False) CĐCS
+    # the union bodies counted, by level (the plan's "các cấp công đoàn": more than CĐCS)
+    levels: tuple[UnitKind, ...] = (UnitKind.GRASSROOTS,)
 
     def spec(self) -> str:
         """What the measure counts, as text: the digest of it names its source."""
@@ -650,35 +652,44 @@ REPORT_NAMES = ("units", "reported", "yes", "amount", "eligible", "due")
 
 @dataclass(frozen=True)
 class UnitReports:
-    """The CĐCS and their unit report of the year (the latest completed one when a unit
-    answered more than once), for several measures at once: the answers of the latest reports
-    are pivoted into one row per report (one scan of ``answers``), one row per CĐCS.  Counts
-    per measure: ``units`` (the CĐCS it concerns), ``reported`` (of those, with a report),
+    """The union bodies (CĐCS, and for some measures the levels above) and their unit report
+    of the year (the latest completed one of either definition when a unit answered more than
+    once: the CĐCS answer ``unit_report``, the bodies above ``unit_report_upper``), for several
+    measures at once: the answers of the latest reports are pivoted into one row per report
+    (one scan of ``answers``), one row per union body.  Counts per measure: ``units`` (the
+    bodies it concerns), ``reported`` (of those, with a report),
     ``yes`` (answering yes, or one of ``counts_as``), ``amount`` (the sum of an integer
     question), ``eligible`` (answering yes to ``among``), ``due`` (the sum of the integer
     question ``out_of``)."""
 
     measures: tuple[ReportMeasure, ...]
-    survey_key: str = "unit_report"
+    survey_keys: tuple[str, ...] = ("unit_report", "unit_report_upper")
 
     def source(self, measure: ReportMeasure) -> Source:
         digest = hashlib.sha1(measure.spec().encode(), usedforsecurity=False).hexdigest()[:16]
-        return Source(f"report:{self.survey_key}:{digest}", REPORT_NAMES)
+        return Source(f"report:{self.survey_keys[0]}:{digest}", REPORT_NAMES)
 
     @property
     def sources(self) -> tuple[Source, ...]:
         return tuple(dict.fromkeys(self.source(m) for m in self.measures))
 
     def per_unit(self, year: Year, within: Within) -> Select[Any]:
-        latest_stmt = (
-            _completed(responses, self.survey_key, year, within)
-            .add_columns(
-                responses.c.unit_id.label("unit_id"),
-                func.max(responses.c.id).label("response_id"),
+        reports = union_all(
+            *(
+                _completed(responses, key, year, within).add_columns(
+                    responses.c.unit_id.label("unit_id"), responses.c.id.label("response_id")
+                )
+                for key in self.survey_keys
             )
-            .group_by(responses.c.unit_id)
+        ).subquery("unit_reports")
+        latest = (
+            select(
+                reports.c.unit_id.label("unit_id"),
+                func.max(reports.c.response_id).label("response_id"),
+            )
+            .group_by(reports.c.unit_id)
+            .subquery("latest_report")
         )
-        latest = latest_stmt.subquery("latest_report")
         questions = sorted(
             {m.question_key for m in self.measures}
             | {m.among for m in self.measures if m.among is not None}
@@ -706,9 +717,9 @@ class UnitReports:
             source = self.source(m)
             if _column(source, "units") in columns:
                 continue
-            concerned: ColumnElement[bool] = (
-                cdcs.c.is_public.is_(m.public) if m.public is not None else literal(True)
-            )
+            concerned: ColumnElement[bool] = cdcs.c.kind.in_(list(m.levels))
+            if m.public is not None:
+                concerned = and_(concerned, cdcs.c.is_public.is_(m.public))
             value = pivot.c[f"q_{m.question_key}"]
 
             def summed(
@@ -747,7 +758,7 @@ class UnitReports:
                     pivot, pivot.c.response_id == latest.c.response_id
                 )
             )
-            .where(cdcs.c.kind == UnitKind.GRASSROOTS)
+            .where(cdcs.c.kind.in_(sorted({k for m in self.measures for k in m.levels})))
         )
         return stmt if within is None else stmt.where(within(cdcs.c.id))
 

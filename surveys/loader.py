@@ -12,6 +12,8 @@ Question indexes in key paths are 0-based. The file format::
     intro: ...                       # optional
     anonymous: false                 # optional, default false
     audience: member                 # optional: member (default) | unit
+    levels: [grassroots]             # optional, unit audience only: grassroots (default) |
+                                     #   district | province: the union bodies that answer
     feeds: [A3c]                     # optional: indicator codes
     outcome: hardship_case           # optional: hardship_case | legal_case | welfare_benefit
     questions:
@@ -58,6 +60,7 @@ from surveys.schema import (
     YES,
     Audience,
     Condition,
+    Level,
     Option,
     Outcome,
     Question,
@@ -80,6 +83,7 @@ _TOP_KEYS = (
     "intro",
     "anonymous",
     "audience",
+    "levels",
     "feeds",
     "outcome",
     "questions",
@@ -285,6 +289,8 @@ def definition_to_dict(defn: SurveyDefinition) -> dict[str, Any]:
         "audience": defn.audience.value,
         "feeds": list(defn.feeds),
     }
+    if defn.levels:
+        data["levels"] = [level.value for level in defn.levels]
     if defn.outcome is not None:
         data["outcome"] = defn.outcome.value
     data["questions"] = [_question_to_dict(q) for q in defn.questions]
@@ -339,6 +345,15 @@ def _build_definition(r: _Reader, root: Node) -> SurveyDefinition:
     audience = Audience.MEMBER
     if "audience" in top:
         audience = Audience(r.choice(top["audience"].value, "audience", tuple(Audience)))
+    levels: list[Level] = []
+    if "levels" in top:
+        if audience != Audience.UNIT:
+            r.fail(top["levels"].value, "levels", "only a survey with audience unit has levels")
+        for i, node in enumerate(r.sequence(top["levels"].value, "levels")):
+            level = Level(r.choice(node, f"levels[{i}]", tuple(Level)))
+            if level in levels:
+                r.fail(node, f"levels[{i}]", f"{level.value!r} is listed twice")
+            levels.append(level)
     outcome = None
     if "outcome" in top:
         outcome = Outcome(r.choice(top["outcome"].value, "outcome", tuple(Outcome)))
@@ -370,6 +385,7 @@ def _build_definition(r: _Reader, root: Node) -> SurveyDefinition:
         audience=audience,
         feeds=tuple(feeds),
         outcome=outcome,
+        levels=tuple(levels),
     )
 
 

@@ -53,6 +53,14 @@ class Audience(StrEnum):
     UNIT = "unit"
 
 
+class Level(StrEnum):
+    """The union bodies that answer a unit-level survey, by level of the tree."""
+
+    GRASSROOTS = "grassroots"  # công đoàn cơ sở (CĐCS)
+    DISTRICT = "district"  # công đoàn cấp trên trực tiếp cơ sở
+    PROVINCE = "province"  # Công đoàn Giáo dục tỉnh
+
+
 class Outcome(StrEnum):
     """What a completed response creates besides its answers."""
 
@@ -115,6 +123,8 @@ class SurveyDefinition:
     audience: Audience = Audience.MEMBER
     feeds: tuple[str, ...] = ()
     outcome: Outcome | None = None
+    # A unit-level survey: the levels whose union bodies answer it (empty: CĐCS only).
+    levels: tuple[Level, ...] = ()
     _index: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -130,6 +140,13 @@ class SurveyDefinition:
     def position(self, key: str) -> int:
         """0-based position of a question in the definition (KeyError if none)."""
         return self._index[key]
+
+    @property
+    def answered_by(self) -> tuple[Level, ...]:
+        """The levels of the union bodies answering a unit-level survey (none for members)."""
+        if self.audience != Audience.UNIT:
+            return ()
+        return self.levels or (Level.GRASSROOTS,)
 
     @property
     def question_keys(self) -> tuple[str, ...]:

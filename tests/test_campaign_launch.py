@@ -275,6 +275,36 @@ async def test_a_unit_survey_goes_to_cdcs_officers_and_one_answer_per_unit_count
     assert await outbox(db, w, DeliveryKind.REMINDER) == Counter({("oa", "queued"): 1})
 
 
+async def test_the_report_of_the_bodies_above_the_cdcs_goes_to_their_officers(
+    db: Database,
+) -> None:
+    """The plan asks "các cấp công đoàn" (A4a, A8b, A8c, and A7's direct superior unions): the
+    upper unit report goes to the officer of the district (OD, added here) and to the admin
+    who answers for the province, never to a CĐCS officer."""
+    w = await build(db)
+    async with db.session() as s:
+        await _person(s, w, "od", "D", role=Role.OFFICER)
+    now = dt.datetime.now(dt.UTC)
+    result = await launch(
+        db,
+        w,
+        "unit_report_upper",
+        now=now,
+        closes_at=now + dt.timedelta(days=10),
+        audience=Audience(unit_ids=(w.units["P"].id or 0,)),
+    )
+    assert result.outcome == service.LaunchOutcome.LAUNCHED
+    assert (result.targets, result.units_without_officer) == (2, 0)
+    assert result.run_id is not None
+    async with db.session() as s:
+        pending = await store.pending_by_unit(s, run_id=result.run_id, per_unit=True)
+    # (the test units are all named "Trường <code>")
+    assert sorted((p.unit_name, p.names) for p in pending) == [
+        ("Trường D", ("OD",)),
+        ("Trường P", ("ADMIN",)),
+    ]
+
+
 # --------------------------------------------------------------------------- late answers
 
 

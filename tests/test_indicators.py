@@ -214,14 +214,20 @@ async def _report(
     who: str,
     *,
     state: ResponseState = ResponseState.COMPLETED,
+    unit: str | None = None,
     **answered: bool | int | str,
 ) -> None:
-    """A unit report of ``who``'s CĐCS, with its answers (as the survey stores them: JSON)."""
+    """A unit report of ``who``'s CĐCS (or of ``unit``, which ``who`` answers for), with its
+    answers (as the survey stores them: JSON)."""
     person = p.people[who]
     run_id = p.runs[run].id
     assert run_id is not None
     response = Response(
-        run_id=run_id, person_id=person.id, unit_id=person.unit_id, is_member=True, state=state
+        run_id=run_id,
+        person_id=person.id,
+        unit_id=p.uid(unit) if unit else person.unit_id,
+        is_member=True,
+        state=state,
     )
     s.add(response)
     await s.flush()
@@ -431,6 +437,20 @@ async def build_province(s: AsyncSession) -> Province:
         party_introductions=1, funds_use=yes, financial_disclosure=yes, financial_audit=yes,
         finance_due=50_000, finance_collected=50_000, year_end_rating="hoan_thanh",
     )  # fmt: skip
+    # The union bodies above the CĐCS answer their own report ("các cấp công đoàn"): Đà Lạt's
+    # (by pv, for the district) and the province's; Bảo Lộc has not.
+    await _run(s, p, "report_upper", "unit_report_upper", YEAR)
+    await _report(
+        s, p, "report_upper", "pv", unit="DL",
+        training_policy_proposal=yes, financial_disclosure=yes, financial_audit=no,
+        year_end_rating="tot",
+    )  # fmt: skip
+    await _run(s, p, "report_upper_ld", "unit_report_upper", YEAR)  # one answer per run
+    await _report(
+        s, p, "report_upper_ld", "pv", unit="LD",
+        training_policy_proposal=yes, financial_disclosure=yes, financial_audit=yes,
+        year_end_rating="xuat_sac",
+    )  # fmt: skip
     await _report(
         s, p, "report_old", "s3b",
         periodic_dialogue=yes, party_introductions=4, finance_due=40_000, finance_collected=30_000,
@@ -471,8 +491,8 @@ async def test_province_2025(db: Database, province: Province) -> None:
     report = await _stats(db, province, "LD")
     assert (report.scope_code, report.scope_kind, report.year) == ("LD", UnitKind.PROVINCE, 2025)
     assert [r.code for r in report.rows] == [
-        "A1", "A2a", "A2b", "A3a", "A3b", "A3c", "A4a", "A4b", "A5", "A6", "A7", "A8a", "A8b",
-        "A8c", "P1", "P2", "P3", "P4", "P5",
+        "A1", "A2a", "A2b", "A3a", "A3b", "A3c", "A4a", "A4b", "A5", "A6", "A7", "A7b", "A8a",
+        "A8b", "A8c", "P1", "P2", "P3", "P4", "P5",
     ]  # fmt: skip
     assert report.not_computed == ()
 
@@ -605,18 +625,38 @@ async def test_unit_report_indicators_of_the_province(db: Database, province: Pr
     assert _children(a2a) == {"BL": (0, 1, None), "DL": (1, 2, None)}
     # A2b: S1 S2 S4 of 3; public 2 of 2 (100%), non-public 1 of 1.
     assert split("A2b") == ((3, 3, None), (2, 2, True), (1, 1, True))
-    # A4a: S1 S2 of 3 = 66.7% < 70%.
-    assert _fig(_row(report, "A4a")) == (2, 3, False)
+    # A4a, every level ("các cấp công đoàn"): 5 CĐCS + Đà Lạt, Bảo Lộc + the province = 8
+    # bodies; reported S1 S2 S4, Đà Lạt, the province = 5 (62.5%); proposals S1 S2, Đà Lạt,
+    # the province = 4 of 5 = 80% ≥ 70%.  The floor: 4 of all 8 = 50%.
+    a4a = _row(report, "A4a")
+    assert (_fig(a4a), a4a.coverage_count, a4a.coverage_total) == ((4, 5, True), 5, 8)
+    assert a4a.floor == pytest.approx(0.5) and a4a.upper_levels
+    # by side (the bodies above the CĐCS count as public): public S1 S3 S4 E1 + DL BL LD = 7,
+    # 4 reported (S1 S4 DL LD), 3 yes (S1 DL LD) = 75%; S2 1 of 1
+    assert a4a.by_public is not None
+    assert _fig(a4a.by_public["public"]) == (3, 4, True)
+    assert _fig(a4a.by_public["non_public"]) == (1, 1, True)
+    # Đà Lạt with its CĐCS: 3 of 3; Bảo Lộc: only S4 of its 4 bodies reported; the province's
+    # own report sits on the scope itself
+    assert _children(a4a) == {"BL": (0, 1, None), "DL": (3, 3, True), "LD*": (1, 1, True)}
     # A6: 2 + 0 + 1 = 3 introductions over the 3 CĐCS that reported = 1.0 each: met; public
     # 3 over 2 = 1.5; S2 0 over 1.  The cautious reading: 3 over all 5 CĐCS = 0.6.
     assert split("A6") == ((3, 3, True), (3, 2, True), (0, 1, False))
     assert _row(report, "A6").floor == pytest.approx(0.6)
     # A7: "tốt" or better: S1 (xuất sắc), S2 (tốt); S4 only "hoàn thành".
     assert split("A7") == ((2, 3, None), (1, 2, False), (1, 1, True))
-    # A8a–c: 100% wanted: funds S1 S2 S4 (met); disclosure S1 S4; audit S2 S4.
+    # A8a–c: 100% wanted.  A8a (CĐCS): funds S1 S2 S4, met.  A8b (every level): disclosure S1
+    # S4, Đà Lạt, the province = 4 of the 5 reports.  A8c (CĐCS and the district level): 7
+    # bodies, 4 reported (S1 S2 S4, Đà Lạt); audited S2 S4 = 2 of 4.  The province's own
+    # report does not count for A8c.
     assert _fig(_row(report, "A8a")) == (3, 3, True)
-    assert _fig(_row(report, "A8b")) == (2, 3, False)
-    assert _fig(_row(report, "A8c")) == (2, 3, False)
+    a8b, a8c = _row(report, "A8b"), _row(report, "A8c")
+    assert (_fig(a8b), a8b.coverage_count, a8b.coverage_total) == ((4, 5, False), 5, 8)
+    assert (_fig(a8c), a8c.coverage_count, a8c.coverage_total) == ((2, 4, False), 4, 7)
+    # A7b: the direct superior unions (Đà Lạt, Bảo Lộc): Đà Lạt rated "tốt" = 1 of 1 reported
+    # (1 of 2 = 50%: enough): met.
+    a7b = _row(report, "A7b")
+    assert (_fig(a7b), a7b.coverage_count, a7b.coverage_total) == ((1, 1, True), 1, 2)
     # P1: among the eligible (S1, S2): S1 has a women's committee.
     assert split("P1") == ((1, 2, None), (1, 1, True), (0, 1, False))
     # P2: public CĐCS only (S1 S3 S4 E1): S1 S4 reported (2 of 4 = 50%), both apply the rules:
@@ -888,7 +928,7 @@ def test_met_is_exact_arithmetic() -> None:
 
 def test_catalog_holds_every_indicator() -> None:
     assert CATALOG.codes == [
-        "A1", "A2a", "A2b", "A3a", "A3b", "A3c", "A4a", "A4b", "A5", "A6", "A7",
+        "A1", "A2a", "A2b", "A3a", "A3b", "A3c", "A4a", "A4b", "A5", "A6", "A7", "A7b",
         "A8a", "A8b", "A8c", "P1", "P2", "P3", "P4", "P5",
     ]  # fmt: skip
     assert CATALOG.not_computed == []

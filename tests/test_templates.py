@@ -271,7 +271,7 @@ def _stats_report() -> StatsReport:
         IndicatorResult(
             224_000, 250_000, 0.896, min75, True, 3, 5,
             code="P5", name_vi="Thu tài chính", name_en="Finance collected", subject="money",
-            coverage_kind=CoverageKind.REPORTS,
+            coverage_kind=CoverageKind.REPORTS, upper_levels=True,
             by_public=no_sides,
         ),
     )  # fmt: skip
@@ -429,6 +429,7 @@ CASES: list[Case] = [
           "Coverage: 15/20 members received notices", "Coverage: 3/4 CĐCS sent their report",
           "3/2 = 1,50 · ✅ Met", "2 CĐCS without a staff count", "no data yet",
           "224.000/250.000 thousand VND = 89,6% · ✅ Met",
+          "Coverage: 3/5 union bodies (all levels) sent their report",
           "Not computed in this version: A1, A2a",
           "Trường TH Kim Đồng: nobody has answered",
           "Trường THCS Chu Văn An: 1/1 = 100% ⚠️ not enough data (1/6 answered)",

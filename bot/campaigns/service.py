@@ -55,7 +55,7 @@ from storage import campaigns as store
 from storage import notices as notice_store
 from storage import outbox
 from storage import surveys as survey_store
-from storage.models import Channel, DeliveryKind, RunStatus, Unit, utcnow
+from storage.models import Channel, DeliveryKind, RunStatus, Unit, UnitKind, utcnow
 from surveys.schema import Audience as Answerers
 from surveys.schema import SurveyDefinition
 
@@ -196,10 +196,12 @@ async def _collect(
     channel: Channel,
 ) -> _Audience:
     """The people a run asks: the audience's people, or for a unit-level survey the officer
-    of each CĐCS of the audience's subtrees; with their linked chats."""
+    of each union body of the levels answering it (CĐCS, unless the definition names others)
+    in the audience's subtrees; with their linked chats."""
     paths = notice_store.minimal_paths(u.path for u in units)
     if defn.audience == Answerers.UNIT:
-        officers, missing = await store.cdcs_officers(session, paths=paths)
+        kinds = [UnitKind(level.value) for level in defn.answered_by]
+        officers, missing = await store.unit_officers(session, paths=paths, kinds=kinds)
         found = [store.Target(o.person_id, o.unit_id) for o in officers]
         chats = await store.linked_chats(
             session, person_ids=[t.person_id for t in found], channel=channel

@@ -44,6 +44,14 @@ class AppliesTo(StrEnum):
     NON_PUBLIC = "non_public"
 
 
+class Level(StrEnum):
+    """The union bodies a unit_report indicator counts, by level of the tree."""
+
+    GRASSROOTS = "grassroots"  # công đoàn cơ sở (CĐCS)
+    DISTRICT = "district"  # công đoàn cấp trên trực tiếp cơ sở
+    PROVINCE = "province"  # Công đoàn Giáo dục tỉnh
+
+
 class TargetKind(StrEnum):
     MIN = "min"  # rate ≥ percent
     EXACT = "exact"  # rate = 100 %
@@ -68,6 +76,7 @@ _KEY = re.compile(r"^[a-z0-9_]+$")
 
 _INDICATOR_KEYS = frozenset(
     {
+        "levels",
         "code",
         "name_vi",
         "name_en",
@@ -161,6 +170,13 @@ class Indicator:
     among: str | None = None
     # unit_report, subject money: the integer question summed into the denominator (P5: due)
     out_of: str | None = None
+    # unit_report: the levels of the union bodies counted (the plan's "các cấp công đoàn")
+    levels: tuple[Level, ...] = (Level.GRASSROOTS,)
+
+    @property
+    def upper_levels(self) -> bool:
+        """It counts union bodies above the CĐCS too (or only)."""
+        return self.levels != (Level.GRASSROOTS,)
 
     @property
     def source_kind(self) -> str:
@@ -326,6 +342,17 @@ def _parse_indicator(entry: Any, where: str) -> Indicator:
         raise CatalogError(f"{where}: a money indicator needs 'out_of' (the amount due)")
     if kind == "unit_report" and subject not in (Subject.UNIT, Subject.MONEY):
         raise CatalogError(f"{where}: a unit_report indicator must have subject unit or money")
+    raw_levels = entry.get("levels", [Level.GRASSROOTS.value])
+    if "levels" in entry and kind != "unit_report":
+        raise CatalogError(f"{where}: 'levels' is for unit_report sources only")
+    if not isinstance(raw_levels, list) or not raw_levels:
+        raise CatalogError(f"{where}: 'levels' must be a list of grassroots, district, province")
+    levels = tuple(_enum_value(Level, value, where, "levels") for value in raw_levels)
+    if len(set(levels)) != len(levels):
+        raise CatalogError(f"{where}: a level is listed twice in 'levels'")
+    levels = tuple(level for level in Level if level in levels)  # top-down order
+    if applies_to is not AppliesTo.ALL and levels != (Level.GRASSROOTS,):
+        raise CatalogError(f"{where}: 'applies_to' (public or not) concerns CĐCS only")
     return Indicator(
         code=code.strip(),
         name_vi=names[0],
@@ -340,6 +367,7 @@ def _parse_indicator(entry: Any, where: str) -> Indicator:
         counts_as=tuple(counts_as),
         among=among,
         out_of=out_of,
+        levels=levels,
     )
 
 

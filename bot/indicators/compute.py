@@ -124,6 +124,7 @@ class IndicatorResult(Figure):
     name_en: str = ""
     subject: str = ""
     coverage_kind: CoverageKind = CoverageKind.RESPONDENTS
+    upper_levels: bool = False  # a unit-report indicator counting union bodies above CĐCS
     by_public: Mapping[str, Figure] | None = None  # keys "public", "non_public"
     by_child: tuple[ChildResult, ...] = ()
 
@@ -206,6 +207,7 @@ class _Computer:
                 among=i.among,
                 out_of=i.out_of,
                 public=None if i.applies_to is AppliesTo.ALL else i.applies_to is AppliesTo.PUBLIC,
+                levels=tuple(UnitKind(level.value) for level in i.levels),
             )
             for i in indicators
             if i.source_kind == "unit_report"
@@ -468,6 +470,7 @@ async def compute_stats(
                 name_en=indicator.name_en,
                 subject=indicator.subject.value,
                 coverage_kind=plan.coverage_kind,
+                upper_levels=indicator.source_kind == "unit_report" and indicator.upper_levels,
                 by_public=by_public,
                 by_child=tuple(by_child),
             )

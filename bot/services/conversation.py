@@ -20,7 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.services.actors import Actor
 from storage import campaigns, cases, people
 from storage import surveys as store
-from storage.models import CaseKind, Response, ResponseState, RunStatus, SurveyRun, Unit, utcnow
+from storage.models import (
+    CaseKind,
+    Response,
+    ResponseState,
+    RunStatus,
+    SurveyRun,
+    Unit,
+    UnitKind,
+    utcnow,
+)
 from surveys import engine
 from surveys.loader import (
     builtin_definitions,
@@ -31,6 +40,7 @@ from surveys.loader import (
 from surveys.schema import (
     AnswerValue,
     Audience,
+    Level,
     Outcome,
     Question,
     QuestionKind,
@@ -191,9 +201,14 @@ class Conversation:
             result.append(Offer(key, form.title, None, None, None))
         return result
 
-    def launchable(self) -> list[SurveyDefinition]:
-        """Surveys an officer launches (the standing forms need no launch)."""
-        return [d for d in self.registry.builtins.values() if d.outcome not in STANDING_OUTCOMES]
+    def launchable(self, scope: Unit | None = None) -> list[SurveyDefinition]:
+        """Surveys an officer launches (the standing forms need no launch); with ``scope``,
+        those that someone in it can answer (a CĐCS officer is not offered the report of the
+        union bodies above the CĐCS)."""
+        found = [d for d in self.registry.builtins.values() if d.outcome not in STANDING_OUTCOMES]
+        if scope is None or scope.kind not in (UnitKind.GRASSROOTS, UnitKind.GROUP):
+            return found
+        return [d for d in found if not d.answered_by or Level.GRASSROOTS in d.answered_by]
 
     # -- opening and resuming -------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from surveys.loader import (
     definition_to_json,
     load_definition,
 )
-from surveys.schema import AnswerValue, Audience, Outcome, QuestionKind, SurveyDefinition
+from surveys.schema import AnswerValue, Audience, Level, Outcome, QuestionKind, SurveyDefinition
 
 
 def walk(defn: SurveyDefinition, replies: dict[str, str]) -> dict[str, AnswerValue]:
@@ -45,6 +45,7 @@ def test_the_builtins_load() -> None:
         "legal_union_case",
         "training_participation",
         "unit_report",
+        "unit_report_upper",
         "welfare_signup",
     ]
     assert defs["activity_participation"].feeds == ("A3c",)
@@ -61,10 +62,22 @@ def test_the_builtins_load() -> None:
     assert defs["welfare_signup"].feeds == ("A3a",)
     assert defs["welfare_signup"].outcome is Outcome.WELFARE_BENEFIT
     assert defs["unit_report"].outcome is None
+    # "các cấp công đoàn": the unit report of the union bodies above the CĐCS (the plan's A4a,
+    # A7's second half, A8b, A8c), with the questions that apply to them
+    upper = defs["unit_report_upper"]
+    assert upper.answered_by == (Level.DISTRICT, Level.PROVINCE)
+    assert upper.question_keys == (
+        "training_policy_proposal",
+        "financial_disclosure",
+        "financial_audit",
+        "year_end_rating",
+    )
+    assert defs["unit_report"].answered_by == (Level.GRASSROOTS,)
+    assert defs["activity_participation"].answered_by == ()
     for key, defn in defs.items():
         # the unit report and the union's own legal case are answered by an officer on
         # behalf of the unit
-        unit_forms = ("unit_report", "legal_union_case")
+        unit_forms = ("unit_report", "unit_report_upper", "legal_union_case")
         expected = Audience.UNIT if key in unit_forms else Audience.MEMBER
         assert defn.audience is expected, key
         assert defn.anonymous is False
@@ -72,7 +85,7 @@ def test_the_builtins_load() -> None:
         assert definition_from_json(definition_to_json(defn)) == defn
     # a fresh dict each call: callers cannot corrupt the cache
     defs.clear()
-    assert len(builtin_definitions()) == 7
+    assert len(builtin_definitions()) == 8
 
 
 @pytest.mark.parametrize("path", sorted(DEFINITIONS_DIR.glob("*.yaml")), ids=lambda p: p.name)
