@@ -201,8 +201,11 @@ class InboxRunner:
 
     # -- receipt ----------------------------------------------------------------------------
 
-    async def ingest(self, updates: list[Update] | list[dict[str, Any]]) -> int:
-        """Write updates to the inbox and commit; returns how many were new."""
+    async def ingest(
+        self, updates: list[Update] | list[dict[str, Any]], *, wake: bool = True
+    ) -> int:
+        """Write updates to the inbox and commit; returns how many were new.  ``wake``: have
+        the runner take them into the lanes (False: the caller dispatches them itself)."""
         pairs: list[tuple[int, str]] = []
         for item in updates:
             if isinstance(item, Update):
@@ -212,7 +215,8 @@ class InboxRunner:
             pairs.append((int(data["update_id"]), json.dumps(data, ensure_ascii=False)))
         async with self.db.session(write=True) as session:
             stored = await inbox.store_updates(session, channel=self.channel, updates=pairs)
-        self._wake.set()
+        if wake:
+            self._wake.set()
         return stored
 
     async def _write_updates(self, pairs: list[tuple[int, str]]) -> None:
@@ -557,7 +561,9 @@ class InboxRunner:
             ]
             if updates:
                 try:
-                    await self.ingest(updates)
+                    # Dispatched below, by this task: waking the runner too would read the
+                    # inbox a second time for nothing.
+                    await self.ingest(updates, wake=False)
                 except Exception as exc:
                     # Not confirmed: the next getUpdates (same offset) brings them again.
                     log.warning("storing updates failed (%s); retrying", describe_error(exc))
@@ -565,8 +571,10 @@ class InboxRunner:
                     backoff = min(backoff * 2, 30.0)
                     continue
                 offset = max(u["update_id"] for u in updates) + 1
-                with contextlib.suppress(Exception):
+                try:
                     await self.dispatch()  # into the lanes before they are confirmed
+                except Exception:
+                    self._wake.set()  # the runner takes them in, retrying
             backoff = 1.0
 
     def webhook_app(self, *, path: str, secret: str) -> web.Application:
