@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import gc
 import logging
 import math
@@ -476,7 +477,8 @@ async def prepare_db(
     try:
         await upgrade(db)
         async with db.session() as session:
-            report = await import_roster(session, sample_paths())
+            today = dt.datetime.now(dt.UTC).date()  # the sample roster has no leaving dates
+            report = await import_roster(session, sample_paths(), today=today)
         assert not report.errors, report.errors
         await seed_recipients(db, count)
     finally:

@@ -21,6 +21,7 @@ message with buttons (``#text`` the button with that text); ``#contact`` shares 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import html
 import itertools
 import sys
@@ -229,7 +230,9 @@ class Demo:
         db = Database(db_url)
         await upgrade(db)
         async with db.session() as session:
-            report = await import_roster(session, sample_paths())
+            report = await import_roster(
+                session, sample_paths(), today=dt.datetime.now(settings.tz).date()
+            )
         if report.errors:
             await db.dispose()
             raise DemoSetupError(f"the sample roster has errors: {report.errors[0]}")

@@ -31,7 +31,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import roster as store
-from storage.models import Gender, Role, UnitKind, utcnow
+from storage.models import Gender, Role, UnitKind, WorkStatus, utcnow
 from surveys.phone import normalize_phone
 
 SAMPLE_DIR = Path(__file__).with_name("sample")
@@ -83,6 +83,8 @@ PEOPLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "responsible for",
     ),
     "tags": ("Nhãn", "tags", "tag", "labels"),
+    "work_status": ("Trạng thái", "Tình trạng", "Tình trạng công tác", "status", "work status"),
+    "left_on": ("Ngày nghỉ", "Ngày thôi", "Ngày chuyển đi", "left on", "left date"),
 }
 
 UNIT_REQUIRED = ("code", "name", "level")
@@ -167,6 +169,50 @@ ROLE_VALUES: dict[str, Role] = {
     **dict.fromkeys(("quan tri", "quan tri vien", "admin", "administrator"), Role.ADMIN),
 }
 
+WORK_STATUS_VALUES: dict[str, WorkStatus] = {
+    **dict.fromkeys(
+        ("", "dang cong tac", "con cong tac", "cong tac", "dang lam viec", "active", "working"),
+        WorkStatus.ACTIVE,
+    ),
+    **dict.fromkeys(
+        (
+            "da nghi",
+            "nghi",
+            "nghi huu",
+            "da nghi huu",
+            "huu",
+            "nghi viec",
+            "da nghi viec",
+            "thoi viec",
+            "da thoi viec",
+            "retired",
+            "left",
+        ),
+        WorkStatus.RETIRED,
+    ),
+    **dict.fromkeys(
+        (
+            "chuyen di",
+            "da chuyen di",
+            "chuyen cong tac",
+            "da chuyen cong tac",
+            "chuyen khoi nganh",
+            "chuyen nganh",
+            "chuyen tinh",
+            "moved",
+            "moved out",
+            "transferred",
+        ),
+        WorkStatus.MOVED,
+    ),
+}
+#: The values of "Trạng thái" as the template and the messages name them.
+WORK_STATUS_NAMES = {
+    WorkStatus.ACTIVE: "Đang công tác",
+    WorkStatus.RETIRED: "Đã nghỉ",
+    WorkStatus.MOVED: "Chuyển đi",
+}
+
 INVITE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: readable when typed
 INVITE_LENGTH = 10
 MAX_NAME = 255
@@ -197,6 +243,33 @@ def _cell_text(value: object) -> str:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     return clean(str(value))
+
+
+_DMY = re.compile(r"(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})")
+_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+
+
+def parse_day(text: str) -> dt.date | None:
+    """A calendar date written dd/mm/yyyy (also d/m/yyyy, with - or .), or yyyy-mm-dd as an
+    Excel date cell reads; None if the text is not a real date."""
+    text = text.strip()
+    match = _DMY.fullmatch(text)
+    if match is not None:
+        day, month, year = (int(g) for g in match.groups())
+    else:
+        match = _ISO.fullmatch(text)
+        if match is None:
+            return None
+        year, month, day = (int(g) for g in match.groups())
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def parse_work_status(text: str) -> WorkStatus | None:
+    """The work status a cell or a command names (empty: active); None if unknown."""
+    return WORK_STATUS_VALUES.get(fold(text))
 
 
 def _alias_index(columns: dict[str, tuple[str, ...]]) -> dict[str, str]:
@@ -269,6 +342,8 @@ class PersonRow:
     role: Role
     officer_unit: str | None
     tags: str
+    work_status: WorkStatus
+    left_on: dt.date | None  # as written; a missing date is filled in when planning
 
 
 @dataclass
@@ -461,9 +536,11 @@ HEADER_SEARCH_ROWS = 10
 
 
 def read_roster(
-    paths: Iterable[Path | str], *, progress: ProgressSink | None = None
+    paths: Iterable[Path | str], *, today: dt.date, progress: ProgressSink | None = None
 ) -> ParsedRoster:
     """Read roster files (.xlsx with one or more sheets, .csv) into rows and row errors.
+
+    ``today`` is the import's local date: a "Ngày nghỉ" after it is a bad row.
 
     Raises :class:`RosterFileError` for a missing/unreadable file or one without any
     recognisable table.  Sheets of a workbook that hold no roster table are skipped with a
@@ -515,7 +592,7 @@ def read_roster(
                         seen_units[unit.code.casefold()].append(unit)
                 else:
                     parsed.people_rows_read += 1
-                    _parse_person(cells, mapping, where, parsed)
+                    _parse_person(cells, mapping, where, parsed, today)
             sink.advance(max(0, sheet.total - advanced))
             if header is None:
                 if missing:
@@ -620,7 +697,11 @@ def _parse_tags(text: str) -> str:
 
 
 def _parse_person(
-    cells: Sequence[str], mapping: dict[str, int], where: Where, parsed: ParsedRoster
+    cells: Sequence[str],
+    mapping: dict[str, int],
+    where: Where,
+    parsed: ParsedRoster,
+    today: dt.date,
 ) -> None:
     reasons: list[str] = []
     name = _get(cells, mapping, "full_name")
@@ -664,10 +745,23 @@ def _parse_person(
     tags = _parse_tags(_get(cells, mapping, "tags"))
     if len(tags) > MAX_TAGS:
         reasons.append(f"tags longer than {MAX_TAGS} characters")
+    status_text = _get(cells, mapping, "work_status")
+    status = parse_work_status(status_text)
+    if status is None:
+        reasons.append(f"unknown status {status_text!r} (use Đang công tác, Đã nghỉ or Chuyển đi)")
+    left_text = _get(cells, mapping, "left_on")
+    left_on = parse_day(left_text) if left_text else None
+    if left_text and left_on is None:
+        reasons.append(f"Ngày nghỉ {left_text!r} is not a date (use dd/mm/yyyy)")
+    elif left_on is not None and left_on > today:
+        reasons.append(f"Ngày nghỉ {left_on:%d/%m/%Y} is in the future")
+    elif left_on is not None and status == WorkStatus.ACTIVE and "work_status" in mapping:
+        reasons.append(f"Ngày nghỉ is set but the status is {WORK_STATUS_NAMES[WorkStatus.ACTIVE]}")
     if reasons:
         parsed.errors.append(RowError("people", where, "; ".join(reasons)))
         return
     assert is_member is not None and gender is not None and role is not None
+    assert status is not None
     parsed.people.append(
         PersonRow(
             where=where,
@@ -681,6 +775,8 @@ def _parse_person(
             role=role,
             officer_unit=officer_unit,
             tags=tags,
+            work_status=status,
+            left_on=left_on,
         )
     )
 
@@ -719,6 +815,8 @@ class PersonPlan:
     role: Role
     officer_unit_key: str | None
     tags: str
+    work_status: WorkStatus
+    left_on: dt.date | None
     changed: bool
     releases_keys: bool  # phone or staff code changes: free them before the final update
 
@@ -755,6 +853,10 @@ def _yes_no(value: bool) -> str:
 
 def _public(value: bool) -> str:
     return "public" if value else "non-public"
+
+
+def _day(value: dt.date | None) -> str:
+    return "—" if value is None else f"{value:%d/%m/%Y}"
 
 
 def _plan_units(
@@ -1082,6 +1184,29 @@ def _flag_duplicates(rows: list[PersonRow], errors: dict[int, RowError]) -> None
                 )
 
 
+def _work_status(
+    row: PersonRow, old: store.PersonRecord | None, today: dt.date
+) -> tuple[WorkStatus, dt.date | None] | str:
+    """The status and leaving date a row gives a person, or the reason it cannot.
+
+    Without a "Trạng thái" column the status stays as it is (active for someone new).  Someone
+    who is not active left on the row's date, else on the date already recorded, else today
+    (the import's date); someone active again has no leaving date.
+    """
+    cols = row.columns
+    status = row.work_status if old is None or "work_status" in cols else old.work_status
+    if status == WorkStatus.ACTIVE:
+        if row.left_on is not None:
+            active = WORK_STATUS_NAMES[WorkStatus.ACTIVE]
+            return f"Ngày nghỉ is set but the status is {active} (no Trạng thái column)"
+        return status, None
+    if row.left_on is not None:
+        return status, row.left_on
+    if old is not None and old.work_status != WorkStatus.ACTIVE and old.left_on is not None:
+        return status, old.left_on
+    return status, today
+
+
 def _person_plans(
     parsed: ParsedRoster,
     rejected_units: dict[str, Where],
@@ -1089,6 +1214,7 @@ def _person_plans(
     tree: _Tree,
     changes: list[Change],
     sink: ProgressSink,
+    today: dt.date,
 ) -> tuple[list[PersonPlan], Counts, list[RowError]]:
     rows = parsed.people
     resolve = _unit_resolver(tree, rejected_units)
@@ -1103,9 +1229,23 @@ def _person_plans(
             continue
         resolved[index] = (unit_key, officer_key)
     _flag_duplicates(rows, errors)
-    matched = _match_people(rows, db_people, errors, tree)
-
     db_by_id = {p.id: p for p in db_people}
+    statuses: dict[int, tuple[WorkStatus, dt.date | None]] = {}
+    while True:
+        matched = _match_people(rows, db_people, errors, tree)
+        bad: dict[int, RowError] = {}
+        for i, pid in matched.items():
+            if i not in statuses:
+                found = _work_status(rows[i], db_by_id[pid] if pid is not None else None, today)
+                if isinstance(found, str):
+                    bad[i] = RowError("people", rows[i].where, found)
+                else:
+                    statuses[i] = found
+        if not bad:
+            break
+        # A rejected row may have been freeing a phone for another one: match again.
+        errors.update(bad)
+
     counts = Counts(rejected=parsed.people_rows_read - len(matched))
     plans: list[PersonPlan] = []
     sink.stage("Checking people", len(matched))
@@ -1113,6 +1253,7 @@ def _person_plans(
         sink.advance()
         row = rows[i]
         unit_key, officer_key = resolved[i]
+        work_status, left_on = statuses[i]
         old = db_by_id[pid] if pid is not None else None
         cols = row.columns
         phone = row.phone if old is None or "phone" in cols else old.phone
@@ -1138,6 +1279,8 @@ def _person_plans(
             role=role,
             officer_unit_key=officer_key,
             tags=tags,
+            work_status=work_status,
+            left_on=left_on,
             changed=True,
             releases_keys=False,
         )
@@ -1153,6 +1296,9 @@ def _person_plans(
                 fields.insert(1, FieldChange("staff code", "", staff_code))
             if officer_key:
                 fields.append(FieldChange("officer of", "", tree.code(officer_key)))
+            if work_status != WorkStatus.ACTIVE:
+                fields.append(FieldChange("status", "", work_status.value))
+                fields.append(FieldChange("left on", "", _day(left_on)))
             changes.append(Change("people", "create", row.full_name, row.where, tuple(fields)))
             counts.created += 1
             continue
@@ -1176,6 +1322,10 @@ def _person_plans(
             diffs.append(FieldChange("officer of", tree.code(old_officer), tree.code(officer_key)))
         if tags != old.tags:
             diffs.append(FieldChange("tags", old.tags or "—", tags or "—"))
+        if work_status != old.work_status:
+            diffs.append(FieldChange("status", old.work_status.value, work_status.value))
+        if left_on != old.left_on:
+            diffs.append(FieldChange("left on", _day(old.left_on), _day(left_on)))
         plan.changed = bool(diffs)
         plan.releases_keys = phone != old.phone or staff_code != old.staff_code
         if diffs:
@@ -1187,9 +1337,15 @@ def _person_plans(
 
 
 async def plan_import(
-    session: AsyncSession, parsed: ParsedRoster, *, progress: ProgressSink | None = None
+    session: AsyncSession,
+    parsed: ParsedRoster,
+    *,
+    today: dt.date,
+    progress: ProgressSink | None = None,
 ) -> ImportPlan:
-    """Compare the parsed rows with the database; reads only (two queries), writes nothing."""
+    """Compare the parsed rows with the database; reads only (two queries), writes nothing.
+
+    ``today`` (the import's local date) is the leaving date of someone who left without one."""
     sink = progress or _NoProgress()
     db_unit_list = await store.all_units(session)
     db_people = await store.all_people(session)
@@ -1201,7 +1357,7 @@ async def plan_import(
     unit_counts = Counts(rejected=parsed.unit_rows_read - len(active_units))
     units = _unit_plans(tree, parents, changes, unit_counts)
     people, people_counts, people_errors = _person_plans(
-        parsed, rejected, db_people, tree, changes, sink
+        parsed, rejected, db_people, tree, changes, sink, today
     )
     errors = sorted([*parsed.errors, *unit_errors, *people_errors], key=lambda e: e.order)
     return ImportPlan(
@@ -1323,6 +1479,8 @@ async def apply_plan(
             "role": p.role,
             "officer_unit_id": ids[p.officer_unit_key] if p.officer_unit_key else None,
             "tags": p.tags,
+            "work_status": p.work_status,
+            "left_on": p.left_on,
         }
 
     updates = [p for p in plan.people if p.id is not None and p.changed]
@@ -1372,17 +1530,20 @@ async def import_roster(
     session: AsyncSession,
     paths: Iterable[Path | str],
     *,
+    today: dt.date,
     dry_run: bool = False,
     skip_bad: bool = False,
     progress: ProgressSink | None = None,
 ) -> ImportReport:
     """Read, check and (unless ``dry_run`` or rejected) write roster files in one transaction.
 
+    ``today`` is the import's date in the union's time zone (the settings' ``tz``): leaving
+    dates after it are refused, and it is the leaving date of someone who left without one.
     Bad rows make the whole import write nothing unless ``skip_bad``; the report says which.
     Raises :class:`RosterFileError` for files that cannot be read at all.  Does not commit.
     """
-    parsed = read_roster(paths, progress=progress)
-    plan = await plan_import(session, parsed, progress=progress)
+    parsed = read_roster(paths, today=today, progress=progress)
+    plan = await plan_import(session, parsed, today=today, progress=progress)
     applied = False
     if not dry_run and (skip_bad or not plan.errors):
         await apply_plan(session, plan, skip_bad=skip_bad, progress=progress)
@@ -1419,6 +1580,8 @@ PEOPLE_TEMPLATE_ROWS: tuple[tuple[str, ...], ...] = (
         "Chủ tịch CĐCS",
         "DL-THPT-BTX",
         "",
+        "Đang công tác",
+        "",
     ),
     (
         "Trần Văn Minh",
@@ -1429,6 +1592,8 @@ PEOPLE_TEMPLATE_ROWS: tuple[tuple[str, ...], ...] = (
         "Nam",
         "Đoàn viên",
         "",
+        "",
+        "Đang công tác",
         "",
     ),
     (
@@ -1441,6 +1606,8 @@ PEOPLE_TEMPLATE_ROWS: tuple[tuple[str, ...], ...] = (
         "Thành viên",
         "",
         "giáo viên mới",
+        "Đang công tác",
+        "",
     ),
 )
 
@@ -1515,6 +1682,7 @@ def write_template(path: Path) -> Path:
     choice(
         people, "G", ["Đoàn viên", "Thành viên", "Cán bộ công đoàn", "Chủ tịch CĐCS", "Quản trị"]
     )
+    choice(people, "J", [WORK_STATUS_NAMES[s] for s in WorkStatus])
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)
     return path

@@ -8,6 +8,7 @@ Operator-facing, in English.  Exit codes: 0 done; 1 bad rows (nothing imported u
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 from types import TracebackType
 from typing import Annotated
@@ -91,7 +92,13 @@ def _fail(console: Console, message: str, code: int = 2) -> typer.Exit:
 
 
 async def _run_import(
-    database_url: str, files: list[Path], *, dry_run: bool, skip_bad: bool, console: Console
+    database_url: str,
+    files: list[Path],
+    *,
+    today: dt.date,
+    dry_run: bool,
+    skip_bad: bool,
+    console: Console,
 ) -> ImportReport:
     db = Database(database_url)
     try:
@@ -99,7 +106,12 @@ async def _run_import(
         with RichProgress(console) as progress:
             async with db.session() as session:
                 return await import_roster(
-                    session, files, dry_run=dry_run, skip_bad=skip_bad, progress=progress
+                    session,
+                    files,
+                    today=today,
+                    dry_run=dry_run,
+                    skip_bad=skip_bad,
+                    progress=progress,
                 )
     finally:
         await db.dispose()
@@ -179,7 +191,12 @@ def import_command(
     try:
         report = asyncio.run(
             _run_import(
-                settings.database_url, files, dry_run=dry_run, skip_bad=skip_bad, console=console
+                settings.database_url,
+                files,
+                today=dt.datetime.now(settings.tz).date(),
+                dry_run=dry_run,
+                skip_bad=skip_bad,
+                console=console,
             )
         )
     except RosterFileError as exc:

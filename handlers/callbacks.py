@@ -102,3 +102,13 @@ class NoticeRemindCb(CallbackData, prefix="nr"):
     """ "Nhắc người chưa nắm" under a notice's detail: remind who has not acknowledged it."""
 
     n: int
+
+
+class LeftCb(CallbackData, prefix="lf"):
+    """The confirmation of /left: the person, the new status (a WorkStatus value) and the
+    leaving date as an ordinal (0: none); ``ok`` False cancels.  Re-checked when pressed."""
+
+    p: int
+    s: str
+    d: int
+    ok: bool

@@ -17,6 +17,7 @@ from bot.notices.service import NoticeDetail
 from bot.services.casework import BenefitItem, CaseItem
 from bot.services.composer import ComposeView, Step
 from bot.services.conversation import Offer, Screen, ScreenKind
+from bot.services.leaving import LeaveResult
 from bot.services.onboarding import CONSENT_VERSION, PendingItem, ResolveAction
 from bot.texts import label
 from handlers.callbacks import (
@@ -30,6 +31,7 @@ from handlers.callbacks import (
     ConsentCb,
     DoneCb,
     LaunchCb,
+    LeftCb,
     NoticeDetailCb,
     NoticeRemindCb,
     PendingCb,
@@ -239,6 +241,23 @@ def benefit(item: BenefitItem, locale: str) -> InlineKeyboardMarkup:
             [
                 _button(label("benefit_confirm", locale), BenefitCb(id=bid, confirm=True).pack()),
                 _button(label("benefit_cancel", locale), BenefitCb(id=bid, confirm=False).pack()),
+            ]
+        ]
+    )
+
+
+def left(result: LeaveResult, locale: str) -> InlineKeyboardMarkup:
+    """Confirm or cancel a /left change; the buttons carry what was checked."""
+    pid = result.person.id if result.person is not None and result.person.id else 0
+    status = result.status.value if result.status is not None else ""
+    day = result.left_on.toordinal() if result.left_on is not None else 0
+    confirm = LeftCb(p=pid, s=status, d=day, ok=True).pack()
+    cancel = LeftCb(p=pid, s=status, d=day, ok=False).pack()
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(label("left_confirm", locale), confirm),
+                _button(label("left_cancel", locale), cancel),
             ]
         ]
     )

@@ -14,17 +14,17 @@ from bot.indicators import Catalog, compute_stats
 from bot.indicators.compute import StatsReport, ranked_children
 from bot.reports.export import SignOff, to_png, to_xlsx
 from bot.reports.tree import unit_tree
-from bot.services import casework, onboarding
+from bot.services import casework, leaving, onboarding
 from bot.services.actors import Actor, resolve_scope
 from bot.services.conversation import Conversation, SurveyRegistry
 from bot.texts import label, render
 from handlers import keyboards
-from handlers.callbacks import BenefitCb, CaseCb, PendingCb
+from handlers.callbacks import BenefitCb, CaseCb, LeftCb, PendingCb
 from handlers.filters import IsOfficer
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu
 from storage import people
-from storage.models import CaseKind, CaseStatus
+from storage.models import CaseKind, CaseStatus, WorkStatus
 from surveys.phone import display_phone
 
 
@@ -354,6 +354,66 @@ async def cmd_invite(
     replies.commands(me, command_menu(actor))
 
 
+def _left_text(result: leaving.LeaveResult, locale: str) -> str:
+    return render("officer/left.txt", locale, outcome=result.outcome.value, result=result)
+
+
+async def cmd_left(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    """``/left PHONE đã nghỉ|chuyển đi|đang công tác [dd/mm/yyyy]``: show the person and the
+    change, with buttons to confirm or cancel; nothing is written yet."""
+    today = dt.datetime.now(conversation.tz).date()
+    result = await leaving.check_leave(session, actor=actor, args=command.args, today=today)
+    me, locale = chat_id(actor), actor.locale
+    if result.outcome == leaving.LeaveOutcome.CONFIRM:
+        replies.send(me, _left_text(result, locale), keyboards.left(result, locale))
+    else:
+        replies.send(me, _left_text(result, locale))
+
+
+async def on_left(
+    query: CallbackQuery,
+    callback_data: LeftCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    locale = actor.locale
+    try:
+        status = WorkStatus(callback_data.s)
+        left_on = dt.date.fromordinal(callback_data.d) if callback_data.d else None
+    except ValueError:
+        status, left_on = None, None
+    if status is None or (status == WorkStatus.ACTIVE) != (left_on is None):
+        replies.answer(query.id, render("stale.txt", locale))
+        return
+    if not callback_data.ok:
+        text = render("officer/left.txt", locale, outcome="cancelled", result=None)
+    else:
+        today = dt.datetime.now(conversation.tz).date()
+        result = await leaving.apply_leave(
+            session,
+            actor=actor,
+            person_id=callback_data.p,
+            status=status,
+            left_on=left_on,
+            today=today,
+        )
+        text = _left_text(result, locale)
+    replies.answer(query.id)
+    if query.message is not None:
+        replies.edit(chat_id(actor), query.message.message_id, text)
+    else:
+        replies.send(chat_id(actor), text)
+
+
 def build() -> Router:
     """A fresh router (one per Dispatcher)."""
     router = Router(name="officer")
@@ -370,4 +430,6 @@ def build() -> Router:
     router.message.register(cmd_welfare, Command("welfare"))
     router.callback_query.register(on_benefit, BenefitCb.filter())
     router.message.register(cmd_invite, Command("invite"))
+    router.message.register(cmd_left, Command("left"))
+    router.callback_query.register(on_left, LeftCb.filter())
     return router

@@ -25,6 +25,7 @@ OFFICER_COMMANDS = (
     "cases",
     "welfare",
     "invite",
+    "left",
 )
 ADMIN_COMMANDS = ("role",)
 

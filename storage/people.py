@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import Person, Role, Unit, UnitKind
+from storage.models import Person, Role, Unit, UnitKind, WorkStatus, utcnow
 
 
 async def person_by_phone(session: AsyncSession, *, phone: str) -> Person | None:
@@ -59,3 +61,13 @@ async def officers_for_unit(session: AsyncSession, *, unit: Unit) -> list[Person
 async def admins(session: AsyncSession) -> list[Person]:
     stmt = select(Person).where(col(Person.role) == Role.ADMIN).order_by(col(Person.id))
     return list((await session.execute(stmt)).scalars())
+
+
+async def set_work_status(
+    session: AsyncSession, *, person: Person, status: WorkStatus, left_on: dt.date | None
+) -> None:
+    """Record that a person left the sector on ``left_on`` (or, active, is back): no commit."""
+    person.work_status = status
+    person.left_on = left_on
+    person.updated_at = utcnow()
+    await session.flush()

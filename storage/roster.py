@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import Gender, Person, Role, Unit, UnitKind
+from storage.models import Gender, Person, Role, Unit, UnitKind, WorkStatus
 
 BATCH = 1000
 
@@ -43,6 +43,8 @@ class PersonRecord(NamedTuple):
     role: Role
     officer_unit_id: int | None
     tags: str
+    work_status: WorkStatus
+    left_on: dt.date | None
 
 
 async def all_units(session: AsyncSession) -> list[UnitRecord]:
@@ -75,6 +77,8 @@ async def all_people(session: AsyncSession) -> list[PersonRecord]:
         col(Person.role),
         col(Person.officer_unit_id),
         col(Person.tags),
+        col(Person.work_status),
+        col(Person.left_on),
     ).order_by(col(Person.id))
     result = await session.execute(stmt)
     return [PersonRecord._make(row) for row in result.all()]

@@ -4,8 +4,10 @@ Bot API, on a test database seeded with the sample province."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from zoneinfo import ZoneInfo
 
 from bot.app import App, build_app
 from bot.roster import import_roster, sample_paths
@@ -13,10 +15,18 @@ from bot.settings import Settings
 from storage.db import Database
 from tests.fakebotapi import FakeBotAPI, FakeUser, close_bot
 
+#: The time zone of the flow tests' settings (``settings_for``).
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def local_today() -> dt.date:
+    """Today in the flow tests' time zone, as the bot sees it."""
+    return dt.datetime.now(TZ).date()
+
 
 async def seed_sample(db: Database) -> None:
     async with db.session() as session:
-        report = await import_roster(session, sample_paths())
+        report = await import_roster(session, sample_paths(), today=local_today())
     assert not report.errors, report.errors
 
 
@@ -72,7 +82,7 @@ def settings_for(api: FakeBotAPI, db: Database) -> Settings:
         telegram_api_url=api.base_url,
         database_url=db.url,
         locale="vi",
-        timezone="Asia/Ho_Chi_Minh",
+        timezone=TZ.key,
         delivery_rate=500.0,
         # A test clicks as soon as the bot answered, far faster than a person: with the
         # production limit (1/s per chat) every step would wait a second.  Pacing per chat is

@@ -113,7 +113,7 @@ def test_report_exports_xlsx_csv_png_and_txt(tmp_path: Path) -> None:
     book = tmp_path / "btx.xlsx"
     result = runner.invoke(app, [*args, "--output", str(book)], env=env)
     assert result.exit_code == 0, result.output
-    assert f"wrote {book} (19 indicators" in result.output
+    assert f"wrote {book} (20 indicators" in result.output
     summary = load_workbook(book)["Tổng hợp"]
     a5 = next(r for r in summary.iter_rows(min_row=9, values_only=True) if r[0] == "A5")
     assert list(a5[3:6]) == [5, 6, pytest.approx(5 / 6)]  # 5 members of a staff of 6

@@ -234,7 +234,7 @@ async def test_the_summary_sheet(db: Database, small: Province) -> None:
         "Kết quả", "Độ phủ thấp", "Độ phủ (số)", "Độ phủ (trên tổng)", "Ghi chú",
     ]  # fmt: skip
     rows = _table(summary)
-    assert len(rows) == 19  # one line per indicator: all are computed
+    assert len(rows) == 20  # one line per indicator: all are computed
     whole = "Toàn đơn vị"
     # A3c: yes a1 a2 b1 b2 = 4 of the 6 who answered (66,7 % < 75 %); 6 of 12 staff answered,
     # 50 %: enough for a verdict.  Lower bound: 4 of all 12 = 33,3 %.
@@ -281,7 +281,7 @@ async def test_the_summary_sheet(db: Database, small: Province) -> None:
 
     # Under the table: how a rate is counted and the lower bound, then the closing block.
     texts = {cell.value: (r, c) for (r, c), cell in cells.items() if isinstance(cell.value, str)}
-    last = 8 + 19
+    last = 8 + 20  # the heading in row 8, then one row per indicator
     footnote = next(t for t in texts if t.startswith("Tỷ lệ = tử số/mẫu số"))
     assert texts[footnote] == (last + 2, 1)
     assert texts[next(t for t in texts if t.startswith("Cận dưới: "))] == (last + 3, 1)

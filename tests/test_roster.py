@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import re
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -31,6 +32,8 @@ from storage.db import Database
 from storage.migrate import upgrade
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "roster"
+# The import's local date (the CLI passes today in the settings' time zone).
+TODAY = dt.date(2026, 3, 15)
 
 UNIT_HEADER = ["Mã đơn vị", "Tên đơn vị", "Cấp", "Đơn vị cấp trên", "Loại hình", "Số CBNGNLĐ"]
 PEOPLE_HEADER = [
@@ -75,10 +78,15 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 async def run_import(
-    db: Database, paths: Sequence[Path], *, dry_run: bool = False, skip_bad: bool = False
+    db: Database,
+    paths: Sequence[Path],
+    *,
+    dry_run: bool = False,
+    skip_bad: bool = False,
+    today: dt.date = TODAY,
 ) -> ImportReport:
     async with db.session() as session:
-        return await import_roster(session, paths, dry_run=dry_run, skip_bad=skip_bad)
+        return await import_roster(session, paths, today=today, dry_run=dry_run, skip_bad=skip_bad)
 
 
 async def rows(db: Database, sql: str) -> list[tuple[Any, ...]]:
@@ -370,24 +378,24 @@ async def test_templates_import_cleanly_and_match_the_code(db: Database, tmp_pat
 
 def test_file_level_problems_raise_one_line(tmp_path: Path) -> None:
     with pytest.raises(RosterFileError, match="file not found"):
-        read_roster([tmp_path / "nope.csv"])
+        read_roster([tmp_path / "nope.csv"], today=TODAY)
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(b"this is not a zip file")
     with pytest.raises(RosterFileError, match=r"bad.xlsx: cannot read it as an .xlsx workbook"):
-        read_roster([bad])
+        read_roster([bad], today=TODAY)
     odd = write_csv(tmp_path / "odd.csv", ["Foo", "Bar"], [["1", "2"]])
     with pytest.raises(RosterFileError, match=r"odd.csv: unrecognised headers \(Foo, Bar\)"):
-        read_roster([odd])
+        read_roster([odd], today=TODAY)
     partial = write_csv(tmp_path / "partial.csv", ["Họ và tên", "Số điện thoại"], [["A", "1"]])
     with pytest.raises(RosterFileError, match=r"missing column\(s\) Đơn vị \(unit\)"):
-        read_roster([partial])
+        read_roster([partial], today=TODAY)
     latin = tmp_path / "latin.csv"
     latin.write_bytes("Họ và tên,Đơn vị\nLê Lợi,X\n".encode("cp1258", errors="replace"))
     with pytest.raises(RosterFileError, match="not UTF-8"):
-        read_roster([latin])
+        read_roster([latin], today=TODAY)
     (tmp_path / "old.xls").write_bytes(b"x")
     with pytest.raises(RosterFileError, match=r"old \.xls format"):
-        read_roster([tmp_path / "old.xls"])
+        read_roster([tmp_path / "old.xls"], today=TODAY)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,9 +520,9 @@ async def test_a_phone_of_someone_else_in_the_database_is_refused(
 
 async def test_apply_plan_refuses_a_plan_with_bad_rows(db: Database, tmp_path: Path) -> None:
     units, people = bad_files(tmp_path)
-    parsed = read_roster([units, people])
+    parsed = read_roster([units, people], today=TODAY)
     async with db.session() as session:
-        plan = await plan_import(session, parsed)
+        plan = await plan_import(session, parsed, today=TODAY)
         with pytest.raises(RosterRejected):
             await apply_plan(session, plan)
     assert await rows(db, "SELECT count(*) FROM units") == [(0,)]
@@ -668,3 +676,179 @@ async def test_two_rows_matching_one_person_are_refused(db: Database, tmp_path: 
         "p.csv row 3: rows 2, 3 all match Phạm Minh Tuấn (BTX-TOAN) in the database",
     ]
     assert (await person(db, "Phạm Minh Tuấn"))["phone"] == "+84345271908"
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaving the sector: "Trạng thái" and "Ngày nghỉ"
+
+LEFT_HEADER = ["Họ và tên", "Mã cán bộ", "Đơn vị", "Trạng thái", "Ngày nghỉ"]
+
+
+async def statuses(db: Database) -> dict[str, tuple[str, str | None]]:
+    """Name → (work status, leaving date as stored) of everyone who is not active."""
+    found = await rows(
+        db, "SELECT full_name, work_status, left_on FROM people WHERE work_status != 'active'"
+    )
+    return {name: (status, str(left) if left is not None else None) for name, status, left in found}
+
+
+async def test_status_and_leaving_date_columns(db: Database, tmp_path: Path) -> None:
+    await run_import(db, sample_paths())
+    left = write_csv(
+        tmp_path / "left.csv",
+        LEFT_HEADER,
+        [
+            ["Phạm Minh Tuấn", "BTX-002", "BTX-TOAN", "Đã nghỉ", "30/06/2025"],  # 2
+            ["Võ Thị Hồng Nhung", "BTX-003", "BTX-TOAN", "nghỉ hưu", ""],  # 3: today
+            ["Đặng Quốc Bảo", "BTX-004", "BTX-TOAN", "Chuyển công tác", "2026-01-05"],  # 4
+            ["Huỳnh Thị Thanh Thủy", "BTX-005", "BTX-VAN", "", ""],  # 5: active, as before
+            ["Ngô Văn Lâm", "BTX-006", "BTX-VAN", "ĐANG CÔNG TÁC", ""],  # 6: active
+            ["Bùi Thị Lan", "ND-001", "DL-THCS-ND", "thôi việc", "1/9/2025"],  # 7
+            ["Đỗ Văn Khánh", "ND-002", "DL-THCS-ND", "chuyển khỏi ngành", "15/03/2026"],  # 8
+        ],
+    )
+    report = await run_import(db, [left], dry_run=True)
+    assert report.errors == []
+    assert (report.people.created, report.people.updated, report.people.unchanged) == (0, 5, 2)
+    assert [str(c) for c in report.changes] == [
+        "update Phạm Minh Tuấn (left.csv row 2): status: active → retired, left on: — → 30/06/2025",
+        # no date: the day of the import
+        "update Võ Thị Hồng Nhung (left.csv row 3): status: active → retired, "
+        "left on: — → 15/03/2026",
+        "update Đặng Quốc Bảo (left.csv row 4): status: active → moved, left on: — → 05/01/2026",
+        "update Bùi Thị Lan (left.csv row 7): status: active → retired, left on: — → 01/09/2025",
+        # leaving today is not in the future
+        "update Đỗ Văn Khánh (left.csv row 8): status: active → moved, left on: — → 15/03/2026",
+    ]
+    assert await statuses(db) == {}  # dry run
+
+    report = await run_import(db, [left])
+    assert report.applied and report.people.updated == 5
+    expected = {
+        "Phạm Minh Tuấn": ("retired", "2025-06-30"),
+        "Võ Thị Hồng Nhung": ("retired", "2026-03-15"),
+        "Đặng Quốc Bảo": ("moved", "2026-01-05"),
+        "Bùi Thị Lan": ("retired", "2025-09-01"),
+        "Đỗ Văn Khánh": ("moved", "2026-03-15"),
+    }
+    assert await statuses(db) == expected
+    # The columns the file left out are kept: Lan is still the officer of her CĐCS, phones stay.
+    lan = await person(db, "Bùi Thị Lan")
+    assert (lan["phone"], lan["role"], lan["officer_unit"]) == (
+        "+84935274681",
+        "officer",
+        "DL-THCS-ND",
+    )
+
+    # The same file a month later changes nothing: Nhung keeps the date she was recorded with.
+    again = await run_import(db, [left], today=dt.date(2026, 4, 15))
+    assert (again.people.updated, again.changes) == (0, [])
+    # Files without the columns leave the statuses alone.
+    sample = await run_import(db, sample_paths(), today=dt.date(2026, 4, 15))
+    assert (sample.people.updated, sample.people.unchanged) == (0, 40)
+    assert await statuses(db) == expected
+
+
+async def test_english_headers_coming_back_and_a_new_person_who_left(
+    db: Database, tmp_path: Path
+) -> None:
+    await run_import(db, sample_paths())
+    gone = write_csv(
+        tmp_path / "gone.csv",
+        LEFT_HEADER,
+        [["Phạm Minh Tuấn", "BTX-002", "BTX-TOAN", "Đã nghỉ", ""]],
+    )
+    await run_import(db, [gone])
+    assert await statuses(db) == {"Phạm Minh Tuấn": ("retired", "2026-03-15")}
+
+    back = write_csv(
+        tmp_path / "back.csv",
+        ["full name", "staff code", "unit", "status", "left on"],
+        [
+            ["Phạm Minh Tuấn", "BTX-002", "BTX-TOAN", "active", ""],  # 2: back, no date
+            ["Người Mới", "NEW-1", "BTX-VAN", "moved", "02/03/2026"],  # 3: new, already gone
+        ],
+    )
+    report = await run_import(db, [back])
+    assert report.errors == []
+    assert [str(c) for c in report.changes] == [
+        "update Phạm Minh Tuấn (back.csv row 2): status: retired → active, left on: 15/03/2026 → —",
+        "create Người Mới (back.csv row 3): phone: —, staff code: NEW-1, unit: BTX-VAN, "
+        "member: yes, role: member, status: moved, left on: 02/03/2026",
+    ]
+    assert await statuses(db) == {"Người Mới": ("moved", "2026-03-02")}
+    assert await rows(db, "SELECT left_on FROM people WHERE full_name = 'Phạm Minh Tuấn'") == [
+        (None,)
+    ]
+
+
+async def test_xlsx_date_cells_and_other_headers(db: Database, tmp_path: Path) -> None:
+    await run_import(db, sample_paths())
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Họ tên", "Mã CB", "Đơn vị", "Tình trạng", "Ngày thôi"])
+    sheet.append(["Phạm Minh Tuấn", "BTX-002", "BTX-TOAN", "Chuyển đi", dt.datetime(2025, 8, 31)])
+    sheet.append(["Võ Thị Hồng Nhung", "BTX-003", "BTX-TOAN", "nghỉ việc", dt.date(2026, 2, 1)])
+    path = tmp_path / "left.xlsx"
+    workbook.save(path)
+    report = await run_import(db, [path])
+    assert report.errors == [] and report.warnings == []
+    assert await statuses(db) == {
+        "Phạm Minh Tuấn": ("moved", "2025-08-31"),
+        "Võ Thị Hồng Nhung": ("retired", "2026-02-01"),
+    }
+
+
+async def test_bad_statuses_and_leaving_dates(db: Database, tmp_path: Path) -> None:
+    await run_import(db, sample_paths())
+    bad = write_csv(
+        tmp_path / "bad.csv",
+        LEFT_HEADER,
+        [
+            ["Phạm Minh Tuấn", "BTX-002", "BTX-TOAN", "nghỉ phép", ""],  # 2
+            ["Võ Thị Hồng Nhung", "BTX-003", "BTX-TOAN", "Đã nghỉ", "31/02/2025"],  # 3
+            ["Đặng Quốc Bảo", "BTX-004", "BTX-TOAN", "Đang công tác", "01/02/2026"],  # 4
+            ["Huỳnh Thị Thanh Thủy", "BTX-005", "BTX-VAN", "Chuyển đi", "16/03/2026"],  # 5
+            ["Ngô Văn Lâm", "BTX-006", "BTX-VAN", "", "01/01/2026"],  # 6: empty is active
+            ["Bùi Thị Lan", "ND-001", "DL-THCS-ND", "Đã nghỉ", "hôm qua"],  # 7
+        ],
+    )
+    report = await run_import(db, [bad])
+    assert report.rejected
+    assert [str(e) for e in report.errors] == [
+        "bad.csv row 2: unknown status 'nghỉ phép' (use Đang công tác, Đã nghỉ or Chuyển đi)",
+        "bad.csv row 3: Ngày nghỉ '31/02/2025' is not a date (use dd/mm/yyyy)",
+        "bad.csv row 4: Ngày nghỉ is set but the status is Đang công tác",
+        "bad.csv row 5: Ngày nghỉ 16/03/2026 is in the future",
+        "bad.csv row 6: Ngày nghỉ is set but the status is Đang công tác",
+        "bad.csv row 7: Ngày nghỉ 'hôm qua' is not a date (use dd/mm/yyyy)",
+    ]
+    assert await statuses(db) == {}
+
+
+async def test_a_date_without_a_status_column(db: Database, tmp_path: Path) -> None:
+    await run_import(db, sample_paths())
+    gone = write_csv(
+        tmp_path / "gone.csv",
+        LEFT_HEADER,
+        [["Võ Thị Hồng Nhung", "BTX-003", "BTX-TOAN", "Đã nghỉ", ""]],
+    )
+    await run_import(db, [gone])
+    dates = write_csv(
+        tmp_path / "dates.csv",
+        ["Họ và tên", "Mã cán bộ", "Đơn vị", "Ngày nghỉ"],
+        [
+            ["Phạm Minh Tuấn", "BTX-002", "BTX-TOAN", "01/02/2026"],  # 2: active: refused
+            ["Võ Thị Hồng Nhung", "BTX-003", "BTX-TOAN", "01/02/2026"],  # 3: corrects her date
+        ],
+    )
+    report = await run_import(db, [dates], skip_bad=True)
+    assert [str(e) for e in report.errors] == [
+        "dates.csv row 2: Ngày nghỉ is set but the status is Đang công tác (no Trạng thái column)"
+    ]
+    assert (report.people.updated, report.people.rejected) == (1, 1)
+    assert [str(c) for c in report.changes] == [
+        "update Võ Thị Hồng Nhung (dates.csv row 3): left on: 15/03/2026 → 01/02/2026"
+    ]
+    assert await statuses(db) == {"Võ Thị Hồng Nhung": ("retired", "2026-02-01")}

@@ -86,6 +86,23 @@ MORE_UNIT_NAMES = (
     "Huyện Đức Trọng",
     "Huyện Lạc Dương",
 )
+# /left: what was checked or changed (a LeaveResult; statuses are WorkStatus values).
+LEFT_RETIRED = SimpleNamespace(
+    person=PERSON, unit=UNIT, status="retired", left_on=dt.date(2025, 6, 30),
+    old_status="active", old_left_on=None, date_text=None,
+)  # fmt: skip
+LEFT_BACK = SimpleNamespace(
+    person=PERSON, unit=UNIT, status="active", left_on=None,
+    old_status="moved", old_left_on=dt.date(2025, 6, 30), date_text=None,
+)  # fmt: skip
+LEFT_MOVED = SimpleNamespace(
+    person=PERSON, unit=UNIT, status="moved", left_on=None,
+    old_status="retired", old_left_on=None, date_text=None,
+)  # fmt: skip
+LEFT_NONE = SimpleNamespace(
+    person=None, unit=None, status=None, left_on=None,
+    old_status=None, old_left_on=None, date_text="31/02/2025",
+)  # fmt: skip
 PERSONAS = [
     SimpleNamespace(
         number=1, kind="member", name="Nguyễn Thị Mai", unit="Trường TH Kim Đồng", invite=""
@@ -572,6 +589,31 @@ CASES: list[Case] = [
         ("gone", True, "This sign-up has already been handled"),
     )),
     Case("officer/welfare_empty.txt", {}, ("No benefit sign-ups",)),
+    *(Case("officer/left.txt", {"outcome": outcome, "result": result}, en)
+      for outcome, result, en in (
+        ("confirm", LEFT_RETIRED,
+         ("<b>Change of work status</b>", "Full name: ", "Unit: ", "Now: working in the sector",
+          "Change to: retired (left on 30/06/2025)", "From 2025 on, this person is no longer",
+          "Press «Confirm» to save it.")),
+        ("confirm", LEFT_BACK,
+         ("Now: moved out (left on 30/06/2025)", "Change to: working in the sector",
+          "counted in the indicators again")),
+        ("changed", LEFT_RETIRED,
+         ("✅ Updated ", "working in the sector → retired (left on 30/06/2025)")),
+        ("changed", LEFT_MOVED, ("retired → moved out",)),
+        ("unchanged", LEFT_RETIRED,
+         ("is already recorded as retired (left on 30/06/2025): nothing changed",)),
+        ("cancelled", None, ("Cancelled: nothing was changed.",)),
+        ("no_person", LEFT_NONE, ("Nobody on the roster has this phone number",)),
+        ("forbidden", LEFT_NONE, ("This person does not belong to a unit you are in charge of",)),
+        ("bad_date", LEFT_NONE, ("«31/02/2025» is not a date", "dd/mm/yyyy")),
+        ("future", LEFT_RETIRED, ("30/06/2025 has not come yet",)),
+        ("active_date", LEFT_NONE, ("has no leaving date",)),
+        ("gone", LEFT_NONE, ("no longer on the roster",)),
+        ("usage", LEFT_NONE,
+         ("Usage: /left PHONE retired|moved|active [date left]",
+          "Example: /left 0912 345 678 retired 30/06/2025", "Without a date, today")),
+    )),
     Case("officer/welfare_item.txt", {"item": WELFARE_ITEM, "offer": "Xe đạp điện giảm 10%"},
          ("🎁 <b>", "Benefit: ", "(signed up at 09:30 08/03/2026)")),
     # survey/

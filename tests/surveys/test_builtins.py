@@ -215,14 +215,16 @@ UNIT_REPORT_KINDS = {
 UNIT_REPORT_OUT_OF = {"P5": "finance_due"}
 
 
-def _unit_report_sources() -> dict[str, str]:
-    """Indicator code -> question, for every ``unit_report:<question>`` source of the catalog."""
+def _unit_report_sources(level: str = "grassroots") -> dict[str, str]:
+    """Indicator code -> question, for every ``unit_report:<question>`` source of the catalog
+    that counts the union bodies of ``level`` (CĐCS unless the entry's ``levels`` say more)."""
     catalog = yaml.safe_load(CATALOG_PATH.read_text(encoding="utf-8"))
     prefix = "unit_report:"
     return {
         entry["code"]: entry["source"].removeprefix(prefix)
         for entry in catalog["indicators"]
         if str(entry.get("source", "")).startswith(prefix)
+        and level in entry.get("levels", ["grassroots"])
     }
 
 
@@ -240,6 +242,21 @@ def test_every_unit_report_source_of_the_catalog_is_a_question() -> None:
         assert defn.question(key).required, code
     # the survey feeds exactly the indicators that read it, in catalog order
     assert defn.feeds == tuple(sources)
+
+
+def test_every_upper_level_source_is_a_question_of_the_upper_report() -> None:
+    """The indicators counting the district unions or the province (A4a, A7b, A8b, A8c) read
+    questions the upper report asks them, of the same kind as the CĐCS report's."""
+    upper = builtin_definitions()["unit_report_upper"]
+    sources = {**_unit_report_sources("district"), **_unit_report_sources("province")}
+    assert sorted(sources) == ["A4a", "A7b", "A8b", "A8c"]
+    for code, key in sources.items():
+        assert upper.question(key).kind is UNIT_REPORT_KINDS[key], code
+        assert upper.question(key).required, code
+    assert set(upper.feeds) == set(sources)
+    # A7b reads the same rating as A7, with the same options
+    base = builtin_definitions()["unit_report"]
+    assert upper.question("year_end_rating").options == base.question("year_end_rating").options
 
 
 def test_unit_report_question_shapes() -> None:
