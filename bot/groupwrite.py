@@ -11,6 +11,7 @@ backoff for ``patience`` seconds; then the callers waiting for it get the error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -39,12 +40,14 @@ class GroupWrite(Generic[T]):
         self.linger = linger  # seconds a write waits for more items (when nobody waits on it)
         self._items: list[tuple[T, asyncio.Future[None] | None]] = []
         self._task: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()  # someone waits: stop lingering
         self.writes = 0
 
     async def submit(self, item: T) -> None:
         """Write ``item`` with whatever else is waiting; returns once it is committed."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._items.append((item, done))
+        self._hurry.set()  # a caller waits for it: no lingering
         self._start()
         await done
 
@@ -54,8 +57,10 @@ class GroupWrite(Generic[T]):
         self._start()
 
     async def flush(self) -> None:
-        """Return once everything submitted so far is written (or given up)."""
+        """Write everything submitted so far now (no lingering) and return once it is written
+        (or given up)."""
         while self._task is not None:
+            self._hurry.set()
             await asyncio.shield(self._task)
 
     def _start(self) -> None:
@@ -64,8 +69,9 @@ class GroupWrite(Generic[T]):
 
     async def _run(self) -> None:
         try:
-            if self.linger > 0:
-                await asyncio.sleep(self.linger)
+            if self.linger > 0 and not self._hurry.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), self.linger)
             while self._items:
                 batch, self._items = self._items[: self.max_batch], self._items[self.max_batch :]
                 error = await self._write_patiently([item for item, _ in batch])
@@ -78,6 +84,7 @@ class GroupWrite(Generic[T]):
                         done.set_exception(error)
         finally:
             self._task = None
+            self._hurry.clear()
 
     async def _write_patiently(self, items: list[T]) -> Exception | None:
         loop = asyncio.get_running_loop()
