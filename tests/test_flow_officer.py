@@ -18,6 +18,9 @@ from storage.models import (
     CaseStatus,
     PendingLink,
     Person,
+    Response,
+    RunStatus,
+    SurveyRun,
     Unit,
     WelfareBenefit,
 )
@@ -116,6 +119,16 @@ async def test_stats_of_a_school_from_answers_cases_and_benefits(
         ]
         case = rows[0]
         assert case.status == CaseStatus.SUPPORTED
+        # each report was a run of its own, closed once submitted: the runs open for the
+        # school (what /surveys reads) do not grow with every report filed
+        runs = (
+            await session.execute(
+                select(col(SurveyRun.status))
+                .join(Response, col(Response.run_id) == col(SurveyRun.id))
+                .where(col(Response.id).in_([c.response_id for c in rows]))
+            )
+        ).scalars()
+        assert list(runs) == [RunStatus.CLOSED, RunStatus.CLOSED]
         events = list(
             (
                 await session.execute(select(CaseEvent).where(col(CaseEvent.case_id) == case.id))

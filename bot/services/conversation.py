@@ -663,6 +663,9 @@ class Conversation:
                 description=str(answers.get("description") or ""),
                 period_year=run.period_year,
             )
+            # A report is a run of its own: done with, it is closed, so that the runs still
+            # open for a unit (what /surveys reads) do not grow with every report ever filed.
+            run.status = RunStatus.CLOSED
             return case.id
         if defn.outcome == Outcome.WELFARE_BENEFIT:
             await cases.create_benefit(

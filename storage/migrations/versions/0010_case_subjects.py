@@ -14,6 +14,8 @@ CĐCS): P4 counts it.
 (the roster's "Trạng thái") is out of every indicator of the year they left and later; the
 trigger that marks a person's units on a change now watches ``left_on`` too.
 
+The runs of submitted hardship reports and legal requests (a run each) are closed.
+
 The indicator tallies are dropped: their counts were made under the earlier rules (survey
 rates over everyone in the roster, every case counted); the next report recounts them.
 
@@ -78,6 +80,12 @@ def upgrade() -> None:
     )
     op.add_column("people", sa.Column("left_on", sa.Date(), nullable=True))
     _people_trigger(("unit_id", "is_member", "left_on"))
+    # A hardship report or legal request is a run of its own: once submitted, its run is
+    # closed (the runs still open for a unit, which /surveys reads, stay few).
+    op.execute(
+        "UPDATE survey_runs SET status = 'closed' WHERE status = 'open' AND id IN ("
+        "SELECT responses.run_id FROM responses JOIN cases ON cases.response_id = responses.id)"
+    )
     op.execute("DELETE FROM indicator_tallies")
 
 
