@@ -1011,6 +1011,26 @@ def _entry(**changes: Any) -> dict[str, Any]:
             "'among' must name a yes/no question",
         ),
         ([_entry(nme_vi="typo")], "unknown key(s) nme_vi"),
+        ([_entry(levels=["district"])], "'levels' is for unit_report sources only"),
+        (
+            [_entry(source="unit_report:dialogue", subject="unit", levels=["county"])],
+            "unknown levels 'county'",
+        ),
+        (
+            [_entry(source="unit_report:dialogue", subject="unit", levels=[])],
+            "'levels' must be a list of grassroots, district, province",
+        ),
+        (
+            [
+                _entry(
+                    source="unit_report:dialogue",
+                    subject="unit",
+                    applies_to="public",
+                    levels=["grassroots", "district"],
+                )
+            ],
+            "'applies_to' (public or not) concerns CĐCS only",
+        ),
     ],
 )
 def test_catalog_errors(tmp_path: Path, entries: list[dict[str, Any]], reason: str) -> None:
@@ -1026,6 +1046,39 @@ def test_catalog_errors(tmp_path: Path, entries: list[dict[str, Any]], reason: s
 def test_catalog_error_on_missing_file(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="cannot read"):
         load_catalog(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("value", ["half", 101, -1, True, 50.5])
+def test_min_coverage_must_be_a_whole_percentage(tmp_path: Path, value: Any) -> None:
+    data = yaml.safe_load(DEFAULT_CATALOG.read_text("utf-8"))
+    data["min_coverage"] = value
+    path = tmp_path / "coverage.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    with pytest.raises(CatalogError, match="min_coverage must be a whole percentage"):
+        load_catalog(path)
+
+
+async def test_min_coverage_comes_from_the_catalog(
+    db: Database, province: Province, tmp_path: Path
+) -> None:
+    """A3c for the province: 11 of the 20 people answered (55%): judged with the default 50%,
+    not with 60% (8/11 shown without a verdict); the floor is the same either way."""
+    data = yaml.safe_load(DEFAULT_CATALOG.read_text("utf-8"))
+    data["min_coverage"] = 60
+    path = tmp_path / "strict.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    strict = load_catalog(path)
+    assert (CATALOG.min_coverage, strict.min_coverage) == (50, 60)
+    async with db.session() as s:
+        report = await compute_stats(s, scope_unit_id=province.uid("LD"), year=YEAR, catalog=strict)
+    a3c = _row(report, "A3c")
+    assert (_fig(a3c), a3c.standing, a3c.coverage_low) == (
+        (8, 11, None),
+        Standing.LOW_COVERAGE,
+        True,
+    )
+    assert report.min_coverage == 60
+    assert "dưới 60%" in render("stats.txt", "vi", report=report)
 
 
 def test_edited_catalog_loads(tmp_path: Path) -> None:

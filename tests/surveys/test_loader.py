@@ -141,6 +141,19 @@ ERRORS = [
     (_replace("anonymous: true", "anonymous: maybe"), 5, "anonymous", "true or false"),
     (_replace("audience: unit", "audience: school"), 6, "audience", "not one of"),
     (_replace("outcome: welfare_benefit", "outcome: prize"), 8, "outcome", "not one of"),
+    (_replace("audience: unit", "audience: unit\nlevels: [school]"), 7, "levels[0]", "not one of"),
+    (
+        _replace("audience: unit", "audience: unit\nlevels: [district, district]"),
+        7,
+        "levels[1]",
+        "twice",
+    ),
+    (
+        _replace("audience: unit", "audience: member\nlevels: [district]"),
+        7,
+        "levels",
+        "only a survey with audience unit",
+    ),
     (_replace("feeds: [A3c, A4b]", "feeds: [A3c, A3c]"), 7, "feeds[1]", "twice"),
     (_replace("feeds: [A3c, A4b]", "feeds: [a3c]"), 7, "feeds[0]", "indicator code"),
     (
