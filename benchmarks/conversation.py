@@ -702,6 +702,25 @@ def run_ours(
     return out, search, session.bot_stats
 
 
+def run_on(
+    url: str | None,
+    directory: str,
+    name: str,
+    plan: Plan,
+    label: str,
+    global_rate: float,
+    ramp: bool,
+) -> tuple[list[tuple[str, dict[str, Any]]], Ramp, dict[str, Any]]:
+    """``run_ours`` on a database prepared for it (a SQLite file in ``directory``, or a fresh
+    PostgreSQL schema at ``url``, dropped afterwards)."""
+    db_url, schema = asyncio.run(prepare_db(url, directory, name, plan.most_members))
+    try:
+        return run_ours(plan, label, db_url, schema, global_rate, ramp)
+    finally:
+        if schema is not None:
+            asyncio.run(drop_schema(db_url, schema))
+
+
 def run_echo(plan: Plan) -> dict[str, Any]:
     session = Session("echo", plan.members, BotSpec("echo", "", ""))
     try:
@@ -760,13 +779,8 @@ def main(args: argparse.Namespace) -> int:
     echo: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory() as directory:
         for name, url in databases:
-            db_url, schema = asyncio.run(prepare_db(url, directory, "lifted", plan.most_members))
-            try:
-                label = f"ours {name}, global limit lifted"
-                results, ramp, stats = run_ours(plan, label, db_url, schema, LIFTED_RATE, True)
-            finally:
-                if schema is not None:
-                    asyncio.run(drop_schema(db_url, schema))
+            label = f"ours {name}, global limit lifted"
+            results, ramp, stats = run_on(url, directory, "lifted", plan, label, LIFTED_RATE, True)
             main_result = results[0][1]
             table.extend(results)
             lines.append(by_step(label, main_result))
@@ -793,15 +807,10 @@ def main(args: argparse.Namespace) -> int:
                     f"{'MET' if meets else 'MISSED'}"
                 )
             if plan.production:
-                db_url, schema = asyncio.run(
-                    prepare_db(url, directory, "production", plan.most_members)
+                label = f"ours {name}, limit {PRODUCTION_RATE:g}/s"
+                prod, _, stats = run_on(
+                    url, directory, "production", plan, label, PRODUCTION_RATE, False
                 )
-                try:
-                    label = f"ours {name}, limit {PRODUCTION_RATE:g}/s"
-                    prod, _, stats = run_ours(plan, label, db_url, schema, PRODUCTION_RATE, False)
-                finally:
-                    if schema is not None:
-                        asyncio.run(drop_schema(db_url, schema))
                 result = prod[0][1]
                 table.append((label, result))
                 lines.extend(f"    {label}: {line}" for line in notes(result) + bot_notes(stats))

@@ -16,7 +16,7 @@ from bot.reports.export import SignOff, to_png, to_xlsx
 from bot.reports.tree import unit_tree
 from bot.services import casework, leaving, onboarding
 from bot.services.actors import Actor, resolve_scope
-from bot.services.conversation import Conversation, SurveyRegistry
+from bot.services.conversation import Conversation
 from bot.texts import label, render
 from handlers import keyboards
 from handlers.callbacks import BenefitCb, CaseCb, LeftCb, PendingCb
@@ -24,12 +24,16 @@ from handlers.filters import IsOfficer
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu
 from storage import people
-from storage.models import CaseKind, CaseStatus, WorkStatus
+from storage.models import Case, CaseKind, CaseStatus, WorkStatus
 from surveys.phone import display_phone
 
 
 async def cmd_pending(
-    message: Message, session: AsyncSession, actor: Actor, replies: Replies
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
 ) -> None:
     items = await onboarding.pending_for(session, actor=actor)
     me, locale = chat_id(actor), actor.locale
@@ -37,7 +41,8 @@ async def cmd_pending(
         replies.send(me, render("officer/pending_empty.txt", locale))
     for item in items[:20]:
         phone = display_phone(item.pending.phone) if item.pending.phone else None
-        text = render("officer/pending_item.txt", locale, item=item, phone=phone)
+        when = item.pending.created_at.astimezone(conversation.tz)  # shown in local time
+        text = render("officer/pending_item.txt", locale, item=item, phone=phone, when=when)
         replies.send(me, text, keyboards.pending(item, locale))
 
 
@@ -89,6 +94,7 @@ async def cmd_assign(
     session: AsyncSession,
     actor: Actor,
     replies: Replies,
+    conversation: Conversation,
 ) -> None:
     """``/assign ID UNIT``: give a link request its unit (requests without an invite link)."""
     words = (command.args or "").split(maxsplit=1)
@@ -108,7 +114,8 @@ async def cmd_assign(
         replies.send(me, render("officer/scope_not_found.txt", locale, text=words[1]))
     else:
         phone = display_phone(item.pending.phone) if item.pending.phone else None
-        text = render("officer/pending_item.txt", locale, item=item, phone=phone)
+        when = item.pending.created_at.astimezone(conversation.tz)  # shown in local time
+        text = render("officer/pending_item.txt", locale, item=item, phone=phone, when=when)
         replies.send(me, text, keyboards.pending(item, locale))
 
 
@@ -225,17 +232,23 @@ async def cmd_report(
     replies.photo(me, f"{name}.png", chart, caption)
 
 
-#: The form whose answers a case of each kind comes from (its category labels).
-CASE_FORMS = {CaseKind.HARDSHIP: "hardship_case", CaseKind.LEGAL: "legal_consultation"}
+def _case_form(case: Case) -> str:
+    """The form a case's answers come from (its category labels)."""
+    if case.kind == CaseKind.HARDSHIP:
+        return "hardship_case"
+    return "legal_union_case" if case.subject_union else "legal_consultation"
 
 
-def _case_text(item: casework.CaseItem, locale: str, registry: SurveyRegistry) -> str:
+def _case_text(item: casework.CaseItem, locale: str, conversation: Conversation) -> str:
     return render(
         "officer/case_item.txt",
         locale,
         case=item.case,
         unit=item.unit,
-        category=registry.option_label(CASE_FORMS[item.case.kind], "category", item.case.category),
+        when=item.case.created_at.astimezone(conversation.tz),  # shown in local time
+        category=conversation.registry.option_label(
+            _case_form(item.case), "category", item.case.category
+        ),
         status_label=label("case_status", locale, status=item.case.status, kind=item.case.kind),
     )
 
@@ -252,7 +265,7 @@ async def cmd_cases(
     if not items:
         replies.send(me, render("officer/cases_empty.txt", locale))
     for item in items[:20]:
-        text = _case_text(item, locale, conversation.registry)
+        text = _case_text(item, locale, conversation)
         replies.send(me, text, keyboards.case(item, locale))
 
 
@@ -286,7 +299,7 @@ async def on_case(
         replies.edit(
             chat_id(actor),
             query.message.message_id,
-            _case_text(item, actor.locale, conversation.registry),
+            _case_text(item, actor.locale, conversation),
             keyboards.case(item, actor.locale),
         )
 
@@ -307,6 +320,7 @@ async def cmd_welfare(
             "officer/welfare_item.txt",
             locale,
             item=item,
+            when=item.benefit.created_at.astimezone(conversation.tz),  # shown in local time
             offer=conversation.registry.option_label("welfare_signup", "offer", item.benefit.offer),
         )
         replies.send(me, text, keyboards.benefit(item, locale))

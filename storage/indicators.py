@@ -220,11 +220,11 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
-def _present(year: Year, table: NamedFromClause = people) -> ColumnElement[bool]:
-    """The person (a row of ``people`` or an alias) had not left the sector by ``year``: one
-    who retired or moved out is out of that year's figures and later ones (their facts of
-    earlier years stay there)."""
-    return or_(table.c.left_on.is_(None), extract("year", table.c.left_on) > year)
+def _present(year: Year) -> ColumnElement[bool]:
+    """The person (a row of ``people``) had not left the sector by ``year``: one who retired
+    or moved out is out of that year's figures and later ones (their facts of earlier years
+    stay there)."""
+    return or_(people.c.left_on.is_(None), extract("year", people.c.left_on) > year)
 
 
 def _gone(year: Year) -> Select[Any]:

@@ -460,14 +460,7 @@ async def test_admin_sees_the_worst_gap_first_and_names_from_the_whole_subtree(
             person = await s.get(Person, world.people[key])
             assert person is not None
             await _answer(s, run_id, person, False)
-    async with db.session() as s:
-        officer = await s.get(Person, world.people["ha"])
-        unit = await s.get(Unit, world.units["P"])
-        assert officer is not None and unit is not None
-        digest = await build_digest(
-            s, officer=officer, scope=unit, now=MONDAY_8, catalog=A3C, tz=TZ
-        )
-    text = render_digest(digest, "vi")
+    text = await _digest_of(db, world, "ha", "P", A3C)
     assert "🏫 Công đoàn Giáo dục tỉnh Lâm Đồng · chỉ tiêu năm 2026" in text
     assert (
         "• Công đoàn Giáo dục Đà Lạt: 57,1% — còn thiếu 17,9 điểm %\n"

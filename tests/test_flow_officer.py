@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 from sqlalchemy import select
@@ -119,6 +120,9 @@ async def test_stats_of_a_school_from_answers_cases_and_benefits(
         ]
         case = rows[0]
         assert case.status == CaseStatus.SUPPORTED
+        # the card tells when it was reported in Vietnam's time, not the stored UTC
+        local = case.created_at.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+        assert f"(báo lúc {local:%H:%M %d/%m/%Y})" in case_message.text
         # each report was a run of its own, closed once submitted: the runs open for the
         # school (what /surveys reads) do not grow with every report filed
         runs = (
@@ -260,6 +264,9 @@ async def test_legal_request_followed_up_counts_for_p4(api: FakeBotAPI, bot: Run
             None,
         )
         assert union_case.subject_name == "CĐCS Trường THPT Bùi Thị Xuân"
+    # its card names the category in the words of the union's own form
+    cards = await reply_to(api, mai_anh, "/cases")
+    assert "Loại: Kinh phí công đoàn, đoàn phí" in cards
     # 1 supported of Tuấn's remaining request and the union's new one = 1/2.
     with_union = await reply_to(api, mai_anh, "/indicator P4")
     assert "1/2 = 50% · ❌ Chưa đạt" in with_union

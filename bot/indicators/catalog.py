@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from surveys.schema import Level  # the levels of union bodies: one vocabulary for both files
+
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.yaml")
 
 
@@ -42,14 +44,6 @@ class AppliesTo(StrEnum):
     ALL = "all"
     PUBLIC = "public"
     NON_PUBLIC = "non_public"
-
-
-class Level(StrEnum):
-    """The union bodies a unit_report indicator counts, by level of the tree."""
-
-    GRASSROOTS = "grassroots"  # công đoàn cơ sở (CĐCS)
-    DISTRICT = "district"  # công đoàn cấp trên trực tiếp cơ sở
-    PROVINCE = "province"  # Công đoàn Giáo dục tỉnh
 
 
 class TargetKind(StrEnum):

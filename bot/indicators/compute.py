@@ -354,13 +354,11 @@ def _build(
     rate = numerator / denominator if denominator and not silent else None
     enough = enough and not silent
     floor: float | None = None
-    if rate is None:
-        pass  # no figure: no cautious reading of it either
-    elif plan.over_answered and not plan.amount:
-        everyone = denominator + max(coverage_total - coverage, 0)
-        floor = numerator / everyone if everyone else None
-    elif plan.coverage_kind.decides and not plan.over_answered and not silent:
-        floor = numerator / denominator if denominator else None  # over everyone in scope
+    if rate is not None and plan.coverage_kind.decides and not plan.amount:
+        # Those in scope who did not answer taken as "no"; a rate over everyone in scope
+        # already (A1, A3a) is its own floor.
+        unanswered = max(coverage_total - coverage, 0) if plan.over_answered else 0
+        floor = numerator / (denominator + unanswered)
     return cls(
         numerator=numerator,
         denominator=denominator,
