@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_driver
+
 
 def normalize_url(url: str) -> str:
     """Give a plain ``sqlite:///`` or ``postgresql://`` URL its async driver."""
@@ -56,12 +58,15 @@ def create_engine(
     url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
 ) -> AsyncEngine:
     url = normalize_url(url)
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    extra: dict[str, Any] = {"module": sqlite_driver.dbapi()} if sqlite else {}
     engine = create_async_engine(
         url,
         echo=echo,
-        pool_pre_ping=not url.startswith("sqlite"),
+        pool_pre_ping=not sqlite,
         hide_parameters=True,
         connect_args=connect_args or {},
+        **extra,
     )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
