@@ -21,7 +21,7 @@ from aiogram.types import TelegramObject, Update, User
 from bot.channels.telegram_replies import Handling, encode
 from bot.services.actors import load_actor
 from handlers.ui import Replies
-from storage import inbox
+from storage import inbox, outbox
 from storage.db import Database
 from storage.models import Channel
 
@@ -35,10 +35,19 @@ class _AlreadyHandled(Exception):
 
 
 class UnitOfWork(BaseMiddleware):
-    def __init__(self, db: Database, *, channel: Channel, locale: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        channel: Channel,
+        locale: str,
+        wake_delivery: Callable[[], None] | None = None,
+    ) -> None:
         self.db = db
         self.channel = channel
         self.locale = locale
+        # Called after a commit that queued deliveries (an urgent case's alert, ...).
+        self.wake_delivery = wake_delivery
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Update):
@@ -76,6 +85,8 @@ class UnitOfWork(BaseMiddleware):
             return UNHANDLED
         handling.calls = calls
         handling.done = True
+        if session.info.get(outbox.WRITTEN) and self.wake_delivery is not None:
+            replies.then(self.wake_delivery)
         for action in replies.after_commit:
             try:
                 action()

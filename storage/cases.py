@@ -31,8 +31,10 @@ async def create_case(
     category: str,
     description: str,
     period_year: int,
+    urgent: bool = False,
 ) -> Case:
     case = Case(
+        urgent=urgent,
         kind=kind,
         response_id=response_id,
         reported_by=reported_by,
@@ -84,7 +86,7 @@ async def cases_in_scope(
         select(Case, Unit)
         .join(Unit, col(Unit.id) == col(Case.unit_id))
         .where(col(Unit.path).startswith(path))
-        .order_by(col(Case.created_at).desc(), col(Case.id).desc())
+        .order_by(col(Case.urgent).desc(), col(Case.created_at).desc(), col(Case.id).desc())
         .limit(limit)
     )
     if open_only:

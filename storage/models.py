@@ -386,7 +386,10 @@ class Case(SQLModel, table=True):
     legal matter (``kind`` legal: advice, a dispute, litigation)."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_kind_year", "kind", "period_year"),)
+    __table_args__ = (
+        Index("ix_cases_kind_year", "kind", "period_year"),
+        Index("ix_cases_urgent_waiting", "urgent", "escalated_at", "opened_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: CaseKind = Field(
@@ -411,6 +414,13 @@ class Case(SQLModel, table=True):
     description: str = Field(default="", max_length=4000)
     status: CaseStatus = Field(default=CaseStatus.REPORTED, sa_type=_enum(CaseStatus))
     period_year: int = Field(index=True)
+    # The reporter asked for urgent support: the CĐCS's officers are alerted at once, and the
+    # next level up when no officer has opened the case (``opened_at``) in time.
+    urgent: bool = Field(
+        default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
+    )
+    opened_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    escalated_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
 

@@ -41,6 +41,8 @@ ERROR_MAX = 500
 CHUNK = 500  # ids per IN (...) list
 STOPPED = "stopped"
 NOT_LINKED = "never_linked"
+# Set in a session's ``info`` once it queued deliveries: whoever commits it wakes the worker.
+WRITTEN = "outbox_written"
 
 FINAL = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE})
 _QUIET_KINDS = (  # what /stop stops
@@ -143,6 +145,8 @@ async def enqueue(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]]) -
     for chunk in _chunks(values, 2000):
         # executemany with RETURNING ("insertmanyvalues"): rowcount is not reliable here
         inserted += len((await session.execute(stmt, list(chunk))).all())
+    if inserted:
+        session.info[WRITTEN] = True
     return inserted
 
 

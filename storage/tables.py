@@ -22,6 +22,7 @@ responses: Table = _tables["responses"]
 participations: Table = _tables["participations"]
 answers: Table = _tables["answers"]
 cases: Table = _tables["cases"]  # hardship and legal cases (``kind``)
+case_events: Table = _tables["case_events"]
 benefits: Table = _tables["welfare_benefits"]
 notices: Table = _tables["notices"]
 deliveries: Table = _tables["deliveries"]

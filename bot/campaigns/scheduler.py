@@ -167,6 +167,7 @@ class TickStats:
     reminders: service.PassStats
     digests: int
     notice_reminders: int = 0  # reminders of notices not acknowledged
+    escalated: int = 0  # urgent cases nobody opened in time, sent to the next level up
 
 
 DigestPass = Callable[[Any, dt.datetime], Any]  # (session, now) -> awaitable of a count
@@ -184,6 +185,7 @@ class Scheduler:
         clock: Callable[[], dt.datetime] = utcnow,
         leadership: Leadership | None = None,
         digest: DigestPass | None = None,
+        escalate: DigestPass | None = None,
         on_written: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
@@ -192,6 +194,7 @@ class Scheduler:
         self.clock = clock
         self.leadership = leadership or leadership_for(db)
         self.digest = digest
+        self.escalate = escalate
         self.on_written = on_written
         self._aps: AsyncIOScheduler | None = None
         self._lock = asyncio.Lock()
@@ -231,19 +234,21 @@ class Scheduler:
                     default_locale=s.default_locale,
                 )
                 digests = int(await self.digest(session, now)) if self.digest else 0
+                escalated = int(await self.escalate(session, now)) if self.escalate else 0
             # the indicator change log, kept short
             async with self.db.session(write=True) as session:
                 await indicator_store.fold_changes(session)
-            stats = TickStats(len(rolled), passed, digests, acks)
-            if rolled or passed.reminders or digests or acks:
+            stats = TickStats(len(rolled), passed, digests, acks, escalated)
+            if rolled or passed.reminders or digests or acks or escalated:
                 log.info(
                     "scheduler: %d new runs, %d reminders, %d notice reminders, %d digests, "
-                    "%d runs closed",
+                    "%d runs closed, %d urgent cases escalated",
                     len(rolled),
                     passed.reminders,
                     acks,
                     digests,
                     passed.runs_closed,
+                    escalated,
                 )
                 if self.on_written is not None:
                     self.on_written()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -9,8 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from bot.services import alerts
 from bot.services.actors import Actor
 from storage import cases as store
+from storage import tables
 from storage.models import (
     BenefitStatus,
     Case,
@@ -21,6 +25,8 @@ from storage.models import (
     WelfareBenefit,
     utcnow,
 )
+from storage.outbox import aware
+from surveys.phone import display_phone
 
 #: The moves an officer may make from each status, by kind of case.  Hardship: reported →
 #: visited → supported → closed.  Legal: reported → supported (the union advised or represented
@@ -49,17 +55,112 @@ def next_statuses(case: Case) -> tuple[CaseStatus, ...]:
 
 
 @dataclass(frozen=True)
+class CaseStep:
+    """One change of a case's status: to what, when, by whom (None: the reporter's report)."""
+
+    status: CaseStatus
+    at: dt.datetime
+    by: str | None
+
+
+@dataclass(frozen=True)
 class CaseItem:
     case: Case
     unit: Unit
     next_statuses: tuple[CaseStatus, ...]
+    reporter: str | None = None  # who reported it (None: not known any more)
+    subject_phone: str | None = None  # the subject's phone, as the roster or the report gave it
+    history: tuple[CaseStep, ...] = ()
+
+    @property
+    def for_self(self) -> bool:
+        """The reporter reported their own case."""
+        return (
+            self.case.subject_person_id is not None
+            and self.case.subject_person_id == self.case.reported_by
+        )
 
 
-async def open_cases(session: AsyncSession, *, actor: Actor) -> list[CaseItem]:
+#: How many cases ``/cases`` shows (urgent first, then the newest).
+CASES_SHOWN = 20
+
+
+async def open_cases(
+    session: AsyncSession, *, actor: Actor, now: dt.datetime, limit: int = CASES_SHOWN
+) -> list[CaseItem]:
+    """The open cases of the actor's scope, urgent first, each with who reported it, the
+    subject's phone and its history; the urgent ones shown count as opened (no escalation)."""
     if actor.scope is None:
         return []
-    rows = await store.cases_in_scope(session, path=actor.scope.path, open_only=True)
-    return [CaseItem(c, u, next_statuses(c)) for c, u in rows]
+    rows = await store.cases_in_scope(session, path=actor.scope.path, open_only=True, limit=limit)
+    items = await _detailed(session, rows)
+    await alerts.mark_opened(session, case_ids=[i.case.id for i in items if i.case.id], now=now)
+    return items
+
+
+async def _detailed(session: AsyncSession, rows: list[tuple[Case, Unit]]) -> list[CaseItem]:
+    """The cases with their reporter, their subject's phone and their history, in three
+    statements whatever their number."""
+    if not rows:
+        return []
+    ids = [c.id for c, _ in rows if c.id is not None]
+    people_ids = {p for c, _ in rows for p in (c.reported_by, c.subject_person_id) if p}
+    p, a, e = tables.people.c, tables.answers.c, tables.case_events.c
+    found = (
+        await session.execute(
+            select(p.id, p.full_name, p.phone).where(p.id.in_(sorted(people_ids)))
+        )
+    ).all()
+    names = {int(r.id): str(r.full_name) for r in found}
+    phones = {int(r.id): r.phone for r in found}
+    responses = [c.response_id for c, _ in rows if c.response_id is not None]
+    typed: dict[int, str] = {
+        int(r.response_id): str(r.value)
+        for r in (
+            await session.execute(
+                select(a.response_id, a.value).where(
+                    a.response_id.in_(responses), a.question_key == "colleague_phone"
+                )
+            )
+        ).all()
+    }
+    steps: dict[int, list[CaseStep]] = {}
+    changers = tables.people.alias("changer")
+    events = (
+        select(e.case_id, e.to_status, e.changed_at, changers.c.full_name)
+        .select_from(tables.case_events.outerjoin(changers, changers.c.id == e.changed_by))
+        .where(e.case_id.in_(ids))
+        .order_by(e.case_id, e.changed_at, e.id)
+    )
+    for case_id, status, at, by in (await session.execute(events)).all():
+        steps.setdefault(int(case_id), []).append(CaseStep(CaseStatus(status), aware(at), by))
+    items: list[CaseItem] = []
+    for case, unit in rows:
+        phone: str | None = None
+        if case.subject_person_id is not None:
+            phone = phones.get(case.subject_person_id)
+        elif case.response_id is not None and case.response_id in typed:
+            phone = _typed_phone(typed[case.response_id])
+        items.append(
+            CaseItem(
+                case,
+                unit,
+                next_statuses(case),
+                reporter=names.get(case.reported_by) if case.reported_by else None,
+                subject_phone=display_phone(phone) if phone else None,
+                history=tuple(steps.get(case.id or 0, ())),
+            )
+        )
+    return items
+
+
+def _typed_phone(value: str) -> str | None:
+    """The colleague's phone the reporter typed (an answer is JSON; "bỏ qua" leaves null)."""
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, str) and decoded else None
 
 
 class ChangeOutcome(StrEnum):
@@ -81,6 +182,7 @@ async def change_case(
     unit = await session.get(Unit, case.unit_id)
     if unit is None or not actor.can_see(unit):
         return ChangeOutcome.FORBIDDEN, None
+    await alerts.mark_opened(session, case_ids=[case_id], now=utcnow())
     if case.status == status:
         outcome = ChangeOutcome.UNCHANGED
     elif status not in next_statuses(case):
@@ -88,7 +190,8 @@ async def change_case(
     else:
         await store.set_case_status(session, case=case, status=status, changed_by=actor.person.id)
         outcome = ChangeOutcome.CHANGED
-    return outcome, CaseItem(case, unit, next_statuses(case))
+    (item,) = await _detailed(session, [(case, unit)])
+    return outcome, item
 
 
 @dataclass(frozen=True)
