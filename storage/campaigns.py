@@ -62,6 +62,7 @@ from storage.tables import (
     targets,
     units,
 )
+from surveys.names import name_key  # the one order of people's names
 
 CHUNK = 2000
 CLOSED = "closed"  # the error of invitations and reminders withdrawn when their run closed
@@ -612,7 +613,8 @@ async def pending_by_unit(
     names_per_unit: int | None = None,
     unit_ids: Sequence[int] | None = None,
 ) -> list[UnitPending]:
-    """Who has not completed the run, by unit name then person name (one query)."""
+    """Who has not completed the run, by unit name then person name in Vietnamese order (one
+    query; the names sorted and capped by :func:`storage.notices.group_by_unit`)."""
     unit = units.alias("target_unit")
     stmt = (
         select(unit.c.id, unit.c.name, people.c.full_name)
@@ -622,7 +624,7 @@ async def pending_by_unit(
             )
         )
         .where(targets.c.run_id == run_id, not_completed(per_unit))
-        .order_by(unit.c.name, unit.c.id, people.c.full_name, people.c.id)
+        .order_by(unit.c.name, unit.c.id)
     )
     if unit_ids is not None:
         stmt = stmt.where(targets.c.unit_id.in_(list(unit_ids)))
@@ -634,7 +636,7 @@ async def pending_in_subtree(
 ) -> dict[str, list[str]]:
     """The names of the targets of any of ``run_ids`` inside the subtree ``path`` who have
     not completed, keyed by the path of the unit they answer for (at most ``limit_per_unit``
-    names each, by name)."""
+    names each: the first in Vietnamese name order, sorted here rather than in SQL)."""
     if not run_ids:
         return {}
     unit = units.alias("target_unit")
@@ -651,14 +653,13 @@ async def pending_in_subtree(
             unit.c.path.startswith(path, autoescape=True),
             not_completed(runs.c.per_unit),
         )
-        .order_by(unit.c.path, people.c.full_name)
     )
-    out: dict[str, list[str]] = {}
+    found: dict[str, list[str]] = {}
     for unit_path, name in (await session.execute(stmt)).all():
-        names = out.setdefault(str(unit_path), [])
-        if len(names) < limit_per_unit:
-            names.append(str(name))
-    return out
+        found.setdefault(str(unit_path), []).append(str(name))
+    return {
+        path: sorted(names, key=name_key)[:limit_per_unit] for path, names in sorted(found.items())
+    }
 
 
 @dataclass(frozen=True)

@@ -215,14 +215,16 @@ async def queue_pending(
 
 
 async def pending_in_scope(
-    session: AsyncSession, *, path: str, include_unassigned: bool
+    session: AsyncSession, *, path: str, include_unassigned: bool, limit: int | None = None
 ) -> list[tuple[PendingLink, Unit | None]]:
-    """Open requests for units under ``path`` (and those with no unit, for admins)."""
+    """Open requests for units under ``path`` (and those with no unit, for admins), oldest
+    first: at most ``limit`` of them (all when None)."""
     stmt = (
         select(PendingLink, Unit)
         .join(Unit, col(Unit.id) == col(PendingLink.unit_id), isouter=True)
         .where(col(PendingLink.status) == PendingStatus.PENDING)
         .order_by(col(PendingLink.created_at), col(PendingLink.id))
+        .limit(limit)
     )
     if include_unassigned:
         stmt = stmt.where((col(Unit.path).startswith(path)) | (col(PendingLink.unit_id).is_(None)))

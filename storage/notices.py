@@ -45,6 +45,7 @@ from storage.models import (
     UnitKind,
 )
 from storage.tables import chats, deliveries, notices, people, units
+from surveys.names import name_key  # the one order of people's names
 
 # Why a recipient cannot be written to; stored as the delivery's error.
 BLOCKED = "blocked"
@@ -525,7 +526,8 @@ async def not_acknowledged(
     session: AsyncSession, *, notice_id: int, names_per_unit: int | None = None
 ) -> list[UnitPending]:
     """Who received the notice (status sent) and has not acknowledged it, by unit name then
-    person name; each unit lists at most ``names_per_unit`` names but counts them all."""
+    person name (Vietnamese order); each unit lists at most ``names_per_unit`` names (the first
+    in that order) but counts them all."""
     unit = units.alias("pending_unit")
     stmt = (
         select(unit.c.id, unit.c.name, people.c.full_name)
@@ -539,7 +541,7 @@ async def not_acknowledged(
             deliveries.c.status == DeliveryStatus.SENT,
             deliveries.c.acknowledged_at.is_(None),
         )
-        .order_by(unit.c.name, unit.c.id, people.c.full_name, people.c.id)
+        .order_by(unit.c.name, unit.c.id)
     )
     return group_by_unit((await session.execute(stmt)).all(), names_per_unit)
 
@@ -547,17 +549,19 @@ async def not_acknowledged(
 def group_by_unit(
     rows: Iterable[Sequence[Any]], names_per_unit: int | None = None
 ) -> list[UnitPending]:
-    """(unit id, unit name, person name) rows, ordered by unit, as one :class:`UnitPending`
-    per unit: every person counted, at most ``names_per_unit`` named."""
-    groups: list[tuple[int, str, list[str], list[int]]] = []
+    """(unit id, unit name, person name) rows, grouped by unit, as one :class:`UnitPending`
+    per unit: every person counted, at most ``names_per_unit`` named, the first in Vietnamese
+    name order (:func:`surveys.names.name_key`; sorted here, not in SQL, so that SQLite and
+    PostgreSQL agree and the cap keeps the right names)."""
+    groups: list[tuple[int, str, list[str]]] = []
     for unit_id, unit_name, name in rows:
         if not groups or groups[-1][0] != unit_id:
-            groups.append((int(unit_id), str(unit_name), [], [0]))
-        group = groups[-1]
-        group[3][0] += 1
-        if names_per_unit is None or len(group[2]) < names_per_unit:
-            group[2].append(str(name))
-    return [UnitPending(uid, uname, count[0], tuple(names)) for uid, uname, names, count in groups]
+            groups.append((int(unit_id), str(unit_name), []))
+        groups[-1][2].append(str(name))
+    return [
+        UnitPending(uid, uname, len(names), tuple(sorted(names, key=name_key)[:names_per_unit]))
+        for uid, uname, names in groups
+    ]
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,21 @@ async def test_the_service_checks_then_writes(sqlite_db: Database) -> None:
         assert lan.work_status == WorkStatus.ACTIVE
 
 
+async def test_an_old_eleven_digit_number_finds_the_person(sqlite_db: Database) -> None:
+    """Tuấn's number (0345 271 908) was 0164 527 1908 before the 2018 change (0164 → 034): an
+    officer who still has the old one in her notes finds him with it, however it is written."""
+    await seed_sample(sqlite_db)
+    async with sqlite_db.session() as session:
+        actor = await operator_actor(session, phone="0918402367")  # Lê Thị Mai Anh
+        assert actor is not None
+        for typed in ("0164 527 1908", "01645271908", "+84 164 527 1908", "84.164.527.1908"):
+            checked = await check_leave(
+                session, actor=actor, args=f"{typed} đã nghỉ", today=dt.date(2026, 3, 15)
+            )
+            assert checked.outcome == LeaveOutcome.CONFIRM, typed
+            assert checked.person is not None and checked.person.phone == TUAN
+
+
 async def test_officer_marks_a_member_retired_and_stats_count_one_fewer(
     api: FakeBotAPI, bot: RunningBot
 ) -> None:

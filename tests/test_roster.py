@@ -518,6 +518,60 @@ async def test_a_phone_of_someone_else_in_the_database_is_refused(
     assert await rows(db, "SELECT count(*) FROM people") == [(40,)]
 
 
+async def test_old_eleven_digit_mobile_numbers_are_stored_as_today_s(
+    db: Database, tmp_path: Path
+) -> None:
+    """Rosters kept since before 2018 still hold 11-digit mobiles: each is stored as the number
+    it became (0162 → 032, 0120 → 070, 0123 → 083, 0186 → 056, 0199 → 059, the last seven
+    digits kept), also from a spreadsheet's number cell that lost the leading 0; the roster
+    written again with today's numbers then changes nothing."""
+    units = write_csv(
+        tmp_path / "units.csv",
+        UNIT_HEADER,
+        [["P", "Công đoàn P", "Tỉnh", "", "Công lập", ""], ["S", "CĐCS S", "CĐCS", "P", "", ""]],
+    )
+    old = [
+        ["Nguyễn Thị Lan", "0162 345 6789"],
+        ["Trần Văn Hùng", "+84 120 456 7890"],
+        ["Lê Thị Mai", "84.123.555.0101"],
+        ["Phạm Văn Nam", "(0186) 222-3333"],
+        ["Võ Thị Hoa", "01997654321"],
+    ]
+    header = ["Họ và tên", "Số điện thoại", "Đơn vị"]
+    people = write_csv(tmp_path / "people.csv", header, [[*r, "S"] for r in old])
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(header)
+    sheet.append(["Đặng Thị Thu", 1681234567, "S"])  # 0168 123 4567 typed into a number cell
+    workbook.save(tmp_path / "more.xlsx")
+
+    report = await run_import(db, [units, people, tmp_path / "more.xlsx"])
+    assert report.errors == []
+    assert report.people.created == 6
+    assert sorted(await rows(db, "SELECT full_name, phone FROM people")) == [
+        ("Lê Thị Mai", "+84835550101"),
+        ("Nguyễn Thị Lan", "+84323456789"),
+        ("Phạm Văn Nam", "+84562223333"),
+        ("Trần Văn Hùng", "+84704567890"),
+        ("Võ Thị Hoa", "+84597654321"),
+        ("Đặng Thị Thu", "+84381234567"),
+    ]
+
+    today = [
+        ["Nguyễn Thị Lan", "0323 456 789"],
+        ["Trần Văn Hùng", "0704 567 890"],
+        ["Lê Thị Mai", "0835 550 101"],
+        ["Phạm Văn Nam", "0562 223 333"],
+        ["Võ Thị Hoa", "0597 654 321"],
+        ["Đặng Thị Thu", "0381 234 567"],
+    ]
+    renewed = write_csv(tmp_path / "today.csv", header, [[*r, "S"] for r in today])
+    again = await run_import(db, [units, renewed])
+    assert again.errors == []
+    assert (again.people.created, again.people.updated, again.people.unchanged) == (0, 0, 6)
+
+
 async def test_apply_plan_refuses_a_plan_with_bad_rows(db: Database, tmp_path: Path) -> None:
     units, people = bad_files(tmp_path)
     parsed = read_roster([units, people], today=TODAY)

@@ -44,6 +44,7 @@ from storage import campaigns as campaign_store
 from storage import digests as store
 from storage import outbox, people
 from storage.models import Channel, DeliveryKind, Person, Unit
+from surveys.names import sort_names
 
 TEMPLATE = "campaign/digest.txt"
 DEFAULT_LOCALE = "vi"
@@ -250,20 +251,20 @@ class _Pending:
     counts: Mapping[str, int] = field(default_factory=dict)
 
     def of(self, path: str, *, exact: bool) -> tuple[tuple[str, ...], int]:
-        """The names (at most NAMES_PER_UNIT, unit by unit) and count under ``path``; only
-        the unit ``path`` itself when ``exact`` (the people sitting on the scope unit)."""
+        """The names and count under ``path``; only the unit ``path`` itself when ``exact``
+        (the people sitting on the scope unit).  The names are the first NAMES_PER_UNIT in
+        Vietnamese name order of the whole subtree: each unit's list holds its first ones in
+        that order, so the first of their union are the subtree's first."""
 
         def inside(p: str) -> bool:
             return p == path if exact else p.startswith(path)
 
-        names: list[str] = []
-        for p in sorted(self.names):
+        names: set[str] = set()
+        for p, found in self.names.items():
             if inside(p):
-                for name in self.names[p]:
-                    if name not in names:
-                        names.append(name)
+                names.update(found)
         count = sum(n for p, n in self.counts.items() if inside(p))
-        return tuple(names[:NAMES_PER_UNIT]), max(count, len(names))
+        return tuple(sort_names(names)[:NAMES_PER_UNIT]), max(count, len(names))
 
 
 @dataclass(frozen=True)
