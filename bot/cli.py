@@ -1,7 +1,9 @@
 """The ``congdoan`` command line: serve, db, roster, stats, report, inbox, demo.
 
-Operator-facing messages are English.  Bad settings or an old database exit with one clear line
-(exit code 2), never a traceback.
+Operator-facing messages are English.  Bad settings (``DATABASE_URL`` among them), a database
+that cannot be opened or reached, or an old one exit with one clear line on stderr (exit code 2),
+never a traceback: the settings are checked as each command starts, the rest is caught for every
+command at once by the root group (:class:`bot.cli_errors.OperatorGroup`).
 """
 
 from __future__ import annotations
@@ -15,28 +17,23 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from bot.campaigns_cli import campaign_app
+from bot.cli_errors import OperatorGroup, operator_error
 from bot.delivery.cli import deliver_command
 from bot.inbox_cli import inbox_app
 from bot.notices_cli import notice_app
 from bot.roster_cli import roster_app
 from bot.settings import Settings, SettingsError, load_settings
 from storage.db import Database
-from storage.migrate import (
-    SchemaOutOfDate,
-    check_up_to_date,
-    current_revision,
-    head_revision,
-    upgrade,
-)
+from storage.migrate import check_up_to_date, current_revision, head_revision, upgrade
 
 app = typer.Typer(
     name="congdoan",
     help="Outreach bot of the Lâm Đồng provincial education trade union.",
     no_args_is_help=True,
     add_completion=False,
+    cls=OperatorGroup,
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -46,12 +43,9 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(inbox_app, name="inbox")
 app.command("deliver")(deliver_command)
 
-err = Console(stderr=True)
 
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code)
+def fail(message: str) -> NoReturn:
+    raise operator_error(message)
 
 
 def settings_or_exit() -> Settings:
@@ -59,13 +53,6 @@ def settings_or_exit() -> Settings:
         return load_settings()
     except SettingsError as exc:
         fail(str(exc))
-
-
-def schema_hint(exc: SchemaOutOfDate) -> str:
-    return (
-        f"the database schema is out of date ({exc.current or 'empty'}, the code needs "
-        f"{exc.head}); run: congdoan db upgrade"
-    )
 
 
 @db_app.command("upgrade")
@@ -80,10 +67,7 @@ def db_upgrade() -> None:
         finally:
             await db.dispose()
 
-    try:
-        before, after = asyncio.run(run())
-    except OSError as exc:
-        fail(f"cannot open the database at DATABASE_URL: {exc}")
+    before, after = asyncio.run(run())
     if before == after:
         typer.echo(f"Database already at {after}.")
     else:
@@ -134,8 +118,6 @@ def serve(
 
     try:
         asyncio.run(run())
-    except SchemaOutOfDate as exc:
-        fail(schema_hint(exc))
     except StartupError as exc:
         fail(str(exc))
 
@@ -182,10 +164,7 @@ def stats(
 
     settings = settings_or_exit()
     the_year = year or dt.datetime.now(settings.tz).year
-    try:
-        _, _, tree = asyncio.run(_stats_of(settings, unit, the_year))
-    except SchemaOutOfDate as exc:
-        fail(schema_hint(exc))
+    _, _, tree = asyncio.run(_stats_of(settings, unit, the_year))
     Console().print(render_stats_terminal(tree.report, settings.locale))
 
 
@@ -210,10 +189,7 @@ def report(
     settings = settings_or_exit()
     the_year = year or dt.datetime.now(settings.tz).year
     nested = format in ("xlsx", "csv")  # the breakdown by every unit of the scope
-    try:
-        root, unit, tree = asyncio.run(_stats_of(settings, scope, the_year, nested=nested))
-    except SchemaOutOfDate as exc:
-        fail(schema_hint(exc))
+    root, unit, tree = asyncio.run(_stats_of(settings, scope, the_year, nested=nested))
     target = output or Path(f"chi-tieu-{unit.code}-{the_year}.{format}")
     try:
         if format == "xlsx":

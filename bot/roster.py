@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from defusedxml import DefusedXmlException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import roster as store
@@ -490,29 +491,74 @@ def _csv_sheets(path: Path) -> Iterator[_Sheet]:
     yield _Sheet(path.name, None, rows, len(records))
 
 
+# A workbook is read by the cells it holds, not by the size its sheets declare: a forged
+# <dimension ref="A1:XFD1048576">, or one cell at XFD1048576, would otherwise make openpyxl pad
+# every row to 16,384 cells and the sheet to a million rows (hours of work for a 5 KB file).
+MAX_COLUMNS = 256  # columns read from each row (a roster table has about fifteen)
+MAX_ROWS = 1_048_576  # Excel's last row; a sheet with rows past it was not written by Excel
+
+
+def _xml_bomb(exc: BaseException) -> bool:
+    """Whether defusedxml refused the XML (an entity or DTD declaration), perhaps wrapped in
+    openpyxl's own error."""
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and link not in chain:
+        if isinstance(link, DefusedXmlException):
+            return True
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    return False
+
+
+def _unreadable(label: str, what: str, exc: BaseException) -> RosterFileError:
+    if _xml_bomb(exc):
+        return RosterFileError(
+            f"{label}: refused: the workbook declares XML entities or a DTD, which Excel never "
+            "writes (an XML bomb?); save it again from Excel or as 'CSV UTF-8'"
+        )
+    return RosterFileError(f"{label}: cannot read {what} ({type(exc).__name__})")
+
+
 def _xlsx_rows(name: str, worksheet: Any) -> Iterator[tuple[int, list[str]]]:
+    label = f"{name} [{worksheet.title}]"
+    worksheet.reset_dimensions()  # the declared size may lie: read the rows there are
     try:
-        for number, values in enumerate(worksheet.iter_rows(min_row=1, values_only=True), 1):
-            yield number, [_cell_text(v) for v in values]
+        rows = worksheet.iter_rows(max_col=MAX_COLUMNS, values_only=True)
+        for number, values in enumerate(rows, 1):
+            if number > MAX_ROWS:
+                raise RosterFileError(
+                    f"{label}: rows past row {MAX_ROWS}, the last row of an Excel sheet; "
+                    "this is no workbook Excel wrote"
+                )
+            if values.count(None) == len(values):  # an empty or missing row, cheaply
+                yield number, []
+            else:
+                yield number, [_cell_text(v) if v is not None else "" for v in values]
+    except RosterFileError:
+        raise
     except Exception as exc:  # a corrupt sheet inside a valid zip
-        raise RosterFileError(
-            f"{name} [{worksheet.title}]: cannot read the sheet ({type(exc).__name__})"
-        ) from None
+        raise _unreadable(label, "the sheet", exc) from None
 
 
 def _xlsx_sheets(path: Path) -> Iterator[_Sheet]:
     import openpyxl  # heavy import, only when a workbook is read
 
+    if not openpyxl.DEFUSEDXML:
+        raise RosterFileError(
+            f"{path.name}: workbooks are read only with protection against XML bombs, and it is "
+            "off (defusedxml is not installed, or OPENPYXL_DEFUSEDXML is not True); "
+            "import the roster as 'CSV UTF-8', or mend the installation"
+        )
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # zipfile, XML and openpyxl errors alike
-        raise RosterFileError(
-            f"{path.name}: cannot read it as an .xlsx workbook ({type(exc).__name__})"
-        ) from None
+        raise _unreadable(path.name, "it as an .xlsx workbook", exc) from None
     try:
         for worksheet in workbook.worksheets:
+            declared = min(worksheet.max_row or 0, MAX_ROWS)  # for the progress bar only
             rows = _xlsx_rows(path.name, worksheet)
-            yield _Sheet(path.name, worksheet.title, rows, worksheet.max_row or 0)
+            yield _Sheet(path.name, worksheet.title, rows, declared)
     finally:
         workbook.close()
 

@@ -2,7 +2,8 @@
 
 Operator-facing, in English.  Exit codes: 0 done; 1 bad rows (nothing imported unless
 ``--skip-bad``; a dry run with bad rows also exits 1); 2 the files or the set-up cannot be used
-(missing or unreadable file, unrecognised headers, bad setting, database schema out of date).
+(missing or unreadable file, unrecognised headers, bad setting, database that cannot be opened,
+database schema out of date), with one line on stderr.
 """
 
 from __future__ import annotations
@@ -86,8 +87,9 @@ class RichProgress:
             self.progress.stop()
 
 
-def _fail(console: Console, message: str, code: int = 2) -> typer.Exit:
-    console.print(escape(message), soft_wrap=True, highlight=False)
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``message`` on stderr as one line; the caller raises what this returns."""
+    Console(stderr=True).print(escape(message), soft_wrap=True, highlight=False)
     return typer.Exit(code)
 
 
@@ -184,10 +186,10 @@ def import_command(
     try:
         settings = load_settings()
     except SettingsError as exc:
-        raise _fail(console, str(exc)) from None
+        raise _fail(str(exc)) from None
     for path in files:
         if not path.is_file():
-            raise _fail(console, f"{path}: file not found")
+            raise _fail(f"{path}: file not found")
     try:
         report = asyncio.run(
             _run_import(
@@ -200,12 +202,12 @@ def import_command(
             )
         )
     except RosterFileError as exc:
-        raise _fail(console, str(exc)) from None
+        raise _fail(str(exc)) from None
     except SchemaOutOfDate:
-        raise _fail(console, "Database schema is out of date; run: congdoan db upgrade") from None
+        raise _fail("Database schema is out of date; run: congdoan db upgrade") from None
     except SQLAlchemyError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise _fail(console, f"Database error: {first}") from None
+        raise _fail(f"Database error: {first}") from None
     _print_report(console, report)
     if report.errors and not (skip_bad and not report.dry_run):
         raise typer.Exit(1)
@@ -218,9 +220,9 @@ def template_command(
     """Write an .xlsx template with a units sheet and a people sheet."""
     console = Console()
     if path.suffix.lower() != ".xlsx":
-        raise _fail(console, f"{path}: the template is an .xlsx file; give a name ending in .xlsx")
+        raise _fail(f"{path}: the template is an .xlsx file; give a name ending in .xlsx")
     try:
         write_template(path)
     except OSError as exc:
-        raise _fail(console, f"{path}: cannot write it ({exc.strerror or exc})") from None
+        raise _fail(f"{path}: cannot write it ({exc.strerror or exc})") from None
     console.print(f"Template written to {escape(str(path))}", soft_wrap=True, highlight=False)

@@ -12,18 +12,25 @@ the commit).  Other processes (a CLI import beside ``serve``) still meet the bus
 On PostgreSQL the flag changes nothing: rows are locked, not the database.
 
 Statement parameters (what members typed) are kept out of error messages and logs.
+
+A URL that names no usable database raises :class:`DatabaseUrlError` when the engine is built;
+a database that cannot be opened or reached (a missing folder, a closed port, a wrong password)
+raises :class:`DatabaseUnavailable` from the first statement, whatever the driver's own error
+(an ``OSError`` from asyncpg, an ``OperationalError`` from SQLite), so that a caller can tell
+"no database" from a failing statement.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import StatementError
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import ArgumentError, StatementError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,16 +40,61 @@ from sqlalchemy.ext.asyncio import (
 
 from storage import sqlite_driver
 
+EXPECTED_URL = "sqlite:///path/to/file.db or postgresql://user:password@host/name"
+
+
+class DatabaseUrlError(ValueError):
+    """The URL names no database this code can use (one line, no password in it)."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be opened or reached (one line, no password in it); the
+    driver's error is the ``__cause__``."""
+
 
 def normalize_url(url: str) -> str:
-    """Give a plain ``sqlite:///`` or ``postgresql://`` URL its async driver."""
-    parsed = make_url(url)
+    """Give a plain ``sqlite:///`` or ``postgresql://`` URL its async driver; raises
+    :class:`DatabaseUrlError` for anything but a SQLite or PostgreSQL URL."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUrlError(f"not a database URL; expected {EXPECTED_URL}") from None
     driver = parsed.drivername
-    if driver in ("sqlite", "sqlite+pysqlite"):
+    if driver in ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"):
         parsed = parsed.set(drivername="sqlite+aiosqlite")
-    elif driver in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
+    elif driver in (
+        "postgresql",
+        "postgres",
+        "postgresql+psycopg2",
+        "postgresql+psycopg",
+        "postgresql+asyncpg",
+    ):
         parsed = parsed.set(drivername="postgresql+asyncpg")
+    else:
+        raise DatabaseUrlError(f"{driver!r} databases are not supported; expected {EXPECTED_URL}")
     return parsed.render_as_string(hide_password=False)
+
+
+def _shown(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _sqlite_file_problem(url: URL) -> str | None:
+    """Why a SQLite file URL cannot be opened, when it shows without trying: its folder is
+    missing, or it names a folder.  (Checked before connecting: aiosqlite's thread outlives a
+    failed connect and may print a traceback of its own after the event loop has closed.)"""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    path = Path(url.database).expanduser().absolute()
+    if not path.parent.is_dir():
+        return f"the folder {path.parent} does not exist"
+    if path.is_dir():
+        return f"{path} is a folder"
+    return None
+
+
+def _unavailable(url: URL, reason: str) -> DatabaseUnavailable:
+    return DatabaseUnavailable(f"cannot open the database {_shown(url)}: {reason}")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -52,6 +104,40 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _connect_or_explain(url: URL) -> Callable[[Dialect, Any, Any, Any], Any]:
+    """A ``do_connect`` listener: the driver's connect, its failure a :class:`DatabaseUnavailable`
+    (the driver raises ``OSError``, its own errors or SQLAlchemy's, depending on the cause)."""
+
+    def connect(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+        problem = _sqlite_file_problem(url)
+        if problem is not None:
+            raise _unavailable(url, problem)
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            raise _unavailable(url, _first_line(exc)) from exc
+
+    return connect
+
+
+def _sqlite_setup(url: URL) -> Callable[[Any, Any], None]:
+    """A ``connect`` listener: the pragmas; a file that is no SQLite database fails here, the
+    first time it is read (a :class:`DatabaseUnavailable` too)."""
+
+    def setup(dbapi_connection: Any, record: Any) -> None:
+        try:
+            _sqlite_pragmas(dbapi_connection, record)
+        except Exception as exc:
+            raise _unavailable(url, _first_line(exc)) from exc
+
+    return setup
 
 
 def create_engine(
@@ -68,8 +154,9 @@ def create_engine(
         connect_args=connect_args or {},
         **extra,
     )
+    event.listen(engine.sync_engine, "do_connect", _connect_or_explain(make_url(url)))
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_setup(make_url(url)))
     return engine
 
 

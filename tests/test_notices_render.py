@@ -126,6 +126,43 @@ def test_error_details() -> None:
     assert (macro.code, macro.detail, macro.line) == ("unsupported", "macro", 2)
 
 
+DEEP = 300  # levels: each kind below crashed with a RecursionError (or Python's own limits)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% if true %}" * DEEP + "x" + "{% endif %}" * DEEP,
+        "{% for i in range(1) %}" * DEEP + "x" + "{% endfor %}" * DEEP,
+        "{% with a = 1 %}" * DEEP + "x" + "{% endwith %}" * DEEP,
+        "{{ " + "(" * DEEP + "1" + ")" * DEEP + " }}",
+        "{{ " + "[" * DEEP + "]" * DEEP + " }}",
+        "{{ " + "not " * 1000 + "true }}",
+        "{{ " + "1 if false else " * DEEP + "2 }}",
+        "{{ ten" + "|upper" * 1000 + " }}",
+        "{{ 1" + " + 1" * 1000 + " }}",
+        "{{ ten" + ".upper()" * 1000 + " }}",
+    ],
+    ids=["if", "for", "with", "parentheses", "lists", "not", "conditional", "filters", "plus",
+         "calls"],
+)  # fmt: skip
+def test_deep_nesting_is_refused_in_one_line(source: str) -> None:
+    error = _refused(source)
+    assert error.code == "too_deep"
+    assert error.english() == (
+        "notice template refused: the template is nested too deeply (blocks, brackets or "
+        "filters inside each other)"
+    )
+
+
+def test_nesting_within_reason_renders() -> None:
+    # twelve blocks deep, and loops inside conditions inside loops
+    assert _render("{% if true %}" * 12 + "x" + "{% endif %}" * 12) == "x"
+    source = "{% for i in range(2) %}{% if loop.first %}" * 6 + "y" + "{% endif %}{% endfor %}" * 6
+    assert _render(source) == "y"
+    assert _render("{{ " + "(" * 12 + "1 + 2" + ")" * 12 + " }}") == "3"
+
+
 def test_output_stops_at_the_cap() -> None:
     # 900 iterations of 30 characters fit the step budget but not the output limit
     error = _refused("{% for i in range(900) %}{{ 'abcdefghij' * 3 }}{% endfor %}")
@@ -193,7 +230,8 @@ def test_valid_telegram_html(text: str) -> None:
         ("<tg-emoji>👍</tg-emoji>", [("missing_attribute", "<tg-emoji>")]),
         ('<code class="x">c</code>', [("bad_attribute", '<code class="x">')]),
         ("<code><b>x</b></code>", [("nested_not_allowed", "<b>")]),
-        ('<a href="x"><a href="y">z</a></a>', [("nested_not_allowed", '<a href="y">')]),
+        ('<a href="https://x.vn"><a href="tg://y">z</a></a>',
+         [("nested_not_allowed", '<a href="tg://y">')]),
         ("<blockquote><blockquote>x</blockquote></blockquote>",
          [("nested_not_allowed", "<blockquote>")]),
         ('<b>x</b class="y">', [("bad_attribute", '</b class="y">')]),
@@ -202,6 +240,52 @@ def test_valid_telegram_html(text: str) -> None:
 )  # fmt: skip
 def test_html_problems(text: str, problems: list[tuple[str, str]]) -> None:
     assert _codes(text) == problems
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        " javascript:alert(1)",
+        "\tjavascript:alert(1)",
+        "jav&#x61;script:alert(1)",
+        "&#106;avascript:alert(1)",
+        "java&#9;script:alert(1)",
+        "java\tscript:alert(1)",
+        "&#x68;ttps://congdoan.vn",
+        "vbscript:msgbox(1)",
+        "data:text/html;base64,PHNjcmlwdD4=",
+        "file:///etc/passwd",
+        "//congdoan.vn/x",
+        "congdoan.vn",
+        "https:congdoan.vn",
+        "https://congdoan.vn/\x01x",
+    ],
+)
+def test_links_other_than_http_https_and_tg_are_refused(href: str) -> None:
+    for tag in (f'<a href="{href}">', f"<a href='{href}'>", f'<a HREF="{href}">'):
+        assert _codes(f"{tag}bấm vào đây</a>") == [("bad_link", tag)]
+    if not any(c in href for c in " \t="):  # an unquoted value cannot hold these
+        assert _codes(f"<a href={href}>x</a>") == [("bad_link", f"<a href={href}>")]
+    # a second href does not hide a bad one behind a good one
+    both = f'<a href="https://congdoan.vn" href="{href}">'
+    assert _codes(f"{both}x</a>") == [("bad_link", both)]
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "https://congdoan.vn",
+        "HTTPS://CONGDOAN.VN/a?x=1&amp;y=2",
+        "http://congdoan.vn",
+        "tg://user?id=1",
+        "TG://resolve?domain=congdoan",
+        "  https://congdoan.vn  ",
+    ],
+)
+def test_http_https_and_tg_links_pass(href: str) -> None:
+    assert validate_html(f'<a href="{href}">x</a>') == []
 
 
 def test_problem_positions() -> None:

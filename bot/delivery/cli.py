@@ -19,6 +19,7 @@ import typer
 
 from bot.channels.telegram import make_bot
 from bot.channels.telegram_sender import AckMarkup, TelegramSender
+from bot.cli_errors import OperatorCommand
 from bot.delivery.worker import DeliverySettings, DeliveryWorker, DrainStats
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.keyboards import ack_markup, survey_markup
@@ -160,13 +161,10 @@ def deliver_command(
             err=True,
         )
         raise typer.Exit(2) from None
-    except OSError as exc:
-        err(f"error: cannot open the database at DATABASE_URL: {exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 def main() -> None:
     """``python -m bot.delivery``: the same command, standalone."""
     app = typer.Typer(add_completion=False)
-    app.command()(deliver_command)
+    app.command(cls=OperatorCommand)(deliver_command)
     app()

@@ -13,7 +13,11 @@ environment of :mod:`bot.texts`):
 - work is bounded: ``range`` yields at most :data:`MAX_RANGE` numbers, all loops and calls of
   one rendering share a budget of :data:`MAX_STEPS` steps (``too_many_steps``), no value built
   while rendering (a string, a list, an integer's digits) may grow past :data:`MAX_VALUE`, and
-  the output stops at :data:`MAX_OUTPUT` characters (``too_long``).
+  the output stops at :data:`MAX_OUTPUT` characters (``too_long``);
+- nesting is bounded: a template whose syntax tree is deeper than :data:`MAX_DEPTH` (blocks
+  inside blocks, brackets, chains of filters or operators) is refused after parsing, before
+  anything walks the tree recursively, and one too deep for the parser itself is refused as
+  well (``too_deep``).
 
 Errors are a :class:`NoticeTemplateError` carrying a code (see :data:`ERROR_CODES`), never user
 text: the chat layer renders ``notice/template_error.txt`` for the code, the CLI
@@ -48,6 +52,10 @@ MAX_VALUE = 20_000  # length of any string or list built while rendering
 MAX_INT_BITS = 256  # size of any integer built while rendering
 MAX_RANGE = 1_000  # numbers one range() may yield
 MAX_STEPS = 10_000  # loop iterations and calls of one rendering, all loops together
+# Levels of the syntax tree: a notice with a dozen nested blocks stays far below it, while the
+# compiler (recursive, then Python's own limits of 100 indented blocks and 200 nested
+# parentheses) stays far from its limits.
+MAX_DEPTH = 40
 TELEGRAM_LIMIT = 4096  # characters of one Telegram message
 
 # The variables of a notice template: Vietnamese names and their English aliases.
@@ -60,6 +68,7 @@ ERROR_CODES = (
     "unsupported",  # a statement notices do not allow (detail: macro, include…)
     "too_many_steps",  # loops or ranges beyond the budget
     "too_long",  # the template, the output or a value built while rendering is too long
+    "too_deep",  # blocks, brackets or filters nested too deeply
     "error",  # any other failure while rendering (detail: the message)
 )
 
@@ -72,6 +81,7 @@ _ENGLISH = {
         f"the template loops too much (range() up to {MAX_RANGE}, {MAX_STEPS} steps in all)"
     ),
     "too_long": f"the template or its output is too long (at most {MAX_OUTPUT} characters)",
+    "too_deep": "the template is nested too deeply (blocks, brackets or filters inside each other)",
     "error": "the template failed while rendering",
 }
 
@@ -367,7 +377,7 @@ def _translate(exc: BaseException) -> NoticeTemplateError:
     if isinstance(exc, _Exhausted):
         return NoticeTemplateError("too_many_steps", str(exc))
     if isinstance(exc, RecursionError):
-        return NoticeTemplateError("too_many_steps", "too deep")
+        return NoticeTemplateError("too_deep")
     if isinstance(exc, _TooBig):
         return NoticeTemplateError("too_long", str(exc))
     if isinstance(exc, SecurityError):
@@ -385,7 +395,21 @@ def _translate(exc: BaseException) -> NoticeTemplateError:
         return NoticeTemplateError("error", message)
     if isinstance(exc, MemoryError | OverflowError):
         return NoticeTemplateError("too_long", type(exc).__name__)
+    if isinstance(exc, SyntaxError) and "too many" in str(exc.msg):
+        # Python's compiler: "too many levels of indentation", "too many nested parentheses"
+        return NoticeTemplateError("too_deep")
     return NoticeTemplateError("error", f"{type(exc).__name__}: {exc}")
+
+
+def _deeper_than(tree: nodes.Node, limit: int) -> bool:
+    """Whether the syntax tree has more than ``limit`` levels (walked without recursion)."""
+    stack: list[tuple[nodes.Node, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return False
 
 
 def compile_notice(source: str) -> NoticeTemplate:
@@ -396,6 +420,10 @@ def compile_notice(source: str) -> NoticeTemplate:
         tree = _SANDBOX.parse(source)
     except TemplateSyntaxError as exc:
         raise _translate(exc) from exc
+    except RecursionError:  # the parser recurses into every block, bracket and "not"
+        raise NoticeTemplateError("too_deep") from None
+    if _deeper_than(tree, MAX_DEPTH):  # before find_all, the visitors and the compiler recurse
+        raise NoticeTemplateError("too_deep")
     for kind, word in _UNSUPPORTED.items():
         found = next(iter(tree.find_all(kind)), None)
         if found is not None:
@@ -454,6 +482,7 @@ HTML_PROBLEMS = (
     "unknown_tag",  # a tag Telegram does not support (detail: the tag)
     "bad_attribute",  # an attribute the tag may not carry, or a wrong value
     "missing_attribute",  # a without href, span without class="tg-spoiler", tg-emoji without id
+    "bad_link",  # a link to anything but an http://, https:// or tg:// address (javascript:…)
     "unclosed_tag",  # opened and never closed
     "unopened_close",  # a closing tag with no matching opening tag
     "misnested",  # tags closed in the wrong order (<b><i></b></i>)
@@ -483,6 +512,17 @@ _ATTRIBUTE = re.compile(
 )
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|([A-Za-z][A-Za-z0-9]*));")
 _SPECIAL = re.compile(r"[<>&]")
+# A link must start with one of these schemes, written out: matched on the attribute as typed
+# (entities not decoded, so "jav&#x61;script:" or "&#x68;ttps:" are no scheme at all), after
+# only the spaces around it, with no control character anywhere.
+_LINK = re.compile(r"(?:https?|tg)://", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_link(href: str) -> bool:
+    """Whether ``href`` (an ``<a href>`` value as written) is an http, https or tg link."""
+    value = href.strip(" \t\n\r\f")
+    return _LINK.match(value) is not None and _CONTROL.search(value) is None
 
 
 def _attributes(text: str) -> list[tuple[str, str | None]] | None:
@@ -503,8 +543,8 @@ def _attributes(text: str) -> list[tuple[str, str | None]] | None:
 
 def validate_html(text: str) -> list[HtmlProblem]:
     """The problems of ``text`` as Telegram HTML (at most :data:`MAX_PROBLEMS`): supported tags
-    and attributes, balanced and properly nested tags, only &lt; &gt; &amp; &quot; and numeric
-    entities, no bare ``<``, ``>`` or ``&``."""
+    and attributes, links to http, https or tg addresses only, balanced and properly nested
+    tags, only &lt; &gt; &amp; &quot; and numeric entities, no bare ``<``, ``>`` or ``&``."""
     problems: list[HtmlProblem] = []
     stack: list[tuple[str, int]] = []
     orphans: list[str] = []  # tags closed early by a misnested close
@@ -580,6 +620,9 @@ def _open(
                 or (name == "blockquote" and value is not None)
             ):
                 problem("bad_attribute", whole, at)
+                break
+            if name == "a" and attr == "href" and not safe_link(value or ""):
+                problem("bad_link", whole, at)
                 break
         required = _REQUIRED.get(name)
         if required is not None and required not in {a for a, _ in attributes}:
