@@ -38,6 +38,7 @@ from bot.delivery.worker import DeliverySettings, DeliveryWorker
 from bot.indicators import Catalog, load_catalog
 from bot.notices.service import AckReminderPolicy
 from bot.reports.export import SignOff
+from bot.services.alerts import UrgentPolicy, escalation_pass
 from bot.services.composer import Composer
 from bot.services.conversation import Conversation, SurveyRegistry
 from bot.settings import Settings
@@ -101,6 +102,13 @@ def ack_reminder_policy(settings: Settings) -> AckReminderPolicy:
     )
 
 
+def urgent_policy(settings: Settings) -> UrgentPolicy:
+    return UrgentPolicy(
+        escalate_after=dt.timedelta(hours=settings.urgent_escalate_after),
+        default_locale=settings.locale,
+    )
+
+
 def build_scheduler(
     settings: Settings,
     db: Database,
@@ -126,6 +134,17 @@ def build_scheduler(
             default_locale=settings.locale,
         )
 
+    urgent = urgent_policy(settings)
+
+    async def escalate(session: Any, now: dt.datetime) -> int:
+        return await escalation_pass(
+            session,
+            now=now,
+            escalate_after=urgent.escalate_after,
+            tz=settings.tz,
+            default_locale=urgent.default_locale,
+        )
+
     return Scheduler(
         db,
         registry,
@@ -137,6 +156,7 @@ def build_scheduler(
             default_locale=settings.locale,
         ),
         digest=digest,
+        escalate=escalate,
         on_written=on_written,
     )
 
@@ -167,7 +187,9 @@ def build_dispatcher(
         reminder_policy=policy or ReminderPolicy(),
         ack_policy=ack_policy or AckReminderPolicy(),
     )
-    dp.update.outer_middleware(UnitOfWork(db, channel=channel, locale=locale))
+    dp.update.outer_middleware(
+        UnitOfWork(db, channel=channel, locale=locale, wake_delivery=wake_delivery)
+    )
     dp.include_router(build_router())
     return dp
 
@@ -193,7 +215,7 @@ async def build_app(
     except BaseException:
         await db.dispose()
         raise
-    conversation = Conversation(registry, tz=settings.tz)
+    conversation = Conversation(registry, tz=settings.tz, urgent=urgent_policy(settings))
     bot = make_bot(token, settings.telegram_api_url, session=bot_session)
     sender = TelegramSender(bot, ack_markup, survey_markup=survey_markup)
     # One limiter for every outbound call: the outbox's and the replies' (urgent, first).  The

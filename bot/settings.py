@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.db import normalize_url
+
 DEFAULT_TELEGRAM_API = "https://api.telegram.org"
 LOCALES = ("vi", "en")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -62,6 +64,10 @@ class Settings(BaseSettings):
     notice_reminders: int = Field(default=1, ge=0, le=20, validation_alias="NOTICE_REMINDERS")
     scheduler_interval: float = Field(
         default=60.0, ge=1, le=3600, validation_alias="SCHEDULER_INTERVAL"
+    )
+    # An urgent case nobody has opened after this many hours is sent to the next level up.
+    urgent_escalate_after: float = Field(
+        default=4.0, gt=0, le=24 * 14, validation_alias="URGENT_ESCALATE_AFTER"
     )
     digest_day: str = Field(default="mon", validation_alias="DIGEST_DAY")
     digest_time: str = Field(default="08:00", validation_alias="DIGEST_TIME")
@@ -128,6 +134,12 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        normalize_url(value)  # raises DatabaseUrlError (a ValueError) saying what is wrong
+        return value
 
     @field_validator("locale")
     @classmethod

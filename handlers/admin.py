@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import roles
 from bot.services.actors import Actor
-from bot.texts import render
+from bot.texts import label, render
 from handlers.filters import IsAdmin
 from handlers.ui import Replies
-from handlers.views import chat_id
+from handlers.views import chat_id, command_menu
 
 
 async def cmd_role(
@@ -22,25 +22,43 @@ async def cmd_role(
     actor: Actor,
     replies: Replies,
 ) -> None:
-    words = (command.args or "").split()
-    if len(words) < 2:
-        replies.send(chat_id(actor), render("officer/role.txt", actor.locale, outcome="usage"))
+    """``/role PHONE officer|member|admin [UNIT-CODE]``: the admin is answered; the person is
+    told, and their command menu follows their new role."""
+    me = chat_id(actor)
+    request = roles.parse_role_args(command.args)
+    if request is None:
+        replies.send(me, render("officer/role.txt", actor.locale, outcome="usage"))
         return
     change = await roles.set_role(
         session,
         actor=actor,
-        phone=words[0],
-        role=words[1].lower(),
-        unit_code=words[2] if len(words) > 2 else None,
+        phone=request.phone,
+        role=request.role,
+        unit_code=request.unit_code,
     )
+    role = change.role.value if change.role else ""
+    others = [target for target in change.reached if chat_id(target) != me]  # not the admin
     text = render(
         "officer/role.txt",
         actor.locale,
         outcome=change.outcome.value,
         person=change.person,
-        role=change.role.value if change.role else "",
+        role=label("role_name", actor.locale, role=role) if role else "",
+        scope=change.scope,
+        told=len(others),
+        linked=len(change.reached),
     )
-    replies.send(chat_id(actor), text)
+    replies.send(me, text)
+    for target in others:
+        told = render(
+            "member/role_changed.txt",
+            target.locale,
+            role=label("role_name", target.locale, role=role),
+            scope=change.scope,
+        )
+        replies.send(chat_id(target), told)
+    for target in change.reached:
+        replies.commands(chat_id(target), command_menu(target))
 
 
 def build() -> Router:

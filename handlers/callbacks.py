@@ -47,7 +47,15 @@ class BackCb(CallbackData, prefix="sb"):
 
 class SubmitCb(CallbackData, prefix="sx"):
     r: int
-    send: bool  # True: submit; False: cancel the survey
+    send: bool  # True: submit; False: stop the survey (asks first: StopCb)
+
+
+class StopCb(CallbackData, prefix="sz"):
+    """The answer to "stop this survey?": ``ok`` stops it (its answers dropped); False goes
+    back to where the survey was."""
+
+    r: int
+    ok: bool
 
 
 class PendingCb(CallbackData, prefix="pl"):

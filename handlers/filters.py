@@ -38,6 +38,13 @@ class PlainText(Filter):
         return text is not None and not text.startswith("/")
 
 
+class NoText(Filter):
+    """A message without text: a sticker, photo, voice message, file, location…"""
+
+    async def __call__(self, message: Message) -> bool:
+        return message.text is None
+
+
 class CommandText(Filter):
     """A text message that is a command (whichever: the routers before have taken theirs)."""
 

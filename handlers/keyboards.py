@@ -36,6 +36,7 @@ from handlers.callbacks import (
     NoticeRemindCb,
     PendingCb,
     SkipCb,
+    StopCb,
     SubmitCb,
     SurveyOpenCb,
     ToggleCb,
@@ -134,6 +135,9 @@ def screen(view: Screen, locale: str) -> InlineKeyboardMarkup | None:
             nav.append(_button(label("back", locale), BackCb(r=rid).pack()))
         nav.append(_button(label("stop_survey", locale), SubmitCb(r=rid, send=False).pack()))
         rows.append(nav)
+    elif view.kind == ScreenKind.CONFIRM_STOP:
+        rows.append([_button(label("stop_confirm", locale), StopCb(r=rid, ok=True).pack())])
+        rows.append([_button(label("stop_keep", locale), StopCb(r=rid, ok=False).pack())])
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 

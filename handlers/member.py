@@ -1,4 +1,5 @@
-"""Member router: /start and consent, linking by contact or name, /help, /stop, /cancel."""
+"""Member router: /start and consent, linking by contact or name, /help, /privacy, /stop,
+/cancel."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import onboarding
 from bot.services.actors import Actor, load_actor
+from bot.services.composer import Composer
 from bot.services.conversation import Conversation, ScreenKind
 from bot.texts import render
 from handlers import keyboards
@@ -149,6 +151,27 @@ async def cmd_help(message: Message, actor: Actor, replies: Replies) -> None:
         replies.commands(chat_id(actor), command_menu(actor))
 
 
+async def cmd_privacy(
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    """``/privacy``: the personal data notice again (it is gone once agreed to), with what
+    this chat decided and when."""
+    consent = await onboarding.latest_decision(session, actor=actor)
+    text = render(
+        "member/privacy.txt",
+        actor.locale,
+        version=onboarding.CONSENT_VERSION,
+        decision=consent.decision.value if consent is not None else None,
+        agreed_version=consent.text_version if consent is not None else "",
+        when=consent.decided_at.astimezone(conversation.tz) if consent is not None else None,
+    )
+    replies.send(chat_id(actor), text)
+
+
 async def cmd_stop(message: Message, session: AsyncSession, actor: Actor, replies: Replies) -> None:
     changed = await onboarding.stop(session, actor=actor)
     replies.send(chat_id(actor), render("member/stopped.txt", actor.locale, changed=changed))
@@ -160,9 +183,17 @@ async def cmd_cancel(
     actor: Actor,
     replies: Replies,
     conversation: Conversation,
+    composer: Composer,
 ) -> None:
+    """``/cancel`` ends whatever is in progress: a survey, an officer's notice draft."""
     view = await conversation.cancel(session, actor=actor)
-    show_screen(replies, actor, view)
+    draft = await composer.cancel(session, actor=actor)
+    if draft.cancelled:
+        replies.send(
+            chat_id(actor), render("notice/compose_closed.txt", actor.locale, cancelled=True)
+        )
+    if view.kind != ScreenKind.NONE or not draft.cancelled:
+        show_screen(replies, actor, view)
 
 
 async def on_onboarding_text(
@@ -188,6 +219,7 @@ def build() -> Router:
     router.callback_query.register(on_consent, ConsentCb.filter())
     router.message.register(on_contact, HasContact())
     router.message.register(cmd_help, Command("help"))
+    router.message.register(cmd_privacy, Command("privacy"))
     router.message.register(cmd_stop, Command("stop"))
     router.message.register(cmd_cancel, Command("cancel"))
     router.message.register(on_onboarding_text, PlainText())

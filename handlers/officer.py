@@ -24,7 +24,7 @@ from handlers.filters import IsOfficer
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu
 from storage import people
-from storage.models import Case, CaseKind, CaseStatus, WorkStatus
+from storage.models import Case, CaseKind, CaseStatus, WorkStatus, utcnow
 from surveys.phone import display_phone
 
 
@@ -35,11 +35,11 @@ async def cmd_pending(
     replies: Replies,
     conversation: Conversation,
 ) -> None:
-    items = await onboarding.pending_for(session, actor=actor)
+    items = await onboarding.pending_for(session, actor=actor, limit=onboarding.PENDING_SHOWN)
     me, locale = chat_id(actor), actor.locale
     if not items:
         replies.send(me, render("officer/pending_empty.txt", locale))
-    for item in items[:20]:
+    for item in items:
         phone = display_phone(item.pending.phone) if item.pending.phone else None
         when = item.pending.created_at.astimezone(conversation.tz)  # shown in local time
         text = render("officer/pending_item.txt", locale, item=item, phone=phone, when=when)
@@ -240,12 +240,24 @@ def _case_form(case: Case) -> str:
 
 
 def _case_text(item: casework.CaseItem, locale: str, conversation: Conversation) -> str:
+    tz = conversation.tz  # every time shown in local time
     return render(
         "officer/case_item.txt",
         locale,
         case=item.case,
         unit=item.unit,
-        when=item.case.created_at.astimezone(conversation.tz),  # shown in local time
+        when=item.case.created_at.astimezone(tz),
+        reporter=item.reporter,
+        for_self=item.for_self,
+        phone=item.subject_phone,
+        history=[
+            {
+                "status": label("case_status", locale, status=step.status, kind=item.case.kind),
+                "at": step.at.astimezone(tz),
+                "by": step.by,
+            }
+            for step in item.history
+        ],
         category=conversation.registry.option_label(
             _case_form(item.case), "category", item.case.category
         ),
@@ -260,11 +272,11 @@ async def cmd_cases(
     replies: Replies,
     conversation: Conversation,
 ) -> None:
-    items = await casework.open_cases(session, actor=actor)
+    items = await casework.open_cases(session, actor=actor, now=utcnow())
     me, locale = chat_id(actor), actor.locale
     if not items:
         replies.send(me, render("officer/cases_empty.txt", locale))
-    for item in items[:20]:
+    for item in items:
         text = _case_text(item, locale, conversation)
         replies.send(me, text, keyboards.case(item, locale))
 

@@ -1,4 +1,4 @@
-"""Survey router: opening a survey, answering by button or by text, back, submit, cancel."""
+"""Survey router: opening a survey, answering by button or by text, back, submit, stop."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from handlers.callbacks import (
     BackCb,
     DoneCb,
     SkipCb,
+    StopCb,
     SubmitCb,
     SurveyOpenCb,
     ToggleCb,
 )
-from handlers.filters import IsLinked, PlainText
+from handlers.filters import IsLinked, NoText, PlainText
 from handlers.ui import Replies
 from handlers.views import chat_id, show_screen
 
@@ -53,7 +54,12 @@ def _respond(query: CallbackQuery, actor: Actor, replies: Replies, view: Screen)
         return
     replies.answer(query.id)
     message_id = query.message.message_id if query.message is not None else None
-    in_place = view.kind in (ScreenKind.QUESTION, ScreenKind.SUMMARY, ScreenKind.DONE)
+    in_place = view.kind in (
+        ScreenKind.QUESTION,
+        ScreenKind.SUMMARY,
+        ScreenKind.DONE,
+        ScreenKind.CONFIRM_STOP,
+    )
     show_screen(replies, actor, view, edit_message_id=message_id if in_place else None)
 
 
@@ -162,8 +168,25 @@ async def on_submit(
     replies: Replies,
     conversation: Conversation,
 ) -> None:
+    """ "Gửi câu trả lời", or "Dừng khảo sát" (which asks first: ``on_stop``)."""
     if callback_data.send:
         view = await conversation.submit(session, actor=actor, response_id=callback_data.r)
+    else:
+        view = await conversation.ask_stop(session, actor=actor, response_id=callback_data.r)
+    _respond(query, actor, replies, view)
+
+
+async def on_stop(
+    query: CallbackQuery,
+    callback_data: StopCb,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    """The answer to "stop this survey?": stopped, or back where the survey was."""
+    if not callback_data.ok:
+        view = await conversation.resume(session, actor=actor, response_id=callback_data.r)
         _respond(query, actor, replies, view)
         return
     view = await conversation.cancel(session, actor=actor, response_id=callback_data.r)
@@ -191,6 +214,23 @@ async def on_text(
     show_screen(replies, actor, view)
 
 
+async def on_not_text(
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
+) -> None:
+    """A sticker, photo, voice message… during a survey: it answers nothing; the current
+    question again, under a note saying what is understood here."""
+    if actor.chat.active_response_id is None:
+        raise SkipHandler
+    view = await conversation.current(session, actor=actor)
+    if view.kind == ScreenKind.NONE:
+        raise SkipHandler
+    show_screen(replies, actor, view, note=render("survey/not_text.txt", actor.locale))
+
+
 def build() -> Router:
     """A fresh router (one per Dispatcher)."""
     router = Router(name="survey")
@@ -202,5 +242,7 @@ def build() -> Router:
     router.callback_query.register(on_skip, SkipCb.filter(), IsLinked())
     router.callback_query.register(on_back, BackCb.filter(), IsLinked())
     router.callback_query.register(on_submit, SubmitCb.filter(), IsLinked())
+    router.callback_query.register(on_stop, StopCb.filter(), IsLinked())
     router.message.register(on_text, PlainText(), IsLinked())
+    router.message.register(on_not_text, NoText(), IsLinked())
     return router

@@ -10,7 +10,7 @@ from bot.texts import label, render
 from handlers import keyboards
 from handlers.ui import Replies
 
-MEMBER_COMMANDS = ("start", "surveys", "cancel", "stop", "help")
+MEMBER_COMMANDS = ("start", "surveys", "cancel", "stop", "privacy", "help")
 OFFICER_COMMANDS = (
     "notice",
     "notices",
@@ -45,9 +45,15 @@ def command_menu(actor: Actor) -> list[BotCommand]:
 
 
 def show_screen(
-    replies: Replies, actor: Actor, view: Screen, *, edit_message_id: int | None = None
+    replies: Replies,
+    actor: Actor,
+    view: Screen,
+    *,
+    edit_message_id: int | None = None,
+    note: str = "",
 ) -> None:
-    """Queue a survey screen: edit the message in place after a button, else send anew."""
+    """Queue a survey screen: edit the message in place after a button, else send anew;
+    ``note`` (a rendered text) goes above it."""
     locale = actor.locale
     if view.kind == ScreenKind.QUESTION:
         text = render("survey/question.txt", locale, screen=view)
@@ -55,6 +61,8 @@ def show_screen(
         text = render("survey/summary.txt", locale, screen=view)
     elif view.kind == ScreenKind.DONE:
         text = render("survey/done.txt", locale, screen=view)
+    elif view.kind == ScreenKind.CONFIRM_STOP:
+        text = render("survey/confirm_stop.txt", locale, screen=view)
     elif view.kind == ScreenKind.CANCELLED:
         title = view.definition.title if view.definition else ""
         text = render("member/cancelled.txt", locale, title=title)
@@ -62,6 +70,8 @@ def show_screen(
         text = render("member/cancelled.txt", locale, title="")
     else:
         text = render("survey/status.txt", locale, kind=view.kind.value)
+    if note:
+        text = f"{note}\n\n{text}"
     markup = keyboards.screen(view, locale)
     if edit_message_id is not None:
         replies.edit(chat_id(actor), edit_message_id, text, markup)

@@ -134,6 +134,25 @@ async def open_runs_for_unit_path(
     return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
 
 
+async def own_responses_on_open_runs(
+    session: AsyncSession, *, person_id: int, keys: Collection[str]
+) -> list[tuple[str, Response, SurveyRun]]:
+    """A person's responses in progress or completed (not abandoned) on the open runs of
+    these definitions (any version), with the definition's key and the run, newest first:
+    the standing forms a member has started or filed."""
+    stmt = (
+        select(col(SurveyDefinitionRow.key), Response, SurveyRun)
+        .join(SurveyRun, col(SurveyRun.id) == col(Response.run_id))
+        .join(SurveyDefinitionRow, col(SurveyDefinitionRow.id) == col(SurveyRun.definition_id))
+        .where(col(Response.person_id) == person_id)
+        .where(col(Response.state) != ResponseState.ABANDONED)
+        .where(col(SurveyRun.status) == RunStatus.OPEN)
+        .where(col(SurveyDefinitionRow.key).in_(list(keys)))
+        .order_by(col(Response.id).desc())
+    )
+    return [(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
+
+
 async def response_for(session: AsyncSession, *, run_id: int, person_id: int) -> Response | None:
     stmt = select(Response).where(
         col(Response.run_id) == run_id, col(Response.person_id) == person_id

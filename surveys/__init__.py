@@ -4,6 +4,7 @@ besides reading definition files, no aiogram, no database."""
 from surveys.engine import (
     ERROR_CODES,
     InvalidAnswer,
+    Progress,
     answer,
     check_value,
     choices,
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidAnswer",
     "Option",
     "Outcome",
+    "Progress",
     "Question",
     "QuestionKind",
     "SurveyDefinition",

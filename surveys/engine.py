@@ -26,8 +26,10 @@ re-prompt from its templates. Codes and their params:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from surveys.normalize import fold
 from surveys.phone import display_phone, normalize_phone
@@ -161,14 +163,124 @@ def is_complete(defn: SurveyDefinition, answers: Answers) -> bool:
     return next_question(defn, answers) is None
 
 
-def progress(defn: SurveyDefinition, answers: Answers) -> tuple[int, int]:
-    """(1-based position of the current question, number of visible questions) for
-    "Câu 2/5"; (total, total) when complete. The total can change with branching answers."""
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """The question counter ("Câu 2/4"): the current question's number among those asked,
+    and how many questions the survey can have in all given the answers so far, from
+    ``fewest`` to ``most``.
+
+    The two differ while an answer still to come can show or hide a later question (a
+    ``show_if``); the count of questions visible so far would then be a total that grows
+    (1/2, then 2/4).  Whatever the member answers next, the final count stays within the
+    range announced at every earlier step, and ``index`` goes up by one per answer: a
+    question shown by a later answer always comes after the question being asked.
+    """
+
+    index: int
+    fewest: int
+    most: int
+
+    @property
+    def settled(self) -> bool:
+        """No answer still to come changes the number of questions."""
+        return self.fewest == self.most
+
+
+#: Beyond this many ways the remaining branching answers can go, ``progress`` gives bounds
+#: question by question instead of walking every way (never reached by a sensible survey).
+_MAX_PATHS = 256
+
+
+def progress(defn: SurveyDefinition, answers: Answers) -> Progress:
+    """The counter of the current question (the last one's when complete, where the range
+    has narrowed to the number of questions answered)."""
     visible = visible_questions(defn, answers)
-    for index, question in enumerate(visible, start=1):
-        if question.key not in answers:
-            return index, len(visible)
-    return len(visible), len(visible)
+    index = next((i for i, q in enumerate(visible, start=1) if q.key not in answers), len(visible))
+    fewest, most = _totals(defn, answers)
+    return Progress(index, fewest, most)
+
+
+def _outcomes(question: Question, values: set[str]) -> list[AnswerValue]:
+    """One answer of ``question`` for each way the conditions naming ``values`` of it can
+    turn out (an optional question can also be skipped: then no condition on it holds)."""
+    found: list[AnswerValue]
+    if question.kind is QuestionKind.YES_NO:
+        found = [True, False]
+    else:
+        named = [v for v in question.option_values if v in values]
+        other = [v for v in question.option_values if v not in values][:1]
+        if question.kind is QuestionKind.SINGLE:
+            found = [*named, *other]
+        else:
+            found = [
+                list(combo)
+                for size in range(1, len(named) + 1)
+                for combo in itertools.combinations(named, size)
+            ]
+            if other:
+                found.append(other)
+    if not question.required:
+        found.append(None)
+    return found or [None]  # no option at all: nothing a condition names can be chosen
+
+
+def _totals(defn: SurveyDefinition, answers: Answers) -> tuple[int, int]:
+    """(fewest, most) questions the survey can have once complete, given ``answers``: every
+    way the unanswered questions that conditions refer to can be answered, walked."""
+    named: dict[str, set[str]] = {}
+    for question in defn.questions:
+        if question.show_if is not None:
+            named.setdefault(question.show_if.question, set()).update(question.show_if.values)
+    counts: list[int] = []
+    paths = 1
+    # A way still to walk: from which question, the answers given or assumed, the questions
+    # shown so far on this way, and how many.
+    todo: list[tuple[int, dict[str, AnswerValue], set[str], int]] = [(0, dict(answers), set(), 0)]
+    while todo:
+        start, assumed, shown, count = todo.pop()
+        for position in range(start, len(defn.questions)):
+            question = defn.questions[position]
+            cond = question.show_if
+            if cond is not None and not (
+                cond.question in shown
+                and cond.question in assumed
+                and _matches(defn.question(cond.question), assumed[cond.question], cond.values)
+            ):
+                continue
+            count += 1
+            shown.add(question.key)
+            if question.key in named and question.key not in assumed:
+                outcomes = _outcomes(question, named[question.key])
+                paths += len(outcomes) - 1
+                if paths > _MAX_PATHS:
+                    return _bounds(defn, answers)
+                todo.extend(
+                    (position + 1, {**assumed, question.key: value}, set(shown), count)
+                    for value in outcomes
+                )
+                break  # this way goes on in ``todo``, once per answer
+        else:
+            counts.append(count)  # walked to the end
+    return min(counts), max(counts)
+
+
+def _bounds(defn: SurveyDefinition, answers: Answers) -> tuple[int, int]:
+    """Looser (fewest, most) for ``_totals``: questions surely shown, and those not surely
+    hidden, deciding each question from the one its condition refers to."""
+    state: dict[str, bool | None] = {}  # shown, hidden, or None: depends on answers to come
+    for question in defn.questions:
+        cond = question.show_if
+        if cond is None:
+            state[question.key] = True
+        elif state.get(cond.question) is False:
+            state[question.key] = False
+        elif state.get(cond.question) is True and cond.question in answers:
+            value = answers[cond.question]
+            state[question.key] = _matches(defn.question(cond.question), value, cond.values)
+        else:
+            state[question.key] = None
+    sure = sum(1 for s in state.values() if s is True)
+    return sure, sure + sum(1 for s in state.values() if s is None)
 
 
 def answer(

@@ -643,6 +643,40 @@ class FakeUser:
         await asyncio.sleep(0)
         return update_id
 
+    async def send_sticker(self, emoji: str = "👍") -> int:
+        """Send a sticker (a message without text). Returns the update_id."""
+        sticker: JsonDict = {
+            "file_id": f"CAACsticker{self.id}",
+            "file_unique_id": f"sticker{self.id}",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "emoji": emoji,
+        }
+        return await self._send_content(f"[sticker {emoji}]", sticker=sticker)
+
+    async def send_photo(self, caption: str | None = None) -> int:
+        """Send a photo, with a caption or not (a message without text). Returns the
+        update_id."""
+        sizes = [
+            {"file_id": f"AgADphoto{self.id}_{w}", "file_unique_id": f"photo{self.id}_{w}",
+             "width": w, "height": w * 3 // 4}
+            for w in (90, 320)
+        ]  # fmt: skip
+        content: JsonDict = {"photo": sizes}
+        if caption is not None:
+            content["caption"] = caption
+        return await self._send_content("[photo]", **content)
+
+    async def _send_content(self, logged: str, **content: Any) -> int:
+        self.api._chat(self.id).log.append(("user", logged))
+        self._acted()
+        update_id = self.api.queue_update({"message": self._message(**content)})
+        await asyncio.sleep(0)
+        return update_id
+
     async def click(self, message: SentMessage | None, button: str) -> int:
         """Press the inline button with this visible text (or callback data) on `message`, or on
         the bot's latest message with an inline keyboard. Returns the update_id."""

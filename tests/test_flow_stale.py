@@ -80,7 +80,7 @@ async def test_lost_reply_then_old_button_shows_the_current_question(
     shown = await press_stale(api, tuan, old_yes, first)
     assert shown is tuan.last_message() and shown.message_id > first.message_id
     assert "Câu 2/" in shown.text and "những hoạt động nào" in shown.text
-    assert "Có thể chọn nhiều hoạt động" in shown.text
+    assert "Chọn một hoặc nhiều mục" in shown.text
     assert shown.button_texts == ACTIVITIES_BUTTONS
     assert first.edit_count == edits  # the pressed message is left alone
 

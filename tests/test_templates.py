@@ -63,6 +63,7 @@ CASE = SimpleNamespace(
     description="Bị tai nạn giao thông, phải nghỉ dạy hai tháng.",
     created_at=WHEN,
     kind="hardship",
+    urgent=False,
 )
 PENDING_ITEM = SimpleNamespace(
     pending=SimpleNamespace(id=12, full_name="Phạm Minh Tuấn", created_at=WHEN), unit=UNIT
@@ -337,14 +338,23 @@ class Case:
 
 
 def _q(defn: SurveyDefinition, key: str, index: int = 2, **kw: Any) -> Screen:
+    counts = {"total": len(defn.questions), "total_max": len(defn.questions), **kw}
     return Screen(
         ScreenKind.QUESTION,
         response_id=1,
         definition=defn,
         question=defn.question(key),
         index=index,
-        total=len(defn.questions),
-        **kw,
+        **counts,
+    )
+
+
+def _confirm_stop(answered: int) -> Screen:
+    return Screen(
+        ScreenKind.CONFIRM_STOP,
+        response_id=1,
+        definition=ACTIVITY,
+        summary=[(q, "Có") for q in ACTIVITY.questions[:answered]],
     )
 
 
@@ -353,6 +363,9 @@ def _question_cases() -> list[Case]:
     return [
         Case("survey/question.txt", {"screen": _q(ACTIVITY, "participated", 1)},
              ("Question 1/5", "Press «Yes» or «No»")),
+        Case("survey/question.txt",
+             {"screen": _q(ACTIVITY, "participated", 1, total=3, total_max=4)},
+             ("Question 1/3–4",)),
         Case("survey/question.txt",
              {"screen": _q(ACTIVITY, "activities", selected=(multi.options[1].value,))},
              ("Question 2/5", "Choose one or more items", " ☑️")),
@@ -488,6 +501,25 @@ CASES: list[Case] = [
     Case("member/consent.txt", {"invite_unit": None, "version": "2026-01"},
          ("<b>Data collected:</b>",)),
     Case("member/consent_accepted.txt", {}, ("Thank you for agreeing",)),
+    Case("member/privacy_notice.txt", {}, ("<b>Data collected:</b>", "<b>Your rights:</b>")),
+    Case("member/privacy.txt",
+         {"version": "2026-01", "decision": "accepted", "agreed_version": "2025-12", "when": WHEN},
+         ("<b>Personal data processing notice</b>", "<b>Data collected:</b>",
+          "✅ You agreed to this notice (version 2025-12) at 09:30 08/03/2026.",
+          "Notice version: 2026-01")),
+    Case("member/privacy.txt",
+         {"version": "2026-01", "decision": "declined", "agreed_version": "", "when": None},
+         ("You did not agree", "Type /start if you change your mind")),
+    Case("member/privacy.txt",
+         {"version": "2026-01", "decision": None, "agreed_version": "", "when": None},
+         ("You have not said yet whether you agree",)),
+    Case("member/role_changed.txt",
+         {"role": LocalLabel("role_name", {"role": "officer"}), "scope": UNIT},
+         ("🔑 Your role on the union channel has been updated: <b>Union officer</b>, in charge "
+          "of <b>", "Your command menu now matches your new role")),
+    Case("member/role_changed.txt",
+         {"role": LocalLabel("role_name", {"role": "member"}), "scope": None},
+         ("<b>Member or staff (no officer rights)</b>.",)),
     Case("member/consent_declined.txt", {}, ("You did not agree", "type /start")),
     *(Case("member/contact_problem.txt", {"problem": problem}, (en,)) for problem, en in (
         ("not_own_contact", "share your own phone number"),
@@ -498,7 +530,8 @@ CASES: list[Case] = [
     )),
     Case("member/forbidden.txt", {}, ("authorised union officers",)),
     Case("member/help.txt", {"linked": False, "officer": False, "admin": False},
-         ("<b>User guide</b>", "/start — get started", "/help — this guide")),
+         ("<b>User guide</b>", "/start — get started", "/help — this guide",
+          "/privacy — read the personal data notice again")),
     Case("member/help.txt", {"linked": True, "officer": True, "admin": True},
          ("/surveys — open surveys", "/cancel — stop", "/stop — stop receiving",
           "For union officers", "/pending — ", "/survey — open a survey", "/stats [unit] [year]",
@@ -535,22 +568,48 @@ CASES: list[Case] = [
     )),
     Case("officer/case_item.txt",
          {"case": CASE, "unit": UNIT, "category": "Ốm đau", "when": WHEN,
+          "reporter": NAME, "for_self": False, "phone": "0357 690 218", "history": [],
           "status_label": LocalLabel("case_status", {"status": "new"})},
          ("🆘 <b>Case #17</b>", "Category: ", "Details: ", "Status: 🆕 Newly reported (reported at "
-          "09:30 08/03/2026)")),
+          "09:30 08/03/2026)", "Reported by: Trần Văn Bình", "Phone: 0357 690 218")),
     Case("officer/case_item.txt",
          {"case": SimpleNamespace(id=18, subject_name=NAME, description="", created_at=WHEN,
-                                  kind="hardship"),
+                                  kind="hardship", urgent=True),
           "unit": UNIT, "category": None, "when": WHEN,
+          "reporter": NAME, "for_self": True, "phone": None,
+          "history": [{"status": "🆕 Mới báo cáo", "at": WHEN, "by": None},
+                      {"status": "🤝 Đã hỗ trợ", "at": WHEN, "by": "Lê Thị Mai Anh"}],
           "status_label": LocalLabel("case_status", {"status": "supported"})},
-         ("Status: 🤝 Supported",)),
+         ("🚨 <b>URGENT</b>", "Status: 🤝 Supported", "Reported by: the person in need",
+          "History:\n• 09:30 08/03/2026: ", "\n• 09:30 08/03/2026: ", " — Lê Thị Mai Anh"),
+         ("Mới báo cáo", "Đã hỗ trợ", "Lê Thị Mai Anh")),
     Case("officer/case_item.txt",
          {"case": SimpleNamespace(id=19, subject_name=NAME, description="Chưa được trả lương",
-                                  created_at=WHEN, kind="legal"),
+                                  created_at=WHEN, kind="legal", urgent=False),
           "unit": UNIT, "category": "Tiền lương", "when": WHEN,
+          "reporter": None, "for_self": False, "phone": None, "history": [],
           "status_label": LocalLabel("case_status", {"status": "supported", "kind": "legal"})},
          ("⚖️ <b>Legal case #19</b>", "Status: ⚖️ Union advised / represented"),
          ("Chưa được trả lương", "Tiền lương")),
+    *(Case("officer/urgent_alert.txt",
+           {"case": SimpleNamespace(id=21, kind=kind, subject_name=NAME), "place": UNIT.name,
+            "first": SimpleNamespace(name="CĐCS Trường THCS Nguyễn Du"), "when": WHEN,
+            "escalated": escalated, "hours": 4.0},
+           en, ("CĐCS",)) for kind, escalated, en in (
+        ("hardship", False, ("🚨 <b>Hardship case needing urgent support #21</b>",
+                             "reported at 09:30 08/03/2026", "within 4 hours")),
+        ("legal", True, ("🚨 <b>Legal case needing urgent support #21</b>",
+                         "can be reached through the bot")),
+    )),
+    *(Case("officer/urgent_escalated.txt",
+           {"case": SimpleNamespace(id=22, kind=kind, subject_name=NAME), "place": UNIT.name,
+            "first": SimpleNamespace(name="CĐCS Trường THCS Nguyễn Du"), "when": WHEN,
+            "hours": 1.5},
+           en, ("CĐCS",)) for kind, en in (
+        ("hardship", ("🚨 <b>Urgent hardship case #22: nobody has taken it up</b>",
+                      "After 1.5 hours")),
+        ("legal", ("🚨 <b>Urgent legal case #22: nobody has taken it up</b>",)),
+    )),
     Case("officer/cases_empty.txt", {}, ("No hardship or legal case",)),
     Case("officer/invite.txt", {"unit": UNIT, "link": "https://t.me/congdoan_bot?start=AB12"},
          ("Invitation link of <b>", "https://t.me/congdoan_bot?start=AB12", "Send this link")),
@@ -574,12 +633,17 @@ CASES: list[Case] = [
         ("forbidden", "This request does not belong"),
         ("gone", "This request has already been handled"),
     )),
-    *(Case("officer/role.txt", {"outcome": outcome, "person": PERSON, "role": "officer"}, (en,))
-      for outcome, en in (
-        ("usage", "Usage: /role PHONE"),
-        ("no_person", "Nobody on the roster has this phone number"),
-        ("no_unit", "No unit has this code"),
-        ("changed", "Updated the role of"),
+    *(Case("officer/role.txt",
+           {"outcome": outcome, "person": PERSON, "scope": scope, "told": told, "linked": linked,
+            "role": LocalLabel("role_name", {"role": "officer" if scope else "admin"})}, en)
+      for outcome, scope, told, linked, en in (
+        ("usage", None, 0, 0, ("Usage: /role PHONE",)),
+        ("no_person", None, 0, 0, ("Nobody on the roster has this phone number",)),
+        ("no_unit", None, 0, 0, ("No unit has this code",)),
+        ("set", UNIT, 1, 1, ("Updated the role of", ": Union officer.", "Unit in charge: ",
+                             "This person was told through the bot")),
+        ("set", None, 0, 0, (": Administrator.", "has not linked a chat with the bot")),
+        ("set", None, 0, 1, ("Your command menu now matches your new role",)),
     )),
     Case("officer/scope_not_found.txt", {"text": "Bảo Lộc"}, ("No unit «",)),
     *(Case("officer/welfare_decided.txt", {"outcome": outcome, "confirmed": confirmed}, (en,))
@@ -634,6 +698,12 @@ CASES: list[Case] = [
     Case("survey/status.txt", {"kind": "unit_done"}, ("Your unit has already answered",)),
     Case("survey/status.txt", {"kind": "already_done"}, ("already completed this survey",)),
     Case("survey/status.txt", {"kind": "stale"}, ("no survey in progress", "/surveys")),
+    Case("survey/confirm_stop.txt", {"screen": _confirm_stop(2)},
+         ("<b>Stop the survey «", "the 2 answer(s) you have given will be dropped, not sent",
+          "To take a break there is no need to stop")),
+    Case("survey/confirm_stop.txt", {"screen": _confirm_stop(0)},
+         ("You have not answered any question yet",)),
+    Case("survey/not_text.txt", {}, ("⚠️ Here I only understand text messages and the buttons",)),
     Case("survey/summary.txt", {"screen": _summary(WELFARE, ["Xe đạp điện giảm 10%", ""])},
          ("Please check your answers", "→ —", "Press «Send answers» to finish")),
     # demo/
@@ -668,6 +738,7 @@ CASES: list[Case] = [
         ("unsupported", "macro", 2, "unsupported instruction: <code>macro</code>"),
         ("too_many_steps", "", None, "The loops are too large"),
         ("too_long", "", None, "at most 20,000 characters"),
+        ("too_deep", "", None, "The text is nested too deeply"),
         ("error", "division by zero", None, "Error while producing the text: <code>division"),
     )),
     Case("notice/preview.txt",
@@ -703,6 +774,7 @@ CASES: list[Case] = [
              problems=tuple(SimpleNamespace(code=code, detail=detail, line=i, column=2)
                             for i, (code, detail) in enumerate((
                  ("unknown_tag", "<div>"), ("bad_attribute", '<b class="x">'),
+                 ("bad_link", '<a href="javascript:x">'),
                  ("missing_attribute", "<a>"), ("unclosed_tag", "<b>"),
                  ("unopened_close", "</i>"), ("misnested", "</b>"),
                  ("nested_not_allowed", "<b>"), ("bare_lt", "< 5"), ("bare_gt", ">"),
@@ -715,7 +787,9 @@ CASES: list[Case] = [
              send_at=None, ok=False)},
          ("⚠️ <b>The text is not valid Telegram HTML:</b>",
           "• Line 1, column 2: the tag &lt;div&gt; is not supported by Telegram",
-          "an invalid attribute in", "a required attribute is missing in &lt;a&gt;",
+          "an invalid attribute in",
+          "the link in &lt;a href=&#34;javascript:x&#34;&gt; is not allowed: use only addresses",
+          "a required attribute is missing in &lt;a&gt;",
           "the tag &lt;b&gt; is never closed", "the closing tag &lt;/i&gt; has no opening tag",
           "closed in the wrong order", "is not allowed here", "a lone &lt; sign",
           "a lone &gt; sign", "a lone &amp; sign", "the entity &amp;nbsp; is not supported",
@@ -819,7 +893,9 @@ CASES: list[Case] = [
            {"view": SimpleNamespace(step=step, error=error, detail="BL-XYZ", template_error=None,
                                     summary=SimpleNamespace(scope_name=SCOPE_NAME, units=(),
                                                             public=None, members_only=True,
-                                                            tag=None))},
+                                                            tag=None),
+                                    example=dt.datetime(2026, 3, 9, 7, 30)
+                                    if step == "time" else None)},
            en) for step, error, en in (
         ("title", None, ("📝 <b>New notice</b> (step 1/5)",)),
         ("title", "title", ("The title cannot be empty",)),
@@ -829,12 +905,13 @@ CASES: list[Case] = [
         ("attachment", "attachment", ("please send a file or a photo",)),
         ("audience", None, ("Step 4/5", "Union members only")),
         ("audience", "unit", ("No unit «BL-XYZ»",)),
-        ("time", None, ("Step 5/5",)),
-        ("time", "time", ("That time is not valid",)),
+        ("time", None, ("Step 5/5", "(e.g. 09/03/2026 07:30)")),
+        ("time", "time", ("That time is not valid", "e.g. 09/03/2026 07:30.")),
         ("time", "unexpected", ("does not take an attachment",)),
     )),
     Case("notice/compose.txt",
          {"view": SimpleNamespace(step="body", error=None, detail="", summary=None,
+                                  example=None,
                                   template_error=SimpleNamespace(code="forbidden", detail="",
                                                                  line=None))},
          ("may not reach into the system",)),
@@ -1097,6 +1174,7 @@ MACRO_ARGUMENTS: dict[str, tuple[Any, ...]] = {
     "days": (14,),
     "value": ("none", "monthly", "quarterly", "yearly"),
     "flag": (True, False, None),
+    "role": ("admin", "officer", "member"),
     "year": (2026,),
     "at": ("09:30 05/01/2026",),
     "key": (

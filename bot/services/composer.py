@@ -43,6 +43,8 @@ class ComposeView:
     template_error: NoticeTemplateError | None = None
     confirmed: notices.Confirmed | None = None
     cancelled: bool = False
+    #: At the time step: a local time to give as the example of the format, in the future.
+    example: dt.datetime | None = None
 
 
 _WHEN = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s+(\d{1,2})[:hg](\d{2})\s*$")
@@ -114,11 +116,29 @@ class Composer:
         elif step == Step.TIME:
             when = parse_local_time(text, self.tz)
             if when is None or when <= dt.datetime.now(self.tz):
-                return ComposeView(step, notice, error="time")
+                return ComposeView(step, notice, error="time", example=self.example_time())
             notice = await notices.update_draft(
                 session, actor=actor, notice_id=nid, send_at=when, compose_step=Step.PREVIEW
             )
         return await self._view(session, actor, notice)
+
+    async def cancel(self, session: AsyncSession, *, actor: Actor) -> ComposeView:
+        """The draft being composed is cancelled (``/cancel``, or the composer's cancel
+        button); ``cancelled`` is False when nothing was being composed."""
+        notice = await self._draft(session, actor)
+        if notice is None or notice.id is None:
+            return ComposeView(None)
+        await notices.cancel(session, actor=actor, notice_id=notice.id)
+        actor.chat.compose_notice_id = None
+        return ComposeView(None, notice, cancelled=True)
+
+    def example_time(self) -> dt.datetime:
+        """The example of the time format: tomorrow at 07:30 local time (or when the quiet
+        hours covering it end), so it is always a time that can be typed as it is."""
+        tomorrow = dt.datetime.now(self.tz).date() + dt.timedelta(days=1)
+        return self.quiet.release(
+            dt.datetime.combine(tomorrow, dt.time(7, 30), tzinfo=self.tz), self.tz
+        )
 
     async def attach(
         self, session: AsyncSession, *, actor: Actor, kind: str, ref: str
@@ -148,9 +168,7 @@ class Composer:
         step = Step(notice.compose_step or Step.TITLE)
         audience = Audience.from_json(notice.audience)
         if action == "cancel":
-            await notices.cancel(session, actor=actor, notice_id=notice_id)
-            actor.chat.compose_notice_id = None
-            return ComposeView(None, notice, cancelled=True)
+            return await self.cancel(session, actor=actor)
         if step == Step.ATTACHMENT and action == "skip":
             notice = await notices.update_draft(
                 session, actor=actor, notice_id=notice_id, compose_step=Step.AUDIENCE
@@ -229,6 +247,8 @@ class Composer:
                 tag=audience.tag,
             )
             return ComposeView(step, notice, summary=summary)
+        if step == Step.TIME:
+            return ComposeView(step, notice, example=self.example_time())
         return ComposeView(step, notice)
 
     async def _narrow(

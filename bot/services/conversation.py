@@ -17,7 +17,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services import alerts
 from bot.services.actors import Actor
+from bot.services.alerts import UrgentPolicy
 from storage import campaigns, cases, people
 from storage import surveys as store
 from storage.models import (
@@ -108,6 +110,7 @@ class ScreenKind(StrEnum):
     QUESTION = "question"  # ask ``question`` (with ``error`` after invalid input)
     SUMMARY = "summary"  # all answered: confirm before submit
     DONE = "done"  # submitted
+    CONFIRM_STOP = "confirm_stop"  # "Dừng khảo sát" pressed: stop and drop the answers?
     CANCELLED = "cancelled"  # the member stopped the survey
     CLOSED = "closed"  # the run is closed (or its closing time has passed)
     NOT_OPEN = "not_open"  # a campaign whose opening time has not come yet
@@ -123,8 +126,11 @@ class Screen:
     response_id: int | None = None
     definition: SurveyDefinition | None = None
     question: Question | None = None
+    #: "Câu {index}/{total}": with ``total_max`` above ``total``, answers still to come decide
+    #: between ``total`` and ``total_max`` questions (see ``surveys.engine.Progress``).
     index: int = 0
     total: int = 0
+    total_max: int = 0
     selected: tuple[str, ...] = ()
     error_code: str | None = None
     error_params: dict[str, Any] = field(default_factory=dict)
@@ -155,9 +161,14 @@ STANDING_OUTCOMES = (Outcome.HARDSHIP_CASE, Outcome.LEGAL_CASE, Outcome.WELFARE_
 class Conversation:
     """The survey-answering service; one per application, stateless between calls."""
 
-    def __init__(self, registry: SurveyRegistry, *, tz: dt.tzinfo) -> None:
+    def __init__(
+        self, registry: SurveyRegistry, *, tz: dt.tzinfo, urgent: UrgentPolicy | None = None
+    ) -> None:
         self.registry = registry
         self.tz = tz
+        # How urgent reports alert officers (None: no alerts, for a conversation that never
+        # stores a report, as the CLI's).
+        self.urgent = urgent
 
     def year_now(self) -> int:
         return dt.datetime.now(self.tz).year
@@ -194,12 +205,34 @@ class Conversation:
             ):
                 state = ResponseState.COMPLETED
             result.append(Offer(row.key, defn.title, run.id, unit.name, state))
+        started = await self._standing_states(session, person_id=actor.person.id, keys=standing)
         for key in standing:
             form = self.registry.builtins[key]
             if form.audience == Audience.UNIT and not actor.is_officer:
                 continue  # a union body's own form: its officers file it
-            result.append(Offer(key, form.title, None, None, None))
+            result.append(Offer(key, form.title, None, None, started.get(key)))
         return result
+
+    async def _standing_states(
+        self, session: AsyncSession, *, person_id: int, keys: tuple[str, ...]
+    ) -> dict[str, ResponseState]:
+        """Where the member is with each standing form: a report (hardship, legal) started
+        and not sent is in progress, whatever survey the chat answered since; the welfare
+        sign-up of this year is in progress or completed.  A sent report is not "completed":
+        another one can be filed at any time."""
+        year = self.year_now()
+        states: dict[str, ResponseState] = {}
+        for key, response, run in await store.own_responses_on_open_runs(
+            session, person_id=person_id, keys=keys
+        ):
+            if key in states:
+                continue  # the newest response of the form decides
+            if self.registry.builtins[key].outcome == Outcome.WELFARE_BENEFIT:
+                if run.period_year == year:
+                    states[key] = response.state
+            elif response.state == ResponseState.IN_PROGRESS:
+                states[key] = response.state
+        return states
 
     def launchable(self, scope: Unit | None = None) -> list[SurveyDefinition]:
         """Surveys an officer launches (the standing forms need no launch); with ``scope``,
@@ -358,7 +391,11 @@ class Conversation:
             return await self._stale(session, actor=actor)
         selected = self._draft(response)
         try:
-            value = engine.check_value(question, selected if selected else None)
+            # Nothing ticked: an optional question is skipped; a required one is told to
+            # choose at least one item ("empty_selection"), not that it is required.
+            value = engine.check_value(
+                question, selected if selected or question.required else None
+            )
         except engine.InvalidAnswer as exc:
             return await self._screen(
                 session, response=response, defn=defn, answers=answers, error=exc
@@ -447,6 +484,30 @@ class Conversation:
         await store.abandon_response(session, response=response)
         return Screen(ScreenKind.CANCELLED, response_id=response.id, definition=defn)
 
+    async def ask_stop(self, session: AsyncSession, *, actor: Actor, response_id: int) -> Screen:
+        """The stop button: nothing changes yet; the screen asks whether to stop, with the
+        answers given so far (``summary``), which stopping drops."""
+        loaded = await self._active(session, actor=actor, response_id=response_id)
+        if loaded is None:
+            return await self._stale(session, actor=actor)
+        response, defn = loaded
+        assert response.id is not None
+        answers = await store.load_answers(session, response_id=response.id)
+        return Screen(
+            ScreenKind.CONFIRM_STOP,
+            response_id=response.id,
+            definition=defn,
+            summary=engine.summary(defn, answers),
+        )
+
+    async def resume(self, session: AsyncSession, *, actor: Actor, response_id: int) -> Screen:
+        """Not stopping after all: the survey's current question (or summary) again."""
+        loaded = await self._active(session, actor=actor, response_id=response_id)
+        if loaded is None:
+            return await self._stale(session, actor=actor)
+        response, defn = loaded
+        return await self._screen(session, response=response, defn=defn)
+
     # -- internals ------------------------------------------------------------------------
 
     @staticmethod
@@ -468,12 +529,14 @@ class Conversation:
         year = self.year_now()
         definition_id = await self.registry.row_id(session, key)
         if defn.outcome in (Outcome.HARDSHIP_CASE, Outcome.LEGAL_CASE):
-            # Resume a report in progress rather than opening a second one.
-            active = await self._active(session, actor=actor, response_id=None)
-            if active is not None and active[1].key == key:
-                run = await store.get_run(session, run_id=active[0].run_id)
-                if run is not None:
-                    return run
+            # Resume a report in progress (the newest, even when the chat has answered
+            # another survey since) rather than opening a second one.
+            assert actor.person is not None and actor.person.id is not None
+            for _, response, started in await store.own_responses_on_open_runs(
+                session, person_id=actor.person.id, keys=(key,)
+            ):
+                if response.state == ResponseState.IN_PROGRESS:
+                    return started
             return await store.create_run(
                 session,
                 definition_id=definition_id,
@@ -590,14 +653,15 @@ class Conversation:
                 summary=engine.summary(defn, answers),
                 can_go_back=can_back,
             )
-        index, total = engine.progress(defn, answers)
+        counter = engine.progress(defn, answers)
         return Screen(
             ScreenKind.QUESTION,
             response_id=response.id,
             definition=defn,
             question=question,
-            index=index,
-            total=total,
+            index=counter.index,
+            total=counter.fewest,
+            total_max=counter.most,
             selected=tuple(self._draft(response)) if question.kind == QuestionKind.MULTI else (),
             error_code=error.code if error else None,
             error_params=dict(error.params) if error else {},
@@ -662,7 +726,19 @@ class Conversation:
                 category=str(answers.get("category") or ""),
                 description=str(answers.get("description") or ""),
                 period_year=run.period_year,
+                urgent=answers.get("urgent") is True,
             )
+            if case.urgent and self.urgent is not None:
+                unit = await people.get_unit(session, unit_id=unit_id)
+                if unit is not None:
+                    await alerts.alert_urgent(
+                        session,
+                        case=case,
+                        unit=unit,
+                        tz=self.tz,
+                        default_locale=self.urgent.default_locale,
+                        escalate_after=self.urgent.escalate_after,
+                    )
             # A report is a run of its own: done with, it is closed, so that the runs still
             # open for a unit (what /surveys reads) do not grow with every report ever filed.
             run.status = RunStatus.CLOSED

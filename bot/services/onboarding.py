@@ -16,6 +16,7 @@ from storage import chats, people
 from storage.models import (
     ChatIdentity,
     ChatStage,
+    Consent,
     ConsentDecision,
     PendingLink,
     PendingStatus,
@@ -23,6 +24,7 @@ from storage.models import (
     Unit,
     utcnow,
 )
+from surveys.names import name_key
 from surveys.phone import normalize_phone
 
 #: Version of the consent text in ``bot/templates/consent.txt``; bump it when the text changes,
@@ -74,6 +76,11 @@ class ConsentOutcome(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     ALREADY = "already"  # a second press of the same button, or consent given before
+
+
+async def latest_decision(session: AsyncSession, *, actor: Actor) -> Consent | None:
+    """The chat's latest decision on the consent text (what ``/privacy`` reminds of)."""
+    return await chats.latest_consent(session, chat=actor.chat)
 
 
 async def decide_consent(
@@ -187,14 +194,23 @@ class PendingItem:
     unit: Unit | None
 
 
-async def pending_for(session: AsyncSession, *, actor: Actor) -> list[PendingItem]:
-    """Open link requests an officer may resolve (admins also see those with no unit)."""
+#: How many link requests ``/pending`` shows at a time.
+PENDING_SHOWN = 20
+
+
+async def pending_for(
+    session: AsyncSession, *, actor: Actor, limit: int | None = None
+) -> list[PendingItem]:
+    """Open link requests an officer may resolve (admins also see those with no unit): the
+    ``limit`` oldest (all when None), so that no request waits behind newer ones, listed in
+    Vietnamese name order (:func:`surveys.names.name_key`)."""
     if actor.scope is None:
         return []
     rows = await chats.pending_in_scope(
-        session, path=actor.scope.path, include_unassigned=actor.is_admin
+        session, path=actor.scope.path, include_unassigned=actor.is_admin, limit=limit
     )
-    return [PendingItem(p, u) for p, u in rows]
+    items = [PendingItem(p, u) for p, u in rows]
+    return sorted(items, key=lambda item: name_key(item.pending.full_name))
 
 
 class ResolveAction(StrEnum):

@@ -9,10 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.services.actors import Actor
-from storage import people
-from storage.models import Person, Role, Unit, utcnow
+from bot.services.actors import Actor, load_actor
+from storage import chats, people
+from storage.models import ChatStage, Person, Role, Unit, utcnow
 from surveys.phone import normalize_phone
+
+_ROLE_WORDS = frozenset(r.value for r in Role)
 
 
 class RoleOutcome(StrEnum):
@@ -24,10 +26,39 @@ class RoleOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class RoleRequest:
+    """``/role PHONE ROLE [UNIT-CODE]``, split."""
+
+    phone: str
+    role: str
+    unit_code: str | None = None
+
+
+@dataclass(frozen=True)
 class RoleChange:
     outcome: RoleOutcome
     person: Person | None = None
     role: Role | None = None
+    #: The unit an officer now answers for.
+    scope: Unit | None = None
+    #: The changed person as each of their linked chats sees them now: who to tell, and
+    #: whose command menu to refresh.
+    reached: tuple[Actor, ...] = ()
+
+
+def parse_role_args(text: str | None) -> RoleRequest | None:
+    """The arguments of ``/role``: the phone as people write it and as the bot prints it, in
+    groups ("0345 271 908") or not, then the role word, then perhaps a unit code.  The words
+    before the first role word are the phone.  None when there is no phone or no role word,
+    or more than a unit code after it."""
+    words = (text or "").split()
+    for index, word in enumerate(words):
+        if index > 0 and word.lower() in _ROLE_WORDS:
+            rest = words[index + 1 :]
+            if len(rest) > 1:
+                return None
+            return RoleRequest(" ".join(words[:index]), word.lower(), rest[0] if rest else None)
+    return None
 
 
 async def set_role(
@@ -36,25 +67,32 @@ async def set_role(
     if not actor.is_admin:
         return RoleChange(RoleOutcome.FORBIDDEN)
     normalized = normalize_phone(phone)
-    if normalized is None or role not in {r.value for r in Role}:
+    if normalized is None or role not in _ROLE_WORDS:
         return RoleChange(RoleOutcome.USAGE)
     person = await people.person_by_phone(session, phone=normalized)
-    if person is None:
+    if person is None or person.id is None:
         return RoleChange(RoleOutcome.NO_PERSON)
     new_role = Role(role)
-    scope_id: int | None = None
+    scope: Unit | None = None
     if new_role == Role.OFFICER:
         if unit_code:
-            unit = (
+            scope = (
                 await session.execute(select(Unit).where(col(Unit.code) == unit_code))
             ).scalar_one_or_none()
-            if unit is None:
+            if scope is None:
                 return RoleChange(RoleOutcome.NO_UNIT)
-            scope_id = unit.id
         else:
-            scope_id = person.unit_id
+            scope = await people.get_unit(session, unit_id=person.unit_id)
     person.role = new_role
-    person.officer_unit_id = scope_id
+    person.officer_unit_id = scope.id if scope is not None else None
     person.updated_at = utcnow()
     await session.flush()
-    return RoleChange(RoleOutcome.SET, person, new_role)
+    reached = []
+    for chat in await chats.chats_of_person(session, person_id=person.id):
+        if chat.stage == ChatStage.LINKED and chat.channel == actor.chat.channel:
+            reached.append(
+                await load_actor(
+                    session, channel=chat.channel, external_id=chat.external_id, locale=chat.locale
+                )
+            )
+    return RoleChange(RoleOutcome.SET, person, new_role, scope, tuple(reached))

@@ -5,6 +5,7 @@ import yaml
 
 from surveys.engine import (
     InvalidAnswer,
+    Progress,
     is_complete,
     next_question,
     parse_text,
@@ -20,7 +21,16 @@ from surveys.loader import (
     definition_to_json,
     load_definition,
 )
-from surveys.schema import AnswerValue, Audience, Level, Outcome, QuestionKind, SurveyDefinition
+from surveys.normalize import fold
+from surveys.schema import (
+    AnswerValue,
+    Audience,
+    Level,
+    Outcome,
+    Question,
+    QuestionKind,
+    SurveyDefinition,
+)
 
 
 def walk(defn: SurveyDefinition, replies: dict[str, str]) -> dict[str, AnswerValue]:
@@ -123,7 +133,7 @@ def test_activity_yes_branch() -> None:
         "suggestion": None,
     }
     assert [text for _, text in summary(defn, answers)] == ["Có", "Văn nghệ, Tham quan", "4", "—"]
-    assert progress(defn, answers) == (4, 4)
+    assert progress(defn, answers) == Progress(4, 4, 4)
 
 
 def test_activity_no_branch_and_back() -> None:
@@ -191,7 +201,7 @@ def test_welfare_signup() -> None:
     assert 4 <= len(defn.question("offer").options) <= 5
     answers = walk(defn, {"offer": "2", "note": "-"})
     assert answers == {"offer": "vay_von", "note": None}
-    assert progress(defn, {}) == (1, 2)
+    assert progress(defn, {}) == Progress(1, 2, 2)
 
 
 CATALOG_PATH = Path(__file__).resolve().parents[2] / "bot" / "indicators" / "catalog.yaml"
@@ -355,7 +365,7 @@ def test_unit_report_by_typed_answers() -> None:
         "Hoàn thành tốt nhiệm vụ",
         "Đã đối thoại tháng 12.",
     ]
-    assert progress(defn, answers) == (15, 15)
+    assert progress(defn, answers) == Progress(15, 15, 15)
 
 
 def test_unit_report_not_eligible_skips_the_womens_committee() -> None:
@@ -384,7 +394,7 @@ def test_unit_report_not_eligible_skips_the_womens_committee() -> None:
     assert answers["year_end_rating"] == "khong_hoan_thanh"
     assert answers["notes"] is None
     assert answers["womens_committee_eligible"] is False
-    assert progress(defn, answers) == (14, 14)
+    assert progress(defn, answers) == Progress(14, 14, 14)
     # changing the eligibility back to yes asks the committee question again
     answers = prune(defn, {**answers, "womens_committee_eligible": True})
     assert next_question(defn, answers) == defn.question("womens_committee")
@@ -397,3 +407,32 @@ def test_unit_report_rejects_an_out_of_range_count() -> None:
     with pytest.raises(InvalidAnswer):
         parse_text(question, "-1")
     assert parse_text(question, "500") == 500
+
+
+def _restated(question: Question) -> list[str]:
+    """What the question screen (bot/templates/survey/question.txt) already says about this
+    question that its hint says again, folded: the range of a number, the length of a text,
+    that several items may be chosen, the example number, how to skip an optional one."""
+    hint = fold(question.hint or "")
+    said = []
+    if question.min_value is not None and question.max_value is not None:
+        said.append(f"tu {question.min_value} den {question.max_value}")
+    if question.max_length is not None:
+        said.append(f"toi da {question.max_length}")
+    if question.kind is QuestionKind.MULTI:
+        said.append("chon nhieu")
+    if question.kind is QuestionKind.PHONE:
+        said.append("0912 345 678")
+    if not question.required:
+        said.extend(("bo qua", "khong bat buoc"))
+    return [phrase for phrase in said if phrase in hint]
+
+
+def test_hints_do_not_repeat_what_the_question_screen_says() -> None:
+    restated = {
+        f"{key}.{q.key}": found
+        for key, defn in builtin_definitions().items()
+        for q in defn.questions
+        if (found := _restated(q))
+    }
+    assert restated == {}

@@ -4,6 +4,7 @@ import pytest
 
 from surveys.engine import (
     InvalidAnswer,
+    Progress,
     answer,
     check_value,
     choices,
@@ -321,25 +322,81 @@ def test_branch_yes() -> None:
     answers: dict[str, AnswerValue] = {}
     assert keys(visible_questions(DEFN, {})) == ["participated", "note"]
     assert next_question(DEFN, {}) == YES_NO
-    assert progress(DEFN, {}) == (1, 2)
+    # 3 questions if not taking part (participated, reason, note), 4 with sport_times
+    assert progress(DEFN, {}) == Progress(1, 3, 4)
     a = answer(DEFN, answers, YES_NO, True)
     assert next_question(DEFN, a) == ACTIVITIES
-    assert progress(DEFN, a) == (2, 3)
+    assert progress(DEFN, a) == Progress(2, 3, 4)
     a = answer(DEFN, a, ACTIVITIES, ["van_nghe"])
     assert next_question(DEFN, a) == NOTE  # sport_times hidden: no sport chosen
+    assert progress(DEFN, a) == Progress(3, 3, 3)
     a = answer(DEFN, a, NOTE, None)
     assert next_question(DEFN, a) is None
     assert is_complete(DEFN, a)
-    assert progress(DEFN, a) == (3, 3)
+    assert progress(DEFN, a) == Progress(3, 3, 3)
 
 
 def test_branch_multi_overlap_and_no() -> None:
     a: dict[str, AnswerValue] = {"participated": True, "activities": ["van_nghe", "tham_quan"]}
     assert next_question(DEFN, a) == TIMES
-    assert progress(DEFN, a) == (3, 4)
+    assert progress(DEFN, a) == Progress(3, 4, 4)
     b: dict[str, AnswerValue] = {"participated": False}
     assert next_question(DEFN, b) == REASON
     assert keys(visible_questions(DEFN, b)) == ["participated", "reason", "note"]
+    assert progress(DEFN, b) == Progress(2, 3, 3)
+
+
+def test_progress_counts_a_skipped_branching_question() -> None:
+    # An optional question a condition refers to may be skipped: then what it shows is not
+    # asked.  Asked first: 2 questions (skipped or "no") or 3 ("yes").
+    defn = parse_definition(
+        """\
+key: optional_branch
+version: 1
+title: T
+questions:
+  - key: sick
+    kind: yes_no
+    prompt: Ốm?
+    required: false
+  - key: days
+    kind: integer
+    prompt: Mấy ngày?
+    show_if: {question: sick, values: ["yes"]}
+  - key: note
+    kind: text
+    prompt: Ghi chú?
+"""
+    )
+    assert progress(defn, {}) == Progress(1, 2, 3)
+    assert progress(defn, {"sick": None}) == Progress(2, 2, 2)
+    assert progress(defn, {"sick": True}) == Progress(2, 3, 3)
+
+
+def test_progress_bounds_when_too_many_ways() -> None:
+    # 9 options all named by a condition: 511 ways to tick them, more than are walked; the
+    # bounds then come question by question (1 surely asked, 1 that may be).
+    options = "\n".join(f"      - {{value: o{i}, label: L{i}}}" for i in range(9))
+    names = ", ".join(f"o{i}" for i in range(9))
+    defn = parse_definition(
+        f"""\
+key: wide
+version: 1
+title: T
+questions:
+  - key: pick
+    kind: multi
+    prompt: Chọn?
+    options:
+{options}
+  - key: more
+    kind: text
+    prompt: Thêm?
+    show_if: {{question: pick, values: [{names}]}}
+"""
+    )
+    assert progress(defn, {}) == Progress(1, 1, 2)
+    assert progress(defn, {"pick": ["o3"]}) == Progress(2, 2, 2)
 
 
 def test_condition_on_hidden_question_is_false() -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from surveys.engine import (
     ERROR_CODES,
     InvalidAnswer,
+    Progress,
     answer,
     check_value,
     display_value,
@@ -171,9 +172,12 @@ def check_state(defn: SurveyDefinition, answers: dict[str, AnswerValue]) -> None
     assert done == (current is None) == all(k in answers for k in visible_keys)
     if done:
         assert all(answers[q.key] is not None for q in visible if q.required)
-    index, total = progress(defn, answers)
-    assert total == len(visible) >= 1
-    assert 1 <= index <= total
+    counter = progress(defn, answers)
+    assert 1 <= len(visible) <= counter.fewest <= counter.most <= len(defn.questions)
+    assert 1 <= counter.index <= len(visible)
+    assert counter.settled == (counter.fewest == counter.most)
+    if done:
+        assert counter == Progress(len(visible), len(visible), len(visible))
     previous = previous_question(defn, answers)
     if previous is not None:
         assert previous in visible
@@ -229,14 +233,21 @@ def test_no_sequence_of_actions_breaks_the_engine(
 @given(definitions(), st.data())
 def test_valid_answers_always_finish(defn: SurveyDefinition, data: st.DataObject) -> None:
     answers: dict[str, AnswerValue] = {}
+    counters = []
     for _ in range(len(defn.questions)):
         question = next_question(defn, answers)
         if question is None:
             break
+        counters.append(progress(defn, answers))
         value = check_value(question, data.draw(valid_values(question)))
         assert isinstance(display_value(question, value), str)
         answers = answer(defn, answers, question, value)
     assert is_complete(defn, answers)
+    # The counter never jumps: one more per answer, and the number of questions asked in the
+    # end within the range announced at every step.
+    asked = len(visible_questions(defn, answers))
+    assert [c.index for c in counters] == list(range(1, asked + 1))
+    assert all(c.fewest <= asked <= c.most for c in counters)
     # going back from the end, one step at a time, returns to the start
     for _ in range(len(defn.questions)):
         answers = go_back(defn, answers)
