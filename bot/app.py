@@ -103,10 +103,7 @@ def ack_reminder_policy(settings: Settings) -> AckReminderPolicy:
 
 
 def urgent_policy(settings: Settings) -> UrgentPolicy:
-    return UrgentPolicy(
-        escalate_after=dt.timedelta(hours=settings.urgent_escalate_after),
-        default_locale=settings.locale,
-    )
+    return UrgentPolicy(escalate_after=dt.timedelta(hours=settings.urgent_escalate_after))
 
 
 def build_scheduler(
@@ -142,7 +139,6 @@ def build_scheduler(
             now=now,
             escalate_after=urgent.escalate_after,
             tz=settings.tz,
-            default_locale=urgent.default_locale,
         )
 
     return Scheduler(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -15,6 +20,7 @@ from storage.models import (
     WelfareBenefit,
     utcnow,
 )
+from storage.tables import answers, case_events, cases, people
 
 
 async def create_case(
@@ -113,3 +119,85 @@ async def create_benefit(
     session.add(benefit)
     await session.flush()
     return benefit
+
+
+# -- urgent cases ---------------------------------------------------------------------------
+
+
+async def urgent_unopened(
+    session: AsyncSession, *, reported_before: dt.datetime, limit: int = 200
+) -> list[tuple[Case, Unit]]:
+    """Urgent cases still as reported, that no officer has opened and nobody above was told
+    of, reported before ``reported_before``; oldest first."""
+    stmt = (
+        select(Case, Unit)
+        .join(Unit, col(Unit.id) == col(Case.unit_id))
+        .where(
+            col(Case.urgent).is_(True),
+            col(Case.opened_at).is_(None),
+            col(Case.escalated_at).is_(None),
+            col(Case.status) == CaseStatus.REPORTED,
+            col(Case.created_at) <= reported_before,
+        )
+        .order_by(col(Case.id))
+        .limit(limit)
+    )
+    return [(r[0], r[1]) for r in (await session.execute(stmt)).all()]
+
+
+async def mark_opened(session: AsyncSession, *, case_ids: Sequence[int], now: dt.datetime) -> None:
+    """An officer saw these cases (their card in ``/cases``, or a change of status)."""
+    if not case_ids:
+        return
+    await session.execute(
+        update(cases)
+        .where(cases.c.id.in_(list(case_ids)), cases.c.opened_at.is_(None))
+        .values(opened_at=now)
+    )
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What a case card shows beyond the case row, for several cases at once: people's names
+    and roster phones by id, the colleague's phone typed in each report (by response id), and
+    each case's status changes (status, when, by whom) in order."""
+
+    names: dict[int, str]
+    phones: dict[int, str | None]
+    typed_phones: dict[int, str]
+    events: dict[int, list[tuple[CaseStatus, dt.datetime, str | None]]]
+
+
+async def case_facts(session: AsyncSession, *, found: Sequence[Case]) -> CaseFacts:
+    """The facts of :class:`CaseFacts` for ``found``, in three statements whatever their number."""
+    p, a, e = people.c, answers.c, case_events.c
+    ids = [c.id for c in found if c.id is not None]
+    people_ids = sorted({i for c in found for i in (c.reported_by, c.subject_person_id) if i})
+    rows = (
+        await session.execute(select(p.id, p.full_name, p.phone).where(p.id.in_(people_ids)))
+    ).all()
+    responses = [c.response_id for c in found if c.response_id is not None]
+    typed: dict[int, str] = {}
+    phone_answers = select(a.response_id, a.value).where(
+        a.response_id.in_(responses), a.question_key == "colleague_phone"
+    )
+    for response_id, value in (await session.execute(phone_answers)).all():
+        decoded = json.loads(value)  # "bỏ qua" leaves null
+        if isinstance(decoded, str) and decoded:
+            typed[int(response_id)] = decoded
+    changers = people.alias("changer")
+    history = (
+        select(e.case_id, e.to_status, e.changed_at, changers.c.full_name)
+        .select_from(case_events.outerjoin(changers, changers.c.id == e.changed_by))
+        .where(e.case_id.in_(ids))
+        .order_by(e.case_id, e.changed_at, e.id)
+    )
+    events: dict[int, list[tuple[CaseStatus, dt.datetime, str | None]]] = {}
+    for case_id, status, at, by in (await session.execute(history)).all():
+        events.setdefault(int(case_id), []).append((CaseStatus(status), at, by))
+    return CaseFacts(
+        names={int(r.id): str(r.full_name) for r in rows},
+        phones={int(r.id): r.phone for r in rows},
+        typed_phones=typed,
+        events=events,
+    )

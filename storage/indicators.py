@@ -73,6 +73,7 @@ from storage.models import (
     ResponseState,
     UnitKind,
 )
+from storage.people import path_ids
 from storage.tables import (
     answers,
     benefits,
@@ -940,10 +941,6 @@ async def stale_units(
     return [(int(row[0]), str(row[1])) for row in (await session.execute(stmt)).all()]
 
 
-def _above(path: str) -> list[int]:
-    return [int(part) for part in path.strip("/").split("/") if part]
-
-
 async def apply_changes(session: AsyncSession) -> None:
     """Turn the logged changes into version bumps (a unit's version grows by one however many
     changes it logged), deleting exactly the log rows applied.  PostgreSQL: one statement, so
@@ -992,13 +989,13 @@ async def refresh_tallies(
     ids: set[int] = set()
     for unit_id, path in stale:
         ids.add(unit_id)
-        ids.update(_above(path))
+        ids.update(path_ids(path))
     by_ids = len(ids) <= _BY_ID_LIMIT
     values: dict[str, Any] = {"year": year, "sources": [s.key for s in sources]}
     if by_ids:
         values["units"] = sorted(ids)
     else:  # the whole scope and the units above it
-        values |= {"scope_like": _like_prefix(scope.path), "above": _above(scope.path)}
+        values |= {"scope_like": _like_prefix(scope.path), "above": path_ids(scope.path)}
     within = _by_ids if by_ids else _by_scope
     await session.execute(
         delete(indicator_tallies).where(

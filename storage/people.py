@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import Person, Role, Unit, UnitKind, WorkStatus, utcnow
+from storage.models import ChatStage, Person, Role, Unit, UnitKind, WorkStatus, utcnow
+from storage.tables import chats, people
 
 
 async def person_by_phone(session: AsyncSession, *, phone: str) -> Person | None:
@@ -46,9 +50,67 @@ async def units_in_subtree(
     return list((await session.execute(stmt)).scalars())
 
 
+def path_ids(path: str) -> list[int]:
+    """The unit ids on a unit's path, the root first and the unit last (``/1/5/12/``)."""
+    return [int(part) for part in path.strip("/").split("/") if part]
+
+
+async def union_bodies_above(session: AsyncSession, *, unit: Unit) -> list[Unit]:
+    """The union bodies that answer for ``unit``, nearest first: its CĐCS, the district
+    union, the province (a tổ has no officers of its own)."""
+    ids = path_ids(unit.path)
+    bodies = (UnitKind.GRASSROOTS, UnitKind.DISTRICT, UnitKind.PROVINCE)
+    stmt = select(Unit).where(col(Unit.id).in_(ids), col(Unit.kind).in_(bodies))
+    by_id = {u.id: u for u in (await session.execute(stmt)).scalars()}
+    return [by_id[i] for i in reversed(ids) if i in by_id]
+
+
+@dataclass(frozen=True)
+class Officer:
+    """An officer or admin who can be written to: their newest linked chat, on any channel."""
+
+    person_id: int
+    chat_id: int
+    channel: Any
+    external_id: str
+    locale: str
+
+
+async def reachable_officers(
+    session: AsyncSession, *, unit_ids: Sequence[int]
+) -> dict[int, list[Officer]]:
+    """The officers and admins with a linked chat whose office (``officer_unit_id``, else
+    their own unit) is one of ``unit_ids``, by that unit."""
+    if not unit_ids:
+        return {}
+    p, c = people.c, chats.c
+    office = func.coalesce(p.officer_unit_id, p.unit_id)
+    linked = chats.alias("linked")
+    newest = (
+        select(func.max(linked.c.id))
+        .where(linked.c.person_id == p.id, linked.c.stage == ChatStage.LINKED)
+        .correlate(people)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(office, p.id, c.id, c.channel, c.external_id, c.locale)
+        .select_from(people.join(chats, c.id == newest))
+        .where(p.role.in_([Role.OFFICER, Role.ADMIN]), office.in_(list(unit_ids)))
+        .order_by(p.id)
+    )
+    found: dict[int, list[Officer]] = {}
+    for unit_id, person_id, chat_id, channel, external_id, locale in (
+        await session.execute(stmt)
+    ).all():
+        found.setdefault(int(unit_id), []).append(
+            Officer(int(person_id), int(chat_id), channel, str(external_id), str(locale))
+        )
+    return found
+
+
 async def officers_for_unit(session: AsyncSession, *, unit: Unit) -> list[Person]:
     """Officers and admins whose responsibility covers ``unit`` (its own or an ancestor's)."""
-    ancestor_ids = [int(part) for part in unit.path.strip("/").split("/") if part]
+    ancestor_ids = path_ids(unit.path)
     stmt = (
         select(Person)
         .where(col(Person.role).in_((Role.OFFICER, Role.ADMIN)))

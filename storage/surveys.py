@@ -24,6 +24,7 @@ from storage.models import (
     Unit,
     utcnow,
 )
+from storage.people import path_ids
 
 
 async def ensure_definition(
@@ -120,7 +121,7 @@ async def open_runs_for_unit_path(
     session: AsyncSession, *, unit_path: str, exclude_keys: tuple[str, ...] = ()
 ) -> list[tuple[SurveyRun, SurveyDefinitionRow, Unit]]:
     """Open runs whose audience (a unit subtree) contains the unit at ``unit_path``."""
-    ancestor_ids = [int(p) for p in unit_path.strip("/").split("/") if p]
+    ancestor_ids = path_ids(unit_path)
     stmt = (
         select(SurveyRun, SurveyDefinitionRow, Unit)
         .join(SurveyDefinitionRow, col(SurveyDefinitionRow.id) == col(SurveyRun.definition_id))

@@ -38,7 +38,7 @@ async def cases(bot: RunningBot) -> list[Case]:
 async def escalate(bot: RunningBot, now: dt.datetime) -> int:
     async with bot.db.session(write=True) as session:
         done = await escalation_pass(
-            session, now=now, escalate_after=FOUR_HOURS, tz=bot.settings.tz, default_locale="vi"
+            session, now=now, escalate_after=FOUR_HOURS, tz=bot.settings.tz
         )
     assert bot.app is not None
     bot.app.worker.notify()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -11,10 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.services import alerts
 from bot.services.actors import Actor
 from storage import cases as store
-from storage import tables
 from storage.models import (
     BenefitStatus,
     Case,
@@ -25,7 +22,6 @@ from storage.models import (
     WelfareBenefit,
     utcnow,
 )
-from storage.outbox import aware
 from surveys.phone import display_phone
 
 #: The moves an officer may make from each status, by kind of case.  Hardship: reported →
@@ -94,73 +90,33 @@ async def open_cases(
         return []
     rows = await store.cases_in_scope(session, path=actor.scope.path, open_only=True, limit=limit)
     items = await _detailed(session, rows)
-    await alerts.mark_opened(session, case_ids=[i.case.id for i in items if i.case.id], now=now)
+    await store.mark_opened(session, case_ids=[i.case.id for i in items if i.case.id], now=now)
     return items
 
 
 async def _detailed(session: AsyncSession, rows: list[tuple[Case, Unit]]) -> list[CaseItem]:
-    """The cases with their reporter, their subject's phone and their history, in three
-    statements whatever their number."""
+    """The cases with their reporter, their subject's phone and their history."""
     if not rows:
         return []
-    ids = [c.id for c, _ in rows if c.id is not None]
-    people_ids = {p for c, _ in rows for p in (c.reported_by, c.subject_person_id) if p}
-    p, a, e = tables.people.c, tables.answers.c, tables.case_events.c
-    found = (
-        await session.execute(
-            select(p.id, p.full_name, p.phone).where(p.id.in_(sorted(people_ids)))
-        )
-    ).all()
-    names = {int(r.id): str(r.full_name) for r in found}
-    phones = {int(r.id): r.phone for r in found}
-    responses = [c.response_id for c, _ in rows if c.response_id is not None]
-    typed: dict[int, str] = {
-        int(r.response_id): str(r.value)
-        for r in (
-            await session.execute(
-                select(a.response_id, a.value).where(
-                    a.response_id.in_(responses), a.question_key == "colleague_phone"
-                )
-            )
-        ).all()
-    }
-    steps: dict[int, list[CaseStep]] = {}
-    changers = tables.people.alias("changer")
-    events = (
-        select(e.case_id, e.to_status, e.changed_at, changers.c.full_name)
-        .select_from(tables.case_events.outerjoin(changers, changers.c.id == e.changed_by))
-        .where(e.case_id.in_(ids))
-        .order_by(e.case_id, e.changed_at, e.id)
-    )
-    for case_id, status, at, by in (await session.execute(events)).all():
-        steps.setdefault(int(case_id), []).append(CaseStep(CaseStatus(status), aware(at), by))
+    facts = await store.case_facts(session, found=[c for c, _ in rows])
     items: list[CaseItem] = []
     for case, unit in rows:
         phone: str | None = None
         if case.subject_person_id is not None:
-            phone = phones.get(case.subject_person_id)
-        elif case.response_id is not None and case.response_id in typed:
-            phone = _typed_phone(typed[case.response_id])
+            phone = facts.phones.get(case.subject_person_id)
+        elif case.response_id is not None:
+            phone = facts.typed_phones.get(case.response_id)
         items.append(
             CaseItem(
                 case,
                 unit,
                 next_statuses(case),
-                reporter=names.get(case.reported_by) if case.reported_by else None,
+                reporter=facts.names.get(case.reported_by) if case.reported_by else None,
                 subject_phone=display_phone(phone) if phone else None,
-                history=tuple(steps.get(case.id or 0, ())),
+                history=tuple(CaseStep(*step) for step in facts.events.get(case.id or 0, ())),
             )
         )
     return items
-
-
-def _typed_phone(value: str) -> str | None:
-    """The colleague's phone the reporter typed (an answer is JSON; "bỏ qua" leaves null)."""
-    try:
-        decoded = json.loads(value)
-    except ValueError:
-        return None
-    return decoded if isinstance(decoded, str) and decoded else None
 
 
 class ChangeOutcome(StrEnum):
@@ -182,7 +138,7 @@ async def change_case(
     unit = await session.get(Unit, case.unit_id)
     if unit is None or not actor.can_see(unit):
         return ChangeOutcome.FORBIDDEN, None
-    await alerts.mark_opened(session, case_ids=[case_id], now=utcnow())
+    await store.mark_opened(session, case_ids=[case_id], now=utcnow())
     if case.status == status:
         outcome = ChangeOutcome.UNCHANGED
     elif status not in next_statuses(case):

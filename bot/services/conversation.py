@@ -736,7 +736,6 @@ class Conversation:
                         case=case,
                         unit=unit,
                         tz=self.tz,
-                        default_locale=self.urgent.default_locale,
                         escalate_after=self.urgent.escalate_after,
                     )
             # A report is a run of its own: done with, it is closed, so that the runs still
