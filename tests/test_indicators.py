@@ -779,6 +779,53 @@ async def test_grassroots_scope(db: Database, province: Province) -> None:
     assert (_fig(a3b), a3b.rate) == ((0, 0, None), None)
 
 
+async def test_a_scope_is_the_sum_of_its_rows(db: Database, province: Province) -> None:
+    """Whatever the indicator and the scope, the figures of the scope are the sums of those of
+    its rows (its child units and, for the people and cases attached to the scope unit itself,
+    its "(trực tiếp)" row): numerator, denominator and coverage.  E.g. A5 at the province:
+    BL 8/9 + DL 8/13 + the office (pv, a member, no CĐCS so no staff) 1/0 = 17/22; A1 in S1:
+    its tổ (s1e) 0/1 + S1 itself (s1a–s1d) 0/4 = 0/5."""
+    checked, direct = 0, 0
+    for year in (2024, YEAR):
+        for unit in province.units:  # the province, both districts, every CĐCS and the tổ
+            report = await _stats(db, province, unit, year)
+            for row in report.rows:
+                if not row.by_child:
+                    continue
+                rows = row.by_child
+                assert (
+                    sum(c.numerator for c in rows),
+                    sum(c.denominator for c in rows),
+                    sum(c.coverage_count for c in rows),
+                    sum(c.coverage_total for c in rows),
+                ) == (row.numerator, row.denominator, row.coverage_count, row.coverage_total), (
+                    year,
+                    unit,
+                    row.code,
+                )
+                assert [c.direct for c in rows].count(True) <= 1 and not any(
+                    c.direct for c in rows[:-1]
+                )  # the direct row, if any, comes last
+                for child in rows:
+                    if child.direct:
+                        direct += 1
+                        assert child.name == report.scope_name
+                        if child.denominator == 0:  # e.g. A5's 1/0 at the province
+                            assert (child.rate, child.standing) == (None, Standing.NO_DATA)
+                checked += 1
+    assert checked > 100 and direct > 20  # the rule was put to the test
+    report = await _stats(db, province, "LD")
+    assert _children(_row(report, "A5")) == {
+        "BL": (8, 9, False),
+        "DL": (8, 13, False),
+        "LD*": (1, 0, None),
+    }
+    assert _fig(_row(report, "A5"))[:2] == (8 + 8 + 1, 9 + 13 + 0)
+    s1 = await _stats(db, province, "S1")
+    assert _children(_row(s1, "A1")) == {"T1": (0, 1, None), "S1*": (0, 4, None)}
+    assert _fig(_row(s1, "A1"))[:2] == (0, 5)
+
+
 async def test_other_years(db: Database, province: Province) -> None:
     old = await _stats(db, province, "LD", 2024)
     # 2024, when s4f had not left yet: A3c s1c s4c s4f answered yes: 3 of 3, from 3 of 21
