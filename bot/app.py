@@ -41,6 +41,7 @@ from bot.reports.export import SignOff
 from bot.services.alerts import UrgentPolicy, escalation_pass
 from bot.services.composer import Composer
 from bot.services.conversation import Conversation, SurveyRegistry
+from bot.services.news import NewsPolicy, news_pass
 from bot.settings import Settings
 from bot.texts import label
 from handlers import build_router
@@ -141,6 +142,13 @@ def build_scheduler(
             tz=settings.tz,
         )
 
+    news_policy = NewsPolicy(
+        every=dt.timedelta(hours=settings.officer_news_every), quiet=policy.quiet
+    )
+
+    async def announce(session: Any, now: dt.datetime) -> int:
+        return await news_pass(session, now=now, policy=news_policy, tz=settings.tz)
+
     return Scheduler(
         db,
         registry,
@@ -153,6 +161,7 @@ def build_scheduler(
         ),
         digest=digest,
         escalate=escalate,
+        announce=announce,
         on_written=on_written,
     )
 

@@ -98,6 +98,13 @@ def launch_command(
     as_phone: Annotated[
         str | None, typer.Option("--as", help="Phone of the launching officer (default: an admin).")
     ] = None,
+    skip_asked: Annotated[
+        bool,
+        typer.Option(
+            help="Launch to those no other open run of the survey asks (they answer once, "
+            "in that run)."
+        ),
+    ] = False,
     dry_run: Annotated[bool, typer.Option(help="Check and count; launch nothing.")] = False,
 ) -> None:
     """Launch a survey campaign: invitations now (or at opening), reminders before closing."""
@@ -155,12 +162,29 @@ def launch_command(
                         opens_at=opens_at,
                         policy=policy,
                         recurrence=repeat,
+                        skip_asked=skip_asked,
                     ),
                     definitions=launchable,
                     definition_id=await registry.row_id(session, survey) if known else None,
                     tz=tz,
                     default_locale=settings.locale,
                 )
+                unit = "CĐCS" if result.per_unit else "people"
+                if result.outcome == campaigns.LaunchOutcome.OVERLAP:
+                    runs = "; ".join(
+                        f"#{e.run_id} for {e.unit_name} until {format_datetime(e.closes_at)}: "
+                        f"{e.count}"
+                        for e in result.elsewhere
+                    )
+                    then = (
+                        f"pass --skip-asked to launch to the other {result.others}"
+                        if result.others
+                        else "all of them are asked already: nothing to launch"
+                    )
+                    raise operator_error(
+                        f"campaign not launched: {result.asked_elsewhere} {unit} of the audience "
+                        f"are asked in another open run of this survey ({runs}); {then}"
+                    )
                 if result.outcome != campaigns.LaunchOutcome.LAUNCHED:
                     hint = "" if known else f" (known: {', '.join(sorted(launchable))})"
                     raise operator_error(f"campaign not launched: {_WHY[result.outcome]}{hint}")
@@ -181,6 +205,12 @@ def launch_command(
                     )
                 planned = ", ".join(format_datetime(t) for t in result.reminders) or "none"
                 out.print(f"Reminders: {planned}.", highlight=False)
+                if result.asked_elsewhere:
+                    out.print(
+                        f"Left out: {result.asked_elsewhere} {unit} asked in another open run "
+                        "of this survey (they answer there).",
+                        highlight=False,
+                    )
                 if dry_run:
                     await session.rollback()
                     out.print("Dry run: nothing launched.")

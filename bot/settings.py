@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     urgent_escalate_after: float = Field(
         default=4.0, gt=0, le=24 * 14, validation_alias="URGENT_ESCALATE_AFTER"
     )
+    # New cases (not urgent) and link requests are announced to the officers who must see to
+    # them in one message, at most every this many hours (never during quiet hours).
+    officer_news_every: float = Field(
+        default=3.0, gt=0, le=24 * 7, validation_alias="OFFICER_NEWS_EVERY"
+    )
     digest_day: str = Field(default="mon", validation_alias="DIGEST_DAY")
     digest_time: str = Field(default="08:00", validation_alias="DIGEST_TIME")
 

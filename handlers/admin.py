@@ -37,7 +37,7 @@ async def cmd_role(
         unit_code=request.unit_code,
     )
     role = change.role.value if change.role else ""
-    others = [target for target in change.reached if chat_id(target) != me]  # not the admin
+    told = await roles.tell_new_role(session, change=change, actor=actor)
     text = render(
         "officer/role.txt",
         actor.locale,
@@ -45,18 +45,11 @@ async def cmd_role(
         person=change.person,
         role=label("role_name", actor.locale, role=role) if role else "",
         scope=change.scope,
-        told=len(others),
-        linked=len(change.reached),
+        told=told,
+        linked=len(change.reached) or told,
     )
     replies.send(me, text)
-    for target in others:
-        told = render(
-            "member/role_changed.txt",
-            target.locale,
-            role=label("role_name", target.locale, role=role),
-            scope=change.scope,
-        )
-        replies.send(chat_id(target), told)
+    # Telegram keeps a command menu per chat: those of the person's chats on this channel.
     for target in change.reached:
         replies.commands(chat_id(target), command_menu(target))
 

@@ -65,11 +65,14 @@ class PendingCb(CallbackData, prefix="pl"):
 
 class LaunchCb(CallbackData, prefix="ln"):
     """The /survey launcher, one choice per step: the survey, then how many days it stays
-    open, then how it repeats (``repeat`` a Recurrence value; empty: not chosen yet)."""
+    open, then how it repeats (``repeat`` a Recurrence value; empty: not chosen yet).  When
+    some of the audience are asked in another open run of the survey: ``ok`` 1 launches to
+    the others, 2 gives up."""
 
     key: str
     days: int = 0
     repeat: str = ""
+    ok: int = 0
 
 
 class CampaignCb(CallbackData, prefix="cp"):

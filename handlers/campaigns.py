@@ -71,6 +71,9 @@ async def on_launch(
     elif callback_data.repeat not in {r.value for r in Recurrence}:
         text = render("campaign/launch_step.txt", locale, step="repeat", title=defn.title)
         markup = keyboards.launch_repeat(defn.key, callback_data.days, locale)
+    elif callback_data.ok == keyboards.LAUNCH_GIVE_UP:
+        text = render("campaign/launched.txt", locale, result=None, title=defn.title)
+        markup = None
     else:
         now = utcnow()
         last_day = now.astimezone(conversation.tz).date() + dt.timedelta(days=callback_data.days)
@@ -79,6 +82,7 @@ async def on_launch(
             closes_at=dt.datetime.combine(last_day, CLOSING_TIME, tzinfo=conversation.tz),
             policy=reminder_policy,
             recurrence=Recurrence(callback_data.repeat),
+            skip_asked=callback_data.ok == keyboards.LAUNCH_OTHERS,
         )
         result = await campaigns.launch(
             session,
@@ -93,6 +97,15 @@ async def on_launch(
             replies.then(wake_delivery)  # the invitations are committed: send them now
         text = render("campaign/launched.txt", locale, result=result)
         markup = None
+        if result.outcome == campaigns.LaunchOutcome.OVERLAP and result.others:
+            markup = keyboards.launch_overlap(
+                defn.key,
+                callback_data.days,
+                callback_data.repeat,
+                result.others,
+                result.per_unit,
+                locale,
+            )
     if edit is not None:
         replies.edit(me, edit, text, markup)
     else:

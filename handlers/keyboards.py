@@ -174,6 +174,8 @@ def launch_menu(definitions: Sequence[SurveyDefinition], locale: str) -> InlineK
 
 
 LAUNCH_DAYS = (7, 14, 30)
+# LaunchCb.ok: launch to those no other open run of the survey asks; give up.
+LAUNCH_OTHERS, LAUNCH_GIVE_UP = 1, 2
 
 
 def launch_days(key: str, locale: str) -> InlineKeyboardMarkup:
@@ -198,6 +200,28 @@ def launch_repeat(key: str, days: int, locale: str) -> InlineKeyboardMarkup:
                 )
             ]
             for r in choices
+        ]
+    )
+
+
+def launch_overlap(
+    key: str, days: int, repeat: str, others: int, per_unit: bool, locale: str
+) -> InlineKeyboardMarkup:
+    """Launch to those no other open run of the survey asks, or give up."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(
+                    label("launch_others", locale, n=others, per_unit=per_unit),
+                    LaunchCb(key=key, days=days, repeat=repeat, ok=LAUNCH_OTHERS).pack(),
+                )
+            ],
+            [
+                _button(
+                    label("launch_cancel", locale),
+                    LaunchCb(key=key, days=days, repeat=repeat, ok=LAUNCH_GIVE_UP).pack(),
+                )
+            ],
         ]
     )
 

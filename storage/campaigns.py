@@ -253,25 +253,34 @@ async def units_by_id(session: AsyncSession, *, unit_ids: Sequence[int]) -> list
 @dataclass(frozen=True)
 class LinkedChat:
     chat_id: int
+    channel: Channel
     external_id: str | None
     locale: str | None
 
 
 async def linked_chats(
-    session: AsyncSession, *, person_ids: Sequence[int], channel: Channel = Channel.TELEGRAM
+    session: AsyncSession, *, person_ids: Sequence[int]
 ) -> dict[int, LinkedChat]:
-    """Each person's newest linked chat on the channel (people without one are left out)."""
+    """Each person's newest linked chat, on whichever channel (people without one are left
+    out)."""
     out: dict[int, LinkedChat] = {}
-    latest = latest_linked_chat(channel)
+    latest = latest_linked_chat()
     for start in range(0, len(person_ids), CHUNK):
         chunk = list(person_ids[start : start + CHUNK])
         stmt = (
-            select(latest.c.person_id, chats.c.id, chats.c.external_id, chats.c.locale)
+            select(
+                latest.c.person_id,
+                chats.c.id,
+                chats.c.channel,
+                chats.c.external_id,
+                chats.c.locale,
+            )
             .select_from(latest.join(chats, chats.c.id == latest.c.chat_id))
             .where(latest.c.person_id.in_(chunk))
         )
-        for person_id, chat_id, external_id, locale in (await session.execute(stmt)).all():
-            out[int(person_id)] = LinkedChat(int(chat_id), external_id, locale)
+        rows = (await session.execute(stmt)).all()
+        for person_id, chat_id, channel, external_id, locale in rows:
+            out[int(person_id)] = LinkedChat(int(chat_id), Channel(channel), external_id, locale)
     return out
 
 
@@ -318,6 +327,64 @@ async def insert_targets(
     ]
     for start in range(0, len(values), CHUNK):
         await session.execute(stmt, values[start : start + CHUNK])
+
+
+@dataclass(frozen=True)
+class AskedElsewhere:
+    """An open run of the same survey that already asks some of a new run's audience."""
+
+    run_id: int
+    unit_name: str  # the unit the run was launched for
+    closes_at: dt.datetime
+    count: int  # how many of the new audience it asks (people; units for a unit survey)
+
+
+async def asked_elsewhere(
+    session: AsyncSession,
+    *,
+    key: str,
+    wanted: Sequence[Target],
+    per_unit: bool,
+    opens_at: dt.datetime,
+    closes_at: dt.datetime,
+    series_id: int | None = None,
+) -> tuple[set[int], list[AskedElsewhere]]:
+    """Who of ``wanted`` an open run of the survey ``key`` (any version) already asks during
+    [``opens_at``, ``closes_at``): person ids (unit ids for a unit survey, where one answer
+    per unit counts), and those runs, oldest first.  One person answers a survey once a
+    period: a run launched over another one leaves them to it.  The runs of ``series_id``
+    (the new run's own series: other periods) do not count."""
+    want = {t.unit_id if per_unit else t.person_id for t in wanted}
+    column = targets.c.unit_id if per_unit else targets.c.person_id
+    stmt = (
+        select(runs.c.id, units.c.name, runs.c.closes_at, column)
+        .select_from(
+            targets.join(runs, runs.c.id == targets.c.run_id)
+            .join(definitions, definitions.c.id == runs.c.definition_id)
+            .join(units, units.c.id == runs.c.unit_id)
+        )
+        .where(
+            definitions.c.key == key,
+            runs.c.status == RunStatus.OPEN,
+            runs.c.closes_at.is_not(None),
+            runs.c.closes_at > opens_at,
+            runs.c.opens_at < closes_at,
+            true()
+            if series_id is None
+            else or_(runs.c.series_id.is_(None), runs.c.series_id != series_id),
+        )
+        .order_by(runs.c.id)
+    )
+    taken: set[int] = set()
+    found: dict[int, tuple[str, dt.datetime, set[int]]] = {}
+    for run_id, unit_name, run_closes, asked in (await session.execute(stmt)).all():
+        if asked in want:
+            taken.add(int(asked))
+            found.setdefault(int(run_id), (str(unit_name), run_closes, set()))[2].add(int(asked))
+    return taken, [
+        AskedElsewhere(run_id, name, closes, len(ids))
+        for run_id, (name, closes, ids) in found.items()
+    ]
 
 
 async def target_of(session: AsyncSession, *, run_id: int, person_id: int) -> Target | None:
@@ -444,7 +511,6 @@ class ReminderBatch:
     texts: Mapping[str, str]  # locale → the message; ``default_locale`` must be a key
     default_locale: str
     now: dt.datetime  # stamped on the targets, and the deliveries' available_at
-    channel: Channel = Channel.TELEGRAM
     available_at: dt.datetime | None = None  # None: now
 
 
@@ -453,7 +519,7 @@ async def _enqueue_stamped(
 ) -> int:
     """INSERT INTO deliveries SELECT the run's targets matching ``stamp``: one reminder each,
     written ``unreachable`` (with the reason) for people without a usable chat."""
-    to = newest_chat_of(targets, targets.c.person_id, batch.channel)
+    to = newest_chat_of(targets, targets.c.person_id)
     text = localized(batch.texts, batch.default_locale, to.locale)
     at = batch.available_at or batch.now
     select_rows = (
@@ -462,7 +528,7 @@ async def _enqueue_stamped(
             targets.c.run_id,
             targets.c.person_id,
             to.chat_id,
-            literal(batch.channel.value),
+            to.channel,
             to.external_id,
             text,
             literal(False),

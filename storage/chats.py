@@ -24,17 +24,15 @@ from storage.models import (
 )
 
 
-def latest_linked_chat(channel: Channel) -> Any:
-    """A subquery (person_id, chat_id): each person's newest linked chat on ``channel``; the
-    chat every outbound message to the person goes to (join it, LEFT for "maybe none")."""
+def latest_linked_chat() -> Any:
+    """A subquery (person_id, chat_id): each person's newest linked chat, whatever its
+    channel; the chat every outbound message to the person goes to (join it, LEFT for "maybe
+    none").  The channel is the chat's: a member who linked Zalo after Telegram is written to
+    on Zalo, whoever writes and from wherever."""
     linked = ChatIdentity.__table__.alias("linked_chat")  # type: ignore[attr-defined]
     return (
         select(linked.c.person_id, func.max(linked.c.id).label("chat_id"))
-        .where(
-            linked.c.channel == channel,
-            linked.c.stage == ChatStage.LINKED,
-            linked.c.person_id.is_not(None),
-        )
+        .where(linked.c.stage == ChatStage.LINKED, linked.c.person_id.is_not(None))
         .group_by(linked.c.person_id)
         .subquery("latest_chat")
     )
@@ -52,14 +50,15 @@ class Recipient:
 
     source: FromClause  # ``from_`` LEFT JOINed to the chat
     chat_id: Any
+    channel: Any  # the chat's; NULL without a chat
     external_id: Any
     locale: Any
     status: Any  # 'queued', or 'unreachable' with ``reason``
     reason: Any  # never_linked, the chat's unreachable reason, stopped, or NULL
 
 
-def newest_chat_of(from_: FromClause, person_id: Any, channel: Channel) -> Recipient:
-    """Each row of ``from_`` with its person's newest linked chat on ``channel``, looked up
+def newest_chat_of(from_: FromClause, person_id: Any) -> Recipient:
+    """Each row of ``from_`` with its person's newest linked chat (any channel), looked up
     by person (an index search per row) rather than joined from the aggregate of every chat:
     PostgreSQL estimates freshly stamped rows at one, and once re-aggregated all chats per row
     (150 s for one campaign run, measured by benchmarks/reminders.py)."""
@@ -69,7 +68,6 @@ def newest_chat_of(from_: FromClause, person_id: Any, channel: Channel) -> Recip
         select(func.max(linked.c.id))
         .where(
             linked.c.person_id == person_id,
-            linked.c.channel == channel,
             linked.c.stage == ChatStage.LINKED,
         )
         .correlate(from_)
@@ -82,6 +80,7 @@ def newest_chat_of(from_: FromClause, person_id: Any, channel: Channel) -> Recip
     return Recipient(
         source=from_.outerjoin(chats, c.id == newest),
         chat_id=c.id,
+        channel=c.channel,
         external_id=c.external_id,
         locale=c.locale,
         status=case(

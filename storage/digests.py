@@ -1,9 +1,10 @@
 """The officers' weekly digest: who is due one this week, and that it was written.
 
 A digest is due to every officer and admin who keeps ``people.weekly_digest`` on, has a linked
-chat on the channel and has no ``digests_sent`` row for the ISO week (``2026-W49``).  Writing
-the ``digests_sent`` row is the claim: unique on (person, week), so however often the scheduler
-ticks, and whatever the batch size, each officer gets one digest a week.
+chat (on any channel: their newest is written to) and has no ``digests_sent`` row for the ISO
+week (``2026-W49``).  Writing the ``digests_sent`` row is the claim: unique on (person, week),
+so however often the scheduler ticks, and whatever the batch size, each officer gets one digest
+a week.
 
 Functions are keyword-only after the session and never commit: the caller owns the transaction.
 """
@@ -37,6 +38,7 @@ class DueOfficer:
 
     person_id: int
     chat_id: int
+    channel: Channel
     external_id: str
     locale: str | None
 
@@ -46,14 +48,13 @@ async def officers_due(
     *,
     week: str,
     limit: int,
-    channel: Channel = Channel.TELEGRAM,
 ) -> list[DueOfficer]:
-    """Officers and admins with ``weekly_digest`` on and a linked chat on ``channel`` (the
-    newest one) who have no digest recorded for ``week``: at most ``limit``, by person id."""
-    latest = latest_linked_chat(channel)
+    """Officers and admins with ``weekly_digest`` on and a linked chat (their newest, on its
+    channel) who have no digest recorded for ``week``: at most ``limit``, by person id."""
+    latest = latest_linked_chat()
     already = exists().where(sent.c.person_id == people.c.id, sent.c.week == week).correlate(people)
     stmt = (
-        select(people.c.id, chats.c.id, chats.c.external_id, chats.c.locale)
+        select(people.c.id, chats.c.id, chats.c.channel, chats.c.external_id, chats.c.locale)
         .select_from(
             people.join(latest, latest.c.person_id == people.c.id).join(
                 chats, chats.c.id == latest.c.chat_id
@@ -68,8 +69,8 @@ async def officers_due(
         .limit(limit)
     )
     return [
-        DueOfficer(int(pid), int(cid), str(ext), None if loc is None else str(loc))
-        for pid, cid, ext, loc in (await session.execute(stmt)).all()
+        DueOfficer(int(pid), int(cid), Channel(ch), str(ext), None if loc is None else str(loc))
+        for pid, cid, ch, ext, loc in (await session.execute(stmt)).all()
     ]
 
 

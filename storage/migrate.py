@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import Database
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -47,6 +51,34 @@ async def current_revision(db: Database) -> str | None:
         return await conn.run_sync(_current)
 
 
+async def _migrate(db: Database, run: Callable[[Connection], T]) -> T:
+    """Run ``run`` in one transaction.  On SQLite, with foreign keys off while it runs and
+    checked before it commits (SQLite's own procedure for a schema change): rebuilding a
+    table (how SQLite alters a column) drops the old one, which the rows of tables
+    referring to it, the table's own included, would otherwise forbid."""
+    async with db.engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if not sqlite:
+            async with conn.begin():
+                return await conn.run_sync(run)
+        await _foreign_keys(conn, on=False)
+        try:
+            async with conn.begin():
+                result = await conn.run_sync(run)
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise RuntimeError(f"the migration leaves broken references: {broken[:5]}")
+            return result
+        finally:
+            await _foreign_keys(conn, on=True)
+
+
+async def _foreign_keys(conn: AsyncConnection, *, on: bool) -> None:
+    # Outside any transaction: inside one, SQLite ignores the pragma.
+    await conn.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    await conn.commit()
+
+
 async def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
     """Bring the schema to ``revision``; returns (before, after)."""
     config = alembic_config()
@@ -58,8 +90,7 @@ async def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str
         after = _current(connection)
         return before, after or ""
 
-    async with db.engine.begin() as conn:
-        return await conn.run_sync(run)
+    return await _migrate(db, run)
 
 
 async def downgrade(db: Database, revision: str) -> tuple[str | None, str | None]:
@@ -72,8 +103,7 @@ async def downgrade(db: Database, revision: str) -> tuple[str | None, str | None
         command.downgrade(config, revision)
         return before, _current(connection)
 
-    async with db.engine.begin() as conn:
-        return await conn.run_sync(run)
+    return await _migrate(db, run)
 
 
 def differences(connection: Connection) -> list[Any]:

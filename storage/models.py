@@ -550,7 +550,8 @@ class Delivery(SQLModel, table=True):
     reminds_id: int | None = Field(default=None, foreign_key="deliveries.id", index=True)
     person_id: int | None = Field(default=None, foreign_key="people.id", index=True)
     chat_id: int | None = Field(default=None, foreign_key="chat_identities.id")
-    channel: Channel = Field(default=Channel.TELEGRAM, sa_type=_enum(Channel))
+    # The chat's channel; none when the person has no linked chat (the row is unreachable).
+    channel: Channel | None = Field(default=None, sa_type=_enum(Channel))
     external_id: str | None = Field(default=None, max_length=64)
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
     ack_button: bool = Field(default=False)
@@ -641,6 +642,19 @@ class DigestSent(SQLModel, table=True):
     person_id: int = Field(foreign_key="people.id")
     week: str = Field(max_length=10)
     sent_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class OfficerNews(SQLModel, table=True):
+    """What an officer was last told of in the batched announcement of new work: the newest
+    case and link request announced to them (ids only grow), and when.  One row per officer,
+    written by the scheduler's pass."""
+
+    __tablename__ = "officer_news"
+
+    person_id: int = Field(foreign_key="people.id", primary_key=True)
+    last_case_id: int = Field(default=0)
+    last_pending_id: int = Field(default=0)
+    announced_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
 class IndicatorVersion(SQLModel, table=True):

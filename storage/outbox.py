@@ -105,7 +105,7 @@ async def enqueue(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]]) -
     for row in rows:
         value: dict[str, Any] = {
             "kind": DeliveryKind.NOTICE,
-            "channel": Channel.TELEGRAM,
+            "channel": None,
             "ack_button": False,
             "status": DeliveryStatus.QUEUED,
             "attempts": 0,
@@ -119,6 +119,8 @@ async def enqueue(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]]) -
             "error": None,
             **row,
         }
+        if value["chat_id"] is not None and value["channel"] is None:
+            raise ValueError("a delivery to a chat takes the chat's channel")
         if value["status"] == DeliveryStatus.QUEUED:
             chat_id = value["chat_id"]
             reason: str | None = None

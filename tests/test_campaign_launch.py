@@ -38,6 +38,7 @@ from bot.services.conversation import Conversation, ScreenKind, SurveyRegistry
 from storage import campaigns as store
 from storage.db import Database
 from storage.models import (
+    CampaignTarget,
     Channel,
     ChatIdentity,
     ChatStage,
@@ -237,6 +238,209 @@ async def test_bad_launches_are_refused(db: Database) -> None:
     assert standing.outcome == service.LaunchOutcome.UNKNOWN_SURVEY
     async with db.session() as s:
         assert (await s.execute(select(func.count()).select_from(SurveyRun))).scalar_one() == 0
+
+
+async def test_each_person_is_invited_and_reminded_on_their_own_newest_chat(
+    db: Database,
+) -> None:
+    """The channel comes from each recipient, never from the officer or a default: a1 linked
+    a Zalo chat after the Telegram one, a2 only uses the local channel (the demo's), and oa, on
+    Telegram, launches and reminds.  All 7 linked people of D are reached: none is "0
+    người" for being on another channel than the launcher."""
+    w = await build(db)
+    async with db.session() as s:
+        s.add(
+            ChatIdentity(
+                channel=Channel.ZALO,
+                external_id="zalo-a1",
+                person_id=w.people["a1"],
+                stage=ChatStage.LINKED,
+            )
+        )
+        a2 = (
+            await s.execute(
+                select(ChatIdentity).where(col(ChatIdentity.person_id) == w.people["a2"])
+            )
+        ).scalar_one()
+        a2.channel, a2.external_id = Channel.LOCAL, "local-a2"
+    result = await launch(
+        db,
+        w,
+        "activity_participation",
+        by="oa",
+        audience=Audience(unit_ids=(w.units["A"].id or 0,)),
+    )
+    assert (result.outcome, result.targets, result.invited) == (
+        service.LaunchOutcome.LAUNCHED,
+        4,
+        3,
+    )
+
+    async def written(kind: DeliveryKind) -> dict[str, tuple[Channel | None, str | None]]:
+        async with db.session() as s:
+            rows = (await s.execute(select(Delivery).where(col(Delivery.kind) == kind))).scalars()
+            return {w.name(d.person_id): (d.channel, d.external_id) for d in rows}
+
+    expected = {
+        "oa": (Channel.TELEGRAM, str(5000 + w.people["oa"])),
+        "a1": (Channel.ZALO, "zalo-a1"),
+        "a2": (Channel.LOCAL, "local-a2"),
+        "a3": (None, None),  # never linked: written unreachable, on no channel
+    }
+    assert await written(DeliveryKind.INVITATION) == expected
+    async with db.session() as s:
+        actor = await actor_of(s, w, "oa")
+        reminded = await service.remind_by_hand(
+            s, actor=actor, run_id=result.run_id or 0, now=local(2026, 11, 3, 10), tz=TZ
+        )
+    assert (reminded.outcome, reminded.count, reminded.unreachable) == (
+        service.ManualOutcome.SENT,
+        3,
+        1,
+    )
+    assert await written(DeliveryKind.REMINDER) == expected
+
+
+async def test_a_launch_over_an_open_run_of_the_survey_stops_then_asks_the_others(
+    db: Database,
+) -> None:
+    """oa's run asks A (oa, a1, a2, a3); the admin then launches the same survey to D (8
+    people): 4 of them are asked already, so nothing is written until the admin agrees, and
+    then D's run asks the other 4 (ob, ob2, b1, e1).  a1 sees one entry."""
+    w = await build(db)
+    now = dt.datetime.now(dt.UTC)  # /surveys lists what is open on the real clock
+    closes = dt.datetime.combine(
+        (now.astimezone(TZ) + dt.timedelta(days=10)).date(), dt.time(17), tzinfo=TZ
+    )
+    first = await launch(
+        db,
+        w,
+        "activity_participation",
+        by="oa",
+        audience=Audience(unit_ids=(w.units["A"].id or 0,)),
+        now=now,
+        closes_at=closes,
+    )
+    assert (first.outcome, first.targets, first.asked_elsewhere) == (
+        service.LaunchOutcome.LAUNCHED,
+        4,
+        0,
+    )
+    stopped = await launch(db, w, "activity_participation", now=now, closes_at=closes)
+    assert stopped.outcome == service.LaunchOutcome.OVERLAP
+    assert (stopped.asked_elsewhere, stopped.others, stopped.targets) == (4, 4, 4)
+    [other] = stopped.elsewhere
+    assert (other.run_id, other.unit_name, other.count) == (first.run_id, "Trường A", 4)
+    assert other.closes_at == closes and other.closes_at.utcoffset() == TZ.utcoffset(None)
+    async with db.session() as s:
+        assert (await s.execute(select(func.count()).select_from(SurveyRun))).scalar_one() == 1
+    assert sum((await outbox(db, w, DeliveryKind.INVITATION)).values()) == 4
+
+    second = await launch(
+        db, w, "activity_participation", skip_asked=True, now=now, closes_at=closes
+    )
+    assert (second.outcome, second.targets, second.invited, second.asked_elsewhere) == (
+        service.LaunchOutcome.LAUNCHED,
+        4,
+        4,
+        4,
+    )
+    async with db.session() as s:
+        asked = (
+            await s.execute(
+                select(col(Person.full_name))
+                .join(CampaignTarget, col(CampaignTarget.person_id) == col(Person.id))
+                .where(col(CampaignTarget.run_id) == second.run_id)
+            )
+        ).scalars()
+        assert sorted(asked) == ["B1", "E1", "OB", "OB2"]
+        a1 = await actor_of(s, w, "a1")
+        offers = await Conversation(REGISTRY, tz=TZ).offers(s, actor=a1)
+    assert [o.run_id for o in offers if o.key == "activity_participation"] == [first.run_id]
+    # Everyone of B (ob, ob2, b1) is asked in D's run: nothing to launch, agreed or not.
+    again = await launch(
+        db,
+        w,
+        "activity_participation",
+        by="ob",
+        skip_asked=True,
+        audience=Audience(unit_ids=(w.units["B"].id or 0,)),
+        now=now,
+        closes_at=closes,
+    )
+    assert (again.outcome, again.asked_elsewhere, again.others) == (
+        service.LaunchOutcome.OVERLAP,
+        3,
+        0,
+    )
+
+
+async def test_a_unit_survey_over_an_open_one_counts_units(db: Database) -> None:
+    """oa's unit report for A is open; the admin's for D would ask A's officer again: one
+    CĐCS (A) is asked already, one (B, two officers) remains; E has no officer."""
+    w = await build(db)
+    now = dt.datetime.now(dt.UTC)
+    closes = now + dt.timedelta(days=10)
+    first = await launch(
+        db,
+        w,
+        "unit_report",
+        by="oa",
+        now=now,
+        closes_at=closes,
+        audience=(Audience(unit_ids=(w.units["A"].id or 0,))),
+    )
+    assert first.outcome == service.LaunchOutcome.LAUNCHED
+    stopped = await launch(db, w, "unit_report", now=now, closes_at=closes)
+    assert (stopped.outcome, stopped.per_unit) == (service.LaunchOutcome.OVERLAP, True)
+    assert (stopped.asked_elsewhere, stopped.others, stopped.targets) == (1, 1, 2)
+    done = await launch(db, w, "unit_report", now=now, closes_at=closes, skip_asked=True)
+    assert (done.outcome, done.targets, done.asked_elsewhere) == (
+        service.LaunchOutcome.LAUNCHED,
+        2,
+        1,
+    )
+
+
+async def test_a_member_asked_twice_before_the_check_sees_one_entry(db: Database) -> None:
+    """Runs launched before launches checked for overlap: a1 is a target of both.  /surveys
+    lists the survey once: the older run, then the one a1 has started."""
+    w = await build(db)
+    now = dt.datetime.now(dt.UTC)
+    closes = now + dt.timedelta(days=10)
+    first = await launch(
+        db,
+        w,
+        "activity_participation",
+        by="oa",
+        audience=Audience(unit_ids=(w.units["A"].id or 0,)),
+        now=now,
+        closes_at=closes,
+    )
+    second = await launch(
+        db, w, "activity_participation", skip_asked=True, now=now, closes_at=closes
+    )
+    assert first.run_id is not None and second.run_id is not None
+    async with db.session() as s:
+        await store.insert_targets(
+            s,
+            run_id=second.run_id,
+            rows=[store.Target(w.people["a1"], w.units["A"].id or 0)],
+            now=NOW,
+        )
+    conversation = Conversation(REGISTRY, tz=TZ)
+
+    async def entries() -> list[tuple[int | None, str | None]]:
+        async with db.session() as s:
+            a1 = await actor_of(s, w, "a1")
+            offers = await conversation.offers(s, actor=a1)
+        return [(o.run_id, o.state) for o in offers if o.key == "activity_participation"]
+
+    assert await entries() == [(first.run_id, None)]
+    async with db.session() as s:
+        a1 = await actor_of(s, w, "a1")
+        await conversation.open(s, actor=a1, run_id=second.run_id, key=None)
+    assert await entries() == [(second.run_id, "in_progress")]
 
 
 # --------------------------------------------------------------------------- unit-level

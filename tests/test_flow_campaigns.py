@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tests.fakebotapi import FakeBotAPI
 from tests.flow import RunningBot, eventually, link
-from tests.test_flow_surveys import officer_launches_activity
+from tests.test_flow_surveys import ACTIVITY_TITLE, officer_launches_activity
 
 
 async def test_campaign_follow_up_and_reminder_by_hand(api: FakeBotAPI, bot: RunningBot) -> None:
@@ -74,3 +74,58 @@ async def test_digest_off_and_on(api: FakeBotAPI, bot: RunningBot) -> None:
     await mai_anh.send("/digest on")
     await api.wait_idle()
     assert "đang bật" in mai_anh.last_message().text
+
+
+async def test_a_launch_over_an_open_run_leaves_its_people_to_it(
+    api: FakeBotAPI, bot: RunningBot
+) -> None:
+    """Mai Anh's CĐCS run asks her six people; the admin then launches the same survey to the
+    whole province (40 people in the sample roster).  She is told that 6 are asked already and
+    what happens; launching anyway asks the other 34, and Tuấn, in both audiences, has one
+    entry for the survey in /surveys."""
+    await officer_launches_activity(api)
+    tuan = api.user(id=7002, first_name="Tuấn", last_name="Phạm Minh", phone="0345271908")
+    await link(api, tuan)
+    thu_ha = api.user(id=7009, first_name="Thu Hà", last_name="Nguyễn Thị", phone="0913620145")
+    await link(api, thu_ha)
+    await thu_ha.send("/survey")
+    await api.wait_idle()
+    await thu_ha.click(thu_ha.last_message(), f"🚀 {ACTIVITY_TITLE}")
+    await api.wait_idle()
+    await thu_ha.click(thu_ha.last_message(), "14 ngày")
+    await api.wait_idle()
+    await thu_ha.click(thu_ha.last_message(), "Một lần")
+    await api.wait_idle()
+    warning = thu_ha.last_message()
+    assert f"⚠️ «{ACTIVITY_TITLE}»: 6 người trong đối tượng đã được hỏi ở đợt khác" in warning.text
+    assert "đang mở:\n• đợt của CĐCS Trường THPT Bùi Thị Xuân, đến 17:00 " in warning.text
+    assert "đợt mới chỉ hỏi 34 người còn lại" in warning.text
+    assert warning.button_texts == ["🚀 Mở cho 34 người còn lại", "✖️ Thôi, không mở"]
+
+    await thu_ha.click(warning, "🚀 Mở cho 34 người còn lại")
+    await api.wait_idle()
+    launched = next(t for t in thu_ha.texts() if "🚀 Đã mở khảo sát" in t)
+    assert "Đối tượng: 34 người." in launched
+    assert "6 người đã được hỏi ở đợt khác đang mở nên không hỏi lại" in launched
+
+    await tuan.send("/surveys")
+    await api.wait_idle()
+    entries = [b for b in tuan.last_message().button_texts if ACTIVITY_TITLE in b]
+    assert entries == [f"📝 {ACTIVITY_TITLE}"]
+
+
+async def test_giving_up_a_launch_over_an_open_run_writes_nothing(
+    api: FakeBotAPI, bot: RunningBot
+) -> None:
+    await officer_launches_activity(api)
+    thu_ha = api.user(id=7009, first_name="Thu Hà", last_name="Nguyễn Thị", phone="0913620145")
+    await link(api, thu_ha)
+    await thu_ha.send("/survey")
+    await api.wait_idle()
+    for button in (f"🚀 {ACTIVITY_TITLE}", "14 ngày", "Một lần", "✖️ Thôi, không mở"):
+        await thu_ha.click(thu_ha.last_message(), button)
+        await api.wait_idle()
+    assert thu_ha.last_message().text == f"Đã thôi, không mở «{ACTIVITY_TITLE}»."
+    await thu_ha.send("/campaigns")
+    await api.wait_idle()
+    assert thu_ha.last_message().text.count(ACTIVITY_TITLE) == 1  # Mai Anh's run only

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from bot.services.alerts import escalation_pass
-from storage.models import Case
+from storage.models import Case, Delivery, DeliveryKind
 from tests.fakebotapi import FakeBotAPI, FakeUser
 from tests.flow import RunningBot, eventually, link
 from tests.test_flow_officer import answer_typed, open_form, submit
@@ -136,3 +136,41 @@ async def test_the_case_card_tells_its_history(api: FakeBotAPI, bot: RunningBot)
     assert history[0] == f"• {local:%H:%M %d/%m/%Y}: 🆕 Mới báo cáo — Đặng Quốc Bảo"
     assert history[1].endswith(": 🏠 Đã thăm hỏi — Lê Thị Mai Anh")
     assert len(history) == 2
+
+
+async def test_a_case_that_is_not_urgent_reaches_the_officer_in_the_batched_news(
+    api: FakeBotAPI, bot: RunningBot
+) -> None:
+    """No alert for it, and no message per report: the scheduler's next tick outside quiet
+    hours tells Mai Anh, the school's officer, in one message, once."""
+    mai_anh = api.user(id=7001, first_name="Mai Anh", last_name="Lê Thị", phone="0918402367")
+    await link(api, mai_anh)
+    bao = api.user(id=8004, first_name="Bảo", phone="0868304771")
+    await link(api, bao)
+    await report_colleague(api, bao, urgent=False)
+    await report_colleague(api, bao, urgent=False)
+    assert not alerts_of(mai_anh)
+
+    assert bot.app is not None
+    scheduler = bot.app.scheduler  # as `serve` builds it, from the settings
+    tomorrow = dt.datetime.now(bot.settings.tz).date() + dt.timedelta(days=1)
+    morning = dt.datetime.combine(tomorrow, dt.time(10), tzinfo=bot.settings.tz)
+    scheduler.clock = lambda: morning.astimezone(dt.UTC)
+    try:
+        stats = await scheduler.tick()
+        assert stats is not None and stats.announced == 1
+        # Queued for that morning (the worker sends it then; sending is the outbox's own tests').
+        async with bot.db.session() as session:
+            [news] = (
+                await session.execute(
+                    select(Delivery).where(col(Delivery.kind) == DeliveryKind.MESSAGE)
+                )
+            ).scalars()
+        assert news.external_id == "7001" and news.available_at == morning
+        assert (
+            "2 trường hợp mới báo cáo, 2 trường hợp đang chờ thầy/cô xem: gõ /cases." in news.text
+        )
+        again = await scheduler.tick()
+        assert again is not None and again.announced == 0
+    finally:
+        await scheduler.leadership.release()  # its lock's own connection (PostgreSQL)

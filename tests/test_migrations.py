@@ -88,3 +88,48 @@ async def test_cases_keep_their_rows_and_history_through_the_rename(db: Database
         back = (await conn.execute(text("SELECT id, kind FROM hardship_cases"))).all()
     assert [tuple(r) for r in back] == [(7, "legal")]
     await upgrade(db)
+
+
+async def test_a_delivery_without_a_chat_loses_its_made_up_channel(db: Database) -> None:
+    """0012: a delivery's channel is its chat's; a row for a person with no chat (written as
+    Telegram before) has none.  The rebuilt table keeps its rows and the reminder's link to
+    the notice delivery it reminds of; 0011 writes Telegram back."""
+    await downgrade(db, "0011")
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO units (id, code, name, kind, path, is_public, staff_count, "
+                "created_at, updated_at) VALUES (1, 'LD', 'Tỉnh', 'province', '/1/', true, 0, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO chat_identities (id, channel, external_id, stage, stopped, locale, "
+                "created_at, updated_at) VALUES (5, 'local', 'c5', 'linked', false, 'vi', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        for id_, chat, channel, reminds in (
+            (1, "5", "'local'", "NULL"),
+            (2, "5", "'local'", "1"),
+            (3, "NULL", "'telegram'", "NULL"),
+        ):
+            await conn.execute(
+                text(
+                    "INSERT INTO deliveries (id, kind, chat_id, channel, reminds_id, text, "
+                    "ack_button, status, attempts, available_at, created_at) VALUES "
+                    f"({id_}, 'notice', {chat}, {channel}, {reminds}, 'x', false, 'queued', 0, "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+    await upgrade(db)
+    query = text("SELECT id, channel, reminds_id FROM deliveries ORDER BY id")
+    async with db.engine.connect() as conn:
+        rows = [tuple(r) for r in (await conn.execute(query)).all()]
+    assert rows == [(1, "local", None), (2, "local", 1), (3, None, None)]
+    await downgrade(db, "0011")
+    async with db.engine.connect() as conn:
+        rows = [tuple(r) for r in (await conn.execute(query)).all()]
+    assert rows == [(1, "local", None), (2, "local", 1), (3, "telegram", None)]
+    await upgrade(db)

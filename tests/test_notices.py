@@ -132,7 +132,7 @@ async def _person(
     officer_of: str | None = None,
 ) -> None:
     """A person and their chat: ok, stopped, blocked, pending (not linked), local (linked on
-    another channel), twice (two linked Telegram chats) or none."""
+    the local channel only), twice (a Telegram chat, then a newer one on Zalo) or none."""
     person = Person(
         full_name=name or key,
         unit_id=p.uid(unit),
@@ -150,7 +150,7 @@ async def _person(
     if chat == "local":
         chats = [ChatIdentity(channel=Channel.LOCAL, external_id=f"local-{key}")]
     if chat == "twice":
-        chats.append(ChatIdentity(channel=Channel.TELEGRAM, external_id=f"tg2-{key}"))
+        chats.append(ChatIdentity(channel=Channel.ZALO, external_id=f"zalo-{key}"))
     for c in chats:
         c.person_id = person.id
         c.stage = ChatStage.PENDING if chat == "pending" else ChatStage.LINKED
@@ -174,8 +174,8 @@ async def build_province(s: AsyncSession) -> Province:
     S2    CĐCS (DL)   no      b1 blocked, b2 non-member "gvcn" never linked
     T2    tổ (S2)     yes*    t2
     BL    district    yes     blo (on the district office)
-    S3    CĐCS (BL)   yes     c1 pending (not linked), c2 "gvcnx" two Telegram chats,
-                              d1 linked on another channel only, o2 (officer of S3)
+    S3    CĐCS (BL)   yes     c1 pending (not linked), c2 "gvcnx" on Telegram, then Zalo,
+                              d1 linked on the local channel only, o2 (officer of S3)
     (*) a tổ counts as its CĐCS: T1 is public, T2 non-public, whatever their own flag.
     """
     p = Province()
@@ -294,7 +294,7 @@ async def test_audience_subtrees(db: Database, province: Province) -> None:
         "blo": None,
         "c1": "never_linked",  # a chat waiting for an officer is not linked
         "c2": None,  # two linked chats: one recipient
-        "d1": "never_linked",  # linked on another channel only
+        "d1": None,  # linked on the local channel only: written to there
         "o2": None,
     }
     # a tổ and its CĐCS together, and a unit inside an already chosen district: no duplicates
@@ -306,9 +306,22 @@ async def test_audience_subtrees(db: Database, province: Province) -> None:
     assert await _recipients(db, p, []) == {}
 
 
-async def test_audience_on_the_local_channel(db: Database, province: Province) -> None:
-    reasons = await _recipients(db, province, ["S3"], channel=Channel.LOCAL)
-    assert reasons == {"c1": "never_linked", "c2": "never_linked", "d1": None, "o2": "never_linked"}
+async def test_each_recipient_is_written_to_on_the_channel_of_their_newest_chat(
+    db: Database, province: Province
+) -> None:
+    """Whoever writes, from whichever channel: c2 linked Telegram, then Zalo (newest); d1 only
+    the local channel; o2 Telegram; c1 has no linked chat, so no channel."""
+    p = province
+    audience = store.AudienceFilter(paths=(p.units["S3"].path,))
+    async with db.session() as s:
+        found = await store.audience_recipients(s, audience=audience)
+    by_id = {person.id: key for key, person in p.people.items()}
+    assert {by_id[r.person_id]: (r.channel, r.external_id) for r in found} == {
+        "c1": (None, None),
+        "c2": (Channel.ZALO, "zalo-c2"),
+        "d1": (Channel.LOCAL, "local-d1"),
+        "o2": (Channel.TELEGRAM, "tg-o2"),
+    }
 
 
 async def test_audience_public_is_judged_on_the_cdcs(db: Database, province: Province) -> None:

@@ -931,6 +931,9 @@ _SUMMARY = SimpleNamespace(
     closes_at=_CLOSES,
     period_label="2026-03",
     recurrence="monthly",
+    asked_elsewhere=0,
+    elsewhere=(),
+    others=0,
     targets=40,
     done=30,
     units=3,
@@ -939,6 +942,9 @@ _SUMMARY = SimpleNamespace(
 )
 _UNIT_LINE = SimpleNamespace(
     unit_name=RUN.unit_name, targets=10, done=4, rate=0.4, pending_names=(NAME,), pending=5
+)
+_ELSEWHERE = SimpleNamespace(
+    run_id=3, unit_name=RUN.unit_name, closes_at=dt.datetime(2026, 3, 20, 17), count=6
 )
 _LAUNCHED = dict(
     outcome="launched",
@@ -953,6 +959,9 @@ _LAUNCHED = dict(
     reminders=(dt.datetime(2026, 3, 17, 17, 0),),
     period_label="2026-03",
     recurrence="monthly",
+    asked_elsewhere=0,
+    elsewhere=(),
+    others=0,
 )
 
 
@@ -980,8 +989,43 @@ CASES.extend([
                                        "units_without_officer": 1})},
          ("officers of 3 grassroots unions", "1 grassroots unions have no union officer")),
     Case("campaign/launched.txt",
+         {"result": SimpleNamespace(**{**_LAUNCHED, "targets": 34, "asked_elsewhere": 6,
+                                       "elsewhere": (_ELSEWHERE,), "others": 34})},
+         ("Audience: 34 people.", "6 people are asked in another open run, so not again",
+          f"• the run for {RUN.unit_name}, until 17:00 20/03/2026: 6")),
+    Case("campaign/launched.txt",
+         {"result": SimpleNamespace(**{**_LAUNCHED, "per_unit": True, "targets": 2,
+                                       "asked_elsewhere": 1, "elsewhere": (_ELSEWHERE,),
+                                       "others": 1})},
+         ("1 grassroots unions are asked in another open run, so not again",)),
+    Case("campaign/launched.txt",
+         {"result": SimpleNamespace(**{**_LAUNCHED, "outcome": "overlap", "targets": 34,
+                                       "asked_elsewhere": 6, "elsewhere": (_ELSEWHERE,),
+                                       "others": 34})},
+         ("6 people of the audience are already asked in another open run:",
+          f"\n• the run for {RUN.unit_name}, until 17:00 20/03/2026: 6\n",
+          "the new run asks only the other 34 people")),
+    Case("campaign/launched.txt",
+         {"result": SimpleNamespace(**{**_LAUNCHED, "outcome": "overlap", "per_unit": True,
+                                       "asked_elsewhere": 1, "elsewhere": (_ELSEWHERE,),
+                                       "others": 2})},
+         ("1 grassroots unions of the audience are already asked",
+          "the new run asks only the other 2 grassroots unions")),
+    Case("campaign/launched.txt",
+         {"result": SimpleNamespace(**{**_LAUNCHED, "outcome": "overlap", "targets": 0,
+                                       "asked_elsewhere": 6, "elsewhere": (_ELSEWHERE,),
+                                       "others": 0})},
+         ("Everyone in the audience is asked already",)),
+    Case("campaign/launched.txt", {"result": None, "title": RUN.title},
+         ("Given up: «",)),
+    Case("campaign/launched.txt",
          {"result": SimpleNamespace(**{**_LAUNCHED, "outcome": "already"})},
          ("already open",)),
+    Case("officer/news.txt", {"new_cases": 2, "cases": 3, "new_links": 1, "links": 1},
+         ("🗂 <b>New work for you</b>", "• 2 new cases reported, 3 cases are waiting for you",
+          "• 1 new people ask to be linked, 1 are waiting for confirmation: type /pending.")),
+    Case("officer/news.txt", {"new_cases": 0, "cases": 3, "new_links": 2, "links": 2},
+         ("2 new people ask to be linked",)),
     Case("campaign/launched.txt",
          {"result": SimpleNamespace(**{**_LAUNCHED, "outcome": "empty"})}, ("nobody is in",)),
     Case("campaign/launched.txt",
@@ -1165,6 +1209,7 @@ MACRO_ARGUMENTS: dict[str, tuple[Any, ...]] = {
     "kind": ("hardship", "hardship", "hardship", "hardship", "hardship", "legal"),
     "name": (NAME,),
     "n": (4,),
+    "per_unit": (False, True),
     "commands": ("/start /help /surveys",),
     "phone": ("0912 345 678",),
     "wanted": ("Xong",),

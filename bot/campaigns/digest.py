@@ -43,7 +43,7 @@ from bot.texts import render
 from storage import campaigns as campaign_store
 from storage import digests as store
 from storage import outbox, people
-from storage.models import Channel, DeliveryKind, Person, Unit
+from storage.models import DeliveryKind, Person, Unit
 from surveys.names import sort_names
 
 TEMPLATE = "campaign/digest.txt"
@@ -407,7 +407,6 @@ async def digest_pass(
     tz: tzinfo = DEFAULT_TZ,
     schedule: DigestSchedule | None = None,
     quiet: QuietHours | None = None,
-    channel: Channel = Channel.TELEGRAM,
     default_locale: str = DEFAULT_LOCALE,
 ) -> int:
     """Write this week's digest of up to ``schedule.batch`` officers who have not had it yet
@@ -418,7 +417,7 @@ async def digest_pass(
     if not digest_due(now, schedule, tz, quiet):
         return 0
     week = week_label(now, tz)
-    due = await store.officers_due(session, week=week, limit=schedule.batch, channel=channel)
+    due = await store.officers_due(session, week=week, limit=schedule.batch)
     by_scope: dict[int, _Findings] = {}  # officers of one unit (and all admins) share a scope
     written = 0
     for officer_chat in due:
@@ -444,7 +443,7 @@ async def digest_pass(
                     "person_id": officer_chat.person_id,
                     "chat_id": officer_chat.chat_id,
                     "external_id": officer_chat.external_id,
-                    "channel": channel,
+                    "channel": officer_chat.channel,
                     "text": text,
                     "available_at": now,
                     "created_at": now,

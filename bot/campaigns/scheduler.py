@@ -41,7 +41,7 @@ from bot.notices.service import AckReminderPolicy, ack_reminder_pass
 from bot.services.conversation import SurveyRegistry
 from storage import indicators as indicator_store
 from storage.db import Database
-from storage.models import Channel, utcnow
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,6 @@ class SchedulerSettings:
     tz: dt.tzinfo = DEFAULT_TZ
     policy: ReminderPolicy = field(default_factory=ReminderPolicy)
     ack_policy: AckReminderPolicy = field(default_factory=AckReminderPolicy)
-    channel: Channel = Channel.TELEGRAM
     default_locale: str = "vi"
 
 
@@ -168,6 +167,7 @@ class TickStats:
     digests: int
     notice_reminders: int = 0  # reminders of notices not acknowledged
     escalated: int = 0  # urgent cases nobody opened in time, sent to the next level up
+    announced: int = 0  # officers told of new cases and link requests (one message each)
 
 
 DigestPass = Callable[[Any, dt.datetime], Any]  # (session, now) -> awaitable of a count
@@ -186,6 +186,7 @@ class Scheduler:
         leadership: Leadership | None = None,
         digest: DigestPass | None = None,
         escalate: DigestPass | None = None,
+        announce: DigestPass | None = None,
         on_written: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
@@ -195,6 +196,7 @@ class Scheduler:
         self.leadership = leadership or leadership_for(db)
         self.digest = digest
         self.escalate = escalate
+        self.announce = announce
         self.on_written = on_written
         self._aps: AsyncIOScheduler | None = None
         self._lock = asyncio.Lock()
@@ -214,7 +216,6 @@ class Scheduler:
                     registry=self.registry,
                     tz=s.tz,
                     policy_default=s.policy,
-                    channel=s.channel,
                     default_locale=s.default_locale,
                 )
                 passed = await service.reminder_pass(
@@ -222,7 +223,6 @@ class Scheduler:
                     now=now,
                     tz=s.tz,
                     policy_default=s.policy,
-                    channel=s.channel,
                     default_locale=s.default_locale,
                 )
                 acks = await ack_reminder_pass(
@@ -230,25 +230,26 @@ class Scheduler:
                     now=now,
                     policy=s.ack_policy,
                     tz=s.tz,
-                    channel=s.channel,
                     default_locale=s.default_locale,
                 )
                 digests = int(await self.digest(session, now)) if self.digest else 0
                 escalated = int(await self.escalate(session, now)) if self.escalate else 0
+                announced = int(await self.announce(session, now)) if self.announce else 0
             # the indicator change log, kept short
             async with self.db.session(write=True) as session:
                 await indicator_store.fold_changes(session)
-            stats = TickStats(len(rolled), passed, digests, acks, escalated)
-            if rolled or passed.reminders or digests or acks or escalated:
+            stats = TickStats(len(rolled), passed, digests, acks, escalated, announced)
+            if rolled or passed.reminders or digests or acks or escalated or announced:
                 log.info(
                     "scheduler: %d new runs, %d reminders, %d notice reminders, %d digests, "
-                    "%d runs closed, %d urgent cases escalated",
+                    "%d runs closed, %d urgent cases escalated, %d officers told of new work",
                     len(rolled),
                     passed.reminders,
                     acks,
                     digests,
                     passed.runs_closed,
                     escalated,
+                    announced,
                 )
                 if self.on_written is not None:
                     self.on_written()

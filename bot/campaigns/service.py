@@ -25,6 +25,7 @@ come (after downtime: only the latest period that is still open; missed ones are
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
@@ -55,7 +56,7 @@ from storage import campaigns as store
 from storage import notices as notice_store
 from storage import outbox
 from storage import surveys as survey_store
-from storage.models import Channel, DeliveryKind, RunStatus, Unit, UnitKind, utcnow
+from storage.models import DeliveryKind, RunStatus, Unit, UnitKind, utcnow
 from surveys.schema import Audience as Answerers
 from surveys.schema import SurveyDefinition
 
@@ -146,6 +147,9 @@ class Plan:
     opens_at: dt.datetime | None = None  # None: now
     policy: ReminderPolicy = field(default_factory=ReminderPolicy)
     recurrence: Recurrence = Recurrence.NONE
+    # The officer was told that some of the audience are asked in another open run of the
+    # survey, and launches to the others (without it, such a launch stops at OVERLAP).
+    skip_asked: bool = False
 
 
 class LaunchOutcome(StrEnum):
@@ -155,6 +159,9 @@ class LaunchOutcome(StrEnum):
     BAD_TIMES = "bad_times"  # closing not after opening, or already past
     ALREADY = "already"  # the same survey is open for the same unit and period
     EMPTY = "empty"  # nobody to ask (no people; for a unit survey, no CĐCS officer)
+    # Some of the audience are asked in another open run of the survey: nothing written; the
+    # officer may launch to the others (Plan.skip_asked).  All of them: nothing to launch.
+    OVERLAP = "overlap"
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,11 @@ class Launched:
     reminders: tuple[dt.datetime, ...] = ()  # planned reminder moments, local
     period_label: str | None = None
     recurrence: Recurrence = Recurrence.NONE
+    # Of the audience, how many another open run of the survey asks (people; CĐCS for a unit
+    # survey), and those runs (closing times local): left to them, not asked twice.
+    asked_elsewhere: int = 0
+    elsewhere: tuple[store.AskedElsewhere, ...] = ()
+    others: int = 0  # the rest, counted the same way: whom this run asks (or would)
 
 
 @dataclass(frozen=True)
@@ -193,7 +205,6 @@ async def _collect(
     defn: SurveyDefinition,
     units: Sequence[Unit],
     audience: Audience,
-    channel: Channel,
 ) -> _Audience:
     """The people a run asks: the audience's people, or for a unit-level survey the officer
     of each union body of the levels answering it (CĐCS, unless the definition names others)
@@ -203,9 +214,7 @@ async def _collect(
         kinds = [UnitKind(level.value) for level in defn.answered_by]
         officers, missing = await store.unit_officers(session, paths=paths, kinds=kinds)
         found = [store.Target(o.person_id, o.unit_id) for o in officers]
-        chats = await store.linked_chats(
-            session, person_ids=[t.person_id for t in found], channel=channel
-        )
+        chats = await store.linked_chats(session, person_ids=[t.person_id for t in found])
         return _Audience(found, chats, len(missing))
     recipients = await notice_store.audience_recipients(
         session,
@@ -214,18 +223,52 @@ async def _collect(
             public=audience.public,
             members_only=audience.members_only,
             tag=audience.tag,
-            channel=channel,
         ),
     )
     return _Audience(
         [store.Target(r.person_id, r.unit_id) for r in recipients],
         {
-            r.person_id: store.LinkedChat(r.chat_id, r.external_id, r.locale)
+            r.person_id: store.LinkedChat(r.chat_id, r.channel, r.external_id, r.locale)
             for r in recipients
-            if r.chat_id is not None
+            if r.chat_id is not None and r.channel is not None
         },
         0,
     )
+
+
+def _counted(who: _Audience, per_unit: bool) -> int:
+    """People, or for a unit survey the units (one answer each)."""
+    return len({t.unit_id for t in who.targets}) if per_unit else len(who.targets)
+
+
+async def _leave_to_other_runs(
+    session: AsyncSession,
+    *,
+    key: str,
+    who: _Audience,
+    per_unit: bool,
+    opens_at: dt.datetime,
+    closes_at: dt.datetime,
+    series_id: int | None = None,
+) -> tuple[_Audience, int, tuple[store.AskedElsewhere, ...]]:
+    """``who`` without those an open run of the same survey already asks in the period (a
+    province run and a CĐCS run at once): one person answers a survey once, in one run, and
+    sees one entry.  Returns the rest, how many were left out (people, or units for a unit
+    survey) and those runs (closing times in UTC); the runs of ``series_id`` (other periods
+    of the new run's own series) do not count."""
+    taken, runs = await store.asked_elsewhere(
+        session,
+        key=key,
+        wanted=who.targets,
+        per_unit=per_unit,
+        opens_at=opens_at,
+        closes_at=closes_at,
+        series_id=series_id,
+    )
+    if not taken:
+        return who, 0, ()
+    kept = [t for t in who.targets if (t.unit_id if per_unit else t.person_id) not in taken]
+    return dataclasses.replace(who, targets=kept), len(taken), tuple(runs)
 
 
 async def _populate(
@@ -239,7 +282,6 @@ async def _populate(
     policy: ReminderPolicy,
     now: dt.datetime,
     tz: tzinfo,
-    channel: Channel,
     default_locale: str,
 ) -> int:
     """Freeze the run's targets and queue one invitation each; how many were queued (the
@@ -265,7 +307,7 @@ async def _populate(
                 "person_id": target.person_id,
                 "chat_id": chat.chat_id if chat else None,
                 "external_id": chat.external_id if chat else None,
-                "channel": channel,
+                "channel": chat.channel if chat else None,
                 "text": texts.get(locale, texts[default_locale]),
                 "available_at": available_at,
                 "created_at": now,
@@ -288,7 +330,6 @@ async def launch(
     definition_id: int | None,
     now: dt.datetime | None = None,
     tz: tzinfo = DEFAULT_TZ,
-    channel: Channel = Channel.TELEGRAM,
     default_locale: str = DEFAULT_LOCALE,
 ) -> Launched:
     """Launch a campaign on the actor's behalf (see the module doc); never commits.
@@ -322,7 +363,23 @@ async def launch(
     ):
         return Launched(LaunchOutcome.ALREADY, title=defn.title, scope_name=scope.name)
     per_unit = defn.audience == Answerers.UNIT
-    who = await _collect(session, defn=defn, units=units, audience=plan.audience, channel=channel)
+    who = await _collect(session, defn=defn, units=units, audience=plan.audience)
+    who, asked, elsewhere = await _leave_to_other_runs(
+        session, key=plan.key, who=who, per_unit=per_unit, opens_at=opens_at, closes_at=closes_at
+    )
+    if asked and (not plan.skip_asked or not who.targets):
+        return Launched(
+            LaunchOutcome.OVERLAP,
+            title=defn.title,
+            scope_name=scope.name,
+            per_unit=per_unit,
+            targets=len(who.targets),
+            asked_elsewhere=asked,
+            others=_counted(who, per_unit),
+            elsewhere=tuple(
+                dataclasses.replace(e, closes_at=_local(e.closes_at, tz)) for e in elsewhere
+            ),
+        )
     if not who.targets:
         return Launched(
             LaunchOutcome.EMPTY,
@@ -357,7 +414,6 @@ async def launch(
         policy=plan.policy,
         now=moment,
         tz=tz,
-        channel=channel,
         default_locale=default_locale,
     )
     planned = reminder_times(opens_at, closes_at, plan.policy, tz)
@@ -375,6 +431,11 @@ async def launch(
         reminders=tuple(_local(t, tz) for t in planned) if plan.policy.max_per_person else (),
         period_label=label,
         recurrence=recurrence,
+        asked_elsewhere=asked,
+        others=_counted(who, per_unit),
+        elsewhere=tuple(
+            dataclasses.replace(e, closes_at=_local(e.closes_at, tz)) for e in elsewhere
+        ),
     )
 
 
@@ -401,7 +462,6 @@ async def reminder_pass(
     now: dt.datetime,
     tz: tzinfo = DEFAULT_TZ,
     policy_default: ReminderPolicy | None = None,
-    channel: Channel = Channel.TELEGRAM,
     default_locale: str = DEFAULT_LOCALE,
 ) -> PassStats:
     """Close expired runs, then write every reminder due at ``now``; never commits.
@@ -437,7 +497,6 @@ async def reminder_pass(
             texts=texts,
             default_locale=default_locale,
             now=now,
-            channel=channel,
         )
         written += await store.send_due_reminders(
             session, batch=batch, due_at=due_at, max_per_person=policy.max_per_person
@@ -464,7 +523,6 @@ async def roll_series(
     registry: SurveyRegistry,
     tz: tzinfo = DEFAULT_TZ,
     policy_default: ReminderPolicy | None = None,
-    channel: Channel = Channel.TELEGRAM,
     default_locale: str = DEFAULT_LOCALE,
 ) -> list[Rolled]:
     """Start the run of the current period of every recurring series whose newest run is
@@ -510,7 +568,17 @@ async def roll_series(
             run_index=index,
         )
         assert run.id is not None
-        who = await _collect(session, defn=defn, units=units, audience=audience, channel=channel)
+        who = await _collect(session, defn=defn, units=units, audience=audience)
+        # The officer agreed at launch that those another run asks are left to it.
+        who, _, _ = await _leave_to_other_runs(
+            session,
+            key=defn.key,
+            who=who,
+            per_unit=latest.per_unit,
+            opens_at=opens_at,
+            closes_at=closes_at,
+            series_id=latest.series_id,
+        )
         await _populate(
             session,
             run_id=run.id,
@@ -521,7 +589,6 @@ async def roll_series(
             policy=run_policy(latest, default),
             now=now,
             tz=tz,
-            channel=channel,
             default_locale=default_locale,
         )
         rolled.append(Rolled(latest.series_id, run.id, run.period_label or "", len(who.targets)))
@@ -688,7 +755,6 @@ async def remind_by_hand(
     now: dt.datetime | None = None,
     tz: tzinfo = DEFAULT_TZ,
     quiet: QuietHours | None = None,
-    channel: Channel = Channel.TELEGRAM,
     default_locale: str = DEFAULT_LOCALE,
 ) -> ManualReminders:
     """An officer reminds everyone who has not finished, at most once a day per person
@@ -721,7 +787,6 @@ async def remind_by_hand(
         texts=texts,
         default_locale=default_locale,
         now=moment,
-        channel=channel,
         available_at=at,
     )
     count = await store.send_manual_reminders(session, batch=batch, not_since=day_start)

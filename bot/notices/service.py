@@ -51,7 +51,6 @@ from bot.services.actors import Actor
 from bot.texts import render
 from storage import notices as store
 from storage.models import (
-    Channel,
     DeliveryStatus,
     Notice,
     NoticeStatus,
@@ -198,13 +197,12 @@ async def resolve_audience(session: AsyncSession, *, actor: Actor, spec: Audienc
     return spec.with_unit_ids(tuple(dict.fromkeys(ids)))
 
 
-def _filter(audience: Audience, units: Sequence[Unit], channel: Channel) -> store.AudienceFilter:
+def _filter(audience: Audience, units: Sequence[Unit]) -> store.AudienceFilter:
     return store.AudienceFilter(
         paths=tuple(u.path for u in units),
         public=audience.public,
         members_only=audience.members_only,
         tag=audience.tag,
-        channel=channel,
     )
 
 
@@ -379,7 +377,6 @@ async def preview(
     actor: Actor,
     notice: Notice,
     now: dt.datetime | None = None,
-    channel: Channel = Channel.TELEGRAM,
     tz: dt.tzinfo = TZ,
 ) -> Preview:
     """Render the draft for its author as the sample recipient, check its HTML and count the
@@ -402,7 +399,7 @@ async def preview(
         problems = tuple(validate_html(body))  # lines as the officer wrote them
     except NoticeTemplateError as exc:
         error = exc
-    counts = await store.audience_counts(session, audience=_filter(audience, units, channel))
+    counts = await store.audience_counts(session, audience=_filter(audience, units))
     return Preview(
         notice=notice,
         body=body,
@@ -467,7 +464,6 @@ async def confirm(
     actor: Actor,
     notice_id: int,
     now: dt.datetime,
-    channel: Channel = Channel.TELEGRAM,
     tz: dt.tzinfo = TZ,
     default_locale: str = "vi",
     quiet: QuietHours | None = None,
@@ -508,9 +504,7 @@ async def confirm(
     problems = tuple(validate_html(sample))
     if problems:
         return Confirmed(ConfirmOutcome.INVALID, notice, problems=problems)
-    recipients = await store.audience_recipients(
-        session, audience=_filter(audience, units, channel)
-    )
+    recipients = await store.audience_recipients(session, audience=_filter(audience, units))
     if not recipients:
         return Confirmed(ConfirmOutcome.EMPTY, notice)
     try:
@@ -533,7 +527,7 @@ async def confirm(
                 notice_id=notice.id,
                 person_id=recipient.person_id,
                 chat_id=recipient.chat_id,
-                channel=channel,
+                channel=recipient.channel,
                 external_id=recipient.external_id,
                 text=text,
                 status=DeliveryStatus.QUEUED if reason is None else DeliveryStatus.UNREACHABLE,
@@ -771,7 +765,6 @@ async def ack_reminder_pass(
     now: dt.datetime,
     policy: AckReminderPolicy | None = None,
     tz: dt.tzinfo = TZ,
-    channel: Channel = Channel.TELEGRAM,
     default_locale: str = "vi",
 ) -> int:
     """Write the automatic reminders due at ``now`` (none during quiet hours: they wait for
@@ -789,7 +782,6 @@ async def ack_reminder_pass(
         default_locale=default_locale,
         now=moment,
         max_per_delivery=cap,
-        channel=channel,
     )
     return await store.remind_unacknowledged(
         session,
@@ -819,7 +811,6 @@ async def remind_unacknowledged(
     now: dt.datetime | None = None,
     policy: AckReminderPolicy | None = None,
     tz: dt.tzinfo = TZ,
-    channel: Channel = Channel.TELEGRAM,
     default_locale: str = "vi",
 ) -> AckReminders:
     """An officer reminds everyone who received the notice and has not acknowledged it: at
@@ -840,7 +831,6 @@ async def remind_unacknowledged(
         default_locale=default_locale,
         now=moment,
         max_per_delivery=p.max_per_person,
-        channel=channel,
         available_at=at,
     )
     written = await store.remind_unacknowledged(

@@ -35,7 +35,7 @@ class UrgentPolicy:
     escalate_after: dt.timedelta
 
 
-async def _first_reachable(
+async def first_reachable(
     session: AsyncSession, chain: Sequence[Unit]
 ) -> tuple[Unit | None, list[Officer]]:
     """The first body of ``chain`` with an officer who can be written to, and those officers."""
@@ -81,7 +81,7 @@ async def alert_urgent(
     """Queue the alert of a new urgent case (in the caller's transaction); returns how many
     officers it is queued to.  A CĐCS with nobody to write to passes it up at once."""
     chain = await people.union_bodies_above(session, unit=unit)
-    body, officers = await _first_reachable(session, chain)
+    body, officers = await first_reachable(session, chain)
     if body is None:
         return 0
     cdcs = chain[0] if chain else unit
@@ -114,7 +114,7 @@ async def escalation_pass(
     for case, unit in await cases.urgent_unopened(session, reported_before=now - escalate_after):
         chain = await people.union_bodies_above(session, unit=unit)
         # Above the CĐCS (the first body of the chain), the nearest body with someone to write.
-        body, officers = await _first_reachable(session, chain[1:])
+        body, officers = await first_reachable(session, chain[1:])
         case.escalated_at = now
         if body is None:
             continue

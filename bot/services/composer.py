@@ -200,7 +200,6 @@ class Composer:
                 actor=actor,
                 notice_id=notice_id,
                 now=dt.datetime.now(dt.UTC),
-                channel=actor.chat.channel,
                 tz=self.tz,
                 quiet=self.quiet,
             )
@@ -232,9 +231,7 @@ class Composer:
     async def _view(self, session: AsyncSession, actor: Actor, notice: Notice) -> ComposeView:
         step = Step(notice.compose_step or Step.TITLE)
         if step == Step.PREVIEW:
-            preview = await notices.preview(
-                session, actor=actor, notice=notice, channel=actor.chat.channel
-            )
+            preview = await notices.preview(session, actor=actor, notice=notice)
             return ComposeView(step, notice, preview=preview)
         if step == Step.AUDIENCE:
             audience = Audience.from_json(notice.audience)

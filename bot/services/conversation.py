@@ -158,6 +158,21 @@ class Offer:
 STANDING_OUTCOMES = (Outcome.HARDSHIP_CASE, Outcome.LEGAL_CASE, Outcome.WELFARE_BENEFIT)
 
 
+_ENTRY_ORDER = {ResponseState.IN_PROGRESS: 0, ResponseState.COMPLETED: 1, None: 2}
+
+
+def _one_entry_per_survey(offers: list[Offer]) -> list[Offer]:
+    """One entry per survey: a member asked in two open runs of it (a province run and a
+    CĐCS run launched before launches checked for overlap) sees the run they started or
+    answered, else the older one; one person answers a survey once a period."""
+    best: dict[str, Offer] = {}
+    for offer in offers:  # oldest run first
+        kept = best.get(offer.key)
+        if kept is None or _ENTRY_ORDER.get(offer.state, 2) < _ENTRY_ORDER.get(kept.state, 2):
+            best[offer.key] = offer
+    return [o for o in offers if best[o.key] is o]
+
+
 class Conversation:
     """The survey-answering service; one per application, stateless between calls."""
 
@@ -205,6 +220,7 @@ class Conversation:
             ):
                 state = ResponseState.COMPLETED
             result.append(Offer(row.key, defn.title, run.id, unit.name, state))
+        result = _one_entry_per_survey(result)
         started = await self._standing_states(session, person_id=actor.person.id, keys=standing)
         for key in standing:
             form = self.registry.builtins[key]

@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.services.actors import Actor, load_actor
-from storage import chats, people
-from storage.models import ChatStage, Person, Role, Unit, utcnow
+from bot.texts import label, render
+from storage import campaigns, chats, outbox, people
+from storage.models import ChatStage, DeliveryKind, Person, Role, Unit, utcnow
 from surveys.phone import normalize_phone
 
 _ROLE_WORDS = frozenset(r.value for r in Role)
@@ -96,3 +97,32 @@ async def set_role(
                 )
             )
     return RoleChange(RoleOutcome.SET, person, new_role, scope, tuple(reached))
+
+
+async def tell_new_role(session: AsyncSession, *, change: RoleChange, actor: Actor) -> bool:
+    """Tell the person of their new role on their own newest linked chat, whatever its channel
+    (through the outbox, in that chat's locale); not when it is the admin's own chat (they
+    read the answer).  Returns whether a message was queued."""
+    person = change.person
+    if change.outcome != RoleOutcome.SET or person is None or person.id is None:
+        return False
+    newest = (await campaigns.linked_chats(session, person_ids=[person.id])).get(person.id)
+    if newest is None or newest.chat_id == actor.chat.id:
+        return False
+    locale = newest.locale or actor.locale
+    role = change.role.value if change.role else ""
+    text = render(
+        "member/role_changed.txt",
+        locale,
+        role=label("role_name", locale, role=role),
+        scope=change.scope,
+    )
+    row = {
+        "kind": DeliveryKind.MESSAGE,
+        "person_id": person.id,
+        "chat_id": newest.chat_id,
+        "channel": newest.channel,
+        "external_id": newest.external_id,
+        "text": text,
+    }
+    return await outbox.enqueue(session, rows=[row]) == 1
