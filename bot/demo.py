@@ -13,9 +13,12 @@ it and report hardship cases, so that ``/stats`` shows real figures.
 
 Input language (also accepted from ``--script FILE`` or a non-terminal stdin, one line each):
 text and /commands as typed in Telegram; ``#N`` presses the N-th inline button of the last
-message with buttons (``#text`` the button with that text); ``#contact`` shares one's phone;
-``:who`` changes persona; ``:as PHONE`` acts as anyone in the sample roster; ``:help``;
-``:quit`` (or end of input).
+message with buttons (``#text`` the button with that text); ``#M.N`` (or ``#M text``) presses a
+button of the chat's message numbered M, however many came after it, as a tap on an older
+message in Telegram (each button is printed as ``[M.N]``; the last
+:data:`bot.channels.local.KEYBOARD_HISTORY` messages with buttons of each chat can be pressed);
+``#contact`` shares one's phone; ``:who`` changes persona; ``:as PHONE`` acts as anyone in the
+sample roster; ``:help``; ``:quit`` (or end of input).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import asyncio
 import datetime as dt
 import html
 import itertools
+import re
 import sys
 import tempfile
 import time
@@ -39,7 +43,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from bot.app import App, build_app, set_default_commands
-from bot.channels.local import TOKEN, InlineButton, LocalEvent, LocalMessage, LocalSession
+from bot.channels.local import TOKEN, LocalEvent, LocalMessage, LocalSession
 from bot.roster import RosterFileError, import_roster, sample_paths
 from bot.settings import SettingsError, load_settings
 from bot.texts import environment, label, render
@@ -462,16 +466,35 @@ class Demo:
         await self.feed({"message": self._message(user, contact=contact)})
 
     async def press(self, user: DemoUser, wanted: str, *, strict: bool) -> None:
-        message = self.session.chat(user.user_id).last_with_buttons()
-        if message is None:
-            self.problem("no_buttons", strict)
+        """``wanted`` is what follows ``#``: a button of the latest message with buttons, or
+        ``M.N``/``M text``, a button of the chat's message numbered M (see the module doc)."""
+        chat = self.session.chat(user.user_id)
+        latest = chat.last_with_buttons()
+        tag, wanted = parse_press(wanted, latest)
+        if tag is None:
+            message = latest
+            if message is None:
+                self.problem("no_buttons", strict)
+                return
+        else:
+            message = chat.keyboard(tag)
+            if message is None:
+                self.problem("no_such_message", strict, id=tag, n=chat.history)
+                return
+            if not message.flat_buttons:
+                self.problem("no_buttons_left", strict, id=tag)
+                return
+        index = find_button(message, wanted)
+        if index is None:
+            if tag is None:
+                self.problem("no_such_button", strict, wanted=wanted)
+            else:
+                self.problem("no_such_button_on", strict, wanted=wanted, id=tag)
             return
-        button = find_button(message, wanted)
-        if button is None:
-            self.problem("no_such_button", strict, wanted=wanted)
-            return
+        button = message.flat_buttons[index]
         if not self.quiet:
-            self.console.print(self.ui("pressed", text=button.text), style="dim")
+            at = button_address(message, index)
+            self.console.print(self.ui("pressed", text=button.text, at=at), style="dim")
         if button.callback_data is None:
             if button.url and not self.quiet:
                 self.console.print(button.url, style="underline blue")
@@ -531,30 +554,55 @@ class Demo:
 
 
 def buttons_text(message: LocalMessage) -> Text:
+    """The keyboard, each button with what presses it: ``[M.N]``, the N-th button of the
+    chat's message numbered M."""
     text = Text()
-    number = 0
+    index = 0
     for row in message.buttons:
         text.append("\n")
         for i, button in enumerate(row):
-            number += 1
             if i:
                 text.append("   ")
-            text.append(f"[{number}] ", style="bold")
+            text.append(f"[{button_address(message, index)}] ", style="bold")
             text.append(button.text, style="reverse")
+            index += 1
     return text
 
 
-def find_button(message: LocalMessage, wanted: str) -> InlineButton | None:
-    """``N`` (1-based, reading order), the exact text, or the one button whose text has it."""
+def button_address(message: LocalMessage, index: int) -> str:
+    """``M.N`` for the button at ``index`` (0-based, reading order) of message number M."""
+    return f"{message.tag}.{index + 1}" if message.tag is not None else str(index + 1)
+
+
+# "#3.2": message 3, button 2; "#3 text": message 3, the button with that text.
+_ADDRESSED = re.compile(r"(\d+)(?:\.(\d+)|\s+(\S.*))")
+
+
+def parse_press(wanted: str, latest: LocalMessage | None) -> tuple[int | None, str]:
+    """What ``#wanted`` presses: (the message's number, the button) for ``M.N`` and ``M text``,
+    else (None, wanted), a button of the latest message with buttons.  A button of that latest
+    message whose text is the whole of ``M text`` ("#14 ngày") wins over the address."""
+    match = _ADDRESSED.fullmatch(wanted)
+    if match is None:
+        return None, wanted
+    tag, number, text = match.groups()
+    if text is not None and latest is not None and find_button(latest, wanted) is not None:
+        return None, wanted
+    return int(tag), number or text
+
+
+def find_button(message: LocalMessage, wanted: str) -> int | None:
+    """The index (0-based, reading order) of the button ``wanted`` names: ``N`` (1-based), the
+    exact text, or the one button whose text has it."""
     flat = message.flat_buttons
     if wanted.isdigit():
         index = int(wanted) - 1
-        return flat[index] if 0 <= index < len(flat) else None
+        return index if 0 <= index < len(flat) else None
     folded = wanted.casefold()
-    for button in flat:
+    for index, button in enumerate(flat):
         if button.text.casefold() == folded:
-            return button
-    loose = [b for b in flat if folded in b.text.casefold()]
+            return index
+    loose = [i for i, b in enumerate(flat) if folded in b.text.casefold()]
     return loose[0] if len(loose) == 1 else None
 
 

@@ -26,8 +26,9 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from rich.console import Console
 
-from bot.channels.local import TOKEN, LocalEvent, LocalSession
-from bot.demo import html_to_text, run_demo
+from bot.channels.local import KEYBOARD_HISTORY, TOKEN, LocalEvent, LocalSession
+from bot.demo import html_to_text, parse_press, run_demo
+from bot.texts import render
 
 BOX = re.compile(r"[│╭╮╰╯─]")
 
@@ -192,6 +193,173 @@ def test_newcomer_is_confirmed_by_the_chair(tmp_path: Path) -> None:
     member = section(text, "Phạm Minh Tuấn › /stats", ":as 0900")
     assert "Lệnh này dành cho cán bộ công đoàn được phân quyền" in member
     assert "Không có ai trong danh sách mẫu với số 0900 000 000." in text
+
+
+def hardship_report(situation: str, category: str) -> list[str | Callable[[], str]]:
+    """The member files a hardship report of their own, not urgent."""
+    return [
+        "/surveys",
+        "#Báo cáo hoàn cảnh khó khăn",
+        "#Của bản thân tôi",
+        f"#{category}",
+        situation,
+        "#Không",
+        "#Gửi",
+    ]
+
+
+def test_a_button_of_an_older_message_acts_on_that_message(tmp_path: Path) -> None:
+    """Two case cards on the officer's screen: a button of the older one changes that case and
+    edits that card, as a tap on an older message in Telegram; ``#N`` alone is still the latest
+    card's; each persona's chat keeps its own numbering."""
+    term, out = console()
+    first, second = "Mẹ bị ốm nặng, nằm viện dài ngày.", "Nhà bị sập mái sau bão."
+
+    def cards() -> tuple[str, str, int, int]:
+        """The two cards /cases printed for the member's reports, oldest message first: their
+        texts and their numbers (what the buttons show before the dot)."""
+        listing = flat(out.getvalue()).split("Lê Thị Mai Anh › /cases", 1)[1]
+        tags = {}
+        for situation in (first, second):
+            after = listing[listing.index(situation) :]
+            found = re.search(r"\[(\d+)\.1\] 🏠 Đã thăm hỏi", after)
+            assert found is not None
+            tags[situation] = int(found.group(1))
+        older, newer = sorted(tags, key=listing.index)
+        return older, newer, tags[older], tags[newer]
+
+    def press_older() -> str:
+        return f"#{cards()[2]}.1"
+
+    def surveys_list() -> str:
+        """The member's first /surveys list (pressed again after the officer's turn)."""
+        member = flat(out.getvalue()).split("Phạm Minh Tuấn › /surveys", 1)[1]
+        found = re.search(r"\[(\d+)\.(\d+)\] 📝 Báo cáo hoàn cảnh khó khăn", member)
+        assert found is not None
+        return f"#{found.group(1)} Báo cáo hoàn cảnh"
+
+    stdin = LazyInput(
+        [
+            "1",
+            "/start",
+            "#1",
+            "#contact",
+            *hardship_report(first, "Ốm đau"),
+            *hardship_report(second, "Thiên tai"),
+            ":who",
+            "2",
+            "/cases",
+            press_older,
+            "#999.1",
+            lambda: f"#{cards()[2]} Đóng hồ sơ",
+            "#1",
+            ":who",
+            "1",
+            surveys_list,
+            ":quit",
+        ]
+    )
+
+    assert run_demo(console=term, stdin=stdin) == 0
+
+    text = flat(out.getvalue())
+    older, newer, older_tag, newer_tag = cards()
+    assert older_tag < newer_tag  # numbered as printed
+
+    # The older card's button: its case is visited, and that card (not the latest) is edited.
+    pressed = section(text, f"Lê Thị Mai Anh › #{older_tag}.1", "Lê Thị Mai Anh › #999.1")
+    assert f"👆 Bấm «🏠 Đã thăm hỏi» [{older_tag}.1]" in pressed
+    assert "💬 Đã cập nhật trường hợp #" in pressed and ": 🏠 Đã thăm hỏi." in pressed
+    edited = pressed[pressed.index("Chatbot (đã sửa)") :]
+    assert older in edited and newer not in edited
+    assert "Tình trạng: 🏠 Đã thăm hỏi" in edited
+    assert f"[{older_tag}.1] 🤝 Đã hỗ trợ" in edited  # its new buttons, under the same number
+
+    # An unknown number, and a button the older card no longer has: one clear line each.
+    assert (
+        "Không có tin nhắn số 999 để bấm trong cuộc trò chuyện này: mỗi nút ghi [số tin "
+        f"nhắn.số nút], và chỉ {KEYBOARD_HISTORY} tin nhắn có nút gần nhất còn bấm được."
+    ) in text
+    assert f"Tin nhắn số {older_tag} không có nút «Đóng hồ sơ»." in text
+
+    # "#1" alone: the first button of the latest card, the newer case.
+    latest = section(text, "Lê Thị Mai Anh › #1 ", "Lê Thị Mai Anh › :who")
+    assert f"👆 Bấm «🏠 Đã thăm hỏi» [{newer_tag}.1]" in latest
+    assert newer in latest and older not in latest and "Tình trạng: 🏠 Đã thăm hỏi" in latest
+
+    # Back as the member: a button of his own older list, numbered in his own chat.
+    member = text[text.rindex("Thầy/cô đang vào vai Phạm Minh Tuấn.") :]
+    assert "👆 Bấm «📝 Báo cáo hoàn cảnh khó khăn»" in member
+    assert "Thầy/cô báo cáo hoàn cảnh khó khăn của ai?" in member
+
+
+def test_help_names_the_history_kept() -> None:
+    assert f"(đến {KEYBOARD_HISTORY} tin)" in render("demo/help.txt", "vi")
+    assert f"(up to {KEYBOARD_HISTORY})" in " ".join(render("demo/help.txt", "en").split())
+
+
+async def test_parse_press() -> None:
+    session = LocalSession()
+    bot = Bot(TOKEN, session=session)
+    days = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="14 ngày", callback_data="d14")]]
+    )
+    await bot.send_message(42, "Bao lâu?", reply_markup=days)
+    latest = session.chat(42).last_with_buttons()
+    assert parse_press("3.2", latest) == (3, "2")
+    assert parse_press("3 Đã hỗ trợ", latest) == (3, "Đã hỗ trợ")
+    assert parse_press("3", latest) == (None, "3")  # the latest message's third button
+    assert parse_press("Xong", latest) == (None, "Xong")
+    # a button of the latest message whose text starts with a number wins over an address
+    assert parse_press("14 ngày", latest) == (None, "14 ngày")
+    assert parse_press("14 ngày", None) == (14, "ngày")
+
+
+async def test_local_session_numbers_the_messages_with_a_keyboard() -> None:
+    session = LocalSession()
+    bot = Bot(TOKEN, session=session)
+
+    def keyboard(*texts: str) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text=t, callback_data=t) for t in texts]]
+        )
+
+    chat = session.chat(42)
+    first = await bot.send_message(42, "một", reply_markup=keyboard("A", "B"))
+    await bot.send_message(42, "không có nút")
+    second = await bot.send_message(42, "hai", reply_markup=keyboard("C"))
+    assert [chat.messages[m.message_id].tag for m in (first, second)] == [1, 2]
+    other = session.chat(43)
+    await bot.send_message(43, "chat khác", reply_markup=keyboard("X"))
+    assert other.messages[1].tag == 1  # each chat counts its own
+
+    # An edit changes the keyboard a press sees, under the same number; with none left the
+    # message keeps its number; a message that gets its first keyboard by an edit gets one.
+    await bot.edit_message_reply_markup(
+        chat_id=42, message_id=first.message_id, reply_markup=keyboard("D")
+    )
+    message = chat.keyboard(1)
+    assert message is not None and [b.text for b in message.flat_buttons] == ["D"]
+    assert message.raw["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "D"
+    await bot.edit_message_text("một (xong)", chat_id=42, message_id=first.message_id)
+    message = chat.keyboard(1)
+    assert message is not None and not message.flat_buttons
+    assert "reply_markup" not in message.raw
+    await bot.edit_message_reply_markup(chat_id=42, message_id=2, reply_markup=keyboard("E"))
+    assert chat.messages[2].tag == 3 and chat.keyboard(3) is chat.messages[2]
+    assert chat.last_with_buttons() is chat.messages[second.message_id]
+
+    # Only the last KEYBOARD_HISTORY stay pressable; a deleted message is gone.
+    for n in range(KEYBOARD_HISTORY):
+        await bot.send_message(42, f"tin {n}", reply_markup=keyboard("F"))
+    assert chat.keyboard(1) is None and chat.keyboard(3) is None
+    last = chat.last_with_buttons()
+    assert last is not None and last.tag == 3 + KEYBOARD_HISTORY
+    oldest = chat.keyboard(4)
+    assert oldest is not None and oldest.text == "tin 0"
+    assert len(chat.keyboards) == KEYBOARD_HISTORY
+    await bot.delete_message(42, oldest.message_id)
+    assert chat.keyboard(4) is None
 
 
 def test_script_file_missing() -> None:

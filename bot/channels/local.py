@@ -6,7 +6,10 @@ would call Telegram, and it answers with the objects Telegram returns (a ``Messa
 aiogram's own response checking, so Telegram's errors ("message is not modified", "message to
 edit not found") surface as the same exceptions.  It keeps what each private chat shows (the
 bot's messages with their current text and inline keyboard, the reply keyboard under the input
-field) so that a driver can press buttons, and reports every outgoing event to a listener.
+field) so that a driver can press buttons, and reports every outgoing event to a listener.  Each
+message that shows an inline keyboard gets a number in its chat (1, 2, 3...: its ``tag``), kept
+through edits; the last :data:`KEYBOARD_HISTORY` of them can be looked up by that number, so
+that a button of an older message can be pressed as on Telegram.
 
 Incoming updates do not come from here: the driver builds them and feeds them to the inbox
 runner, as the Telegram channel does with what ``getUpdates`` returns.
@@ -50,6 +53,9 @@ BOT_ID = 7000000001
 BOT_USERNAME = "congdoan_demo_bot"
 BOT_NAME = "Congdoan Demo"
 TOKEN = f"{BOT_ID}:local-demo"  # aiogram wants "<digits>:<secret>"; nothing checks the secret
+
+# How many messages with an inline keyboard each chat keeps pressable (the most recent ones).
+KEYBOARD_HISTORY = 50
 
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
@@ -111,6 +117,7 @@ class LocalMessage:
     raw: JsonDict  # the Message object as the Bot API returns it
     edits: int = 0
     deleted: bool = False
+    tag: int | None = None  # its number among the chat's messages with a keyboard
 
     @property
     def flat_buttons(self) -> list[InlineButton]:
@@ -124,6 +131,9 @@ class LocalChat:
     messages: dict[int, LocalMessage] = field(default_factory=dict)
     reply_keyboard: list[list[ReplyButton]] | None = None
     commands: list[tuple[str, str]] = field(default_factory=list)
+    history: int = KEYBOARD_HISTORY
+    tags_given: int = 0
+    keyboards: dict[int, int] = field(default_factory=dict)  # tag → message id, oldest first
 
     def take_message_id(self) -> int:
         message_id = self.next_message_id
@@ -136,6 +146,23 @@ class LocalChat:
             if not message.deleted and message.flat_buttons:
                 return message
         return None
+
+    def keyboard(self, tag: int) -> LocalMessage | None:
+        """The message numbered ``tag``, while it is one of the last ``history`` messages
+        with a keyboard and not deleted (its keyboard may since have been edited away)."""
+        message_id = self.keyboards.get(tag)
+        message = None if message_id is None else self.messages.get(message_id)
+        return None if message is None or message.deleted else message
+
+    def number(self, message: LocalMessage) -> None:
+        """Give a message that shows a keyboard its number, unless it still has one."""
+        if not message.flat_buttons or (message.tag is not None and message.tag in self.keyboards):
+            return
+        self.tags_given += 1
+        message.tag = self.tags_given
+        self.keyboards[message.tag] = message.message_id
+        while len(self.keyboards) > self.history:
+            del self.keyboards[next(iter(self.keyboards))]
 
 
 EventKind = Literal["message", "edit", "toast", "commands"]
@@ -348,6 +375,7 @@ class LocalSession(BaseSession):
             raw["reply_markup"] = {"inline_keyboard": _inline_rows(markup)}
         message = LocalMessage(chat_id, raw["message_id"], text, parse_mode, buttons, raw)
         chat.messages[message.message_id] = message
+        chat.number(message)
         reply = _reply_buttons(markup)
         removes = isinstance(markup, dict) and bool(markup.get("remove_keyboard"))
         if reply is not None:
@@ -399,6 +427,7 @@ class LocalSession(BaseSession):
         if buttons:
             raw["reply_markup"] = {"inline_keyboard": _inline_rows(markup)}
         message.raw = raw
+        self.chat(message.chat_id).number(message)
         self._emit(LocalEvent("edit", chat_id=message.chat_id, message=message))
         return raw
 
