@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -64,6 +65,8 @@ from storage.models import (  # noqa: E402
 )
 
 # Thursday 26/11/2026 10:00 in Vietnam (03:00 UTC), outside quiet hours.
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")  # the zone and language the settings give by default
+LOCALE = "vi"
 NOW = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
 POLICY = AckReminderPolicy()  # 48 hours, one automatic reminder, at most 3 in all
 SENT = NOW - POLICY.after - dt.timedelta(minutes=5)
@@ -163,7 +166,9 @@ async def ours(db: Database) -> tuple[list[float], list[int]]:
     for moment in (NOW, NOW, NOW + dt.timedelta(minutes=1)):
         start = time.perf_counter()
         async with db.session() as s:
-            written.append(await ack_reminder_pass(s, now=moment, policy=POLICY))
+            written.append(
+                await ack_reminder_pass(s, now=moment, policy=POLICY, tz=TZ, default_locale=LOCALE)
+            )
         times.append(time.perf_counter() - start)
     return times, written
 
@@ -217,7 +222,7 @@ async def naive(db: Database) -> tuple[float, int]:
                 )
             ).scalar_one_or_none()
             usable = chat is not None and not chat.stopped and chat.unreachable_at is None
-            locale = chat.locale if chat is not None and chat.locale in headers else "vi"
+            locale = chat.locale if chat is not None and chat.locale in headers else LOCALE
             new.append(
                 Delivery(
                     kind=DeliveryKind.REMINDER,

@@ -53,6 +53,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -63,7 +64,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from sqlmodel import col  # noqa: E402
 
 from bot.campaigns.schedule import (  # noqa: E402
-    DEFAULT_TZ,
     ReminderPolicy,
     due_reminder,
     reminder_times,
@@ -101,7 +101,8 @@ from storage.models import (  # noqa: E402
 )
 from storage.roster import refresh_statistics  # noqa: E402
 
-TZ = DEFAULT_TZ
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")  # the zone and language the settings give by default
+LOCALE = "vi"
 # The measured moment: Thursday 26/11/2026 10:00 in Asia/Ho_Chi_Minh, outside quiet hours.
 NOW = dt.datetime(2026, 11, 26, 10, 0, tzinfo=TZ).astimezone(dt.UTC)
 OPENS = NOW - dt.timedelta(days=20)
@@ -518,7 +519,7 @@ async def generate(db: Database, args: argparse.Namespace) -> Generated:
         await analyze(db, g)  # autovacuum has had days to do so
         started_pass = time.perf_counter()
         async with db.session() as session:
-            stats = await reminder_pass(session, now=moment, tz=TZ)
+            stats = await reminder_pass(session, now=moment, tz=TZ, default_locale=LOCALE)
             await session.execute(
                 update(t.deliveries)
                 .where(
@@ -710,7 +711,7 @@ async def naive_pass(session: AsyncSession, *, now: dt.datetime) -> int:
                     chat_id=chat.id if chat else None,
                     channel=Channel.TELEGRAM,
                     external_id=chat.external_id if chat else None,
-                    text=texts.get(chat.locale, texts["vi"]) if chat else texts["vi"],
+                    text=texts.get(chat.locale, texts[LOCALE]) if chat else texts[LOCALE],
                     ack_button=False,
                     status=DeliveryStatus.QUEUED if error is None else DeliveryStatus.UNREACHABLE,
                     attempts=0,
@@ -779,7 +780,7 @@ async def one_pass(db: Database, path: str, now: dt.datetime, timer: StatementTi
     runs_due = -1
     async with db.session() as session:
         if path == "ours":
-            stats = await reminder_pass(session, now=now, tz=TZ)
+            stats = await reminder_pass(session, now=now, tz=TZ, default_locale=LOCALE)
             written, runs_due = stats.reminders, stats.runs_due
         else:
             written = await naive_pass(session, now=now)

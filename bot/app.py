@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from aiogram import Bot, Dispatcher
@@ -191,6 +192,8 @@ def build_dispatcher(
         wake_delivery=wake_delivery,
         reminder_policy=policy or ReminderPolicy(),
         ack_policy=ack_policy or AckReminderPolicy(),
+        # The language of a recipient whose chat has none (the settings' locale).
+        default_locale=locale,
     )
     dp.update.outer_middleware(
         UnitOfWork(db, channel=channel, locale=locale, wake_delivery=wake_delivery)
@@ -222,7 +225,12 @@ async def build_app(
         raise
     conversation = Conversation(registry, tz=settings.tz, urgent=urgent_policy(settings))
     bot = make_bot(token, settings.telegram_api_url, session=bot_session)
-    sender = TelegramSender(bot, ack_markup, survey_markup=survey_markup)
+    # The buttons under outbox messages speak the settings' language.
+    sender = TelegramSender(
+        bot,
+        partial(ack_markup, locale=settings.locale),
+        survey_markup=partial(survey_markup, locale=settings.locale),
+    )
     # One limiter for every outbound call: the outbox's and the replies' (urgent, first).  The
     # limits are the platform's; the local channel (the demo) answers in-process and has none.
     outbound = delivery_settings(settings)
@@ -236,7 +244,11 @@ async def build_app(
         catalog=catalog,
         channel=channel,
         locale=settings.locale,
-        composer=Composer(tz=settings.tz, quiet=reminder_policy(settings).quiet),
+        composer=Composer(
+            tz=settings.tz,
+            default_locale=settings.locale,
+            quiet=reminder_policy(settings).quiet,
+        ),
         wake_delivery=worker.notify,
         report_signoff=SignOff.from_settings(settings),
         policy=reminder_policy(settings),

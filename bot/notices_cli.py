@@ -95,10 +95,11 @@ def send_command(
                         body=body,
                         audience=resolved,
                         send_at=send_at,
+                        tz=settings.tz,
                     )
                 except (AudienceError, notices.NoticeError) as exc:
                     raise operator_error(str(exc)) from None
-                preview = await notices.preview(session, actor=actor, notice=draft)
+                preview = await notices.preview(session, actor=actor, notice=draft, tz=settings.tz)
                 if preview.error is not None:
                     raise operator_error(preview.error.english())
                 if preview.problems:
@@ -126,6 +127,7 @@ def send_command(
                     notice_id=draft.id,
                     now=dt.datetime.now(dt.UTC),
                     tz=settings.tz,
+                    default_locale=settings.locale,
                     quiet=QuietHours(start=start, end=end),
                 )
                 if confirmed.outcome != notices.ConfirmOutcome.QUEUED:

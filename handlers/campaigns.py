@@ -56,6 +56,7 @@ async def on_launch(
     conversation: Conversation,
     reminder_policy: ReminderPolicy,
     wake_delivery: Callable[[], None],
+    default_locale: str,
 ) -> None:
     launchable = {d.key: d for d in conversation.launchable(actor.scope)}
     defn = launchable.get(callback_data.key)
@@ -92,6 +93,7 @@ async def on_launch(
             definition_id=await conversation.registry.row_id(session, defn.key),
             now=now,
             tz=conversation.tz,
+            default_locale=default_locale,
         )
         if result.outcome == campaigns.LaunchOutcome.LAUNCHED:
             replies.then(wake_delivery)  # the invitations are committed: send them now
@@ -133,11 +135,17 @@ async def on_campaign(
     conversation: Conversation,
     reminder_policy: ReminderPolicy,
     wake_delivery: Callable[[], None],
+    default_locale: str,
 ) -> None:
     me, locale, tz = chat_id(actor), actor.locale, conversation.tz
     if callback_data.action == "remind":
         sent = await campaigns.remind_by_hand(
-            session, actor=actor, run_id=callback_data.run, tz=tz, quiet=reminder_policy.quiet
+            session,
+            actor=actor,
+            run_id=callback_data.run,
+            tz=tz,
+            quiet=reminder_policy.quiet,
+            default_locale=default_locale,
         )
         if sent.outcome == campaigns.ManualOutcome.SENT:
             replies.then(wake_delivery)

@@ -291,21 +291,21 @@ def left(result: LeaveResult, locale: str) -> InlineKeyboardMarkup:
     )
 
 
-def survey_markup(run_id: int, locale: str = "vi") -> InlineKeyboardMarkup:
+def survey_markup(run_id: int, locale: str) -> InlineKeyboardMarkup:
     """The button under a campaign's invitation or reminder: opens (or resumes) the survey."""
     return InlineKeyboardMarkup(
         inline_keyboard=[[_button(label("answer_now", locale), SurveyOpenCb(run=run_id).pack())]]
     )
 
 
-def ack_markup(delivery_id: int, locale: str = "vi") -> InlineKeyboardMarkup:
+def ack_markup(delivery_id: int, locale: str) -> InlineKeyboardMarkup:
     """The "Đã nắm" button under a notice; it names the delivery row."""
     return InlineKeyboardMarkup(
         inline_keyboard=[[_button(label("ack", locale), AckCb(d=delivery_id).pack())]]
     )
 
 
-def acked_markup(delivery_id: int, locale: str = "vi") -> InlineKeyboardMarkup:
+def acked_markup(delivery_id: int, locale: str) -> InlineKeyboardMarkup:
     """Once acknowledged, the button says so (pressing it again changes nothing)."""
     return InlineKeyboardMarkup(
         inline_keyboard=[[_button(label("acked", locale), AckCb(d=delivery_id).pack())]]

@@ -102,9 +102,13 @@ async def on_compose_button(
 
 
 async def cmd_notices(
-    message: Message, session: AsyncSession, actor: Actor, replies: Replies
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    conversation: Conversation,
 ) -> None:
-    items = await notices.list_for(session, actor=actor)
+    items = await notices.list_for(session, actor=actor, tz=conversation.tz)
     text = render("notice/list.txt", actor.locale, notices=items)
     ids = [item.id for item in items]
     replies.send(chat_id(actor), text, keyboards.notices_list(ids, actor.locale))
@@ -116,8 +120,11 @@ async def on_notice_detail(
     session: AsyncSession,
     actor: Actor,
     replies: Replies,
+    conversation: Conversation,
 ) -> None:
-    found = await notices.detail(session, actor=actor, notice_id=callback_data.n)
+    found = await notices.detail(
+        session, actor=actor, notice_id=callback_data.n, tz=conversation.tz
+    )
     if found is None:
         replies.answer(query.id, render("stale.txt", actor.locale))
         return
@@ -135,10 +142,16 @@ async def on_notice_remind(
     conversation: Conversation,
     ack_policy: notices.AckReminderPolicy,
     wake_delivery: Callable[[], None],
+    default_locale: str,
 ) -> None:
     """ "Nhắc người chưa nắm": a reminder to each who has not acknowledged, once a day."""
     result = await notices.remind_unacknowledged(
-        session, actor=actor, notice_id=callback_data.n, policy=ack_policy, tz=conversation.tz
+        session,
+        actor=actor,
+        notice_id=callback_data.n,
+        policy=ack_policy,
+        tz=conversation.tz,
+        default_locale=default_locale,
     )
     text = render("notice/reminded.txt", actor.locale, result=result)
     replies.answer(query.id, text, alert=True)

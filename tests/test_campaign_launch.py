@@ -54,6 +54,7 @@ from storage.models import (
 )
 
 TZ = dt.timezone(dt.timedelta(hours=7))  # Asia/Ho_Chi_Minh has no DST: the same offsets
+LOCALE = "vi"
 
 
 def local(year: int, month: int, day: int, hour: int, minute: int = 0) -> dt.datetime:
@@ -150,6 +151,7 @@ async def launch(
             definition_id=await REGISTRY.row_id(s, key),
             now=now,  # type: ignore[arg-type]
             tz=TZ,
+            default_locale=LOCALE,
         )
 
 
@@ -291,7 +293,12 @@ async def test_each_person_is_invited_and_reminded_on_their_own_newest_chat(
     async with db.session() as s:
         actor = await actor_of(s, w, "oa")
         reminded = await service.remind_by_hand(
-            s, actor=actor, run_id=result.run_id or 0, now=local(2026, 11, 3, 10), tz=TZ
+            s,
+            actor=actor,
+            run_id=result.run_id or 0,
+            now=local(2026, 11, 3, 10),
+            tz=TZ,
+            default_locale=LOCALE,
         )
     assert (reminded.outcome, reminded.count, reminded.unreachable) == (
         service.ManualOutcome.SENT,
@@ -474,7 +481,9 @@ async def test_a_unit_survey_goes_to_cdcs_officers_and_one_answer_per_unit_count
     assert (rows[0].units, rows[0].units_done, rows[0].rate) == (2, 1, 0.5)
     # the reminder pass (3 days before closing) reminds oa only
     async with db.session() as s:
-        stats = await service.reminder_pass(s, now=closes - dt.timedelta(days=3), tz=TZ)
+        stats = await service.reminder_pass(
+            s, now=closes - dt.timedelta(days=3), tz=TZ, default_locale=LOCALE
+        )
     assert stats.reminders == 1
     assert await outbox(db, w, DeliveryKind.REMINDER) == Counter({("oa", "queued"): 1})
 
@@ -560,7 +569,9 @@ async def test_a_monthly_campaign_runs_once_per_period(db: Database) -> None:
 
     async def roll(at: dt.datetime) -> list[service.Rolled]:
         async with db.session() as s:
-            return await service.roll_series(s, now=at, registry=REGISTRY, tz=TZ)
+            return await service.roll_series(
+                s, now=at, registry=REGISTRY, tz=TZ, default_locale=LOCALE
+            )
 
     assert await roll(local(2026, 11, 30, 23)) == []
     december = await roll(local(2026, 12, 1, 8))
@@ -594,7 +605,7 @@ async def test_reminders_by_hand_at_most_once_a_day_per_person(db: Database) -> 
         async with db.session() as s:
             actor = await actor_of(s, w, by)
             return await service.remind_by_hand(
-                s, actor=actor, run_id=result.run_id or 0, now=at, tz=TZ
+                s, actor=actor, run_id=result.run_id or 0, now=at, tz=TZ, default_locale=LOCALE
             )
 
     # a1 has answered; of the 7 others, a3 has never linked a chat
@@ -622,7 +633,9 @@ async def test_reminders_by_hand_at_most_once_a_day_per_person(db: Database) -> 
     ).outcome == service.ManualOutcome.NOT_FOUND
     # manual reminders do not use up the automatic ones
     async with db.session() as s:
-        stats = await service.reminder_pass(s, now=local(2026, 11, 9, 17), tz=TZ)
+        stats = await service.reminder_pass(
+            s, now=local(2026, 11, 9, 17), tz=TZ, default_locale=LOCALE
+        )
     assert stats.reminders == 7
 
 
@@ -641,7 +654,9 @@ async def test_restart_after_a_day_down_sends_each_missed_reminder_once(db: Data
     w = await build(db)
     await launch(db, w, "activity_participation")
     clock = Clock(local(2026, 11, 9, 16))
-    scheduler = Scheduler(db, REGISTRY, SchedulerSettings(tz=TZ), clock=clock)
+    scheduler = Scheduler(
+        db, REGISTRY, SchedulerSettings(tz=TZ, default_locale=LOCALE), clock=clock
+    )
     try:
         first = await scheduler.tick()
         assert first is not None and first.reminders.reminders == 0
@@ -649,7 +664,9 @@ async def test_restart_after_a_day_down_sends_each_missed_reminder_once(db: Data
         await scheduler.stop()
     # The process is stopped from 09/11 16:00 until 11/11 18:00: two planned moments missed.
     clock.now = local(2026, 11, 11, 18)
-    restarted = Scheduler(db, REGISTRY, SchedulerSettings(tz=TZ), clock=clock)
+    restarted = Scheduler(
+        db, REGISTRY, SchedulerSettings(tz=TZ, default_locale=LOCALE), clock=clock
+    )
     try:
         ticks = [await restarted.tick() for _ in range(3)]
         assert [t.reminders.reminders for t in ticks if t] == [8, 0, 0]
@@ -670,8 +687,10 @@ async def test_a_second_scheduler_on_the_same_database_does_not_double_reminders
     await launch(db, w, "activity_participation")
     clock = Clock(local(2026, 11, 9, 17))
     other_db = Database(db.url, connect_args=db.connect_args)
-    one = Scheduler(db, REGISTRY, SchedulerSettings(tz=TZ), clock=clock)
-    two = Scheduler(other_db, REGISTRY, SchedulerSettings(tz=TZ), clock=clock)
+    one = Scheduler(db, REGISTRY, SchedulerSettings(tz=TZ, default_locale=LOCALE), clock=clock)
+    two = Scheduler(
+        other_db, REGISTRY, SchedulerSettings(tz=TZ, default_locale=LOCALE), clock=clock
+    )
     try:
         results = await asyncio.gather(one.tick(), two.tick(), one.tick(), two.tick())
         led = [r for r in results if r is not None]
@@ -719,7 +738,7 @@ async def test_apscheduler_ticks_the_passes_on_its_own(sqlite_db: Database) -> N
     scheduler = Scheduler(
         sqlite_db,
         REGISTRY,
-        SchedulerSettings(interval_seconds=0.05, tz=TZ),
+        SchedulerSettings(interval_seconds=0.05, tz=TZ, default_locale=LOCALE),
         clock=Clock(local(2026, 11, 9, 17)),
         on_written=woken.set,
     )
@@ -741,11 +760,17 @@ async def test_a_scheduled_notice_due_in_quiet_hours_goes_out_at_seven(db: Datab
     async with db.session() as s:
         admin = await actor_of(s, w, "admin")
         draft = await notices.create_draft(
-            s, actor=admin, title="Họp", body="Họp lúc 8 giờ", send_at=local(2026, 11, 2, 23)
+            s, actor=admin, title="Họp", body="Họp lúc 8 giờ", send_at=local(2026, 11, 2, 23), tz=TZ
         )
         assert draft.id is not None
         confirmed = await notices.confirm(
-            s, actor=admin, notice_id=draft.id, now=NOW, tz=TZ, quiet=QuietHours()
+            s,
+            actor=admin,
+            notice_id=draft.id,
+            now=NOW,
+            tz=TZ,
+            quiet=QuietHours(),
+            default_locale=LOCALE,
         )
     assert confirmed.send_at == local(2026, 11, 3, 7)
     async with db.session() as s:

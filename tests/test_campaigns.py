@@ -65,6 +65,8 @@ def utc(year: int, month: int, day: int, hour: int, minute: int) -> dt.datetime:
     return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC)
 
 
+TZ = dt.timezone(dt.timedelta(hours=7))  # Asia/Ho_Chi_Minh has no DST: the same offsets
+LOCALE = "vi"
 OPENS = utc(2026, 3, 1, 2, 0)  # 01/03 09:00 local
 CLOSES = utc(2026, 3, 20, 10, 0)  # 20/03 17:00 local
 FIRST = utc(2026, 3, 17, 10, 0)  # 3 days before
@@ -186,7 +188,13 @@ async def state_of(db: Database, w: World, name: str) -> tuple[int, object, obje
 
 async def run_pass(db: Database, now: dt.datetime, **kw: object) -> PassStats:
     async with db.session() as s:
-        return await reminder_pass(s, now=now, **kw)  # type: ignore[arg-type]
+        return await reminder_pass(
+            s,
+            now=now,
+            tz=TZ,
+            default_locale=LOCALE,
+            **kw,  # type: ignore[arg-type]
+        )
 
 
 async def reminders(db: Database) -> list[Delivery]:

@@ -75,6 +75,7 @@ from storage.models import (
 )
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+LOCALE = "vi"
 QUIET = QuietHours()  # 21:00–07:00
 SCHEDULE = DigestSchedule()  # Monday 08:00
 FULL_CATALOG = load_catalog()
@@ -275,7 +276,15 @@ async def run_pass(
     db: Database, now: dt.datetime, *, schedule: DigestSchedule = SCHEDULE, catalog: Catalog = A3C
 ) -> int:
     async with db.session() as s:
-        return await digest_pass(s, now=now, catalog=catalog, tz=TZ, schedule=schedule, quiet=QUIET)
+        return await digest_pass(
+            s,
+            now=now,
+            catalog=catalog,
+            tz=TZ,
+            schedule=schedule,
+            quiet=QUIET,
+            default_locale=LOCALE,
+        )
 
 
 async def digests(db: Database) -> list[Delivery]:

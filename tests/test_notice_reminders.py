@@ -34,6 +34,7 @@ from tests.test_notices import NOW, Province, _deliveries, _draft, _set, _utc, p
 __all__ = ["province"]  # the fixture, used by name
 
 VN = dt.timezone(dt.timedelta(hours=7))
+LOCALE = "vi"
 POLICY = AckReminderPolicy(after=dt.timedelta(hours=48), automatic=1, max_per_person=3)
 AUTO_HEADER = "⏰ <b>Nhắc lại:</b> thầy/cô chưa xác nhận đã nắm thông báo dưới đây.\n\n"
 HAND_HEADER = "🔔 <b>Công đoàn nhắc:</b> thầy/cô chưa xác nhận đã nắm thông báo dưới đây.\n\n"
@@ -43,7 +44,9 @@ async def _sent_notice(db: Database, p: Province) -> tuple[int, dict[str, Delive
     """The notice of the module doc, confirmed at NOW (09:30 in Vietnam)."""
     notice_id = await _draft(db, p)
     async with db.session() as s:
-        await confirm(s, actor=p.actor("o1", "DL"), notice_id=notice_id, now=NOW)
+        await confirm(
+            s, actor=p.actor("o1", "DL"), notice_id=notice_id, now=NOW, tz=VN, default_locale=LOCALE
+        )
     rows = await _deliveries(db, p, notice_id)
     for key in ("o1", "a1", "a3", "t1"):
         await _set(db, rows[key], status=DeliveryStatus.SENT, sent_at=NOW)
@@ -69,7 +72,7 @@ async def _reminders(db: Database, p: Province) -> list[tuple[str, Delivery]]:
 
 async def _pass(db: Database, at: dt.datetime, policy: AckReminderPolicy = POLICY) -> int:
     async with db.session() as s:
-        return await ack_reminder_pass(s, now=at, policy=policy)
+        return await ack_reminder_pass(s, now=at, policy=policy, tz=VN, default_locale=LOCALE)
 
 
 async def test_automatic_reminder_after_the_delay_once(db: Database, province: Province) -> None:
@@ -154,7 +157,13 @@ async def test_reminding_by_hand_once_a_day_and_at_most_the_cap(
     async def press(at: dt.datetime) -> tuple[AckRemindOutcome, int, int, dt.datetime | None]:
         async with db.session() as s:
             r = await remind_unacknowledged(
-                s, actor=officer, notice_id=notice_id, now=at, policy=POLICY
+                s,
+                actor=officer,
+                notice_id=notice_id,
+                now=at,
+                policy=POLICY,
+                tz=VN,
+                default_locale=LOCALE,
             )
         return r.outcome, r.count, r.unreachable, r.at
 
@@ -185,7 +194,13 @@ async def test_by_hand_during_quiet_hours_waits_for_their_end(
     late = dt.datetime(2026, 3, 8, 22, 0, tzinfo=VN)
     async with db.session() as s:
         r = await remind_unacknowledged(
-            s, actor=p.actor("o1", "DL"), notice_id=notice_id, now=late, policy=POLICY
+            s,
+            actor=p.actor("o1", "DL"),
+            notice_id=notice_id,
+            now=late,
+            policy=POLICY,
+            tz=VN,
+            default_locale=LOCALE,
         )
     assert (r.outcome, r.count) == (AckRemindOutcome.SENT, 3)
     assert r.at == dt.datetime(2026, 3, 9, 7, 0, tzinfo=VN)
@@ -201,6 +216,8 @@ async def test_by_hand_during_quiet_hours_waits_for_their_end(
             notice_id=notice_id,
             now=late + dt.timedelta(hours=3),  # 01:00, the next local day
             policy=none,
+            tz=VN,
+            default_locale=LOCALE,
         )
     assert (again.outcome, again.count, again.at) == (AckRemindOutcome.SENT, 3, None)
 
@@ -213,13 +230,25 @@ async def test_who_may_remind_and_what_cancelling_withdraws(
     draft_id = await _draft(db, p, title="Nháp")
     async with db.session() as s:
         other = await remind_unacknowledged(
-            s, actor=p.actor("o2", "S3"), notice_id=notice_id, now=NOW
+            s, actor=p.actor("o2", "S3"), notice_id=notice_id, now=NOW, tz=VN, default_locale=LOCALE
         )
-        member = await remind_unacknowledged(s, actor=p.actor("a1"), notice_id=notice_id)
-        missing = await remind_unacknowledged(s, actor=p.actor("o1", "DL"), notice_id=424242)
-        draft = await remind_unacknowledged(s, actor=p.actor("o1", "DL"), notice_id=draft_id)
+        member = await remind_unacknowledged(
+            s, actor=p.actor("a1"), notice_id=notice_id, tz=VN, default_locale=LOCALE
+        )
+        missing = await remind_unacknowledged(
+            s, actor=p.actor("o1", "DL"), notice_id=424242, tz=VN, default_locale=LOCALE
+        )
+        draft = await remind_unacknowledged(
+            s, actor=p.actor("o1", "DL"), notice_id=draft_id, tz=VN, default_locale=LOCALE
+        )
         admin = await remind_unacknowledged(
-            s, actor=p.actor("pv", "LD"), notice_id=notice_id, now=NOW, policy=POLICY
+            s,
+            actor=p.actor("pv", "LD"),
+            notice_id=notice_id,
+            now=NOW,
+            policy=POLICY,
+            tz=VN,
+            default_locale=LOCALE,
         )
     assert other.outcome is AckRemindOutcome.NOT_FOUND
     assert member.outcome is AckRemindOutcome.NOT_FOUND
@@ -229,7 +258,12 @@ async def test_who_may_remind_and_what_cancelling_withdraws(
     async with db.session() as s:
         await cancel(s, actor=p.actor("o1", "DL"), notice_id=notice_id)
         after = await remind_unacknowledged(
-            s, actor=p.actor("o1", "DL"), notice_id=notice_id, now=NOW + dt.timedelta(days=1)
+            s,
+            actor=p.actor("o1", "DL"),
+            notice_id=notice_id,
+            now=NOW + dt.timedelta(days=1),
+            tz=VN,
+            default_locale=LOCALE,
         )
     assert after.outcome is AckRemindOutcome.NOT_SENT
     assert {(d.status, d.error) for _, d in await _reminders(db, p)} == {
@@ -244,7 +278,7 @@ async def test_the_scheduler_sends_them_once_whichever_process_ticks(
     p = province
     await _sent_notice(db, p)
     at = NOW + dt.timedelta(hours=48)
-    settings = SchedulerSettings(ack_policy=POLICY)
+    settings = SchedulerSettings(tz=VN, default_locale=LOCALE, ack_policy=POLICY)
     other_db = Database(db.url, connect_args=db.connect_args)
     one = Scheduler(db, SurveyRegistry(), settings, clock=lambda: at)
     two = Scheduler(other_db, SurveyRegistry(), settings, clock=lambda: at)

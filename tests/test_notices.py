@@ -52,6 +52,8 @@ from storage.models import (
     UnitKind,
 )
 
+TZ = dt.timezone(dt.timedelta(hours=7))  # Asia/Ho_Chi_Minh has no DST: the same offsets
+LOCALE = "vi"
 NOW = dt.datetime(2026, 3, 8, 2, 30, tzinfo=dt.UTC)  # 09:30 in Vietnam
 FOOTER = "<i>Thầy/cô bấm «Đã nắm» bên dưới để xác nhận đã nhận được thông tin.</i>"
 
@@ -368,14 +370,20 @@ async def test_audience_must_lie_within_the_scope(db: Database, province: Provin
             await resolve_audience(s, actor=officer, spec=parse_audience("unit=XX"))
         with pytest.raises(AudienceError, match="outside your scope"):
             await create_draft(
-                s, actor=officer, title="T", body="B", audience=Audience((p.uid("BL"),)), now=NOW
+                s,
+                actor=officer,
+                title="T",
+                body="B",
+                audience=Audience((p.uid("BL"),)),
+                now=NOW,
+                tz=TZ,
             )
         # an admin reaches everything
         admin = p.actor("pv", "LD")
         assert (await resolve_audience(s, actor=admin, spec=parse_audience("unit=S3"))).unit_ids
         # a member writes no notice
         with pytest.raises(NoticeError) as refused:
-            await create_draft(s, actor=p.actor("a1"), title="T", body="B", now=NOW)
+            await create_draft(s, actor=p.actor("a1"), title="T", body="B", now=NOW, tz=TZ)
         assert refused.value.code == "forbidden"
 
 
@@ -402,6 +410,7 @@ async def _draft(
             audience=audience,
             send_at=send_at,
             now=NOW,
+            tz=TZ,
         )
         assert notice.id is not None
         return notice.id
@@ -422,7 +431,9 @@ async def test_confirm_writes_one_delivery_per_recipient_once(
     p = province
     notice_id = await _draft(db, p, audience=Audience(members_only=True))
     async with db.session() as s:
-        done = await confirm(s, actor=p.actor("o1", "DL"), notice_id=notice_id, now=NOW)
+        done = await confirm(
+            s, actor=p.actor("o1", "DL"), notice_id=notice_id, now=NOW, tz=TZ, default_locale=LOCALE
+        )
     assert done.outcome is ConfirmOutcome.QUEUED
     # DL members: o1 a1 t1 t2 reachable; a2 stopped, b1 blocked
     assert (done.queued, done.unreachable, done.send_at) == (4, 2, None)
@@ -452,7 +463,9 @@ async def test_confirm_writes_one_delivery_per_recipient_once(
 
     # confirming again (a double press) writes nothing
     async with db.session() as s:
-        again = await confirm(s, actor=p.actor("o1", "DL"), notice_id=notice_id, now=NOW)
+        again = await confirm(
+            s, actor=p.actor("o1", "DL"), notice_id=notice_id, now=NOW, tz=TZ, default_locale=LOCALE
+        )
     assert again.outcome is ConfirmOutcome.ALREADY
     # and a double enqueue of the same rows is ignored by the unique key
     async with db.session() as s:
@@ -480,15 +493,23 @@ async def test_confirm_is_for_the_author_within_scope(db: Database, province: Pr
     p = province
     notice_id = await _draft(db, p)
     async with db.session() as s:
-        other = await confirm(s, actor=p.actor("o2", "S3"), notice_id=notice_id, now=NOW)
-        member = await confirm(s, actor=p.actor("a1"), notice_id=notice_id, now=NOW)
-        missing = await confirm(s, actor=p.actor("o1", "DL"), notice_id=9999, now=NOW)
+        other = await confirm(
+            s, actor=p.actor("o2", "S3"), notice_id=notice_id, now=NOW, tz=TZ, default_locale=LOCALE
+        )
+        member = await confirm(
+            s, actor=p.actor("a1"), notice_id=notice_id, now=NOW, tz=TZ, default_locale=LOCALE
+        )
+        missing = await confirm(
+            s, actor=p.actor("o1", "DL"), notice_id=9999, now=NOW, tz=TZ, default_locale=LOCALE
+        )
     assert other.outcome is ConfirmOutcome.FORBIDDEN
     assert member.outcome is ConfirmOutcome.FORBIDDEN
     assert missing.outcome is ConfirmOutcome.NOT_FOUND
     # the officer was moved to S3 since writing: the DL audience is out of their scope now
     async with db.session() as s:
-        moved = await confirm(s, actor=p.actor("o1", "S3"), notice_id=notice_id, now=NOW)
+        moved = await confirm(
+            s, actor=p.actor("o1", "S3"), notice_id=notice_id, now=NOW, tz=TZ, default_locale=LOCALE
+        )
     assert moved.outcome is ConfirmOutcome.FORBIDDEN
     assert await _deliveries(db, p, notice_id) == {}
 
@@ -500,9 +521,15 @@ async def test_confirm_refuses_invalid_or_empty_notices(db: Database, province: 
     bad_template = await _draft(db, p, body="{{ ten.__class__ }}")
     nobody = await _draft(db, p, audience=Audience(tag="không ai"))
     async with db.session() as s:
-        html = await confirm(s, actor=officer, notice_id=bad_html, now=NOW)
-        template = await confirm(s, actor=officer, notice_id=bad_template, now=NOW)
-        empty = await confirm(s, actor=officer, notice_id=nobody, now=NOW)
+        html = await confirm(
+            s, actor=officer, notice_id=bad_html, now=NOW, tz=TZ, default_locale=LOCALE
+        )
+        template = await confirm(
+            s, actor=officer, notice_id=bad_template, now=NOW, tz=TZ, default_locale=LOCALE
+        )
+        empty = await confirm(
+            s, actor=officer, notice_id=nobody, now=NOW, tz=TZ, default_locale=LOCALE
+        )
     assert html.outcome is ConfirmOutcome.INVALID
     assert [(x.code, x.detail) for x in html.problems] == [("misnested", "</b>")]
     assert template.outcome is ConfirmOutcome.INVALID
@@ -533,7 +560,14 @@ async def test_confirm_query_count_does_not_grow(db: Database, province: Provinc
         event.listen(db.engine.sync_engine, "before_cursor_execute", count)
         try:
             async with db.session() as s:
-                done = await confirm(s, actor=p.actor("pv", "LD"), notice_id=notice_id, now=NOW)
+                done = await confirm(
+                    s,
+                    actor=p.actor("pv", "LD"),
+                    notice_id=notice_id,
+                    now=NOW,
+                    tz=TZ,
+                    default_locale=LOCALE,
+                )
                 assert done.outcome is ConfirmOutcome.QUEUED
         finally:
             event.remove(db.engine.sync_engine, "before_cursor_execute", count)
@@ -557,9 +591,9 @@ async def test_preview(db: Database, province: Province) -> None:
     async with db.session() as s:
         notice = await s.get(Notice, notice_id)
         assert notice is not None
-        shown = await preview(s, actor=officer, notice=notice, now=NOW)
+        shown = await preview(s, actor=officer, notice=notice, now=NOW, tz=TZ)
     assert shown.body == "Kính gửi o1 (THPT Bùi Thị Xuân), năm 2026."
-    assert shown.message == member_message(notice.title, shown.body)
+    assert shown.message == member_message(notice.title, shown.body, locale=LOCALE)
     assert shown.error is None and shown.problems == () and shown.ok and not shown.too_long
     # a1 reachable, a2 stopped, t1 reachable, b2 never linked
     assert shown.counts == store.AudienceCounts(reachable=2, never_linked=1, stopped=1, blocked=0)
@@ -575,10 +609,11 @@ async def test_preview(db: Database, province: Province) -> None:
             body="{% for i in range(5000) %}x{% endfor %}",
             send_at=dt.datetime(2026, 12, 31, 20, 0, tzinfo=dt.UTC),
             attachment=Attachment("photo", "file-1"),
+            tz=TZ,
         )
-        broken = await preview(s, actor=officer, notice=notice, now=NOW)
+        broken = await preview(s, actor=officer, notice=notice, now=NOW, tz=TZ)
         with pytest.raises(NoticeError) as refused:
-            await preview(s, actor=p.actor("o2", "S3"), notice=notice)
+            await preview(s, actor=p.actor("o2", "S3"), notice=notice, tz=TZ)
     assert refused.value.code == "forbidden"
     assert broken.error is not None and broken.error.code == "too_many_steps"
     assert not broken.ok and broken.message == ""
@@ -593,9 +628,13 @@ async def test_preview(db: Database, province: Province) -> None:
 
     async with db.session() as s:
         notice = await update_draft(
-            s, actor=officer, notice_id=notice_id, body="<b>" + "đoạn văn. " * 500 + "</b> & co"
+            s,
+            actor=officer,
+            notice_id=notice_id,
+            body="<b>" + "đoạn văn. " * 500 + "</b> & co",
+            tz=TZ,
         )
-        long = await preview(s, actor=officer, notice=notice, now=NOW)
+        long = await preview(s, actor=officer, notice=notice, now=NOW, tz=TZ)
     assert long.too_long and long.length > 4096
     assert [(x.code, x.line, x.column) for x in long.problems] == [("bare_amp", 1, 5009)]
 
@@ -612,16 +651,16 @@ async def test_drafts_are_checked(db: Database, province: Province) -> None:
         ]
         for kwargs, code in changes:
             with pytest.raises(NoticeError) as refused:
-                await update_draft(s, actor=officer, notice_id=notice_id, **kwargs)
+                await update_draft(s, actor=officer, notice_id=notice_id, tz=TZ, **kwargs)
             assert refused.value.code == code
         with pytest.raises(NoticeError) as refused:
-            await update_draft(s, actor=p.actor("pv", "LD"), notice_id=notice_id, title="x")
+            await update_draft(s, actor=p.actor("pv", "LD"), notice_id=notice_id, title="x", tz=TZ)
         assert refused.value.code == "forbidden"  # only the author edits a draft
     async with db.session() as s:
-        await confirm(s, actor=officer, notice_id=notice_id, now=NOW)
+        await confirm(s, actor=officer, notice_id=notice_id, now=NOW, tz=TZ, default_locale=LOCALE)
     async with db.session() as s:
         with pytest.raises(NoticeError) as refused:
-            await update_draft(s, actor=officer, notice_id=notice_id, title="x")
+            await update_draft(s, actor=officer, notice_id=notice_id, title="x", tz=TZ)
         assert refused.value.code == "not_draft"
 
 
@@ -638,7 +677,9 @@ async def test_counts_and_not_acknowledged_by_unit(db: Database, province: Provi
     officer = p.actor("o1", "DL")
     notice_id = await _draft(db, p)  # the author's scope: DL
     async with db.session() as s:
-        done = await confirm(s, actor=officer, notice_id=notice_id, now=NOW)
+        done = await confirm(
+            s, actor=officer, notice_id=notice_id, now=NOW, tz=TZ, default_locale=LOCALE
+        )
     # DL: o1 a1 a3 t1 t2 reachable; a2 stopped, b1 blocked, b2 never linked
     assert (done.queued, done.unreachable) == (5, 3)
     rows = await _deliveries(db, p, notice_id)
@@ -652,12 +693,12 @@ async def test_counts_and_not_acknowledged_by_unit(db: Database, province: Provi
             assert ack.outcome is AckOutcome.ACKNOWLEDGED
 
     async with db.session() as s:
-        listed = await list_for(s, actor=officer, now=NOW)
-        shown = await detail(s, actor=officer, notice_id=notice_id, now=NOW)
-        upper = await list_for(s, actor=p.actor("pv", "LD"), now=NOW)
-        other = await list_for(s, actor=p.actor("o2", "S3"), now=NOW)
-        hidden = await detail(s, actor=p.actor("o2", "S3"), notice_id=notice_id)
-        member = await list_for(s, actor=p.actor("a1"))
+        listed = await list_for(s, actor=officer, now=NOW, tz=TZ)
+        shown = await detail(s, actor=officer, notice_id=notice_id, now=NOW, tz=TZ)
+        upper = await list_for(s, actor=p.actor("pv", "LD"), now=NOW, tz=TZ)
+        other = await list_for(s, actor=p.actor("o2", "S3"), now=NOW, tz=TZ)
+        hidden = await detail(s, actor=p.actor("o2", "S3"), notice_id=notice_id, tz=TZ)
+        member = await list_for(s, actor=p.actor("a1"), tz=TZ)
     assert [n.id for n in listed] == [notice_id] == [n.id for n in upper]
     assert other == [] and hidden is None and member == []
     summary = listed[0]
@@ -678,7 +719,7 @@ async def test_counts_and_not_acknowledged_by_unit(db: Database, province: Provi
     ]
     assert shown.not_acknowledged_total == 2
     async with db.session() as s:
-        capped = await detail(s, actor=officer, notice_id=notice_id, names_per_unit=0)
+        capped = await detail(s, actor=officer, notice_id=notice_id, names_per_unit=0, tz=TZ)
     assert capped is not None
     assert [(u.count, u.names) for u in capped.not_acknowledged] == [(1, ()), (1, ())]
 
@@ -691,7 +732,7 @@ async def test_acknowledge_once_and_harmlessly(db: Database, province: Province)
     officer = p.actor("o1", "DL")
     notice_id = await _draft(db, p)
     async with db.session() as s:
-        await confirm(s, actor=officer, notice_id=notice_id, now=NOW)
+        await confirm(s, actor=officer, notice_id=notice_id, now=NOW, tz=TZ, default_locale=LOCALE)
     rows = await _deliveries(db, p, notice_id)
     a1 = rows["a1"].id
     assert a1 is not None
@@ -737,7 +778,9 @@ async def test_scheduled_notice(db: Database, province: Province) -> None:
     send_at = dt.datetime(2026, 3, 9, 1, 0, tzinfo=dt.UTC)  # tomorrow 08:00 in Vietnam
     notice_id = await _draft(db, p, send_at=send_at, audience=Audience((p.uid("S2"),)))
     async with db.session() as s:
-        done = await confirm(s, actor=officer, notice_id=notice_id, now=NOW)
+        done = await confirm(
+            s, actor=officer, notice_id=notice_id, now=NOW, tz=TZ, default_locale=LOCALE
+        )
     assert done.outcome is ConfirmOutcome.QUEUED
     assert done.send_at is not None and (done.send_at.hour, done.send_at.day) == (8, 9)
     # S2: b1 blocked, b2 never linked; T2 under S2: t2 reachable
@@ -753,8 +796,8 @@ async def test_scheduled_notice(db: Database, province: Province) -> None:
                 )
             )
         ).first()
-        [summary] = await list_for(s, actor=officer, now=NOW)
-        [after] = await list_for(s, actor=officer, now=send_at + dt.timedelta(minutes=1))
+        [summary] = await list_for(s, actor=officer, now=NOW, tz=TZ)
+        [after] = await list_for(s, actor=officer, now=send_at + dt.timedelta(minutes=1), tz=TZ)
     assert due is None  # nothing for the worker before the time
     assert summary.scheduled and not after.scheduled
     assert summary.counts.pending == 1
@@ -764,7 +807,9 @@ async def test_scheduled_notice(db: Database, province: Province) -> None:
         db, p, send_at=NOW - dt.timedelta(hours=2), audience=Audience((p.uid("T2"),))
     )
     async with db.session() as s:
-        at_once = await confirm(s, actor=officer, notice_id=past, now=NOW)
+        at_once = await confirm(
+            s, actor=officer, notice_id=past, now=NOW, tz=TZ, default_locale=LOCALE
+        )
     assert at_once.send_at is None
     assert [_utc(d.available_at) for d in (await _deliveries(db, p, past)).values()] == [NOW]
 
@@ -775,7 +820,7 @@ async def test_cancel(db: Database, province: Province) -> None:
     send_at = NOW + dt.timedelta(days=1)
     notice_id = await _draft(db, p, send_at=send_at)
     async with db.session() as s:
-        await confirm(s, actor=officer, notice_id=notice_id, now=NOW)
+        await confirm(s, actor=officer, notice_id=notice_id, now=NOW, tz=TZ, default_locale=LOCALE)
     rows = await _deliveries(db, p, notice_id)
     await _set(db, rows["o1"], status=DeliveryStatus.SENT)  # already out (sent early by hand)
     await _set(db, rows["a1"], status=DeliveryStatus.SENDING)  # in flight
@@ -803,8 +848,10 @@ async def test_cancel(db: Database, province: Province) -> None:
     }
     async with db.session() as s:
         again = await cancel(s, actor=officer, notice_id=notice_id)
-        reconfirm = await confirm(s, actor=officer, notice_id=notice_id, now=NOW)
-        [summary] = await list_for(s, actor=officer, now=NOW)
+        reconfirm = await confirm(
+            s, actor=officer, notice_id=notice_id, now=NOW, tz=TZ, default_locale=LOCALE
+        )
+        [summary] = await list_for(s, actor=officer, now=NOW, tz=TZ)
     assert again.outcome is CancelOutcome.ALREADY
     assert reconfirm.outcome is ConfirmOutcome.CANCELLED
     assert summary.status == NoticeStatus.CANCELLED and not summary.scheduled

@@ -1,15 +1,15 @@
 """The officers' weekly digest: their units below the plan's targets, and who has not answered.
 
-Once a week, from a configurable local weekday and time on (:class:`DigestSchedule`, the zone
-``Asia/Ho_Chi_Minh`` by default), every officer and admin with ``people.weekly_digest`` on and a
-linked chat gets one message (``campaign/digest.txt``): for each indicator of the catalog with a
-numeric target, the units of their scope below it (rate, target and gap in percentage points,
-worst first, at most :data:`UNITS_PER_INDICATOR`), and for indicators fed by a campaign, the
-names of the people of each such unit who have not answered its open campaign.  A unit where
-too few have answered for a verdict (the catalog's minimum coverage) is not "below target": it
-is listed apart, as "chưa đủ số liệu", only where an open campaign has people there to ask
-(their names are what an officer can act on).  When nothing is below target (or nothing can be
-measured yet), a short message says so, and how many units have too few answers to judge.
+Once a week, from a configurable local weekday and time on (:class:`DigestSchedule`, in the
+settings' zone), every officer and admin with ``people.weekly_digest`` on and a linked chat gets
+one message (``campaign/digest.txt``): for each indicator of the catalog with a numeric target,
+the units of their scope below it (rate, target and gap in percentage points, worst first, at
+most :data:`UNITS_PER_INDICATOR`), and for indicators fed by a campaign, the names of the people
+of each such unit who have not answered its open campaign.  A unit where too few have answered
+for a verdict (the catalog's minimum coverage) is not "below target": it is listed apart, as
+"chưa đủ số liệu", only where an open campaign has people there to ask (their names are what an
+officer can act on).  When nothing is below target (or nothing can be measured yet), a short
+message says so, and how many units have too few answers to judge.
 
 Everything is derived from the database and the clock, as for reminders:
 
@@ -35,7 +35,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.campaigns.schedule import DEFAULT_TZ, QuietHours
+from bot.campaigns.schedule import QuietHours
 from bot.indicators.catalog import Catalog, Target
 from bot.indicators.compute import Figure, IndicatorResult, Standing, compute_stats
 from bot.services.actors import scope_of
@@ -47,7 +47,6 @@ from storage.models import DeliveryKind, Person, Unit
 from surveys.names import sort_names
 
 TEMPLATE = "campaign/digest.txt"
-DEFAULT_LOCALE = "vi"
 LOCALES = ("vi", "en")
 UNITS_PER_INDICATOR = 10  # units listed per indicator, worst gap first
 NAMES_PER_UNIT = 10  # names of people who have not answered, per unit listed
@@ -79,7 +78,7 @@ class DigestSchedule:
             raise ValueError(f"batch must be at least 1, got {self.batch}")
 
 
-def week_label(moment: dt.datetime, tz: tzinfo = DEFAULT_TZ) -> str:
+def week_label(moment: dt.datetime, tz: tzinfo) -> str:
     """The ISO week of ``moment``'s local date: ``"2026-W49"`` (ISO year, two-digit week)."""
     year, week, _ = _aware(moment, "moment").astimezone(tz).date().isocalendar()
     return f"{year:04d}-W{week:02d}"
@@ -383,7 +382,7 @@ async def build_digest(
     scope: Unit,
     now: dt.datetime,
     catalog: Catalog,
-    tz: tzinfo = DEFAULT_TZ,
+    tz: tzinfo,
 ) -> Digest:
     """The digest of ``officer`` for the unit subtree ``scope`` as of ``now``: the catalog's
     indicators for the local year of ``now``, and the open campaigns at ``now``."""
@@ -392,7 +391,7 @@ async def build_digest(
     return _digest(officer, scope, now, tz, found)
 
 
-def render_digest(digest: Digest, locale: str = DEFAULT_LOCALE) -> str:
+def render_digest(digest: Digest, locale: str) -> str:
     return render(TEMPLATE, locale, digest=digest)
 
 
@@ -404,10 +403,10 @@ async def digest_pass(
     *,
     now: dt.datetime,
     catalog: Catalog,
-    tz: tzinfo = DEFAULT_TZ,
+    tz: tzinfo,
     schedule: DigestSchedule | None = None,
     quiet: QuietHours | None = None,
-    default_locale: str = DEFAULT_LOCALE,
+    default_locale: str,
 ) -> int:
     """Write this week's digest of up to ``schedule.batch`` officers who have not had it yet
     (see the module doc); never commits.  Returns how many digests were written to the outbox

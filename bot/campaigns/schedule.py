@@ -1,8 +1,9 @@
 """Reminder planning rules for campaigns — pure functions, no I/O, no database, no scheduler.
 
 Everything here takes timezone-aware datetimes (a naive one raises ``ValueError``) and a zone
-(``Asia/Ho_Chi_Minh`` by default) for the rules that speak in local wall-clock time: quiet hours,
-the last-day morning, calendar periods.  Returned moments are in UTC unless stated otherwise.
+(the settings' ``Settings.tz``, always passed by the caller) for the rules that speak in local
+wall-clock time: quiet hours, the last-day morning, calendar periods.  Returned moments are in
+UTC unless stated otherwise.
 
 The model the scheduler builds on (everything derivable from the database):
 
@@ -32,12 +33,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Generic, TypeVar
-from zoneinfo import ZoneInfo
 
 __all__ = [
     "DEFAULT_LAST_DAY_MORNING",
     "DEFAULT_OFFSETS",
-    "DEFAULT_TZ",
     "QuietHours",
     "Recurrence",
     "ReminderPolicy",
@@ -49,7 +48,6 @@ __all__ = [
     "reminder_times",
 ]
 
-DEFAULT_TZ: tzinfo = ZoneInfo("Asia/Ho_Chi_Minh")
 DEFAULT_OFFSETS: tuple[timedelta, ...] = (timedelta(days=3), timedelta(days=1))
 DEFAULT_LAST_DAY_MORNING: time | None = time(8, 0)
 
@@ -94,7 +92,7 @@ class QuietHours:
         if self.start.tzinfo is not None or self.end.tzinfo is not None:
             raise ValueError("quiet hours are local wall-clock times: pass naive times")
 
-    def contains(self, moment: datetime, tz: tzinfo = DEFAULT_TZ) -> bool:
+    def contains(self, moment: datetime, tz: tzinfo) -> bool:
         """Whether ``moment`` falls inside quiet hours in zone ``tz``."""
         wall = _aware(moment).astimezone(tz).time().replace(tzinfo=None)
         if self.start == self.end:
@@ -103,7 +101,7 @@ class QuietHours:
             return self.start <= wall < self.end
         return wall >= self.start or wall < self.end
 
-    def release(self, moment: datetime, tz: tzinfo = DEFAULT_TZ) -> datetime:
+    def release(self, moment: datetime, tz: tzinfo) -> datetime:
         """``moment`` itself when outside quiet hours, else the end of those quiet hours.
 
         The result of a move is expressed in ``moment``'s own zone (compare instants, not wall
@@ -146,7 +144,7 @@ def reminder_times(
     opens_at: datetime,
     closes_at: datetime,
     policy: ReminderPolicy,
-    tz: tzinfo = DEFAULT_TZ,
+    tz: tzinfo,
 ) -> list[datetime]:
     """The planned reminder moments of a campaign, in UTC, sorted, without duplicates.
 
@@ -171,7 +169,7 @@ def due_reminder(
     now: datetime,
     closes_at: datetime,
     policy: ReminderPolicy,
-    tz: tzinfo = DEFAULT_TZ,
+    tz: tzinfo,
 ) -> datetime | None:
     """The planned moment a reminder is due for now, or ``None`` when none should go out.
 
@@ -201,7 +199,7 @@ def due_reminder(
 def manual_reminder_allowed(
     last_sent_at: datetime | None,
     now: datetime,
-    tz: tzinfo = DEFAULT_TZ,
+    tz: tzinfo,
 ) -> bool:
     """Whether an officer may remind a person by hand now.
 
@@ -237,7 +235,7 @@ _MONTHS: dict[Recurrence, int] = {
 }
 
 
-def period_of(moment: datetime, recurrence: Recurrence, tz: tzinfo = DEFAULT_TZ) -> str:
+def period_of(moment: datetime, recurrence: Recurrence, tz: tzinfo) -> str:
     """The label of the period ``moment`` falls in, by its local date.
 
     yearly ``"2026"``, quarterly ``"2026-Q4"``, monthly ``"2026-11"``; a one-off campaign
@@ -271,7 +269,7 @@ def nth_run(
     closes_at: datetime,
     recurrence: Recurrence,
     n: int,
-    tz: tzinfo = DEFAULT_TZ,
+    tz: tzinfo,
 ) -> tuple[datetime, datetime]:
     """The ``n``-th run after the given (first) run, both moments in UTC (``n = 0``: itself).
 
@@ -302,7 +300,7 @@ def next_run(
     opens_at: datetime,
     closes_at: datetime,
     recurrence: Recurrence,
-    tz: tzinfo = DEFAULT_TZ,
+    tz: tzinfo,
 ) -> tuple[datetime, datetime]:
     """The run of the next period (see :func:`nth_run`, of which this is ``n = 1``)."""
     return nth_run(opens_at, closes_at, recurrence, 1, tz)

@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.campaigns import service
-from bot.campaigns.schedule import DEFAULT_TZ, ReminderPolicy
+from bot.campaigns.schedule import ReminderPolicy
 from bot.notices.service import AckReminderPolicy, ack_reminder_pass
 from bot.services.conversation import SurveyRegistry
 from storage import indicators as indicator_store
@@ -153,11 +153,14 @@ def leadership_for(db: Database) -> Leadership:
 
 @dataclass(frozen=True)
 class SchedulerSettings:
+    """What the passes need from the settings: ``tz`` and ``default_locale`` are the
+    settings' ``Settings.tz`` and ``Settings.locale`` (no default here)."""
+
+    tz: dt.tzinfo
+    default_locale: str
     interval_seconds: float = 60.0
-    tz: dt.tzinfo = DEFAULT_TZ
     policy: ReminderPolicy = field(default_factory=ReminderPolicy)
     ack_policy: AckReminderPolicy = field(default_factory=AckReminderPolicy)
-    default_locale: str = "vi"
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,7 @@ class Scheduler:
         self,
         db: Database,
         registry: SurveyRegistry,
-        settings: SchedulerSettings | None = None,
+        settings: SchedulerSettings,
         *,
         clock: Callable[[], dt.datetime] = utcnow,
         leadership: Leadership | None = None,
@@ -191,7 +194,7 @@ class Scheduler:
     ) -> None:
         self.db = db
         self.registry = registry
-        self.settings = settings or SchedulerSettings()
+        self.settings = settings
         self.clock = clock
         self.leadership = leadership or leadership_for(db)
         self.digest = digest

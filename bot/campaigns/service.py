@@ -37,7 +37,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns.schedule import (
-    DEFAULT_TZ,
     QuietHours,
     Recurrence,
     RemindedByHand,
@@ -62,7 +61,6 @@ from surveys.schema import SurveyDefinition
 
 REMINDER_TEMPLATE = "campaign/reminder.txt"
 INVITATION_TEMPLATE = "campaign/invitation.txt"
-DEFAULT_LOCALE = "vi"
 LOCALES = ("vi", "en")
 
 
@@ -329,8 +327,8 @@ async def launch(
     definitions: Mapping[str, SurveyDefinition],
     definition_id: int | None,
     now: dt.datetime | None = None,
-    tz: tzinfo = DEFAULT_TZ,
-    default_locale: str = DEFAULT_LOCALE,
+    tz: tzinfo,
+    default_locale: str,
 ) -> Launched:
     """Launch a campaign on the actor's behalf (see the module doc); never commits.
 
@@ -460,9 +458,9 @@ async def reminder_pass(
     session: AsyncSession,
     *,
     now: dt.datetime,
-    tz: tzinfo = DEFAULT_TZ,
+    tz: tzinfo,
     policy_default: ReminderPolicy | None = None,
-    default_locale: str = DEFAULT_LOCALE,
+    default_locale: str,
 ) -> PassStats:
     """Close expired runs, then write every reminder due at ``now``; never commits.
 
@@ -521,9 +519,9 @@ async def roll_series(
     *,
     now: dt.datetime,
     registry: SurveyRegistry,
-    tz: tzinfo = DEFAULT_TZ,
+    tz: tzinfo,
     policy_default: ReminderPolicy | None = None,
-    default_locale: str = DEFAULT_LOCALE,
+    default_locale: str,
 ) -> list[Rolled]:
     """Start the run of the current period of every recurring series whose newest run is
     from an earlier period (the survey as it was launched: the same stored version)."""
@@ -642,7 +640,7 @@ def _summary(row: store.CampaignRow, tz: tzinfo) -> CampaignSummary:
 
 
 async def campaigns_for(
-    session: AsyncSession, *, actor: Actor, tz: tzinfo = DEFAULT_TZ, limit: int = 15
+    session: AsyncSession, *, actor: Actor, tz: tzinfo, limit: int = 15
 ) -> list[CampaignSummary]:
     """The campaigns launched within the actor's scope, newest first, with progress."""
     if not actor.is_officer or actor.scope is None:
@@ -694,7 +692,7 @@ async def detail(
     actor: Actor,
     run_id: int,
     now: dt.datetime | None = None,
-    tz: tzinfo = DEFAULT_TZ,
+    tz: tzinfo,
     names_per_unit: int = 30,
     policy_default: ReminderPolicy | None = None,
 ) -> CampaignDetail | None:
@@ -753,9 +751,9 @@ async def remind_by_hand(
     actor: Actor,
     run_id: int,
     now: dt.datetime | None = None,
-    tz: tzinfo = DEFAULT_TZ,
+    tz: tzinfo,
     quiet: QuietHours | None = None,
-    default_locale: str = DEFAULT_LOCALE,
+    default_locale: str,
 ) -> ManualReminders:
     """An officer reminds everyone who has not finished, at most once a day per person
     (:func:`bot.campaigns.schedule.manual_reminder_allowed`); during quiet hours the

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -50,9 +51,10 @@ async def serve_worker(
             loop.add_signal_handler(sig, stop.set)
     try:
         await check_up_to_date(db)
-        worker = DeliveryWorker(
-            db, TelegramSender(bot, ack_markup, survey_markup=survey_markup), delivery, owner=owner
+        sender = TelegramSender(
+            bot, ack_markup, survey_markup=partial(survey_markup, locale=settings.locale)
         )
+        worker = DeliveryWorker(db, sender, delivery, owner=owner)
         log.info("delivery worker %s started", worker.owner)
         if drain:
             await worker.drain(stop=stop)
@@ -153,7 +155,13 @@ def deliver_command(
         max_attempts=max_attempts,
     )
     try:
-        run_worker(settings, delivery=delivery, owner=owner, ack_markup=ack_markup, drain=drain)
+        run_worker(
+            settings,
+            delivery=delivery,
+            owner=owner,
+            ack_markup=partial(ack_markup, locale=settings.locale),
+            drain=drain,
+        )
     except SchemaOutOfDate as exc:
         err(
             f"error: the database schema is out of date ({exc.current or 'empty'}, the code "

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -59,7 +58,6 @@ from storage.models import (
     utcnow,
 )
 
-TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_TITLE = 255
 ATTACHMENT_KINDS = ("document", "photo")
 MESSAGE_TEMPLATE = "notice/message.txt"
@@ -88,12 +86,12 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def local(value: dt.datetime | None, tz: dt.tzinfo = TZ) -> dt.datetime | None:
+def local(value: dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
     return None if value is None else as_utc(value).astimezone(tz)
 
 
-def period_year(when: dt.datetime, tz: dt.tzinfo = TZ) -> int:
-    """The year a notice counts for (A1): its send time, in Vietnam."""
+def period_year(when: dt.datetime, tz: dt.tzinfo) -> int:
+    """The year a notice counts for (A1): its send time, in ``tz`` (the settings' zone)."""
     return as_utc(when).astimezone(tz).year
 
 
@@ -127,7 +125,7 @@ def _header_and_footer(locale: str, title: str) -> tuple[str, str]:
     return before, after
 
 
-def member_message(title: str, body: str, locale: str = "vi") -> str:
+def member_message(title: str, body: str, locale: str) -> str:
     """The notice as a member receives it: notice/message.txt with the rendered body."""
     before, after = _header_and_footer(locale, title)
     return f"{before}{body}{after}"
@@ -242,9 +240,11 @@ async def create_draft(
     attachment: Attachment | None = None,
     compose_step: str | None = None,
     now: dt.datetime | None = None,
+    tz: dt.tzinfo,
 ) -> Notice:
-    """A draft notice of the actor, scoped to their unit.  Raises :class:`NoticeError`
-    (forbidden, title_too_long, body_too_long, bad_attachment) or :class:`AudienceError`."""
+    """A draft notice of the actor, scoped to their unit (its year: the send time's, in
+    ``tz``).  Raises :class:`NoticeError` (forbidden, title_too_long, body_too_long,
+    bad_attachment) or :class:`AudienceError`."""
     if not actor.is_officer or actor.scope is None or actor.scope.id is None:
         raise NoticeError("forbidden", "only union officers write notices")
     audience = audience or Audience()
@@ -258,7 +258,7 @@ async def create_draft(
         title=title.strip(),
         body=body,
         audience=audience.to_json(),
-        period_year=period_year(when),
+        period_year=period_year(when, tz),
         send_at=as_utc(send_at) if send_at is not None else None,
         attachment_kind=attachment.kind if attachment else None,
         attachment_ref=attachment.ref if attachment else None,
@@ -284,9 +284,11 @@ async def update_draft(
     send_at: dt.datetime | None = KEEP,
     attachment: Attachment | None = KEEP,
     compose_step: str | None = KEEP,
+    tz: dt.tzinfo,
 ) -> Notice:
-    """Change fields of the actor's draft (those not given stay).  Raises :class:`NoticeError`
-    (not_found, forbidden, not_draft, …) or :class:`AudienceError`."""
+    """Change fields of the actor's draft (those not given stay; a new send time sets the
+    year, in ``tz``).  Raises :class:`NoticeError` (not_found, forbidden, not_draft, …) or
+    :class:`AudienceError`."""
     notice = await store.get_notice(session, notice_id=notice_id)
     if notice is None:
         raise NoticeError("not_found")
@@ -309,7 +311,7 @@ async def update_draft(
         notice.audience = audience.to_json()
     if send_at is not KEEP:
         notice.send_at = as_utc(send_at) if send_at is not None else None
-        notice.period_year = period_year(send_at or utcnow())
+        notice.period_year = period_year(send_at or utcnow(), tz)
     if attachment is not KEEP:
         notice.attachment_kind = attachment.kind if attachment else None
         notice.attachment_ref = attachment.ref if attachment else None
@@ -333,7 +335,7 @@ class Preview:
     problems: tuple[HtmlProblem, ...]
     audience: AudienceSummary
     counts: store.AudienceCounts
-    send_at: dt.datetime | None  # local time (Asia/Ho_Chi_Minh), None: at once
+    send_at: dt.datetime | None  # local time (the caller's zone), None: at once
     year: int
 
     @property
@@ -377,7 +379,7 @@ async def preview(
     actor: Actor,
     notice: Notice,
     now: dt.datetime | None = None,
-    tz: dt.tzinfo = TZ,
+    tz: dt.tzinfo,
 ) -> Preview:
     """Render the draft for its author as the sample recipient, check its HTML and count the
     audience.  Raises :class:`NoticeError` (forbidden) when the actor is not the author, and
@@ -464,8 +466,8 @@ async def confirm(
     actor: Actor,
     notice_id: int,
     now: dt.datetime,
-    tz: dt.tzinfo = TZ,
-    default_locale: str = "vi",
+    tz: dt.tzinfo,
+    default_locale: str,
     quiet: QuietHours | None = None,
 ) -> Confirmed:
     """Broadcast the actor's draft: one delivery per recipient, in this transaction.
@@ -588,7 +590,7 @@ class NoticeSummary:
     status: NoticeStatus
     scope_name: str
     author_name: str | None
-    created_at: dt.datetime  # local times (Asia/Ho_Chi_Minh)
+    created_at: dt.datetime  # local times (in the zone the caller passed)
     send_at: dt.datetime | None
     queued_at: dt.datetime | None
     scheduled: bool  # queued, with a send time still ahead
@@ -624,7 +626,7 @@ async def list_for(
     actor: Actor,
     now: dt.datetime | None = None,
     limit: int = 20,
-    tz: dt.tzinfo = TZ,
+    tz: dt.tzinfo,
 ) -> list[NoticeSummary]:
     """The notices of the actor's scope (and their own), newest first, with live counts."""
     if not actor.is_officer or actor.scope is None:
@@ -654,7 +656,7 @@ async def detail(
     notice_id: int,
     names_per_unit: int | None = 30,
     now: dt.datetime | None = None,
-    tz: dt.tzinfo = TZ,
+    tz: dt.tzinfo,
 ) -> NoticeDetail | None:
     """A notice's counts and who has not acknowledged it, by unit; None when the notice does not
     exist or is outside the actor's scope."""
@@ -764,8 +766,8 @@ async def ack_reminder_pass(
     *,
     now: dt.datetime,
     policy: AckReminderPolicy | None = None,
-    tz: dt.tzinfo = TZ,
-    default_locale: str = "vi",
+    tz: dt.tzinfo,
+    default_locale: str,
 ) -> int:
     """Write the automatic reminders due at ``now`` (none during quiet hours: they wait for
     the first pass after them); never commits.  Everything it needs is in the outbox, so a
@@ -810,8 +812,8 @@ async def remind_unacknowledged(
     notice_id: int,
     now: dt.datetime | None = None,
     policy: AckReminderPolicy | None = None,
-    tz: dt.tzinfo = TZ,
-    default_locale: str = "vi",
+    tz: dt.tzinfo,
+    default_locale: str,
 ) -> AckReminders:
     """An officer reminds everyone who received the notice and has not acknowledged it: at
     most once a local day per person and ``max_per_person`` in all; during quiet hours the

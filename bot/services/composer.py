@@ -63,8 +63,13 @@ def parse_local_time(text: str, tz: dt.tzinfo) -> dt.datetime | None:
 
 
 class Composer:
-    def __init__(self, *, tz: dt.tzinfo, quiet: QuietHours | None = None) -> None:
+    def __init__(
+        self, *, tz: dt.tzinfo, default_locale: str, quiet: QuietHours | None = None
+    ) -> None:
+        """``tz`` and ``default_locale``: the settings' ``Settings.tz`` and ``Settings.locale``
+        (the zone of the times typed and shown, the language of a recipient with none)."""
         self.tz = tz
+        self.default_locale = default_locale
         self.quiet = quiet or QuietHours()
 
     async def start(self, session: AsyncSession, *, actor: Actor) -> ComposeView:
@@ -75,7 +80,7 @@ class Composer:
         if current is not None:
             return await self._view(session, actor, current)
         notice = await notices.create_draft(
-            session, actor=actor, title="", body="", compose_step=Step.TITLE
+            session, actor=actor, title="", body="", compose_step=Step.TITLE, tz=self.tz
         )
         actor.chat.compose_notice_id = notice.id
         return ComposeView(Step.TITLE, notice)
@@ -98,7 +103,7 @@ class Composer:
             if not text or len(text) > notices.MAX_TITLE:
                 return ComposeView(step, notice, error="title")
             notice = await notices.update_draft(
-                session, actor=actor, notice_id=nid, title=text, compose_step=Step.BODY
+                session, actor=actor, notice_id=nid, title=text, compose_step=Step.BODY, tz=self.tz
             )
         elif step == Step.BODY:
             problem = self._check_body(text)
@@ -107,7 +112,12 @@ class Composer:
             if problem:
                 return ComposeView(step, notice, error="html", detail=problem)
             notice = await notices.update_draft(
-                session, actor=actor, notice_id=nid, body=text, compose_step=Step.ATTACHMENT
+                session,
+                actor=actor,
+                notice_id=nid,
+                body=text,
+                compose_step=Step.ATTACHMENT,
+                tz=self.tz,
             )
         elif step == Step.ATTACHMENT:
             return ComposeView(step, notice, error="attachment")
@@ -118,7 +128,12 @@ class Composer:
             if when is None or when <= dt.datetime.now(self.tz):
                 return ComposeView(step, notice, error="time", example=self.example_time())
             notice = await notices.update_draft(
-                session, actor=actor, notice_id=nid, send_at=when, compose_step=Step.PREVIEW
+                session,
+                actor=actor,
+                notice_id=nid,
+                send_at=when,
+                compose_step=Step.PREVIEW,
+                tz=self.tz,
             )
         return await self._view(session, actor, notice)
 
@@ -155,6 +170,7 @@ class Composer:
             notice_id=notice.id,
             attachment=notices.Attachment(kind, ref),
             compose_step=Step.AUDIENCE,
+            tz=self.tz,
         )
         return await self._view(session, actor, notice)
 
@@ -171,7 +187,7 @@ class Composer:
             return await self.cancel(session, actor=actor)
         if step == Step.ATTACHMENT and action == "skip":
             notice = await notices.update_draft(
-                session, actor=actor, notice_id=notice_id, compose_step=Step.AUDIENCE
+                session, actor=actor, notice_id=notice_id, compose_step=Step.AUDIENCE, tz=self.tz
             )
         elif step == Step.AUDIENCE and action in ("all", "public", "nonpublic", "members"):
             if action == "members":
@@ -180,19 +196,24 @@ class Composer:
                 public = {"all": None, "public": True, "nonpublic": False}[action]
                 audience = dataclasses.replace(audience, public=public)
             notice = await notices.update_draft(
-                session, actor=actor, notice_id=notice_id, audience=audience
+                session, actor=actor, notice_id=notice_id, audience=audience, tz=self.tz
             )
         elif step == Step.AUDIENCE and action == "next":
             notice = await notices.update_draft(
-                session, actor=actor, notice_id=notice_id, compose_step=Step.TIME
+                session, actor=actor, notice_id=notice_id, compose_step=Step.TIME, tz=self.tz
             )
         elif step == Step.TIME and action == "now":
             notice = await notices.update_draft(
-                session, actor=actor, notice_id=notice_id, send_at=None, compose_step=Step.PREVIEW
+                session,
+                actor=actor,
+                notice_id=notice_id,
+                send_at=None,
+                compose_step=Step.PREVIEW,
+                tz=self.tz,
             )
         elif step == Step.PREVIEW and action == "edit":
             notice = await notices.update_draft(
-                session, actor=actor, notice_id=notice_id, compose_step=Step.BODY
+                session, actor=actor, notice_id=notice_id, compose_step=Step.BODY, tz=self.tz
             )
         elif step == Step.PREVIEW and action == "send":
             confirmed = await notices.confirm(
@@ -201,6 +222,7 @@ class Composer:
                 notice_id=notice_id,
                 now=dt.datetime.now(dt.UTC),
                 tz=self.tz,
+                default_locale=self.default_locale,
                 quiet=self.quiet,
             )
             if confirmed.outcome == notices.ConfirmOutcome.QUEUED:
@@ -231,7 +253,7 @@ class Composer:
     async def _view(self, session: AsyncSession, actor: Actor, notice: Notice) -> ComposeView:
         step = Step(notice.compose_step or Step.TITLE)
         if step == Step.PREVIEW:
-            preview = await notices.preview(session, actor=actor, notice=notice)
+            preview = await notices.preview(session, actor=actor, notice=notice, tz=self.tz)
             return ComposeView(step, notice, preview=preview)
         if step == Step.AUDIENCE:
             audience = Audience.from_json(notice.audience)
@@ -265,7 +287,7 @@ class Composer:
             audience = dataclasses.replace(audience, unit_ids=ids)
         try:
             notice = await notices.update_draft(
-                session, actor=actor, notice_id=notice.id, audience=audience
+                session, actor=actor, notice_id=notice.id, audience=audience, tz=self.tz
             )
         except AudienceError:
             return ComposeView(Step.AUDIENCE, notice, error="unit", detail=text)
