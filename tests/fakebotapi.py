@@ -1167,10 +1167,12 @@ class FakeBotAPI:
                 return busy
         return None
 
-    async def wait_idle(self, timeout: float = 5.0, quiet: float | None = None) -> None:  # noqa: ASYNC109
+    async def wait_idle(self, timeout: float = 20.0, quiet: float | None = None) -> None:  # noqa: ASYNC109
         """Wait until every queued update is confirmed, no call is in flight, no tracked
         handler is running and the bot has been silent for `quiet` seconds (default: the
-        server's `quiet`, or the shorter `tracked_quiet` once a Dispatcher is tracked)."""
+        server's `quiet`, or the shorter `tracked_quiet` once a Dispatcher is tracked).
+        ``timeout`` only guards against a hung bot: a loaded machine (CI on two shared cores)
+        took more than 5 s to handle a /stats."""
         if quiet is None:
             quiet = self.tracked_quiet if self._tracked else self.quiet
         loop = asyncio.get_running_loop()
