@@ -189,12 +189,12 @@ def build_dispatcher(
         report_signoff=report_signoff,
         db=db,
         composer=composer,
-        wake_delivery=wake_delivery,
         reminder_policy=policy or ReminderPolicy(),
         ack_policy=ack_policy or AckReminderPolicy(),
         # The language of a recipient whose chat has none (the settings' locale).
         default_locale=locale,
     )
+    # Whatever an update queued in the outbox is sent as soon as it is committed.
     dp.update.outer_middleware(
         UnitOfWork(db, channel=channel, locale=locale, wake_delivery=wake_delivery)
     )

@@ -5,7 +5,6 @@ follows them up (response rate overall and by unit, who has not finished, remind
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -55,7 +54,6 @@ async def on_launch(
     replies: Replies,
     conversation: Conversation,
     reminder_policy: ReminderPolicy,
-    wake_delivery: Callable[[], None],
     default_locale: str,
 ) -> None:
     launchable = {d.key: d for d in conversation.launchable(actor.scope)}
@@ -95,8 +93,6 @@ async def on_launch(
             tz=conversation.tz,
             default_locale=default_locale,
         )
-        if result.outcome == campaigns.LaunchOutcome.LAUNCHED:
-            replies.then(wake_delivery)  # the invitations are committed: send them now
         text = render("campaign/launched.txt", locale, result=result)
         markup = None
         if result.outcome == campaigns.LaunchOutcome.OVERLAP and result.others:
@@ -134,7 +130,6 @@ async def on_campaign(
     replies: Replies,
     conversation: Conversation,
     reminder_policy: ReminderPolicy,
-    wake_delivery: Callable[[], None],
     default_locale: str,
 ) -> None:
     me, locale, tz = chat_id(actor), actor.locale, conversation.tz
@@ -147,8 +142,6 @@ async def on_campaign(
             quiet=reminder_policy.quiet,
             default_locale=default_locale,
         )
-        if sent.outcome == campaigns.ManualOutcome.SENT:
-            replies.then(wake_delivery)
         text = render("campaign/reminded.txt", locale, result=sent)
         replies.answer(query.id, text, alert=True)
         return

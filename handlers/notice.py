@@ -3,8 +3,6 @@ member's "Đã nắm" button."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from aiogram import Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command
@@ -85,7 +83,6 @@ async def on_compose_button(
     actor: Actor,
     replies: Replies,
     composer: Composer,
-    wake_delivery: Callable[[], None],
 ) -> None:
     view = await composer.press(
         session, actor=actor, notice_id=callback_data.n, action=callback_data.action
@@ -94,8 +91,6 @@ async def on_compose_button(
         replies.answer(query.id, render("stale.txt", actor.locale))
         return
     replies.answer(query.id)
-    if view.confirmed is not None and view.confirmed.outcome == notices.ConfirmOutcome.QUEUED:
-        replies.then(wake_delivery)  # the deliveries are committed: send them now
     message_id = query.message.message_id if query.message is not None else None
     in_place = view.step is not None and view.confirmed is None
     show(replies, actor, view, edit=message_id if in_place else None)
@@ -141,7 +136,6 @@ async def on_notice_remind(
     replies: Replies,
     conversation: Conversation,
     ack_policy: notices.AckReminderPolicy,
-    wake_delivery: Callable[[], None],
     default_locale: str,
 ) -> None:
     """ "Nhắc người chưa nắm": a reminder to each who has not acknowledged, once a day."""
@@ -155,8 +149,6 @@ async def on_notice_remind(
     )
     text = render("notice/reminded.txt", actor.locale, result=result)
     replies.answer(query.id, text, alert=True)
-    if result.outcome == notices.AckRemindOutcome.SENT:
-        replies.then(wake_delivery)  # committed: send them now (or when they fall due)
 
 
 async def on_ack(

@@ -51,6 +51,7 @@ from storage.models import (
     UnitKind,
 )
 from storage.notices import UnitPending, group_by_unit
+from storage.outbox import mark_written
 from storage.tables import (
     chats,
     definitions,
@@ -561,7 +562,7 @@ async def _enqueue_stamped(
     ]
     insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
     result = await session.execute(insert(deliveries).from_select(columns, select_rows))
-    return rowcount(result)
+    return mark_written(session, rowcount(result))
 
 
 async def send_due_reminders(

@@ -39,9 +39,11 @@ class Work:
     unit: Unit | None  # where it belongs (a link request may name no unit)
 
 
-async def waiting_work(session: AsyncSession, *, since: dt.datetime) -> list[Work]:
+async def waiting_work(session: AsyncSession) -> list[Work]:
     """Cases (not urgent: those are alerted at once) still as reported that no officer has
-    opened, and link requests still pending, created since ``since``; by id."""
+    opened, and link requests still pending; by id.  All of them, however old: the
+    announcement's "đang chờ" counts must be true (the backlog is what officers have not
+    looked at, which seeing a case in /cases or deciding a request ends)."""
     found: list[Work] = []
     case_rows = await session.execute(
         select(cases.c.id, Unit)
@@ -50,7 +52,6 @@ async def waiting_work(session: AsyncSession, *, since: dt.datetime) -> list[Wor
             col(Case.urgent).is_(False),
             col(Case.status) == CaseStatus.REPORTED,
             col(Case.opened_at).is_(None),
-            col(Case.created_at) >= since,
         )
         .order_by(col(Case.id))
     )
@@ -58,10 +59,7 @@ async def waiting_work(session: AsyncSession, *, since: dt.datetime) -> list[Wor
     link_rows = await session.execute(
         select(pending_links.c.id, Unit)
         .outerjoin(Unit, col(Unit.id) == col(PendingLink.unit_id))
-        .where(
-            col(PendingLink.status) == PendingStatus.PENDING,
-            col(PendingLink.created_at) >= since,
-        )
+        .where(col(PendingLink.status) == PendingStatus.PENDING)
         .order_by(col(PendingLink.id))
     )
     found.extend(Work(WorkKind.LINK, int(link_id), unit) for link_id, unit in link_rows.all())

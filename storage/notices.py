@@ -44,6 +44,7 @@ from storage.models import (
     NoticeStatus,
     UnitKind,
 )
+from storage.outbox import mark_written
 from storage.tables import chats, deliveries, notices, people, units
 from surveys.names import name_key  # the one order of people's names
 
@@ -395,6 +396,7 @@ async def insert_deliveries(session: AsyncSession, *, rows: Sequence[Mapping[str
     )
     for start in range(0, len(rows), INSERT_CHUNK):
         await session.execute(stmt, [dict(r) for r in rows[start : start + INSERT_CHUNK]])
+    mark_written(session, len(rows))
 
 
 @dataclass(frozen=True)
@@ -709,7 +711,8 @@ async def remind_unacknowledged(
     ]
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return rowcount(await session.execute(insert(deliveries).from_select(columns, rows)))
+    written = rowcount(await session.execute(insert(deliveries).from_select(columns, rows)))
+    return mark_written(session, written)
 
 
 async def ack_reminders_written(

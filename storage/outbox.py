@@ -44,6 +44,15 @@ NOT_LINKED = "never_linked"
 # Set in a session's ``info`` once it queued deliveries: whoever commits it wakes the worker.
 WRITTEN = "outbox_written"
 
+
+def mark_written(session: AsyncSession, count: int) -> int:
+    """Every path that inserts deliveries calls this with how many it inserted: once the
+    session commits, the unit of work (or the scheduler) wakes the delivery worker."""
+    if count:
+        session.info[WRITTEN] = True
+    return count
+
+
 FINAL = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE})
 _QUIET_KINDS = (  # what /stop stops
     DeliveryKind.NOTICE,
@@ -147,9 +156,7 @@ async def enqueue(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]]) -
     for chunk in _chunks(values, 2000):
         # executemany with RETURNING ("insertmanyvalues"): rowcount is not reliable here
         inserted += len((await session.execute(stmt, list(chunk))).all())
-    if inserted:
-        session.info[WRITTEN] = True
-    return inserted
+    return mark_written(session, inserted)
 
 
 # -- claim --------------------------------------------------------------------------------------

@@ -98,7 +98,8 @@ async def test_a_launch_over_an_open_run_leaves_its_people_to_it(
     await api.wait_idle()
     warning = thu_ha.last_message()
     assert f"⚠️ «{ACTIVITY_TITLE}»: 6 người trong đối tượng đã được hỏi ở đợt khác" in warning.text
-    assert "đang mở:\n• đợt của CĐCS Trường THPT Bùi Thị Xuân, đến 17:00 " in warning.text
+    assert "đang mở:\n• đợt của CĐCS Trường THPT Bùi Thị Xuân, hạn 17:00 " in warning.text
+    assert ": 6 người\nMỗi người chỉ trả lời một lần" in warning.text
     assert "đợt mới chỉ hỏi 34 người còn lại" in warning.text
     assert warning.button_texts == ["🚀 Mở cho 34 người còn lại", "✖️ Thôi, không mở"]
 

@@ -247,12 +247,13 @@ async def _leave_to_other_runs(
     per_unit: bool,
     opens_at: dt.datetime,
     closes_at: dt.datetime,
+    tz: tzinfo,
     series_id: int | None = None,
 ) -> tuple[_Audience, int, tuple[store.AskedElsewhere, ...]]:
     """``who`` without those an open run of the same survey already asks in the period (a
     province run and a CĐCS run at once): one person answers a survey once, in one run, and
     sees one entry.  Returns the rest, how many were left out (people, or units for a unit
-    survey) and those runs (closing times in UTC); the runs of ``series_id`` (other periods
+    survey) and those runs (closing times local); the runs of ``series_id`` (other periods
     of the new run's own series) do not count."""
     taken, runs = await store.asked_elsewhere(
         session,
@@ -266,7 +267,8 @@ async def _leave_to_other_runs(
     if not taken:
         return who, 0, ()
     kept = [t for t in who.targets if (t.unit_id if per_unit else t.person_id) not in taken]
-    return dataclasses.replace(who, targets=kept), len(taken), tuple(runs)
+    local_runs = tuple(dataclasses.replace(r, closes_at=_local(r.closes_at, tz)) for r in runs)
+    return dataclasses.replace(who, targets=kept), len(taken), local_runs
 
 
 async def _populate(
@@ -363,7 +365,13 @@ async def launch(
     per_unit = defn.audience == Answerers.UNIT
     who = await _collect(session, defn=defn, units=units, audience=plan.audience)
     who, asked, elsewhere = await _leave_to_other_runs(
-        session, key=plan.key, who=who, per_unit=per_unit, opens_at=opens_at, closes_at=closes_at
+        session,
+        key=plan.key,
+        who=who,
+        per_unit=per_unit,
+        opens_at=opens_at,
+        closes_at=closes_at,
+        tz=tz,
     )
     if asked and (not plan.skip_asked or not who.targets):
         return Launched(
@@ -374,9 +382,7 @@ async def launch(
             targets=len(who.targets),
             asked_elsewhere=asked,
             others=_counted(who, per_unit),
-            elsewhere=tuple(
-                dataclasses.replace(e, closes_at=_local(e.closes_at, tz)) for e in elsewhere
-            ),
+            elsewhere=elsewhere,
         )
     if not who.targets:
         return Launched(
@@ -431,9 +437,7 @@ async def launch(
         recurrence=recurrence,
         asked_elsewhere=asked,
         others=_counted(who, per_unit),
-        elsewhere=tuple(
-            dataclasses.replace(e, closes_at=_local(e.closes_at, tz)) for e in elsewhere
-        ),
+        elsewhere=elsewhere,
     )
 
 
@@ -575,6 +579,7 @@ async def roll_series(
             per_unit=latest.per_unit,
             opens_at=opens_at,
             closes_at=closes_at,
+            tz=tz,
             series_id=latest.series_id,
         )
         await _populate(

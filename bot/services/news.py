@@ -31,12 +31,11 @@ from storage.people import Officer
 
 @dataclass(frozen=True)
 class NewsPolicy:
-    """From the settings: at most one announcement per officer per ``every``; work older than
-    ``horizon`` is left to ``/cases`` and ``/pending`` (and the weekly digest)."""
+    """From the settings: at most one announcement per officer per ``every``, outside quiet
+    hours."""
 
     every: dt.timedelta
     quiet: QuietHours
-    horizon: dt.timedelta = dt.timedelta(days=14)
 
 
 @dataclass
@@ -71,7 +70,7 @@ async def news_pass(
     officers were written to."""
     if policy.quiet.contains(now, tz):
         return 0
-    work = await news.waiting_work(session, since=now - policy.horizon)
+    work = await news.waiting_work(session)
     owed = await _owed(session, work)
     marks = await news.watermarks(session, person_ids=list(owed))
     written = 0
