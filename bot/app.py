@@ -33,7 +33,14 @@ from bot.campaigns.schedule import QuietHours, ReminderPolicy
 from bot.campaigns.scheduler import Scheduler, SchedulerSettings
 from bot.channels.telegram import ALLOWED_UPDATES, InboxRunner, InboxSettings, make_bot
 from bot.channels.telegram_replies import ReplySender
-from bot.channels.telegram_sender import TelegramSender
+from bot.channels.telegram_sender import AckMarkup, SurveyMarkup, TelegramSender
+from bot.channels.zalo.api import ZaloBotClient, ZaloError, ZaloErrorKind
+from bot.channels.zalo.inbound import ZaloAdapter, ZaloCodec
+from bot.channels.zalo.inbox import ZaloInbox
+from bot.channels.zalo.outbox import render_for
+from bot.channels.zalo.replies import ZaloReplySender
+from bot.channels.zalo.sender import ZaloSender
+from bot.delivery.channel import Sender
 from bot.delivery.ratelimit import RateLimiter
 from bot.delivery.worker import DeliverySettings, DeliveryWorker
 from bot.indicators import Catalog, load_catalog
@@ -47,7 +54,7 @@ from bot.settings import Settings
 from bot.texts import label
 from handlers import build_router
 from handlers.keyboards import ack_markup, survey_markup
-from handlers.middlewares import UnitOfWork
+from handlers.middlewares import ChatAdapter, UnitOfWork
 from handlers.views import MEMBER_COMMANDS
 from storage.db import Database
 from storage.migrate import check_up_to_date
@@ -70,11 +77,25 @@ class App:
     runner: InboxRunner
     worker: DeliveryWorker
     scheduler: Scheduler
+    zalo: ZaloChannel | None = None
 
     async def close(self) -> None:
         await self.runner.close()
+        if self.zalo is not None:
+            await self.zalo.runner.close()
+            await self.zalo.client.close()
         await self.bot.session.close()
         await self.db.dispose()
+
+
+@dataclass
+class ZaloChannel:
+    """The Zalo side of the app: its client, its Dispatcher (the same routers, Zalo's unit of
+    work) and its inbox runner."""
+
+    client: ZaloBotClient
+    dispatcher: Dispatcher
+    runner: ZaloInbox
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:
@@ -179,6 +200,7 @@ def build_dispatcher(
     report_signoff: SignOff,
     policy: ReminderPolicy | None = None,
     ack_policy: AckReminderPolicy | None = None,
+    adapter: ChatAdapter | None = None,
 ) -> Dispatcher:
     """A Dispatcher with the routers, the unit-of-work middleware and the injected services."""
     dp = Dispatcher(
@@ -196,7 +218,7 @@ def build_dispatcher(
     )
     # Whatever an update queued in the outbox is sent as soon as it is committed.
     dp.update.outer_middleware(
-        UnitOfWork(db, channel=channel, locale=locale, wake_delivery=wake_delivery)
+        UnitOfWork(db, channel=channel, locale=locale, wake_delivery=wake_delivery, adapter=adapter)
     )
     dp.include_router(build_router())
     return dp
@@ -210,6 +232,7 @@ async def build_app(
     channel: Channel = Channel.TELEGRAM,
     check_schema: bool = True,
     db: Database | None = None,
+    zalo_client_override: ZaloBotClient | None = None,
 ) -> App:
     """Assemble the application; the database must be at the code's schema version."""
     db = db or Database(settings.database_url)
@@ -225,35 +248,47 @@ async def build_app(
         raise
     conversation = Conversation(registry, tz=settings.tz, urgent=urgent_policy(settings))
     bot = make_bot(token, settings.telegram_api_url, session=bot_session)
-    # The buttons under outbox messages speak the settings' language.
-    sender = TelegramSender(
-        bot,
-        partial(ack_markup, locale=settings.locale),
-        survey_markup=partial(survey_markup, locale=settings.locale),
-    )
+    sender = telegram_sender(bot, settings)
     # One limiter for every outbound call: the outbox's and the replies' (urgent, first).  The
     # limits are the platform's; the local channel (the demo) answers in-process and has none.
     outbound = delivery_settings(settings)
     if channel == Channel.LOCAL:
         outbound = dataclasses.replace(outbound, global_rate=None, per_chat_rate=None)
     limiter = RateLimiter(outbound.global_rate, outbound.per_chat_rate, margin=outbound.rate_margin)
-    worker = DeliveryWorker(db, sender, outbound, limiter=limiter)
-    dp = build_dispatcher(
-        db=db,
-        conversation=conversation,
-        catalog=catalog,
-        channel=channel,
-        locale=settings.locale,
-        composer=Composer(
-            tz=settings.tz,
-            default_locale=settings.locale,
-            quiet=reminder_policy(settings).quiet,
-        ),
-        wake_delivery=worker.notify,
-        report_signoff=SignOff.from_settings(settings),
-        policy=reminder_policy(settings),
-        ack_policy=ack_reminder_policy(settings),
-    )
+    zalo_client = zalo_limiter = None
+    channels: dict[Channel, tuple[Sender, RateLimiter]] = {}
+    if settings.zalo_enabled or zalo_client_override is not None:
+        zalo_client = zalo_client_override or ZaloBotClient(
+            settings.require_zalo_token(), settings.zalo_api_url
+        )
+        zalo_limiter = RateLimiter(
+            settings.zalo_delivery_rate,
+            settings.zalo_delivery_per_chat_rate,
+            margin=outbound.rate_margin,
+        )
+        channels[Channel.ZALO] = (zalo_sender(zalo_client, settings), zalo_limiter)
+    worker = DeliveryWorker(db, sender, outbound, limiter=limiter, channels=channels)
+
+    def dispatcher(on: Channel, adapter: ChatAdapter | None = None) -> Dispatcher:
+        return build_dispatcher(
+            db=db,
+            conversation=conversation,
+            catalog=catalog,
+            channel=on,
+            locale=settings.locale,
+            composer=Composer(
+                tz=settings.tz,
+                default_locale=settings.locale,
+                quiet=reminder_policy(settings).quiet,
+            ),
+            wake_delivery=worker.notify,
+            report_signoff=SignOff.from_settings(settings),
+            policy=reminder_policy(settings),
+            ack_policy=ack_reminder_policy(settings),
+            adapter=adapter,
+        )
+
+    dp = dispatcher(channel)
     runner = InboxRunner(
         bot,
         dp,
@@ -264,7 +299,42 @@ async def build_app(
         settings=InboxSettings(retention_days=settings.inbox_retention_days),
     )
     scheduler = build_scheduler(settings, db, registry, catalog, on_written=worker.notify)
-    return App(settings, db, registry, conversation, catalog, dp, bot, runner, worker, scheduler)
+    zalo: ZaloChannel | None = None
+    if zalo_client is not None and zalo_limiter is not None:
+        zalo_dp = dispatcher(Channel.ZALO, ZaloAdapter())
+        zalo_runner = ZaloInbox(
+            bot,
+            zalo_dp,
+            db,
+            replies=ZaloReplySender(zalo_client, zalo_limiter),
+            locale=settings.locale,
+            settings=InboxSettings(retention_days=settings.inbox_retention_days),
+            codec=ZaloCodec(),
+        )
+        zalo = ZaloChannel(zalo_client, zalo_dp, zalo_runner)
+    return App(
+        settings, db, registry, conversation, catalog, dp, bot, runner, worker, scheduler, zalo
+    )
+
+
+def telegram_sender(bot: Bot, settings: Settings) -> TelegramSender:
+    """The outbox's Telegram sender: its buttons speak each recipient chat's language (the
+    settings' for a chat that has none)."""
+
+    def localized(locale: str) -> tuple[AckMarkup, SurveyMarkup]:
+        return partial(ack_markup, locale=locale), partial(survey_markup, locale=locale)
+
+    return TelegramSender(
+        bot,
+        partial(ack_markup, locale=settings.locale),
+        survey_markup=partial(survey_markup, locale=settings.locale),
+        localized=localized,
+    )
+
+
+def zalo_sender(client: ZaloBotClient, settings: Settings) -> ZaloSender:
+    """The outbox's Zalo sender (what the buttons do said in words, in each chat's language)."""
+    return ZaloSender(client, render_for(settings.locale))
 
 
 class StartupError(Exception):
@@ -333,6 +403,9 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     me = await patiently(app.bot.me, "asking Telegram who the bot is")
     log.info("bot @%s starting", me.username)
+    if app.zalo is not None:
+        zalo_me = await zalo_patiently(app.zalo.client.get_me, "asking Zalo who the bot is")
+        log.info("Zalo bot %s starting", zalo_me.get("account_name") or zalo_me.get("id"))
     await set_default_commands(app)
     settle_memory()
     # The outbox is sent by a worker in this process (more can run: `congdoan deliver`).
@@ -348,16 +421,23 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
     log.info("stopped cleanly")
 
 
+def _path(url: str, default: str) -> str:
+    path = "/" + url.split("://", 1)[1].partition("/")[2]
+    return path if path != "/" else default
+
+
 async def _receive(app: App, stop: asyncio.Event) -> None:
+    """Every channel's updates: by webhook (one web server for all) or long polling."""
     settings = app.settings
+    zalo = app.zalo
+    web_app: web.Application | None = None
+    pollers: list[Awaitable[None]] = []
     if settings.webhook_url:
         secret = settings.require_webhook_secret()
-        path = "/" + settings.webhook_url.split("://", 1)[1].partition("/")[2]
-        web_app = app.runner.webhook_app(path=path if path != "/" else "/webhook", secret=secret)
-        runner = web.AppRunner(web_app)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
-        await site.start()
+        web_app = web_app or web.Application()
+        app.runner.attach_webhook(
+            web_app, path=_path(settings.webhook_url, "/webhook"), secret=secret
+        )
         webhook_url = settings.webhook_url
         await patiently(
             lambda: app.bot.set_webhook(
@@ -365,13 +445,61 @@ async def _receive(app: App, stop: asyncio.Event) -> None:
             ),
             "setting the webhook",
         )
-        log.info("webhook listening on %s:%s", settings.webhook_host, settings.webhook_port)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()  # waits for the updates in hand
     else:
         await patiently(
             lambda: app.bot.delete_webhook(drop_pending_updates=False), "removing the webhook"
         )
-        await app.runner.poll(stop)
+        pollers.append(app.runner.poll(stop))
+    if zalo is not None:
+        if settings.zalo_webhook_url:
+            zalo_secret = settings.require_zalo_webhook_secret()
+            web_app = web_app or web.Application()
+            zalo.runner.attach_webhook(
+                web_app, path=_path(settings.zalo_webhook_url, "/zalo"), secret=zalo_secret
+            )
+            zalo_url = settings.zalo_webhook_url
+            await zalo_patiently(
+                lambda: zalo.client.set_webhook(zalo_url, zalo_secret), "setting the Zalo webhook"
+            )
+        else:
+            await zalo_patiently(zalo.client.delete_webhook, "removing the Zalo webhook")
+            pollers.append(zalo.runner.poll(stop))
+    runner: web.AppRunner | None = None
+    if web_app is not None:
+        runner = web.AppRunner(web_app)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+        await site.start()
+        log.info("webhook listening on %s:%s", settings.webhook_host, settings.webhook_port)
+    try:
+        if pollers:
+            await asyncio.gather(*pollers)
+        await stop.wait()
+    finally:
+        stop.set()
+        if runner is not None:
+            await runner.cleanup()  # waits for the updates in hand
+
+
+async def zalo_patiently(make: Callable[[], Awaitable[T]], what: str, *, tries: int = 6) -> T:
+    """A start-up call to the Zalo Bot API, made again through 429s, 5xx and network errors;
+    a refused token stops the start with one line."""
+    delay = 1.0
+    for attempt in range(1, tries + 1):
+        try:
+            return await make()
+        except ZaloError as error:
+            if error.kind == ZaloErrorKind.UNAUTHORIZED:
+                raise StartupError(
+                    "Zalo refused ZALO_BOT_TOKEN (401 Unauthorized): check the token from "
+                    "Zalo Bot Creator"
+                ) from None
+            if error.kind not in (ZaloErrorKind.TRANSIENT, ZaloErrorKind.RATE_LIMITED):
+                raise StartupError(f"{what} failed: {error}") from None
+            if attempt == tries:
+                raise StartupError(f"{what} failed {tries} times: {error}") from None
+            wait = error.retry_after or delay
+            delay *= 2
+        log.warning("%s: retrying in %.0f s (attempt %d of %d)", what, wait, attempt, tries)
+        await asyncio.sleep(wait)
+    raise StartupError(f"{what}: Zalo kept refusing")

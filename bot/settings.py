@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from storage.db import normalize_url
 
 DEFAULT_TELEGRAM_API = "https://api.telegram.org"
+DEFAULT_ZALO_API = "https://bot-api.zaloplatforms.com"
 LOCALES = ("vi", "en")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -40,6 +41,20 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
     webhook_host: str = Field(default="0.0.0.0", validation_alias="WEBHOOK_HOST")
     webhook_port: int = Field(default=8080, ge=1, le=65535, validation_alias="WEBHOOK_PORT")
+
+    # Zalo (the Zalo Bot Platform): set ZALO_BOT_TOKEN to serve members there too.  Polling,
+    # or a webhook when ZALO_WEBHOOK_URL is set (its secret in ZALO_WEBHOOK_SECRET; it is
+    # served by the same web server as Telegram's, on WEBHOOK_HOST:WEBHOOK_PORT).
+    zalo_bot_token: SecretStr | None = Field(default=None, validation_alias="ZALO_BOT_TOKEN")
+    zalo_api_url: str = Field(default=DEFAULT_ZALO_API, validation_alias="ZALO_API_URL")
+    zalo_webhook_url: str | None = Field(default=None, validation_alias="ZALO_WEBHOOK_URL")
+    zalo_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="ZALO_WEBHOOK_SECRET"
+    )
+    zalo_delivery_rate: float = Field(default=10.0, gt=0, validation_alias="ZALO_DELIVERY_RATE")
+    zalo_delivery_per_chat_rate: float = Field(
+        default=1.0, gt=0, validation_alias="ZALO_DELIVERY_PER_CHAT_RATE"
+    )
 
     delivery_rate: float = Field(default=25.0, gt=0, validation_alias="DELIVERY_RATE")
     delivery_per_chat_rate: float = Field(
@@ -131,7 +146,7 @@ class Settings(BaseSettings):
     def digest_weekday(self) -> int:
         return WEEKDAYS.index(self.digest_day)
 
-    @field_validator("telegram_api_url", "webhook_url")
+    @field_validator("telegram_api_url", "webhook_url", "zalo_api_url", "zalo_webhook_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -175,6 +190,31 @@ class Settings(BaseSettings):
         if not left.isdigit() or not right:
             raise SettingsError("BOT_TOKEN is malformed: expected <digits>:<secret>")
         return token
+
+    @property
+    def zalo_enabled(self) -> bool:
+        return self.zalo_bot_token is not None and bool(
+            self.zalo_bot_token.get_secret_value().strip()
+        )
+
+    def require_zalo_token(self) -> str:
+        if not self.zalo_enabled:
+            raise SettingsError("ZALO_BOT_TOKEN is not set: put the token from Zalo Bot Creator")
+        assert self.zalo_bot_token is not None
+        token = self.zalo_bot_token.get_secret_value().strip()
+        left, _, right = token.partition(":")
+        if not left.isdigit() or not right or any(c.isspace() for c in token):
+            raise SettingsError("ZALO_BOT_TOKEN is malformed: expected <digits>:<secret>")
+        return token
+
+    def require_zalo_webhook_secret(self) -> str:
+        """Zalo takes a secret of 8 to 256 characters."""
+        secret = self.zalo_webhook_secret.get_secret_value() if self.zalo_webhook_secret else ""
+        if not secret:
+            raise SettingsError("ZALO_WEBHOOK_SECRET must be set when ZALO_WEBHOOK_URL is set")
+        if not 8 <= len(secret) <= 256 or not all(c.isalnum() or c in "_-" for c in secret):
+            raise SettingsError("ZALO_WEBHOOK_SECRET must be 8-256 of A-Z, a-z, 0-9, _ and -")
+        return secret
 
     def require_webhook_secret(self) -> str:
         if self.webhook_secret is None or not self.webhook_secret.get_secret_value():

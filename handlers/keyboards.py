@@ -49,19 +49,20 @@ def _button(text: str, data: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data)
 
 
-def consent(locale: str) -> InlineKeyboardMarkup:
+def consent(locale: str, version: str = CONSENT_VERSION) -> InlineKeyboardMarkup:
+    """The consent buttons; each names the version of the text it answers."""
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
                 _button(
                     label("consent_accept", locale),
-                    ConsentCb(accept=True, version=CONSENT_VERSION).pack(),
+                    ConsentCb(accept=True, version=version).pack(),
                 )
             ],
             [
                 _button(
                     label("consent_decline", locale),
-                    ConsentCb(accept=False, version=CONSENT_VERSION).pack(),
+                    ConsentCb(accept=False, version=version).pack(),
                 )
             ],
         ]

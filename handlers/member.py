@@ -19,7 +19,7 @@ from handlers.callbacks import ConsentCb
 from handlers.filters import HasContact, PlainText
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu, show_screen
-from storage.models import ChatStage
+from storage.models import Channel, ChatStage, Unit
 
 
 async def cmd_start(
@@ -34,23 +34,18 @@ async def cmd_start(
     me, locale = chat_id(actor), actor.locale
     outcome = result.outcome
     if outcome == onboarding.StartOutcome.ASK_CONSENT:
-        text = render(
-            "member/consent.txt",
-            locale,
-            invite_unit=result.invite_unit,
-            version=onboarding.CONSENT_VERSION,
-        )
-        replies.send(me, text, keyboards.consent(locale))
+        _ask_consent(replies, actor, result.invite_unit)
     elif outcome == onboarding.StartOutcome.ASK_CONTACT:
-        text = render(
-            "member/ask_contact.txt",
-            locale,
-            invite_unit=result.invite_unit,
-            bad_invite=result.bad_invite,
-        )
-        replies.send(me, text, keyboards.share_contact(locale))
+        _ask_contact(replies, actor, result.invite_unit, bad_invite=result.bad_invite)
     elif outcome == onboarding.StartOutcome.PENDING:
-        replies.send(me, render("member/pending.txt", locale), keyboards.share_contact(locale))
+        if _typed_linking(actor):
+            replies.send(me, render("member/pending.txt", locale, typed=True))
+        else:
+            replies.send(
+                me,
+                render("member/pending.txt", locale, typed=False),
+                keyboards.share_contact(locale),
+            )
     else:
         view = await conversation.current(session, actor=actor)
         in_survey = view.kind in (ScreenKind.QUESTION, ScreenKind.SUMMARY)
@@ -67,6 +62,38 @@ async def cmd_start(
             show_screen(replies, actor, view)
 
 
+def _typed_linking(actor: Actor) -> bool:
+    """A channel without a contact button (Zalo): the member types their name and phone."""
+    return actor.chat.channel == Channel.ZALO
+
+
+def _ask_consent(replies: Replies, actor: Actor, invite_unit: Unit | None) -> None:
+    version = onboarding.consent_version(actor.chat.channel)
+    zalo_id = actor.chat.external_id if actor.chat.channel == Channel.ZALO else None
+    text = render(
+        "member/consent.txt",
+        actor.locale,
+        invite_unit=invite_unit,
+        version=version,
+        zalo_id=zalo_id,
+    )
+    replies.send(chat_id(actor), text, keyboards.consent(actor.locale, version))
+
+
+def _ask_contact(
+    replies: Replies, actor: Actor, invite_unit: Unit | None, *, bad_invite: bool
+) -> None:
+    me, locale = chat_id(actor), actor.locale
+    if _typed_linking(actor):
+        text = render(
+            "member/ask_details.txt", locale, invite_unit=invite_unit, bad_invite=bad_invite
+        )
+        replies.send(me, text)
+        return
+    text = render("member/ask_contact.txt", locale, invite_unit=invite_unit, bad_invite=bad_invite)
+    replies.send(me, text, keyboards.share_contact(locale))
+
+
 async def on_consent(
     query: CallbackQuery,
     callback_data: ConsentCb,
@@ -81,10 +108,7 @@ async def on_consent(
     replies.answer(query.id)
     if outcome == onboarding.ConsentOutcome.ALREADY:
         if actor.chat.stage == ChatStage.CONSENT:
-            text = render(
-                "member/consent.txt", locale, invite_unit=None, version=onboarding.CONSENT_VERSION
-            )
-            replies.send(me, text, keyboards.consent(locale))
+            _ask_consent(replies, actor, None)
         return
     if query.message is not None:
         # Keep the text the person agreed to, without the buttons.
@@ -97,8 +121,7 @@ async def on_consent(
         )
     if outcome == onboarding.ConsentOutcome.ACCEPTED:
         unit = await onboarding.invite_unit(session, actor=actor)
-        text = render("member/ask_contact.txt", locale, invite_unit=unit, bad_invite=False)
-        replies.send(me, text, keyboards.share_contact(locale))
+        _ask_contact(replies, actor, unit, bad_invite=False)
 
 
 async def on_contact(
@@ -134,8 +157,16 @@ async def _after_link(
     elif link.outcome == onboarding.LinkOutcome.QUEUED:
         queued = render("member/queued.txt", locale, unit=link.unit)
         replies.send(me, queued, ReplyKeyboardRemove())
+    elif link.outcome == onboarding.LinkOutcome.CODE_TAKEN:
+        _ask_contact(replies, actor, link.unit, bad_invite=False)
     else:
-        replies.send(me, render("member/contact_problem.txt", locale, problem=link.outcome.value))
+        problem = render(
+            "member/contact_problem.txt",
+            locale,
+            problem=link.outcome.value,
+            typed=_typed_linking(actor),
+        )
+        replies.send(me, problem)
 
 
 async def cmd_help(message: Message, actor: Actor, replies: Replies) -> None:
@@ -164,7 +195,8 @@ async def cmd_privacy(
     text = render(
         "member/privacy.txt",
         actor.locale,
-        version=onboarding.CONSENT_VERSION,
+        version=onboarding.consent_version(actor.chat.channel),
+        zalo_id=actor.chat.external_id if actor.chat.channel == Channel.ZALO else None,
         decision=consent.decision.value if consent is not None else None,
         agreed_version=consent.text_version if consent is not None else "",
         when=consent.decided_at.astimezone(conversation.tz) if consent is not None else None,
@@ -203,9 +235,14 @@ async def on_onboarding_text(
     if actor.chat.stage not in (ChatStage.CONTACT, ChatStage.PENDING) or actor.linked:
         raise SkipHandler
     text = (message.text or "").strip()
+    if _typed_linking(actor):
+        link = await onboarding.link_by_details(session, actor=actor, text=text)
+        await _after_link(link, actor, replies, session)
+        return
     if len(text.split()) < 2 or any(ch.isdigit() for ch in text) or len(text) > 120:
         replies.send(
-            chat_id(actor), render("member/contact_problem.txt", actor.locale, problem="bad_name")
+            chat_id(actor),
+            render("member/contact_problem.txt", actor.locale, problem="bad_name", typed=False),
         )
         return
     link = await onboarding.queue_by_name(session, actor=actor, full_name=text)

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.types import TelegramObject, Update, User
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.telegram_replies import Handling, encode
-from bot.services.actors import load_actor
+from bot.channels.telegram_replies import Handling, ReplyCall, encode
+from bot.services.actors import Actor, load_actor
 from handlers.ui import Replies
 from storage import inbox, outbox
 from storage.db import Database
@@ -28,6 +29,16 @@ from storage.models import Channel
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class ChatAdapter(Protocol):
+    """What a channel without Telegram's buttons adds to the unit of work."""
+
+    async def rewrite(self, update: Update, *, actor: Actor, session: AsyncSession) -> Update:
+        """The update as the routers should read it (a typed choice becomes its press)."""
+
+    def prepare(self, calls: list[ReplyCall], *, actor: Actor) -> list[ReplyCall]:
+        """The replies as the channel sends them; may change the chat (in this transaction)."""
 
 
 class _AlreadyHandled(Exception):
@@ -42,10 +53,13 @@ class UnitOfWork(BaseMiddleware):
         channel: Channel,
         locale: str,
         wake_delivery: Callable[[], None] | None = None,
+        adapter: ChatAdapter | None = None,
     ) -> None:
         self.db = db
         self.channel = channel
         self.locale = locale
+        # A channel without buttons (Zalo) reads typed choices and reshapes the replies.
+        self.adapter = adapter
         # Called after a commit that queued deliveries (an urgent case's alert, ...).
         self.wake_delivery = wake_delivery
 
@@ -69,14 +83,21 @@ class UnitOfWork(BaseMiddleware):
         result: Any = UNHANDLED
         try:
             async with self.db.session(write=True) as session:
+                # The chat as its channel names it: Telegram's is the user id; a channel whose
+                # ids are not numbers (Zalo) hands it over with the update.
+                external_id = data.get("external_id") or str(user.id)
                 actor = await load_actor(
-                    session, channel=self.channel, external_id=str(user.id), locale=self.locale
+                    session, channel=self.channel, external_id=external_id, locale=self.locale
                 )
                 handling.locale = actor.locale
                 data["session"] = session
                 data["actor"] = actor
+                if self.adapter is not None:
+                    event = await self.adapter.rewrite(event, actor=actor, session=session)
                 result = await handler(event, data)
                 calls = list(replies.calls)
+                if self.adapter is not None:
+                    calls = self.adapter.prepare(calls, actor=actor)
                 if inbox_id is not None and not await inbox.mark_handled(
                     session, inbox_id=inbox_id, replies=encode(calls) if calls else None
                 ):

@@ -24,7 +24,7 @@ from handlers.filters import IsOfficer
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu
 from storage import people
-from storage.models import Case, CaseKind, CaseStatus, WorkStatus, utcnow
+from storage.models import Case, CaseKind, CaseStatus, Channel, WorkStatus, utcnow
 from surveys.phone import display_phone
 
 
@@ -74,18 +74,8 @@ async def on_pending(
         replies.edit(me, query.message.message_id, text)
     else:
         replies.send(me, text)
-    if result.chat is not None and result.outcome in (
-        onboarding.ResolveOutcome.CONFIRMED,
-        onboarding.ResolveOutcome.REJECTED,
-    ):
-        member_text = render(
-            "member/pending_decided.txt",
-            result.chat.locale,
-            confirmed=result.outcome == onboarding.ResolveOutcome.CONFIRMED,
-            person=result.person,
-            unit=result.unit,
-        )
-        replies.send(int(result.chat.external_id), member_text)
+    # The person who asked is told on their own chat, whatever its channel, by the outbox.
+    await onboarding.tell_decision(session, resolution=result)
 
 
 async def cmd_assign(
@@ -210,6 +200,10 @@ async def cmd_report(
 ) -> None:
     """``/report [unit] [year]``: the xlsx workbook (every unit of the scope, level by level)
     and the chart of rate against target."""
+    if actor.chat.channel == Channel.ZALO:
+        # The Zalo Bot API sends no files (a photo only by public URL): said, not attempted.
+        replies.send(chat_id(actor), render("officer/report_zalo.txt", actor.locale))
+        return
     report = await _report_for(
         command.args, session, actor, replies, indicator_catalog, conversation
     )

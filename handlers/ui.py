@@ -23,11 +23,11 @@ class Replies:
         self.calls: list[ReplyCall] = []
         self.after_commit: list[Callable[[], None]] = []
 
-    def send(self, chat_id: int, text: str, markup: Markup | None = None) -> None:
+    def send(self, chat_id: str, text: str, markup: Markup | None = None) -> None:
         self.calls.append(ReplyCall("send", chat_id=chat_id, text=text, markup=markup_json(markup)))
 
     def edit(
-        self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+        self, chat_id: str, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None
     ) -> None:
         """Change a message's text (and buttons); one too old to edit is sent anew."""
         self.calls.append(
@@ -40,19 +40,19 @@ class Replies:
             )
         )
 
-    def document(self, chat_id: int, filename: str, data: bytes, caption: str = "") -> None:
+    def document(self, chat_id: str, filename: str, data: bytes, caption: str = "") -> None:
         """Upload a file (a report workbook) with an HTML caption."""
         self.calls.append(
             ReplyCall("document", chat_id=chat_id, text=caption, data=data, filename=filename)
         )
 
-    def photo(self, chat_id: int, filename: str, data: bytes, caption: str = "") -> None:
+    def photo(self, chat_id: str, filename: str, data: bytes, caption: str = "") -> None:
         """Upload a picture (a chart) with an HTML caption."""
         self.calls.append(
             ReplyCall("photo", chat_id=chat_id, text=caption, data=data, filename=filename)
         )
 
-    def markup(self, chat_id: int, message_id: int, markup: InlineKeyboardMarkup) -> None:
+    def markup(self, chat_id: str, message_id: int, markup: InlineKeyboardMarkup) -> None:
         """Change only the buttons of a message."""
         self.calls.append(
             ReplyCall("markup", chat_id=chat_id, message_id=message_id, markup=markup_json(markup))
@@ -61,7 +61,7 @@ class Replies:
     def answer(self, callback_id: str, text: str = "", alert: bool = False) -> None:
         self.calls.append(ReplyCall("answer", callback_id=callback_id, text=text, alert=alert))
 
-    def commands(self, chat_id: int, commands: list[BotCommand]) -> None:
+    def commands(self, chat_id: str, commands: list[BotCommand]) -> None:
         self.calls.append(
             ReplyCall(
                 "commands",

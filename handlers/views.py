@@ -30,8 +30,9 @@ OFFICER_COMMANDS = (
 ADMIN_COMMANDS = ("role",)
 
 
-def chat_id(actor: Actor) -> int:
-    return int(actor.chat.external_id)
+def chat_id(actor: Actor) -> str:
+    """The actor's chat as its channel knows it (where the replies go)."""
+    return actor.chat.external_id
 
 
 def command_menu(actor: Actor) -> list[BotCommand]:

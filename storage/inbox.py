@@ -51,9 +51,14 @@ def _dialect(session: AsyncSession) -> str:
 
 
 async def store_updates(
-    session: AsyncSession, *, channel: Channel, updates: Sequence[tuple[int, str]]
+    session: AsyncSession,
+    *,
+    channel: Channel,
+    updates: Sequence[tuple[int, str]] | Sequence[tuple[int, str, str]],
 ) -> int:
-    """Insert (update_id, payload) pairs; an update already stored is ignored.
+    """Insert (update_id, payload) pairs, or (update_id, payload, key) triples when the
+    platform's id of an update is not its order number (Zalo's message ids); an update already
+    stored under the same key is ignored.
 
     Returns how many were new.
     """
@@ -63,17 +68,18 @@ async def store_updates(
     rows = [
         {
             "channel": channel,
-            "update_id": uid,
-            "payload": payload,
+            "update_id": item[0],
+            "update_key": item[2] if len(item) > 2 else str(item[0]),
+            "payload": item[1],
             "attempts": 0,
             "received_at": now,
         }
-        for uid, payload in updates
+        for item in updates
     ]
     insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
     stmt = (
         insert(INBOX)
-        .on_conflict_do_nothing(index_elements=["channel", "update_id"])
+        .on_conflict_do_nothing(index_elements=["channel", "update_key"])
         .returning(INBOX.c.id)
     )
     stored = 0

@@ -237,6 +237,8 @@ class ChatIdentity(SQLModel, table=True):
     locale: str = Field(default="vi", max_length=8)
     active_response_id: int | None = Field(default=None)
     compose_notice_id: int | None = Field(default=None)
+    # A channel without buttons (Zalo): the numbered choices last shown, as JSON.
+    menu: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     unreachable_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     unreachable_reason: str | None = Field(default=None, max_length=255)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
@@ -574,12 +576,14 @@ class InboxUpdate(SQLModel, table=True):
     to send, in the transaction of the update's effects) → replied (``replied_at``: every reply
     sent or given up) ; received → set aside (``failed_at``: every attempt failed, or the update
     cannot be read; ``error`` says why; an operator may replay it, back to received).
-    Unique on (channel, update_id): an update delivered twice is stored and handled once.
+    Unique on (channel, update_key), the platform's own id of the update (Telegram's update id
+    as text, Zalo's message id): an update delivered twice is stored and handled once.
+    ``update_id`` orders a chat's updates (Telegram's update id, Zalo's message time in ms).
     """
 
     __tablename__ = "inbox_updates"
     __table_args__ = (
-        UniqueConstraint("channel", "update_id"),
+        UniqueConstraint("channel", "update_key", name="uq_inbox_updates_channel_update_key"),
         # What the runner reads: the updates waiting, and the replies not yet out.
         Index(
             "ix_inbox_pending",
@@ -598,6 +602,7 @@ class InboxUpdate(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     channel: Channel = Field(sa_type=_enum(Channel))
     update_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    update_key: str = Field(max_length=64)
     payload: str = Field(sa_column=Column(Text, nullable=False))
     attempts: int = Field(default=0)
     error: str | None = Field(default=None, max_length=2000)

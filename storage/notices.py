@@ -610,6 +610,25 @@ async def acknowledge(
     return Acknowledged(ACKNOWLEDGED if rowcount(result) == 1 else ALREADY, notice_id)
 
 
+async def newest_unacknowledged(session: AsyncSession, *, person_id: int) -> int | None:
+    """The person's newest notice delivery with a "Đã nắm" button not yet acknowledged (what
+    "đã nắm" typed on a channel without buttons acknowledges), or None."""
+    stmt = (
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.person_id == person_id,
+            deliveries.c.kind == DeliveryKind.NOTICE,
+            deliveries.c.ack_button.is_(True),
+            deliveries.c.acknowledged_at.is_(None),
+            deliveries.c.status == DeliveryStatus.SENT,
+        )
+        .order_by(deliveries.c.sent_at.desc(), deliveries.c.id.desc())
+        .limit(1)
+    )
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
 # --------------------------------------------------------------------------- reminders
 
 

@@ -182,6 +182,7 @@ class Claimed:
     skip_reason: str | None = None  # the chat is known unreachable or stopped: do not send
     run_id: int | None = None  # a campaign's invitation or reminder
     reminds_id: int | None = None  # a notice's reminder: the delivery its button acknowledges
+    locale: str | None = None  # the chat's: the language of what the channel adds (buttons)
 
 
 def _due(now: dt.datetime) -> Any:
@@ -266,6 +267,7 @@ async def claim_due(
             ch.unreachable_at,
             ch.unreachable_reason,
             ch.stopped,
+            ch.locale,
         )
         .select_from(
             DELIVERIES.outerjoin(NOTICES, n.id == c.notice_id).outerjoin(CHATS, ch.id == c.chat_id)
@@ -298,6 +300,7 @@ async def claim_due(
                 skip_reason=skip,
                 run_id=row.run_id,
                 reminds_id=row.reminds_id,
+                locale=row.locale,
             )
         )
     return claimed

@@ -9,11 +9,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from zoneinfo import ZoneInfo
 
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlmodel import col
+
 from bot.app import App, build_app
 from bot.roster import import_roster, sample_paths
 from bot.settings import Settings
 from storage.db import Database
+from storage.models import Unit
 from tests.fakebotapi import FakeBotAPI, FakeUser, close_bot
+from tests.fakezalo import FakeZaloAPI, FakeZaloUser
 
 #: The time zone of the flow tests' settings (``settings_for``).
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -130,3 +136,101 @@ async def reply_to(api: FakeBotAPI, user: FakeUser, text: str) -> str:
     await user.send(text)
     await api.wait_idle()
     return "\n".join(m.text for m in user.messages()[before:])
+
+
+# -- Zalo -------------------------------------------------------------------------------------
+
+
+class RunningBoth(RunningBot):
+    """The bot serving Telegram (the fake Bot API) and Zalo (the fake Zalo Bot API) at once,
+    as ``congdoan serve`` does with both tokens set."""
+
+    def __init__(self, api: FakeBotAPI, zalo: FakeZaloAPI, db: Database) -> None:
+        settings = settings_for(api, db).model_copy(
+            update={
+                "zalo_bot_token": SecretStr(zalo.token),
+                "zalo_api_url": zalo.url,
+                "zalo_delivery_rate": 500.0,
+                "zalo_delivery_per_chat_rate": 100.0,
+            }
+        )
+        super().__init__(api, db, settings)
+        self.zalo = zalo
+        self._zalo_task: asyncio.Task[None] | None = None
+        api.add_busy_check(self.zalo_busy)
+
+    def zalo_busy(self) -> str | None:
+        if self.app is None or self.app.zalo is None:
+            return None
+        if self.zalo.pending:
+            return "Zalo updates not yet fetched"
+        return self.app.zalo.runner.busy()
+
+    async def start(self) -> App:
+        app = await super().start()
+        assert app.zalo is not None
+        polls = len(self.zalo.calls_of("getUpdates"))
+        self._zalo_task = asyncio.create_task(app.zalo.runner.poll(self._stop, poll_seconds=1))
+        async with asyncio.timeout(10):
+            while len(self.zalo.calls_of("getUpdates")) == polls:
+                if self._zalo_task.done():
+                    await self._zalo_task
+                await asyncio.sleep(0.01)
+        return app
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._zalo_task is not None:
+            await asyncio.wait_for(self._zalo_task, timeout=10)
+            self._zalo_task = None
+        if self.app is not None and self.app.zalo is not None:
+            await self.app.zalo.client.close()
+        await super().stop()
+
+    async def say(self, user: FakeZaloUser, text: str) -> str:
+        """``user`` types ``text`` on Zalo; everything the bot answered, joined."""
+        before = len(user.received)
+        await user.send(text)
+        await self.idle()
+        return "\n".join(user.received[before:])
+
+    async def idle(self) -> None:
+        """Until the Zalo updates sent so far are handled and answered."""
+        async with asyncio.timeout(15):
+            while True:
+                while self.zalo_busy() is not None:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(0.15)  # between a fetch and its dispatch
+                if self.zalo_busy() is None:
+                    return
+
+
+@asynccontextmanager
+async def running_both(
+    api: FakeBotAPI, zalo: FakeZaloAPI, db: Database
+) -> AsyncIterator[RunningBoth]:
+    bot = RunningBoth(api, zalo, db)
+    await bot.start()
+    try:
+        yield bot
+    finally:
+        await bot.stop()
+
+
+async def invite_code(db: Database, unit_code: str) -> str:
+    """The invite code of a unit of the sample roster."""
+    async with db.session() as session:
+        found = (
+            await session.execute(select(col(Unit.invite_code)).where(col(Unit.code) == unit_code))
+        ).scalar_one()
+    assert found
+    return str(found)
+
+
+async def link_zalo(bot: RunningBoth, user: FakeZaloUser, *, unit: str, details: str) -> None:
+    """Walk a roster person through /start CODE, consent (typed "1") and typed details."""
+    code = await invite_code(bot.db, unit)
+    await bot.say(user, f"/start {code}")
+    await bot.say(user, "1")
+    answer = await bot.say(user, details)
+    assert "Đã liên kết" in answer, answer

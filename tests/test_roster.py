@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import event, text
 from typer.testing import CliRunner
 
+from bot.cli.roster import roster_app
 from bot.roster import (
     ImportReport,
     RosterFileError,
@@ -27,7 +28,6 @@ from bot.roster import (
     write_csv_templates,
     write_template,
 )
-from bot.roster_cli import roster_app
 from storage.db import Database
 from storage.migrate import upgrade
 

@@ -39,7 +39,8 @@ from aiogram.methods import GetUpdates
 from aiogram.types import Update
 from aiohttp import web
 
-from bot.channels.telegram_replies import Handling, ReplyCall, ReplySender, decode, encode
+from bot.channels.inbound import InboundCodec, Replier
+from bot.channels.telegram_replies import Handling, ReplyCall, decode, encode
 from bot.groupwrite import GroupWrite
 from bot.texts import render
 from storage import chats, inbox
@@ -67,6 +68,25 @@ def make_bot(token: str, api_url: str, session: Any = None) -> Bot:
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_url))
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+
+
+class TelegramCodec:
+    """How the inbox runner reads a stored Telegram update (see :class:`InboundCodec`)."""
+
+    channel = Channel.TELEGRAM
+
+    def __init__(self, channel: Channel = Channel.TELEGRAM) -> None:
+        self.channel = channel  # the terminal demo's local channel speaks Telegram too
+
+    def sender(self, payload: Any) -> str | None:
+        ident = _sender_id(payload)
+        return None if ident is None else str(ident)
+
+    def callback_id(self, payload: Any) -> str | None:
+        return _callback_id(payload)
+
+    def to_update(self, payload: Any, *, inbox_id: int, bot: Bot) -> tuple[Update, dict[str, Any]]:
+        return Update.model_validate(payload, context={"bot": bot}), {}
 
 
 def _sender_id(payload: Any) -> int | None:
@@ -165,23 +185,25 @@ class InboxRunner:
         dispatcher: Dispatcher,
         db: Database,
         *,
-        replies: ReplySender,
+        replies: Replier,
         locale: str,
         channel: Channel = Channel.TELEGRAM,
         settings: InboxSettings | None = None,
         rng: random.Random | None = None,
+        codec: InboundCodec | None = None,
     ) -> None:
         self.bot = bot
         self.dispatcher = dispatcher
         self.db = db
         self.replies = replies
         self.locale = locale
-        self.channel = channel
+        self.codec: InboundCodec = codec or TelegramCodec(channel)
+        self.channel = self.codec.channel
         self.settings = settings or InboxSettings()
         self.rng = rng or random.Random()
         self.stats = RunnerStats()
-        self._lanes: dict[int | None, deque[_Item]] = {}
-        self._tasks: dict[int | None, asyncio.Task[None]] = {}
+        self._lanes: dict[str | None, deque[_Item]] = {}
+        self._tasks: dict[str | None, asyncio.Task[None]] = {}
         self._queued: set[int] = set()
         self._high = 0  # the highest inbox id taken into a lane
         self._handling = asyncio.Semaphore(self.settings.concurrency)
@@ -240,7 +262,7 @@ class InboxRunner:
     def _enqueue(self, item: _Item, payload: Any) -> None:
         if item.inbox_id in self._queued:
             return
-        key = _sender_id(payload)
+        key = self.codec.sender(payload)
         self._queued.add(item.inbox_id)
         self._lanes.setdefault(key, deque()).append(item)
         self._lanes_empty.clear()
@@ -303,7 +325,7 @@ class InboxRunner:
             self._enqueue_rows(rows)
             return len(rows)
 
-    async def _run_lane(self, key: int | None) -> None:
+    async def _run_lane(self, key: str | None) -> None:
         lane = self._lanes[key]
         try:
             while lane:
@@ -336,13 +358,13 @@ class InboxRunner:
             if self._backlog:
                 self._wake.set()  # room in the lanes: take more
 
-    async def _handle(self, item: _Item, key: int | None) -> list[ReplyCall] | None:
+    async def _handle(self, item: _Item, key: str | None) -> list[ReplyCall] | None:
         """Handle one update, retrying it until it succeeds or is set aside; returns the
         replies to send (None: nothing, or another run handled it)."""
         s = self.settings
         try:
             payload = json.loads(item.payload)
-            update = Update.model_validate(payload, context={"bot": self.bot})
+            update, extra = self.codec.to_update(payload, inbox_id=item.inbox_id, bot=self.bot)
         except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
             log.warning("inbox update %s cannot be read: %s", item.inbox_id, describe_error(exc))
             return await self._set_aside(item, key, f"unreadable: {describe_error(exc)}", None)
@@ -352,7 +374,7 @@ class InboxRunner:
             try:
                 async with self._handling:
                     await self.dispatcher.feed_update(
-                        self.bot, update, inbox_id=item.inbox_id, handling=handling
+                        self.bot, update, inbox_id=item.inbox_id, handling=handling, **extra
                     )
             except Exception as exc:
                 error = describe_error(exc)
@@ -396,7 +418,7 @@ class InboxRunner:
         return attempts
 
     async def _set_aside(
-        self, item: _Item, key: int | None, error: str, locale: str | None
+        self, item: _Item, key: str | None, error: str, locale: str | None
     ) -> list[ReplyCall] | None:
         """Set the update aside, with one apology to its sender; returns the apology."""
         try:
@@ -407,7 +429,7 @@ class InboxRunner:
         if key is not None:
             locale = locale or await self._locale_of(key)
             calls.append(ReplyCall("send", chat_id=key, text=render("error.txt", locale)))
-            callback = _callback_id(payload)
+            callback = self.codec.callback_id(payload)
             if callback is not None:
                 calls.append(ReplyCall("answer", callback_id=callback))
         delay = 0.5
@@ -431,12 +453,12 @@ class InboxRunner:
         log.warning("inbox update %s set aside: %s", item.inbox_id, error)
         return calls
 
-    async def _locale_of(self, sender: int) -> str:
+    async def _locale_of(self, sender: str) -> str:
         """The sender's chat's locale, when the handling failed before it was read (the
         settings' locale for a chat the bot has never seen, as a new chat gets)."""
         try:
             async with self.db.session() as session:
-                chat = await chats.get_chat(session, channel=self.channel, external_id=str(sender))
+                chat = await chats.get_chat(session, channel=self.channel, external_id=sender)
         except Exception as exc:
             log.warning("could not read a chat's locale: %s", describe_error(exc))
             chat = None
@@ -581,6 +603,12 @@ class InboxRunner:
         """An aiohttp app taking webhook POSTs: secret checked, inbox written, then 200.  The
         app runs the lanes for as long as it runs."""
         app = web.Application()
+        self.attach_webhook(app, path=path, secret=secret)
+        return app
+
+    def attach_webhook(self, app: web.Application, *, path: str, secret: str) -> None:
+        """Take Telegram's webhook POSTs on ``path`` of ``app`` (another channel's may share
+        it); the lanes run for as long as ``app`` runs."""
         stop = asyncio.Event()
         running: list[asyncio.Task[None]] = []
 
@@ -611,4 +639,3 @@ class InboxRunner:
         app.router.add_post(path, receive)
         app.on_startup.append(on_startup)
         app.on_shutdown.append(on_shutdown)
-        return app

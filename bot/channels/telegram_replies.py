@@ -71,7 +71,7 @@ class ReplyCall:
     """One Bot API call answering an update, in plain values (it is stored as JSON)."""
 
     kind: Kind
-    chat_id: int = 0
+    chat_id: str = ""  # the chat's id on its channel (``chat_identities.external_id``)
     text: str = ""
     markup: dict[str, Any] | None = None  # a keyboard, as the Bot API's JSON
     message_id: int = 0
@@ -121,6 +121,14 @@ def _inline(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
     return keyboard if isinstance(keyboard, InlineKeyboardMarkup) else None
 
 
+def _telegram_chat(chat_id: str) -> int | str:
+    """A Telegram chat id as the Bot API takes it: the number (a ``@channel`` name stays)."""
+    try:
+        return int(chat_id)
+    except ValueError:
+        return chat_id
+
+
 def encode(calls: Sequence[ReplyCall]) -> str:
     """The calls as JSON for the inbox row (bytes in base64)."""
     out: list[dict[str, Any]] = []
@@ -154,7 +162,7 @@ def decode(stored: str) -> list[ReplyCall]:
         calls.append(
             ReplyCall(
                 kind=item["kind"],
-                chat_id=int(item.get("chat_id", 0)),
+                chat_id=str(item.get("chat_id", "")),
                 text=item.get("text", ""),
                 markup=item.get("markup"),
                 message_id=int(item.get("message_id", 0)),
@@ -217,7 +225,7 @@ class ReplySender:
         (given up after its retries, or the chat blocked the bot); never raises for the
         platform's errors."""
         complete = True
-        blocked: set[int] = set()
+        blocked: set[str] = set()
         for call in calls:
             if call.chat_id and call.chat_id in blocked:
                 continue
@@ -239,7 +247,7 @@ class ReplySender:
 
     async def _one(self, call: ReplyCall) -> None:
         bot, timeout = self.bot, max(1, round(self.settings.timeout))
-        chat = call.chat_id
+        chat = _telegram_chat(call.chat_id)
         if call.kind == "send":
             # A long reply (a whole /stats table) goes in parts, cut between paragraphs with
             # its tags closed and reopened; the buttons come with the last part.
@@ -278,7 +286,9 @@ class ReplySender:
                     return
                 # Too old to edit, or gone: the member gets the text as a new message.
                 self.stats.resent_as_new += 1
-                await self._one(ReplyCall("send", chat_id=chat, text=call.text, markup=call.markup))
+                await self._one(
+                    ReplyCall("send", chat_id=call.chat_id, text=call.text, markup=call.markup)
+                )
         elif call.kind == "markup":
             inline = call.markup if _is_inline(call.markup) else None
             params = {"chat_id": chat, "message_id": call.message_id}
@@ -389,7 +399,7 @@ class ReplySender:
                 pass
         session.check_response(bot, method(), status, content)  # raises what the answer says
 
-    async def _call(self, chat: int | None, make: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, chat: int | str | None, make: Callable[[], Awaitable[T]]) -> T:
         """One Bot API call through the limiter, retried on 429, 5xx and timeouts."""
         s = self.settings
         key = f"{self.channel}:{chat}" if chat else None

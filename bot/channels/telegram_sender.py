@@ -80,6 +80,7 @@ class TelegramSender:
         ack_markup: AckMarkup | None = None,
         *,
         survey_markup: SurveyMarkup | None = None,
+        localized: Callable[[str], tuple[AckMarkup, SurveyMarkup]] | None = None,
         timeout: float = 10.0,  # per request, whole seconds (aiogram's request_timeout)
         part_retries: int = 3,
         part_backoff: float = 0.5,
@@ -87,6 +88,8 @@ class TelegramSender:
         self.bot = bot
         self.ack_markup = ack_markup
         self.survey_markup = survey_markup
+        # The buttons in the recipient's language, when the row names it (else the ones above).
+        self.localized = localized
         self.timeout = timeout
         self.request_timeout = max(1, round(timeout))
         self.part_retries = part_retries
@@ -141,10 +144,13 @@ class TelegramSender:
         if not calls:
             return SendOutcome.permanent("nothing to send: empty text and no attachment")
         markup: InlineKeyboardMarkup | None = None
-        if message.ack_button and self.ack_markup:
-            markup = self.ack_markup(message.ack_target)
-        elif message.run_id is not None and self.survey_markup:
-            markup = self.survey_markup(message.run_id)
+        ack_markup, survey_markup = self.ack_markup, self.survey_markup
+        if self.localized is not None and message.locale:
+            ack_markup, survey_markup = self.localized(message.locale)
+        if message.ack_button and ack_markup:
+            markup = ack_markup(message.ack_target)
+        elif message.run_id is not None and survey_markup:
+            markup = survey_markup(message.run_id)
         first_id: int | None = None
         for index, call in enumerate(calls):
             keyboard = markup if index == len(calls) - 1 else None

@@ -23,6 +23,7 @@ class Outbound:
     attachment_ref: str | None = None  # the platform's file id
     run_id: int | None = None  # a campaign's invitation or reminder: the survey's button
     reminds_id: int | None = None  # a notice's reminder: its button acknowledges that delivery
+    locale: str | None = None  # the recipient chat's: what the channel adds speaks it
 
     @property
     def ack_target(self) -> int:

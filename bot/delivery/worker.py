@@ -25,7 +25,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -33,7 +33,7 @@ from bot.delivery.channel import Outbound, OutcomeKind, Sender, SendOutcome
 from bot.delivery.ratelimit import RateLimiter
 from storage import outbox
 from storage.db import Database
-from storage.models import DeliveryStatus, utcnow
+from storage.models import Channel, DeliveryStatus, utcnow
 from storage.outbox import Claimed, Result
 
 log = logging.getLogger(__name__)
@@ -92,10 +92,11 @@ class _LeasedPacer:
         self.key = key
         self.item = item
         self.calls = 0
+        self.limiter = worker.limiter_of(item.channel)
 
     @asynccontextmanager
     async def call(self) -> AsyncIterator[object]:
-        async with self.worker.limiter.slot(self.key) as start:
+        async with self.limiter.slot(self.key) as start:
             if self.calls == 0:
                 left = (self.item.lease_expires_at - self.worker.clock()).total_seconds()
                 if left < self.worker.lease_margin or self.worker.stopping:
@@ -104,7 +105,7 @@ class _LeasedPacer:
             yield start
 
     def pause(self, seconds: float) -> None:
-        self.worker.limiter.pause(seconds)
+        self.limiter.pause(seconds)
 
 
 @dataclass
@@ -129,9 +130,13 @@ class DeliveryWorker:
         clock: Callable[[], dt.datetime] = utcnow,
         limiter: RateLimiter | None = None,
         rng: random.Random | None = None,
+        channels: Mapping[Channel, tuple[Sender, RateLimiter]] | None = None,
     ) -> None:
+        """``sender`` and ``limiter`` serve every row whose channel ``channels`` does not name
+        (each channel has its own sender and its own platform limits)."""
         self.db = db
         self.sender = sender
+        self.channels = dict(channels or {})
         self.settings = settings or DeliverySettings()
         self.owner = (owner or f"{socket.gethostname()}:{os.getpid()}")[:64]
         self.clock = clock
@@ -151,6 +156,14 @@ class DeliveryWorker:
         self._recorder: asyncio.Task[None] | None = None
 
     # -- public -----------------------------------------------------------------------------
+
+    def sender_of(self, channel: Channel) -> Sender:
+        found = self.channels.get(channel)
+        return found[0] if found is not None else self.sender
+
+    def limiter_of(self, channel: Channel) -> RateLimiter:
+        found = self.channels.get(channel)
+        return found[1] if found is not None else self.limiter
 
     def notify(self) -> None:
         """New rows were enqueued: claim now instead of at the next poll."""
@@ -329,12 +342,13 @@ class DeliveryWorker:
             attachment_ref=item.attachment_ref,
             run_id=item.run_id,
             reminds_id=item.reminds_id,
+            locale=item.locale,
         )
         pacer = _LeasedPacer(self, f"{item.channel}:{item.external_id}", item)
         waits = 0
         while True:
             try:
-                outcome = await self.sender.send(message, pacer=pacer)
+                outcome = await self.sender_of(item.channel).send(message, pacer=pacer)
             except _LeaseLost:
                 return Result(
                     item.id,
@@ -345,7 +359,7 @@ class DeliveryWorker:
                 )
             if outcome.kind != OutcomeKind.RETRY_AFTER:
                 break
-            self.limiter.pause(outcome.retry_after or 1.0)
+            pacer.pause(outcome.retry_after or 1.0)
             waits += 1
             if waits > self.settings.max_retry_after:
                 outcome = SendOutcome.transient(outcome.error or "too many requests")

@@ -6,18 +6,22 @@ work does, before any reply is sent.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.actors import Actor, find_unit
-from storage import chats, people
+from bot.texts import render
+from storage import chats, outbox, people
 from storage.models import (
+    Channel,
     ChatIdentity,
     ChatStage,
     Consent,
     ConsentDecision,
+    DeliveryKind,
     PendingLink,
     PendingStatus,
     Person,
@@ -25,11 +29,19 @@ from storage.models import (
     utcnow,
 )
 from surveys.names import name_key
+from surveys.normalize import fold
 from surveys.phone import normalize_phone
 
 #: Version of the consent text in ``bot/templates/consent.txt``; bump it when the text changes,
 #: so that every recorded decision names the text the person saw.
 CONSENT_VERSION = "2026.11-1"
+#: The same text for a Zalo chat: it also names the Zalo account id the union writes to.
+ZALO_CONSENT_VERSION = "2026.12-zalo-1"
+
+
+def consent_version(channel: Channel) -> str:
+    """The version of the consent text a chat of ``channel`` is shown."""
+    return ZALO_CONSENT_VERSION if channel == Channel.ZALO else CONSENT_VERSION
 
 
 class StartOutcome(StrEnum):
@@ -94,7 +106,7 @@ async def decide_consent(
     chat = actor.chat
     if chat.stage not in (ChatStage.CONSENT, ChatStage.NEW, ChatStage.DECLINED):
         return ConsentOutcome.ALREADY
-    if version != CONSENT_VERSION:
+    if version != consent_version(chat.channel):
         chat.stage = ChatStage.CONSENT
         return ConsentOutcome.ALREADY
     decision = ConsentDecision.ACCEPTED if accepted else ConsentDecision.DECLINED
@@ -110,6 +122,8 @@ async def decide_consent(
 class LinkOutcome(StrEnum):
     LINKED = "linked"
     QUEUED = "queued"
+    CODE_TAKEN = "code_taken"  # a unit's invite code typed: now the name and phone
+    NEED_DETAILS = "need_details"  # typed details without a phone number or a full name
     NOT_OWN_CONTACT = "not_own_contact"
     BAD_PHONE = "bad_phone"
     NO_CONSENT = "no_consent"
@@ -170,6 +184,59 @@ async def queue_by_name(session: AsyncSession, *, actor: Actor, full_name: str) 
     )
     chat.stage = ChatStage.PENDING
     return Link(LinkOutcome.QUEUED, unit=await invite_unit(session, actor=actor), pending=pending)
+
+
+_PHONE_IN_TEXT = re.compile(r"(?:\+?84|0)(?:[\s.\-]?\d){8,10}")
+
+
+async def link_by_details(session: AsyncSession, *, actor: Actor, text: str) -> Link:
+    """A chat without a contact button (Zalo) typed a unit's invite code, or the member's
+    full name and phone number.
+
+    Linked at once only when all three agree: the chat came with an invite code (``/start
+    CODE`` or typed), the phone is a roster person's, and that person's name (diacritics and
+    case aside) is the typed one and their unit is in the invite's unit.  Anything else is
+    queued for the officers of the invite's unit (the province's admins without one), as a
+    typed name is on Telegram: the phone alone is not proof of who types it.
+    """
+    chat = actor.chat
+    if actor.linked:
+        return Link(LinkOutcome.ALREADY_LINKED, actor.person, actor.unit)
+    if chat.stage not in (ChatStage.CONTACT, ChatStage.PENDING):
+        return Link(LinkOutcome.NO_CONSENT)
+    typed = " ".join(text.split())
+    if typed and " " not in typed and not typed.isdigit() and len(typed) <= 64:
+        unit = await people.unit_by_invite(session, code=typed)
+        if unit is not None:
+            chat.invite_unit_id = unit.id
+            chat.updated_at = utcnow()
+            return Link(LinkOutcome.CODE_TAKEN, unit=unit)
+    found = _PHONE_IN_TEXT.search(typed)
+    phone = normalize_phone(found.group(0)) if found else None
+    name = " ".join(_PHONE_IN_TEXT.sub(" ", typed).replace(",", " ").split()).strip(" -.:;")
+    if phone is None or len(name.split()) < 2 or any(c.isdigit() for c in name) or len(name) > 120:
+        return Link(LinkOutcome.NEED_DETAILS, unit=await invite_unit(session, actor=actor))
+    invited = await invite_unit(session, actor=actor)
+    person = await people.person_by_phone(session, phone=phone)
+    if person is not None and invited is not None and fold(person.full_name) == fold(name):
+        unit = await people.get_unit(session, unit_id=person.unit_id)
+        if unit is not None and unit.path.startswith(invited.path):
+            await _link(session, chat=chat, person=person)
+            pending = await chats.open_pending_for_chat(session, chat_id=actor.chat_id)
+            if pending is not None:
+                await chats.resolve_pending(
+                    session,
+                    pending=pending,
+                    status=PendingStatus.CONFIRMED,
+                    resolved_by=None,
+                    person_id=person.id,
+                )
+            return Link(LinkOutcome.LINKED, person, unit)
+    pending = await chats.queue_pending(
+        session, chat=chat, full_name=name[:255], phone=phone, unit_id=chat.invite_unit_id
+    )
+    chat.stage = ChatStage.PENDING
+    return Link(LinkOutcome.QUEUED, unit=invited, pending=pending)
 
 
 async def invite_unit(session: AsyncSession, *, actor: Actor) -> Unit | None:
@@ -302,6 +369,38 @@ async def resolve(
         person_id=person.id,
     )
     return Resolution(ResolveOutcome.CONFIRMED, chat=chat, person=person, unit=unit)
+
+
+async def tell_decision(session: AsyncSession, *, resolution: Resolution) -> bool:
+    """Tell the chat that asked to be linked what an officer decided, on that chat (whatever
+    its channel, in its locale), through the outbox.  Returns whether a message was queued."""
+    chat = resolution.chat
+    if (
+        chat is None
+        or chat.id is None
+        or resolution.outcome
+        not in (
+            ResolveOutcome.CONFIRMED,
+            ResolveOutcome.REJECTED,
+        )
+    ):
+        return False
+    text = render(
+        "member/pending_decided.txt",
+        chat.locale,
+        confirmed=resolution.outcome == ResolveOutcome.CONFIRMED,
+        person=resolution.person,
+        unit=resolution.unit,
+    )
+    row = {
+        "kind": DeliveryKind.MESSAGE,
+        "person_id": resolution.person.id if resolution.person is not None else None,
+        "chat_id": chat.id,
+        "channel": chat.channel,
+        "external_id": chat.external_id,
+        "text": text,
+    }
+    return await outbox.enqueue(session, rows=[row]) == 1
 
 
 async def assign_unit(

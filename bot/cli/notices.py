@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from bot.campaigns.schedule import QuietHours
+from bot.cli.common import settings_or_exit
 from bot.cli_errors import operator_error, run_command
 from bot.notices import service as notices
 from bot.notices.audience import AudienceError, parse_audience
@@ -62,8 +63,6 @@ def send_command(
     dry_run: Annotated[bool, typer.Option(help="Check and count; send nothing.")] = False,
 ) -> None:
     """Check a notice, count its recipients and queue it for delivery."""
-    from bot.cli import settings_or_exit
-
     settings = settings_or_exit()
     try:
         title, body = read_notice_file(file)

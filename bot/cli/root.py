@@ -4,6 +4,10 @@ Operator-facing messages are English.  Bad settings (``DATABASE_URL`` among them
 that cannot be opened or reached, or an old one exit with one clear line on stderr (exit code 2),
 never a traceback: the settings are checked as each command starts, the rest is caught for every
 command at once by the root group (:class:`bot.cli_errors.OperatorGroup`).
+
+This module is the root group: it gathers the sub-apps (``db``, ``roster``, ``notice``,
+``campaign``, ``inbox``, ``deliver``) and holds the top-level commands.  Nothing in
+:mod:`bot.cli` imports it but the package itself.
 """
 
 from __future__ import annotations
@@ -13,20 +17,22 @@ import datetime as dt
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from bot.campaigns_cli import campaign_app
-from bot.cli_errors import OperatorGroup, operator_error
+from bot.cli.campaigns import campaign_app
+from bot.cli.common import fail, settings_or_exit
+from bot.cli.db import db_app
+from bot.cli.inbox import inbox_app
+from bot.cli.notices import notice_app
+from bot.cli.roster import roster_app
+from bot.cli_errors import OperatorGroup
 from bot.delivery.cli import deliver_command
-from bot.inbox_cli import inbox_app
-from bot.notices_cli import notice_app
-from bot.roster_cli import roster_app
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError
 from storage.db import Database
-from storage.migrate import check_up_to_date, current_revision, head_revision, upgrade
+from storage.migrate import check_up_to_date
 
 app = typer.Typer(
     name="congdoan",
@@ -35,7 +41,6 @@ app = typer.Typer(
     add_completion=False,
     cls=OperatorGroup,
 )
-db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
 app.add_typer(notice_app, name="notice")
@@ -43,50 +48,9 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(inbox_app, name="inbox")
 app.command("deliver")(deliver_command)
 
-
-def fail(message: str) -> NoReturn:
-    raise operator_error(message)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        fail(str(exc))
-
-
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Create the database or bring its schema up to date."""
-    settings = settings_or_exit()
-
-    async def run() -> tuple[str | None, str]:
-        db = Database(settings.database_url)
-        try:
-            return await upgrade(db)
-        finally:
-            await db.dispose()
-
-    before, after = asyncio.run(run())
-    if before == after:
-        typer.echo(f"Database already at {after}.")
-    else:
-        typer.echo(f"Database upgraded: {before or 'empty'} → {after}.")
-
-
-@db_app.command("current")
-def db_current() -> None:
-    """Show the schema revision of the database and of the code."""
-    settings = settings_or_exit()
-
-    async def run() -> str | None:
-        db = Database(settings.database_url)
-        try:
-            return await current_revision(db)
-        finally:
-            await db.dispose()
-
-    typer.echo(f"database: {asyncio.run(run()) or 'empty'}; code: {head_revision()}")
+# The commands below import the heavy modules they need (aiogram, the indicators, openpyxl,
+# matplotlib, the demo) when they run, so that ``congdoan --help`` and the other commands start
+# quickly: these function-local imports are for start-up time, not to dodge an import cycle.
 
 
 @app.command()

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from bot.campaigns import service as campaigns
 from bot.campaigns.schedule import QuietHours, Recurrence, ReminderPolicy
+from bot.cli.common import settings_or_exit
 from bot.cli_errors import operator_error, run_command
 from bot.notices import service as notices
 from bot.notices.audience import AudienceError, parse_audience
@@ -108,8 +109,6 @@ def launch_command(
     dry_run: Annotated[bool, typer.Option(help="Check and count; launch nothing.")] = False,
 ) -> None:
     """Launch a survey campaign: invitations now (or at opening), reminders before closing."""
-    from bot.cli import settings_or_exit
-
     settings = settings_or_exit()
     tz = settings.tz
     try:
@@ -228,8 +227,6 @@ def list_command(
     ] = None,
 ) -> None:
     """The campaigns of a scope, newest first, with their response rates."""
-    from bot.cli import settings_or_exit
-
     settings = settings_or_exit()
 
     async def run() -> int:

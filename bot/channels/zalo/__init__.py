@@ -1,0 +1,1 @@
+"""Zalo as a chat channel: the Zalo Bot Platform client and the outbox sender."""
