@@ -19,6 +19,18 @@ message in Telegram (each button is printed as ``[M.N]``; the last
 :data:`bot.channels.local.KEYBOARD_HISTORY` messages with buttons of each chat can be pressed);
 ``#contact`` shares one's phone; ``:who`` changes persona; ``:as PHONE`` acts as anyone in the
 sample roster; ``:help``; ``:quit`` (or end of input).
+
+With ``channel="zalo"`` (``congdoan demo --channel zalo``) the application also gets its Zalo
+side, on :class:`bot.channels.zalo.local.LocalZaloClient` (an in-process Zalo Bot API), and the
+personas' chats are Zalo chats ("zalo-tuan"...): each typed line becomes a Zalo update
+(``message.text.received``) that goes through the Zalo inbox, and what the bot sends them is
+printed as Zalo shows it, plain text with numbered choices (there are no buttons on Zalo: the
+person types the number, so ``#…`` does not apply).  The seed still runs on the local Telegram
+channel (the other people of the province use Telegram); the personas it linked there (the
+chair, the admin) are then linked on Zalo too, by writing their Zalo chat identity and consent
+record (a Zalo chat links with an invite code of a grassroots unit, which the provincial admin
+has none of); their outbound messages (notices, invitations, decisions) then go to Zalo, their
+newest linked chat, through the same delivery worker and the local Zalo client.
 """
 
 from __future__ import annotations
@@ -44,16 +56,22 @@ from rich.text import Text
 
 from bot.app import App, build_app, set_default_commands
 from bot.channels.local import TOKEN, LocalEvent, LocalMessage, LocalSession
+from bot.channels.zalo.local import LocalZaloClient, ZaloSent
 from bot.roster import RosterFileError, import_roster, sample_paths
+from bot.services.onboarding import consent_version
 from bot.settings import SettingsError, load_settings
 from bot.texts import environment, label, render
-from storage import people
+from handlers.views import ADMIN_COMMANDS, MEMBER_COMMANDS, OFFICER_COMMANDS
+from storage import chats, people
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import Channel, Unit
+from storage.models import Channel, ChatStage, ConsentDecision, Role, Unit, utcnow
+from surveys.normalize import fold
 from surveys.phone import display_phone, normalize_phone
 
 PersonaKind = Literal["member", "officer", "admin", "newcomer"]
+DemoChannel = Literal["telegram", "zalo"]
+CHANNELS: tuple[DemoChannel, ...] = ("telegram", "zalo")
 
 # The personas, by their phone in the sample roster (bot/sample/people.csv).
 MEMBER_PHONE = "0345 271 908"  # a member of the Toán – Tin group, not linked yet
@@ -64,6 +82,9 @@ NEWCOMER = ("Trần Thị Bảo", "Ngọc", "0912 345 678")
 
 FIRST_USER_ID = 100001
 QUIT = frozenset({":quit", ":q", ":exit"})
+# The local channels answer in-process: no platform limits to keep to (Zalo's default per-chat
+# rate, one call a second, would make each of the bot's answers wait).
+UNLIMITED_RATE = 1_000_000.0
 
 
 class DemoSetupError(Exception):
@@ -126,12 +147,14 @@ def html_to_text(source: str) -> Text:
 
 @dataclass(frozen=True)
 class DemoUser:
-    """A Telegram account of the demo (one private chat each)."""
+    """A person of the demo: their Telegram account (one private chat) and, with
+    ``--channel zalo``, their Zalo chat."""
 
     user_id: int
     first_name: str
     last_name: str
     phone: str  # E.164
+    zalo_id: str = ""  # their Zalo chat's id ("zalo-tuan")
 
     @property
     def full_name(self) -> str:
@@ -156,7 +179,23 @@ class Persona:
     name: str
     unit: str
     user: DemoUser
-    invite: str = ""  # the newcomer opens this unit's invite link
+    invite: str = ""  # the newcomer opens this unit's invite link (on Zalo, the member too)
+    commands: tuple[str, ...] = ()  # every command the persona can use ("/start"...)
+
+    @property
+    def phone(self) -> str:
+        return display_phone(self.user.phone)
+
+
+def commands_for(role: Role | None) -> tuple[str, ...]:
+    """The commands of a person with ``role`` once linked, as their command menu lists them
+    (:func:`handlers.views.command_menu`)."""
+    names = list(MEMBER_COMMANDS)
+    if role in (Role.OFFICER, Role.ADMIN):
+        names += OFFICER_COMMANDS
+    if role == Role.ADMIN:
+        names += ADMIN_COMMANDS
+    return tuple(f"/{name}" for name in names)
 
 
 def split_name(full_name: str) -> tuple[str, str]:
@@ -202,13 +241,18 @@ class Input:
 
 
 class Demo:
-    def __init__(self, console: Console, locale: str) -> None:
+    def __init__(self, console: Console, locale: str, channel: DemoChannel = "telegram") -> None:
         self.console = console
         self.locale = locale
+        self.channel = channel
         self.session = LocalSession(listener=self.on_event)
+        # With --channel zalo: the in-process Zalo Bot API the app's Zalo side sends through.
+        self.zalo = LocalZaloClient(listener=self.on_zalo) if channel == "zalo" else None
+        # Whether typed lines go to Zalo: not while the seed runs (on the local Telegram channel).
+        self.on_zalo = False
         self.app: App | None = None
         self.users: dict[str, DemoUser] = {}  # by E.164 phone
-        self.names: dict[int, str] = {}  # user id → full name
+        self.names: dict[int | str, str] = {}  # Telegram user id or Zalo chat id → full name
         self.current: DemoUser | None = None
         self.personas: list[Persona] = []
         self.quiet = False
@@ -230,7 +274,13 @@ class Demo:
     # -- setting up ---------------------------------------------------------------------------
 
     async def start(self, db_url: str) -> None:
-        settings = load_settings(database_url=db_url)
+        # No ZALO_BOT_TOKEN from the environment: the demo's Zalo, if any, is the local one.
+        settings = load_settings(
+            database_url=db_url,
+            zalo_bot_token=None,
+            zalo_delivery_rate=UNLIMITED_RATE,
+            zalo_delivery_per_chat_rate=UNLIMITED_RATE,
+        )
         db = Database(db_url)
         await upgrade(db)
         async with db.session() as session:
@@ -242,20 +292,20 @@ class Demo:
             raise DemoSetupError(f"the sample roster has errors: {report.errors[0]}")
         self.locale = settings.locale
         self.app = await build_app(
-            settings, token=TOKEN, bot_session=self.session, channel=Channel.LOCAL, db=db
+            settings,
+            token=TOKEN,
+            bot_session=self.session,
+            channel=Channel.LOCAL,
+            db=db,
+            zalo_client_override=self.zalo,
         )
+        counts = {"units": report.units.created, "people": report.people.created}
+        zalo = self.zalo is not None
         self.console.print(
-            Panel(
-                self.page(
-                    "demo/intro.txt", units=report.units.created, people=report.people.created
-                ),
-                border_style="blue",
-            )
+            Panel(self.page("demo/intro.txt", zalo=zalo, **counts), border_style="blue")
         )
         if self.locale != "en":
-            intro = self.page(
-                "demo/intro.txt", "en", units=report.units.created, people=report.people.created
-            )
+            intro = self.page("demo/intro.txt", "en", zalo=zalo, **counts)
             intro.stylize("dim")
             self.console.print(intro)
         self.console.print(self.ui("preparing"), style="dim")
@@ -264,6 +314,9 @@ class Demo:
             await set_default_commands(self.app)
             await self.seed()
             await self.make_personas()
+            if zalo:
+                await self.link_on_zalo()
+                self.on_zalo = True
         finally:
             self.quiet = False
             self.current = None
@@ -301,7 +354,12 @@ class Demo:
                 raise DemoSetupError(f"no one with phone {phone} in the sample roster")
             if kind == "officer":
                 officer_unit = unit
-            self.personas.append(Persona(number, kind, user.full_name, unit.name, user))
+            # On Zalo a member links with their unit's invite code, typed after /start.
+            invite = await self.invite_of(unit) if kind == "member" and self.zalo else ""
+            commands = commands_for(await self.role_of(user.phone))
+            self.personas.append(
+                Persona(number, kind, user.full_name, unit.name, user, invite, commands)
+            )
         last, first, phone = NEWCOMER
         e164 = normalize_phone(phone)
         if e164 is None or (await self.roster_user(phone))[0] is not None:
@@ -317,14 +375,73 @@ class Demo:
                 officer_unit.name,
                 newcomer,
                 invite=officer_unit.invite_code,
+                commands=commands_for(Role.MEMBER),  # once an officer confirms them
             )
         )
 
+    async def role_of(self, phone: str) -> Role | None:
+        assert self.app is not None
+        async with self.app.db.session() as session:
+            person = await people.person_by_phone(session, phone=phone)
+        return None if person is None else person.role
+
+    async def invite_of(self, unit: Unit) -> str:
+        """The invite code of ``unit`` or of the nearest unit above it that has one (the
+        grassroots union of a group); "" when none has."""
+        assert self.app is not None
+        found: Unit | None = unit
+        async with self.app.db.session() as session:
+            while found is not None and not found.invite_code:
+                parent = found.parent_id
+                found = None if parent is None else await people.get_unit(session, unit_id=parent)
+        return (found.invite_code or "") if found is not None else ""
+
+    async def link_on_zalo(self) -> None:
+        """Link on Zalo the personas the seed linked on the local Telegram channel: their Zalo
+        chat identity, linked to the same person, and their consent to the Zalo text (see the
+        module doc for why these rows are written rather than typed)."""
+        assert self.app is not None
+        version = consent_version(Channel.ZALO)
+        async with self.app.db.session(write=True) as session:
+            for persona in self.personas:
+                user = persona.user
+                telegram = await chats.get_chat(
+                    session, channel=Channel.LOCAL, external_id=str(user.user_id)
+                )
+                if (
+                    telegram is None
+                    or telegram.person_id is None
+                    or telegram.stage != ChatStage.LINKED
+                ):
+                    continue
+                chat = await chats.get_or_create_chat(
+                    session, channel=Channel.ZALO, external_id=user.zalo_id, locale=telegram.locale
+                )
+                chat.person_id = telegram.person_id
+                chat.stage = ChatStage.LINKED
+                chat.updated_at = utcnow()
+                await chats.record_consent(
+                    session, chat=chat, decision=ConsentDecision.ACCEPTED, text_version=version
+                )
+
     def new_user(self, first_name: str, last_name: str, phone: str) -> DemoUser:
-        user = DemoUser(next(self._user_ids), first_name, last_name, phone)
+        user = DemoUser(
+            next(self._user_ids), first_name, last_name, phone, self.new_zalo_id(first_name)
+        )
         self.users[phone] = user
         self.names[user.user_id] = user.full_name
+        self.names[user.zalo_id] = user.full_name
         return user
+
+    def new_zalo_id(self, first_name: str) -> str:
+        """A readable Zalo chat id: "zalo-tuan", then "zalo-tuan-2" for the next Tuấn."""
+        base = "zalo-" + ("-".join(fold(first_name).split()) or "user")
+        taken = {user.zalo_id for user in self.users.values()}
+        ident, n = base, 1
+        while ident in taken:
+            n += 1
+            ident = f"{base}-{n}"
+        return ident
 
     async def roster_user(
         self, phone: str, *, officer_unit: bool = False
@@ -366,7 +483,10 @@ class Demo:
 
     async def choose_persona(self, source: Input) -> bool:
         self.console.print(
-            Panel(self.page("demo/personas.txt", personas=self.personas), expand=False)
+            Panel(
+                self.page("demo/personas.txt", personas=self.personas, zalo=self.on_zalo),
+                expand=False,
+            )
         )
         while True:
             line = source.read("?")
@@ -381,7 +501,10 @@ class Demo:
     def switch(self, user: DemoUser) -> None:
         self.current = user
         if not self.quiet:
-            self.console.print(self.ui("acting_as", name=user.full_name), style="dim")
+            acting = self.ui("acting_as", name=user.full_name)
+            if self.on_zalo:
+                acting.append(f" (Zalo: {user.zalo_id})")
+            self.console.print(acting, style="dim")
 
     async def handle(self, line: str, *, strict: bool = False) -> None:
         """One input line of the demo language."""
@@ -390,7 +513,8 @@ class Demo:
         if line.startswith(":"):
             command, _, rest = line.partition(" ")
             if command.lower() == ":help":
-                self.console.print(Panel(self.page("demo/help.txt"), border_style="blue"))
+                help_text = self.page("demo/help.txt", zalo=self.on_zalo)
+                self.console.print(Panel(help_text, border_style="blue"))
             elif command.lower() == ":as":
                 user, _ = await self.roster_user(rest.strip())
                 if user is None:
@@ -403,7 +527,12 @@ class Demo:
         user = self.current
         if user is None:
             raise DemoSetupError("no one to act as yet (:as PHONE first)")
-        if line.lower() == "#contact":
+        if self.on_zalo:
+            if line.startswith("#") and len(line) > 1:
+                self.problem("zalo_no_buttons", strict)  # members type the choice's number
+            else:
+                await self.send_zalo_text(user, line)
+        elif line.lower() == "#contact":
             await self.share_contact(user)
         elif line.startswith("#") and len(line) > 1:
             await self.press(user, line[1:].strip(), strict=strict)
@@ -435,6 +564,25 @@ class Demo:
         assert self.app is not None
         await self.app.runner.ingest([{"update_id": next(self._ids), **payload}])
         await self.app.runner.drain()
+        await self.app.worker.drain(max_wait=0)  # notices confirmed just now go out at once
+
+    async def send_zalo_text(self, user: DemoUser, text: str) -> None:
+        """A text typed on Zalo: one ``message.text.received`` update, through the Zalo inbox
+        as a polled or webhook update is: stored, committed, then handled."""
+        assert self.app is not None and self.app.zalo is not None
+        update = {
+            "event_name": "message.text.received",
+            "message": {
+                "message_id": f"demo-{next(self._ids)}",
+                "date": int(time.time() * 1000),
+                "chat": {"id": user.zalo_id, "chat_type": "PRIVATE"},
+                "from": {"id": user.zalo_id, "display_name": user.full_name, "is_bot": False},
+                "text": text,
+            },
+        }
+        runner = self.app.zalo.runner
+        await runner.ingest_zalo([update], wake=False)
+        await runner.drain()
         await self.app.worker.drain(max_wait=0)  # notices confirmed just now go out at once
 
     async def send_text(self, user: DemoUser, text: str) -> None:
@@ -525,6 +673,28 @@ class Demo:
         elif event.message is not None:
             self.console.print(self.message_panel(event, mine))
 
+    def on_zalo(self, sent: ZaloSent) -> None:
+        """Print what the bot sends on Zalo: plain text, the choices numbered in it."""
+        if self.quiet:
+            return
+        mine = self.current is not None and sent.chat_id == self.current.zalo_id
+        parts: list[RenderableType] = []
+        if sent.photo_url:
+            parts.append(Text(f"🖼 {sent.photo_url}", style="underline blue"))
+        if sent.text:
+            parts.append(Text(sent.text))
+        title = self.ui("bot") if mine else self.ui("bot_to", name=self.names.get(sent.chat_id, sent.chat_id))
+        title.append(" · Zalo")
+        self.console.print(
+            Panel(
+                Group(*parts),
+                title=title,
+                title_align="left",
+                border_style="cyan" if mine else "magenta",
+                expand=False,
+            )
+        )
+
     def message_panel(self, event: LocalEvent, mine: bool) -> Panel:
         message = event.message
         assert message is not None
@@ -544,6 +714,8 @@ class Demo:
         edited = event.kind == "edit"
         if edited:
             title.append(f" ({self.ui('edited').plain})")
+        if self.zalo is not None:  # both channels print: say which this is
+            title.append(" · Telegram")
         return Panel(
             Group(*parts),
             title=title,
@@ -614,8 +786,8 @@ def _script_lines(script: str | None, stdin: LineSource) -> Iterator[str] | None
     return None
 
 
-async def _run(console: Console, lines: Iterator[str] | None) -> int:
-    demo = Demo(console, "vi")
+async def _run(console: Console, lines: Iterator[str] | None, channel: DemoChannel) -> int:
+    demo = Demo(console, "vi", channel)
     with tempfile.TemporaryDirectory(prefix="congdoan-demo-") as tmp:
         try:
             await demo.start(f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}")
@@ -630,8 +802,10 @@ def run_demo(
     *,
     console: Console | None = None,
     stdin: LineSource | None = None,
+    channel: DemoChannel = "telegram",
 ) -> int:
-    """Run the terminal demo; input from ``script`` (a file), else stdin. Returns the exit code."""
+    """Run the terminal demo; input from ``script`` (a file), else stdin; the personas chat on
+    ``channel`` (Telegram or Zalo). Returns the exit code."""
     console = console or Console(highlight=False)
 
     def fail(message: str) -> None:
@@ -643,7 +817,7 @@ def run_demo(
         fail(f"cannot read the demo script {script}: {exc}")
         return 2
     try:
-        return asyncio.run(_run(console, lines))
+        return asyncio.run(_run(console, lines, channel))
     except SettingsError as exc:
         fail(str(exc))
         return 2

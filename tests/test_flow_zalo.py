@@ -9,10 +9,18 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from storage.db import Database
-from storage.models import Channel, ChatIdentity, ChatStage, Consent, PendingLink
+from storage.models import Channel, ChatIdentity, ChatStage, Consent, PendingLink, ResponseState
 from tests.fakebotapi import FakeBotAPI
 from tests.fakezalo import FakeZaloAPI
-from tests.flow import RunningBoth, invite_code, link_zalo, running_both, seed_sample
+from tests.flow import (
+    RunningBoth,
+    eventually,
+    invite_code,
+    link_zalo,
+    running_both,
+    seed_sample,
+)
+from tests.test_flow_surveys import ACTIVITY_TITLE, answers_of, officer_launches_activity
 
 MAI_ANH = "Lê Thị Mai Anh 0918 402 367"
 TUAN = "Phạm Minh Tuấn, 0345271908"
@@ -104,3 +112,47 @@ async def test_mai_anh_links_and_reads_help(zalo: FakeZaloAPI, both: RunningBoth
     await link_zalo(both, mai, unit="DL-THPT-BTX", details=MAI_ANH)
     help_text = await both.say(mai, "/help")
     assert "/cases" in help_text
+
+
+async def test_a_zalo_member_gets_the_invitation_and_answers_by_typing(
+    api: FakeBotAPI, zalo: FakeZaloAPI, both: RunningBoth
+) -> None:
+    tuan = zalo.user("z-tuan-03", "Tuấn")
+    await link_zalo(both, tuan, unit="DL-THPT-BTX", details=TUAN)
+    await officer_launches_activity(api)  # Mai Anh, on Telegram
+    # The invitation is sent by the outbox, on Tuấn's own channel, in words instead of a button.
+    await eventually(lambda: any("📝 Khảo sát mới" in t for t in tuan.received))
+    invitation = next(t for t in tuan.received if "📝 Khảo sát mới" in t)
+    assert "Gõ /surveys để trả lời." in invitation
+
+    offers = await both.say(tuan, "/surveys")
+    assert "1. " in offers and ACTIVITY_TITLE in offers
+    first = await both.say(tuan, "1")
+    assert "Câu 1/" in first and "thầy/cô có tham gia" in first
+    multi = await both.say(tuan, "có")
+    assert "những hoạt động nào" in multi
+    assert "Gõ các số, cách nhau bởi dấu phẩy" in multi
+    numbers = {
+        line.split(". ", 1)[1]: line.split(".", 1)[0]
+        for line in multi.splitlines()
+        if line[:1].isdigit() and ". " in line
+    }
+    times = await both.say(tuan, f"{numbers['▫️ Văn nghệ']}, {numbers['▫️ Tham quan']}")
+    assert "bao nhiêu lần" in times
+    # A question waiting for a number: its buttons are listed by name; "3" is the answer.
+    assert "Gõ câu trả lời, hoặc gõ tên một lựa chọn ở trên." in times
+    optional = await both.say(tuan, "3")
+    assert "đề xuất" in optional
+    summary = await both.say(tuan, "bỏ qua")
+    assert "kiểm tra lại" in summary and "Văn nghệ, Tham quan" in summary
+    done = await both.say(tuan, "gửi")
+    assert "Đã ghi nhận" in done
+
+    response, answers = await answers_of(both, "z-tuan-03")
+    assert response.state == ResponseState.COMPLETED
+    assert answers == {
+        "participated": True,
+        "activities": ["van_nghe", "tham_quan"],
+        "times": 3,
+        "suggestion": None,  # skipped
+    }

@@ -56,6 +56,7 @@ MACRO_TEMPLATES = ("labels.txt", "demo/ui.txt", "report/labels.txt")
 NAME = "Trần Văn Bình"
 UNIT = SimpleNamespace(name="Trường THCS Nguyễn Du")
 WHEN = dt.datetime(2026, 3, 8, 9, 30)
+ZALO_ID = "e4ea2cd5189df1c3a88c"
 PERSON = SimpleNamespace(full_name=NAME)
 CASE = SimpleNamespace(
     id=17,
@@ -493,13 +494,28 @@ CASES: list[Case] = [
          ("The invitation code is wrong", "a union officer of")),
     Case("member/ask_contact.txt", {"invite_unit": None, "bad_invite": False},
          ("If you would rather not share your number",)),
+    # member/ask_details.txt: linking on Zalo, where there is no contact button
+    Case("member/ask_details.txt", {"invite_unit": UNIT, "bad_invite": True},
+         ("⚠️ The invitation code is wrong or has expired; you can still link with your full "
+          "name and phone number.", "To link to the union member roster of <b>",
+          "<b>full name and phone number</b> in one message, for example: Nguyễn Thị Lan",
+          "you are linked right away; if not, a union officer will confirm your request.",
+          "Your phone number is only used to find you on your unit's roster.")),
+    Case("member/ask_details.txt", {"invite_unit": None, "bad_invite": False},
+         ("please type the <b>invitation code</b> your grassroots union sent you",
+          "Without an invitation code, your request will wait for a union officer",
+          "Your phone number is only used to find you")),
     Case("member/cancelled.txt", {"title": ACTIVITY.title}, ("Stopped the survey",)),
     Case("member/cancelled.txt", {"title": None}, ("Nothing is in progress.",)),
     Case("member/consent.txt", {"invite_unit": UNIT, "version": "2026-01"},
          ("Welcome to the contact channel", "You were invited by the unit",
           "<b>Your rights:</b>", "Notice version: 2026-01")),
     Case("member/consent.txt", {"invite_unit": None, "version": "2026-01"},
-         ("<b>Data collected:</b>",)),
+         ("<b>Data collected:</b>", "Telegram account ID")),
+    Case("member/consent.txt",
+         {"invite_unit": None, "version": "2026-01", "zalo_id": ZALO_ID},
+         ("<b>Data collected:</b>", "the Zalo account ID the union uses to send you messages "
+          f"(<code>{ZALO_ID}</code>)")),
     Case("member/consent_accepted.txt", {}, ("Thank you for agreeing",)),
     Case("member/privacy_notice.txt", {}, ("<b>Data collected:</b>", "<b>Your rights:</b>")),
     Case("member/privacy.txt",
@@ -513,6 +529,11 @@ CASES: list[Case] = [
     Case("member/privacy.txt",
          {"version": "2026-01", "decision": None, "agreed_version": "", "when": None},
          ("You have not said yet whether you agree",)),
+    Case("member/privacy.txt",
+         {"version": "2026-01", "decision": "accepted", "agreed_version": "2026-01", "when": WHEN,
+          "zalo_id": ZALO_ID},
+         ("<b>Personal data processing notice</b>", f"(<code>{ZALO_ID}</code>)",
+          "<b>Your rights:</b>")),
     Case("member/role_changed.txt",
          {"role": LocalLabel("role_name", {"role": "officer"}), "scope": UNIT},
          ("🔑 Your role on the union channel has been updated: <b>Union officer</b>, in charge "
@@ -524,6 +545,8 @@ CASES: list[Case] = [
     *(Case("member/contact_problem.txt", {"problem": problem}, (en,)) for problem, en in (
         ("not_own_contact", "share your own phone number"),
         ("bad_phone", "not a valid Vietnamese phone number"),
+        ("need_details", "Please type your full name and phone number in one message, for "
+                         "example: <b>Nguyễn Thị Lan 0912345678</b>."),
         ("bad_name", "Please type your full name"),
         ("already_linked", "already linked"),
         ("no_consent", "agree to the personal data processing notice"),
@@ -541,7 +564,11 @@ CASES: list[Case] = [
          ("Linked successfully! Hello <b>", "Unit: ", "From now on")),
     Case("member/linked.txt", {"person": PERSON, "unit": None}, ("Linked successfully!",)),
     Case("member/not_linked.txt", {}, ("You are not linked",)),
-    Case("member/pending.txt", {}, ("Your link request is waiting", "Share phone number")),
+    Case("member/pending.txt", {"typed": False},
+         ("Your link request is waiting", "Share phone number")),
+    Case("member/pending.txt", {"typed": True},
+         ("Your link request is waiting", "If you have your unit's invitation code, type the "
+          "code, then type your full name and phone number again")),
     Case("member/pending_decided.txt", {"confirmed": True, "person": PERSON, "unit": UNIT},
          ("A union officer has confirmed you",)),
     Case("member/pending_decided.txt", {"confirmed": False}, ("was not confirmed",)),
@@ -646,6 +673,9 @@ CASES: list[Case] = [
         ("set", None, 0, 1, ("Your command menu now matches your new role",)),
     )),
     Case("officer/scope_not_found.txt", {"text": "Bảo Lộc"}, ("No unit «",)),
+    Case("officer/report_zalo.txt", {},
+         ("📄 The report is an Excel file with a chart.", "on Telegram (with the same /report",
+          "<code>congdoan report</code>", "type /stats or /indicator.")),
     *(Case("officer/welfare_decided.txt", {"outcome": outcome, "confirmed": confirmed}, (en,))
       for outcome, confirmed, en in (
         ("changed", True, "Confirmed that the union member received the benefit"),
@@ -917,6 +947,21 @@ CASES: list[Case] = [
          ("may not reach into the system",)),
     Case("notice/compose_closed.txt", {"cancelled": True}, ("The draft notice was discarded.",)),
     Case("notice/compose_closed.txt", {"cancelled": False}, ("No notice is being written.",)),
+    # zalo/: what Zalo, which has no buttons, says in their place
+    *(Case("zalo/choices.txt", {"count": count, "multi": multi, "typed": typed, "last": count},
+           (en,)) for count, multi, typed, en in (
+        (1, False, False, "Type 1 to choose."),
+        (3, False, False, "Answer by typing a number: 1, 2 or 3."),
+        (4, True, False, "Type the numbers, separated by commas (for example: 1, 3)."),
+        (2, False, True, "Type your answer, or type the name of one of the options above."),
+    )),
+    # the member types "đã nắm" (got it) in Vietnamese whatever the locale: the bot reads it back
+    Case("zalo/outbox.txt", {"attachment": True, "ack": True, "survey": False},
+         ("📎 This notice has an attachment that cannot be sent through Zalo yet",
+          '👉 Once you have read it, type "đã nắm" (got it) to confirm.'),
+         ("đã nắm",)),
+    Case("zalo/outbox.txt", {"attachment": False, "ack": False, "survey": True},
+         ("👉 Type /surveys to answer.",)),
 ]  # fmt: skip
 
 # Campaigns (issue 4)

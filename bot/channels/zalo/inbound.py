@@ -32,7 +32,7 @@ from bot.channels.zalo.text import (
     number_buttons,
     plain_text,
 )
-from handlers.callbacks import AckCb, BackCb, SkipCb, StopCb, ToggleCb
+from handlers.callbacks import AckCb, BackCb, SkipCb, StopCb, SubmitCb, ToggleCb
 from storage import notices as notice_store
 from storage.models import Channel
 
@@ -54,6 +54,7 @@ EVENTS = frozenset(
 _TOGGLE_PREFIX = ToggleCb.__prefix__ + ToggleCb.__separator__
 # The buttons under a question that waits for a typed answer: a number typed is the answer.
 _NAVIGATION = tuple(cb.__prefix__ + cb.__separator__ for cb in (BackCb, SkipCb, StopCb))
+_SUBMIT = SubmitCb.__prefix__ + SubmitCb.__separator__
 
 
 def chat_number(zalo_id: str) -> int:
@@ -160,7 +161,19 @@ def _waits_for_text(markup: dict[str, Any] | None) -> bool:
         for button in row
         if isinstance(button, dict) and isinstance(button.get("callback_data"), str)
     ]
-    return bool(actions) and all(action.startswith(_NAVIGATION) for action in actions)
+    return bool(actions) and all(_is_navigation(action) for action in actions)
+
+
+def _is_navigation(action: str) -> bool:
+    """Back, skip, stop (and the "stop?" question's answers) of a survey screen."""
+    if action.startswith(_NAVIGATION):
+        return True
+    if action.startswith(_SUBMIT):
+        try:
+            return not SubmitCb.unpack(action).send
+        except (TypeError, ValueError):
+            return False
+    return False
 
 
 class ZaloAdapter:
