@@ -419,7 +419,9 @@ class Demo:
                 )
                 chat.person_id = telegram.person_id
                 chat.stage = ChatStage.LINKED
-                chat.updated_at = utcnow()
+                # Linked (and so last used) after the seed's Telegram chat: messages to the
+                # persona go to Zalo, as to anyone who last wrote from there.
+                chat.updated_at = chat.used_at = utcnow()
                 await chats.record_consent(
                     session, chat=chat, decision=ConsentDecision.ACCEPTED, text_version=version
                 )
@@ -662,7 +664,10 @@ class Demo:
         """Print what the bot does, as the person in that chat would see it."""
         if self.quiet:
             return
-        mine = self.current is not None and event.chat_id == self.current.user_id
+        # On Zalo the persona's own chat is a Zalo one: every Telegram chat is someone else's.
+        mine = (
+            not self.on_zalo and self.current is not None and event.chat_id == self.current.user_id
+        )
         if event.kind == "toast":
             style = "bold yellow" if event.alert else "yellow"
             self.console.print(Text(f"  💬 {event.text}", style=style))
@@ -683,7 +688,11 @@ class Demo:
             parts.append(Text(f"🖼 {sent.photo_url}", style="underline blue"))
         if sent.text:
             parts.append(Text(sent.text))
-        title = self.ui("bot") if mine else self.ui("bot_to", name=self.names.get(sent.chat_id, sent.chat_id))
+        title = (
+            self.ui("bot")
+            if mine
+            else self.ui("bot_to", name=self.names.get(sent.chat_id, sent.chat_id))
+        )
         title.append(" · Zalo")
         self.console.print(
             Panel(
@@ -802,7 +811,7 @@ def run_demo(
     *,
     console: Console | None = None,
     stdin: LineSource | None = None,
-    channel: DemoChannel = "telegram",
+    channel: str = "telegram",
 ) -> int:
     """Run the terminal demo; input from ``script`` (a file), else stdin; the personas chat on
     ``channel`` (Telegram or Zalo). Returns the exit code."""
@@ -811,13 +820,16 @@ def run_demo(
     def fail(message: str) -> None:
         console.print(Text.assemble(("error: ", "red"), message))
 
+    if channel not in CHANNELS:
+        fail(f"--channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
+        return 2
     try:
         lines = _script_lines(script, stdin or sys.stdin)
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read the demo script {script}: {exc}")
         return 2
     try:
-        return asyncio.run(_run(console, lines, channel))
+        return asyncio.run(_run(console, lines, "zalo" if channel == "zalo" else "telegram"))
     except SettingsError as exc:
         fail(str(exc))
         return 2

@@ -19,6 +19,7 @@ from handlers.callbacks import ConsentCb
 from handlers.filters import HasContact, PlainText
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu, show_screen
+from storage import chats
 from storage.models import Channel, ChatStage, Unit
 
 
@@ -204,6 +205,24 @@ async def cmd_privacy(
     replies.send(chat_id(actor), text)
 
 
+async def cmd_channel(
+    message: Message, session: AsyncSession, actor: Actor, replies: Replies
+) -> None:
+    """``/kenh``: notices, invitations and reminders come on this chat's channel from now on
+    (a person linked on Telegram and Zalo gets each message once, on one of them)."""
+    if not actor.linked:
+        replies.send(chat_id(actor), render("member/not_linked.txt", actor.locale, command=True))
+        return
+    changed = await chats.choose_chat(session, chat=actor.chat)
+    text = render(
+        "member/channel_chosen.txt",
+        actor.locale,
+        channel=actor.chat.channel.value,
+        changed=changed,
+    )
+    replies.send(chat_id(actor), text)
+
+
 async def cmd_stop(message: Message, session: AsyncSession, actor: Actor, replies: Replies) -> None:
     changed = await onboarding.stop(session, actor=actor)
     replies.send(chat_id(actor), render("member/stopped.txt", actor.locale, changed=changed))
@@ -258,6 +277,7 @@ def build() -> Router:
     router.message.register(cmd_help, Command("help"))
     router.message.register(cmd_privacy, Command("privacy"))
     router.message.register(cmd_stop, Command("stop"))
+    router.message.register(cmd_channel, Command("kenh"))
     router.message.register(cmd_cancel, Command("cancel"))
     router.message.register(on_onboarding_text, PlainText())
     return router

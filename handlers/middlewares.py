@@ -10,6 +10,7 @@ before anything later of the same chat and sets it aside after its last attempt.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -24,7 +25,7 @@ from bot.services.actors import Actor, load_actor
 from handlers.ui import Replies
 from storage import inbox, outbox
 from storage.db import Database
-from storage.models import Channel
+from storage.models import Channel, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,21 @@ class ChatAdapter(Protocol):
 
     def prepare(self, calls: list[ReplyCall], *, actor: Actor) -> list[ReplyCall]:
         """The replies as the channel sends them; may change the chat (in this transaction)."""
+
+
+#: A person on two channels is written to on the one they last wrote from; the time of use is
+#: written at most this often per chat (not a write per message).
+USE_GRAIN = dt.timedelta(minutes=10)
+
+
+def _note_use(actor: Actor) -> None:
+    chat = actor.chat
+    if not actor.linked:
+        return
+    now = utcnow()
+    used = chat.used_at
+    if used is None or now - (used if used.tzinfo else used.replace(tzinfo=dt.UTC)) > USE_GRAIN:
+        chat.used_at = now
 
 
 class _AlreadyHandled(Exception):
@@ -90,6 +106,7 @@ class UnitOfWork(BaseMiddleware):
                     session, channel=self.channel, external_id=external_id, locale=self.locale
                 )
                 handling.locale = actor.locale
+                _note_use(actor)
                 data["session"] = session
                 data["actor"] = actor
                 if self.adapter is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, FromClause, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -24,18 +24,57 @@ from storage.models import (
 )
 
 
+def preference(chat: Any) -> list[Any]:
+    """The order of a person's linked chats, the one written to first: the chat chosen with
+    /kenh, else the one last written from, else the newest."""
+    return [
+        chat.c.chosen_at.desc().nulls_last(),
+        chat.c.used_at.desc().nulls_last(),
+        chat.c.id.desc(),
+    ]
+
+
 def latest_linked_chat() -> Any:
-    """A subquery (person_id, chat_id): each person's newest linked chat, whatever its
-    channel; the chat every outbound message to the person goes to (join it, LEFT for "maybe
-    none").  The channel is the chat's: a member who linked Zalo after Telegram is written to
-    on Zalo, whoever writes and from wherever."""
+    """A subquery (person_id, chat_id): each person's linked chat that messages go to,
+    whatever its channel (:func:`preference`); the chat every outbound message to the person
+    goes to (join it, LEFT for "maybe none").  The channel is the chat's: a member on both
+    Telegram and Zalo is written to once, on the one they chose or last used."""
     linked = ChatIdentity.__table__.alias("linked_chat")  # type: ignore[attr-defined]
-    return (
-        select(linked.c.person_id, func.max(linked.c.id).label("chat_id"))
+    ranked = (
+        select(
+            linked.c.person_id,
+            linked.c.id.label("chat_id"),
+            func.row_number()
+            .over(partition_by=linked.c.person_id, order_by=preference(linked))
+            .label("rank"),
+        )
         .where(linked.c.stage == ChatStage.LINKED, linked.c.person_id.is_not(None))
-        .group_by(linked.c.person_id)
+        .subquery("ranked_chat")
+    )
+    return (
+        select(ranked.c.person_id, ranked.c.chat_id)
+        .where(ranked.c.rank == 1)
         .subquery("latest_chat")
     )
+
+
+async def choose_chat(session: AsyncSession, *, chat: ChatIdentity) -> bool:
+    """/kenh: messages to the person go to ``chat`` from now on; False if it was chosen
+    already."""
+    if chat.person_id is None:
+        return False
+    if chat.chosen_at is not None:
+        return False
+    now = utcnow()
+    table = ChatIdentity.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        update(table)
+        .where(table.c.person_id == chat.person_id, table.c.id != chat.id)
+        .values(chosen_at=None)
+    )
+    chat.chosen_at = now
+    chat.used_at = now
+    return True
 
 
 # Why a message cannot be written to someone; stored as the delivery's error.
@@ -65,11 +104,13 @@ def newest_chat_of(from_: FromClause, person_id: Any) -> Recipient:
     chats = ChatIdentity.__table__  # type: ignore[attr-defined]
     linked = chats.alias("linked_chat")
     newest = (
-        select(func.max(linked.c.id))
+        select(linked.c.id)
         .where(
             linked.c.person_id == person_id,
             linked.c.stage == ChatStage.LINKED,
         )
+        .order_by(*preference(linked))
+        .limit(1)
         .correlate(from_)
         .scalar_subquery()
     )

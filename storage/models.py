@@ -239,6 +239,10 @@ class ChatIdentity(SQLModel, table=True):
     compose_notice_id: int | None = Field(default=None)
     # A channel without buttons (Zalo): the numbered choices last shown, as JSON.
     menu: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Which of a person's chats is written to: the one chosen with /kenh, else the one they
+    # last wrote from (kept to within minutes), else the newest (storage.chats).
+    used_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    chosen_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     unreachable_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     unreachable_reason: str | None = Field(default=None, max_length=255)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -9,14 +9,24 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from storage.db import Database
-from storage.models import Channel, ChatIdentity, ChatStage, Consent, PendingLink, ResponseState
+from storage.models import (
+    Channel,
+    ChatIdentity,
+    ChatStage,
+    Consent,
+    Delivery,
+    PendingLink,
+    ResponseState,
+)
 from tests.fakebotapi import FakeBotAPI
 from tests.fakezalo import FakeZaloAPI
 from tests.flow import (
     RunningBoth,
     eventually,
     invite_code,
+    link,
     link_zalo,
+    reply_to,
     running_both,
     seed_sample,
 )
@@ -156,3 +166,80 @@ async def test_a_zalo_member_gets_the_invitation_and_answers_by_typing(
         "times": 3,
         "suggestion": None,  # skipped
     }
+
+
+async def test_a_notice_reaches_each_person_once_on_their_channel_and_is_acknowledged_by_typing(
+    api: FakeBotAPI, zalo: FakeZaloAPI, both: RunningBoth
+) -> None:
+    mai_anh = api.user(id=6101, first_name="Mai Anh", phone="0918402367")  # chair, on Telegram
+    lam = api.user(id=6104, first_name="Lâm", phone="0357690218")  # staff, not a member
+    nhung_tg = api.user(id=6103, first_name="Nhung", phone="0387556120")
+    for person in (mai_anh, lam, nhung_tg):
+        await link(api, person)
+    tuan = zalo.user("z-tuan-04", "Tuấn")  # on Zalo only
+    await link_zalo(both, tuan, unit="DL-THPT-BTX", details=TUAN)
+    nhung_zalo = zalo.user("z-nhung", "Nhung")  # on both: Zalo linked last
+    await link_zalo(both, nhung_zalo, unit="DL-THPT-BTX", details="Võ Thị Hồng Nhung 0387556120")
+    # ...and she chooses Telegram for the union's messages.
+    chosen = await reply_to(api, nhung_tg, "/kenh")
+    assert "qua Telegram" in chosen
+
+    await mai_anh.send("/notice")
+    await api.wait_idle()
+    await mai_anh.send("Họp công đoàn tháng 12")
+    await api.wait_idle()
+    await mai_anh.send("Kính gửi <b>{{ ten }}</b>: họp lúc 14h thứ Sáu tại phòng hội đồng.")
+    await api.wait_idle()
+    await mai_anh.click(mai_anh.last_message(), "Bỏ qua")
+    await api.wait_idle()
+    audience = mai_anh.last_message()
+    await mai_anh.click(audience, "▫️ Chỉ đoàn viên")
+    await api.wait_idle()
+    await mai_anh.click(audience, "Tiếp tục ➡️")
+    await api.wait_idle()
+    await mai_anh.click(mai_anh.last_message(), "📤 Gửi ngay")
+    await api.wait_idle()
+    preview = mai_anh.last_message()
+    # 5 members in CĐCS Bùi Thị Xuân; Mai Anh, Tuấn and Nhung can be written to (Nhung once).
+    assert "Tổng số: 5 người, gửi được: 3" in preview.text
+    await mai_anh.click(preview, "✅ Xác nhận gửi")
+    await api.wait_idle()
+
+    await eventually(lambda: any("Họp công đoàn tháng 12" in t for t in tuan.received))
+    await eventually(lambda: any("Họp công đoàn tháng 12" in m.text for m in nhung_tg.messages()))
+    got = next(t for t in tuan.received if "Họp công đoàn tháng 12" in t)
+    assert "Kính gửi Phạm Minh Tuấn" in got and "<b>" not in got
+    assert 'gõ "đã nắm" để xác nhận' in got
+    assert not any("Họp công đoàn" in t for t in nhung_zalo.received)  # once, on Telegram
+
+    acknowledged = await both.say(tuan, "Đã nắm")
+    assert "Họp công đoàn tháng 12" in acknowledged  # the toast, as a message
+
+    async with both.db.session() as session:
+        rows = list((await session.execute(select(Delivery))).scalars())
+        people = {
+            c.id: c.external_id for c in (await session.execute(select(ChatIdentity))).scalars()
+        }
+    assert len(rows) == 5
+    by_chat = {people[r.chat_id]: r for r in rows if r.chat_id is not None}
+    assert set(by_chat) == {"6101", "z-tuan-04", "6103"}
+    assert by_chat["z-tuan-04"].channel == Channel.ZALO
+    assert by_chat["6103"].channel == Channel.TELEGRAM
+    assert by_chat["z-tuan-04"].acknowledged_at is not None
+    assert sum(1 for r in rows if r.acknowledged_at is not None) == 1
+
+
+async def test_stop_on_zalo_stops_notices_there(zalo: FakeZaloAPI, both: RunningBoth) -> None:
+    tuan = zalo.user("z-tuan-05", "Tuấn")
+    await link_zalo(both, tuan, unit="DL-THPT-BTX", details=TUAN)
+    stopped = await both.say(tuan, "/stop")
+    assert "không nhận thông báo" in stopped
+    async with both.db.session() as session:
+        chat = (
+            await session.execute(
+                select(ChatIdentity).where(col(ChatIdentity.external_id) == "z-tuan-05")
+            )
+        ).scalar_one()
+    assert chat.stopped
+    again = await both.say(tuan, "/start")
+    assert "Chào mừng" not in again  # linked already: welcome back, notices on again

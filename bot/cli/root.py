@@ -180,11 +180,20 @@ def demo(
         str | None,
         typer.Option(help="Read the demo's input lines from this file instead of the keyboard."),
     ] = None,
+    channel: Annotated[
+        str,
+        typer.Option(
+            "--channel",
+            help="Where the personas chat: telegram (buttons) or zalo (plain text, typed numbers).",
+        ),
+    ] = "telegram",
 ) -> None:
     """Try the bot in the terminal: a sample province, no token, no network."""
-    from bot.demo import run_demo
+    from bot.demo import CHANNELS, run_demo
 
-    sys.exit(run_demo(script=script))
+    if channel not in CHANNELS:
+        fail(f"--channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
+    sys.exit(run_demo(script=script, channel=channel))
 
 
 def main() -> None:

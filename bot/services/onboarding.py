@@ -250,7 +250,7 @@ async def _link(session: AsyncSession, *, chat: ChatIdentity, person: Person) ->
     chat.person_id = person.id
     chat.stage = ChatStage.LINKED
     chat.invite_unit_id = None
-    chat.updated_at = utcnow()
+    chat.updated_at = chat.used_at = utcnow()
     await chats.attach_consents(session, chat=chat, person_id=person.id)
     await session.flush()
 

@@ -7,6 +7,10 @@ number that orders a chat's updates (Telegram's update id, Zalo's message time i
 ``chat_identities.menu``: on a channel without buttons (Zalo), the numbered choices of the last
 screen shown to the chat, as JSON, so that "2" or "có" typed next is read as that choice.
 
+``chat_identities.used_at`` / ``chosen_at``: when the person last wrote from the chat, and
+when they chose it with /kenh.  A person with chats on two channels is written to on the
+chosen one, else on the one last used (else the newest).
+
 Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-08 09:00:00
@@ -67,10 +71,18 @@ def upgrade() -> None:
     for statement in indexes:
         bind.exec_driver_sql(statement)
     op.add_column("chat_identities", sa.Column("menu", sa.Text(), nullable=True))
+    op.add_column(
+        "chat_identities", sa.Column("used_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    op.add_column(
+        "chat_identities", sa.Column("chosen_at", sa.DateTime(timezone=True), nullable=True)
+    )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("chat_identities") as batch_op:
+        batch_op.drop_column("chosen_at")
+        batch_op.drop_column("used_at")
         batch_op.drop_column("menu")
     # Updates that have no integer id of their own (Zalo's) cannot keep the old key.
     op.execute("DELETE FROM inbox_updates WHERE channel <> 'telegram' AND channel <> 'local'")
