@@ -29,8 +29,9 @@ person types the number, so ``#…`` does not apply).  The seed still runs on th
 channel (the other people of the province use Telegram); the personas it linked there (the
 chair, the admin) are then linked on Zalo too, by writing their Zalo chat identity and consent
 record (a Zalo chat links with an invite code of a grassroots unit, which the provincial admin
-has none of); their outbound messages (notices, invitations, decisions) then go to Zalo, their
-newest linked chat, through the same delivery worker and the local Zalo client.
+has none of), linked and so last used after their Telegram chat: their outbound messages
+(notices, invitations, decisions) then go to Zalo, through the same delivery worker, whose
+Zalo rows the local Zalo client takes.
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ class Demo:
         self.channel = channel
         self.session = LocalSession(listener=self.on_event)
         # With --channel zalo: the in-process Zalo Bot API the app's Zalo side sends through.
-        self.zalo = LocalZaloClient(listener=self.on_zalo) if channel == "zalo" else None
+        self.zalo = LocalZaloClient(listener=self.on_zalo_message) if channel == "zalo" else None
         # Whether typed lines go to Zalo: not while the seed runs (on the local Telegram channel).
         self.on_zalo = False
         self.app: App | None = None
@@ -678,7 +679,7 @@ class Demo:
         elif event.message is not None:
             self.console.print(self.message_panel(event, mine))
 
-    def on_zalo(self, sent: ZaloSent) -> None:
+    def on_zalo_message(self, sent: ZaloSent) -> None:
         """Print what the bot sends on Zalo: plain text, the choices numbered in it."""
         if self.quiet:
             return

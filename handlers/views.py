@@ -10,7 +10,7 @@ from bot.texts import label, render
 from handlers import keyboards
 from handlers.ui import Replies
 
-MEMBER_COMMANDS = ("start", "surveys", "cancel", "kenh", "stop", "privacy", "help")
+MEMBER_COMMANDS = ("start", "surveys", "cancel", "stop", "privacy", "help")
 OFFICER_COMMANDS = (
     "notice",
     "notices",

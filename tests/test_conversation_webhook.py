@@ -185,6 +185,7 @@ async def test_the_webhook_mode_purges_old_updates(
                 {
                     "channel": Channel.TELEGRAM,
                     "update_id": uid,
+                    "update_key": str(uid),
                     "payload": "{}",
                     "attempts": 0,
                     "received_at": received,

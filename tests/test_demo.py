@@ -27,8 +27,11 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from rich.console import Console
 
 from bot.channels.local import KEYBOARD_HISTORY, TOKEN, LocalEvent, LocalSession
+from bot.channels.zalo.api import TEXT_LIMIT, ZaloError, ZaloErrorKind
+from bot.channels.zalo.local import LocalZaloClient, ZaloSent
 from bot.demo import html_to_text, parse_press, run_demo
 from bot.texts import render
+from handlers.views import ADMIN_COMMANDS, MEMBER_COMMANDS, OFFICER_COMMANDS
 
 BOX = re.compile(r"[│╭╮╰╯─]")
 
@@ -425,3 +428,216 @@ async def test_local_session_saves_uploads_where_the_user_can_open_them(tmp_path
     photo = await bot.send_photo(42, BufferedInputFile(b"\x89PNG", filename="chart.png"))
     assert photo.text == f"📎 {tmp_path / 'files' / 'chart.png'}"
     assert (tmp_path / "files" / "chart.png").read_bytes() == b"\x89PNG"
+
+
+# -- Zalo ---------------------------------------------------------------------------------------
+
+# A button as the Telegram demo prints it ("[3.1]"): never in what a Zalo persona sees.
+BUTTON = re.compile(r"\[\d+\.\d+\]")
+
+
+def persona_invite(out: io.StringIO, persona: str) -> Callable[[], str]:
+    """``/start CODE`` with the invite code the persona menu gives ``persona`` (it differs from
+    run to run)."""
+
+    def start() -> str:
+        text = flat(out.getvalue())
+        found = re.search(rf"{persona}.*?gõ /start (\w+)", text)
+        assert found is not None
+        return f"/start {found.group(1)}"
+
+    return start
+
+
+def after_setup(text: str) -> str:
+    """What the demo printed once the sample province was ready (the personas' turn)."""
+    return text[text.index("Tỉnh mẫu đã sẵn sàng") :]
+
+
+def test_zalo_member_answers_by_typed_numbers_and_the_chair_gets_an_invitation() -> None:
+    term, out = console()
+    stdin = LazyInput(
+        [
+            "1",
+            persona_invite(out, "Đoàn viên Phạm Minh Tuấn"),
+            "1",  # ✅ Tôi đồng ý
+            "Phạm Minh Tuấn 0345 271 908",
+            "/surveys",
+            "1",  # the activity survey
+            "#1",  # no buttons on Zalo
+            "1",  # Có
+            "1, 3",  # Văn nghệ, Tham quan
+            "3",  # times
+            "bỏ qua",
+            "1",  # 📨 Gửi câu trả lời
+            ":help",
+            ":who",
+            "3",
+            "/survey",
+            "3",  # the grassroots unit report
+            "1",  # 7 days
+            "1",  # once
+            ":who",
+            "2",
+            "/surveys",
+            ":quit",
+        ]
+    )
+
+    assert run_demo(console=term, stdin=stdin, channel="zalo") == 0
+
+    text = flat(out.getvalue())
+    assert "Kênh: Zalo." in text
+    assert "Cú pháp #N, #M.N và #contact của bản Telegram không dùng được ở đây." in text
+    turn = after_setup(text)
+    # Nothing in the personas' turn is a button: every choice is a numbered line to type.
+    assert not BUTTON.search(turn), BUTTON.search(turn)
+    assert "👆 Bấm" not in turn
+    assert (
+        "Thầy/cô đang vào vai Phạm Minh Tuấn. Gõ :help để xem hướng dẫn. (Zalo: zalo-tuan)" in turn
+    )
+
+    # Linking on Zalo: the consent as numbered choices, then the typed name and phone.
+    consent = section(turn, "Phạm Minh Tuấn › /start", "Phạm Minh Tuấn › 1")
+    assert "Chatbot · Zalo" in consent
+    assert "zalo-tuan" in consent  # the Zalo account id the union keeps
+    assert "1. ✅ Tôi đồng ý 2. Không đồng ý" in consent
+    assert "Trả lời bằng cách gõ số: 1 hoặc 2." in consent
+    assert "Đã liên kết thành công! Xin chào Phạm Minh Tuấn." in turn
+
+    # The survey, answered by typing: the list, a refused "#1", the typed choices.
+    listing = section(turn, "Phạm Minh Tuấn › /surveys", "Phạm Minh Tuấn › 1 ")
+    assert "1. 📝 Tham gia hoạt động văn hóa, thể thao, tham quan, nghỉ mát" in listing
+    assert "Zalo không có nút để bấm: gõ số của lựa chọn (ví dụ 1) hoặc chữ của nó" in turn
+    summary = section(turn, "Xin kiểm tra lại các câu trả lời", "Phạm Minh Tuấn ›")
+    assert "→ Có" in summary and "→ Văn nghệ, Tham quan" in summary and "→ 3" in summary
+    assert "1. 📨 Gửi câu trả lời" in summary
+    assert (
+        "✅ Đã ghi nhận câu trả lời cho «Tham gia hoạt động văn hóa, thể thao, tham quan, "
+        "nghỉ mát». Cảm ơn thầy/cô!" in turn
+    )
+    # The Zalo help.
+    assert "Cách dùng bản chạy thử trên Zalo" in turn and "Zalo không có nút" in turn
+
+    # The admin opens the unit report on Zalo; the chair's invitation goes through the outbox
+    # to her Zalo chat (linked there after the seed), in Zalo's words for the button.
+    opened = section(turn, "Nguyễn Thị Thu Hà › /survey", "Nguyễn Thị Thu Hà › :who")
+    assert "🚀 Đã mở khảo sát «Báo cáo năm của công đoàn cơ sở»" in opened
+    invitation = opened[opened.index("Chatbot → Lê Thị Mai Anh · Zalo") :]
+    assert "📝 Khảo sát mới: Báo cáo năm của công đoàn cơ sở" in invitation
+    assert "👉 Gõ /surveys để trả lời." in invitation
+    assert "· Telegram" not in turn  # nobody else of the demo heard of it
+    chair = turn[turn.index("Lê Thị Mai Anh › /surveys") :]
+    assert "📝 Báo cáo năm của công đoàn cơ sở" in chair
+
+
+def test_zalo_newcomer_is_confirmed_and_told_on_zalo() -> None:
+    term, out = console()
+    stdin = LazyInput(
+        [
+            "4",
+            persona_invite(out, "Giáo viên mới Trần Thị Bảo Ngọc"),
+            "1",
+            "#contact",  # no contact button on Zalo
+            "Trần Thị Bảo Ngọc 0912 345 678",
+            ":who",
+            "2",
+            "/pending",
+            "1",
+            ":quit",
+        ]
+    )
+
+    assert run_demo(console=term, stdin=stdin, channel="zalo") == 0
+
+    turn = after_setup(flat(out.getvalue()))
+    assert not BUTTON.search(turn)
+    assert "Zalo không có nút để bấm" in turn
+    assert "Yêu cầu đã được chuyển đến cán bộ công đoàn của CĐCS Trường THPT Bùi Thị Xuân" in turn
+    pending = section(turn, "Lê Thị Mai Anh › /pending", "Lê Thị Mai Anh › 1")
+    assert "Trần Thị Bảo Ngọc" in pending and "0912 345 678" in pending
+    assert "Trả lời bằng cách gõ số: 1, 2 hoặc 3." in pending
+    decided = turn[turn.index("Lê Thị Mai Anh › 1") :]
+    assert "✅ Đã xác nhận Trần Thị Bảo Ngọc vào CĐCS Trường THPT Bùi Thị Xuân." in decided
+    # The decision goes through the outbox to the newcomer's Zalo chat.
+    told = decided[decided.index("Chatbot → Trần Thị Bảo Ngọc · Zalo") :]
+    assert "🎉 Cán bộ công đoàn đã xác nhận: xin chào Trần Thị Bảo Ngọc" in told
+
+
+@pytest.mark.parametrize("channel", ["telegram", "zalo"])
+def test_the_persona_menu_lists_every_command_of_each_persona(channel: str) -> None:
+    term, out = console()
+    assert run_demo(console=term, stdin=LazyInput([":quit"]), channel=channel) == 0
+
+    menu = section(flat(out.getvalue()), "Thầy/cô muốn vào vai ai?", "Gõ số thứ tự (1–4).")
+
+    def listed(*names: str) -> str:
+        return "Các lệnh dùng được: " + " · ".join(f"/{name}" for name in names)
+
+    member = listed(*MEMBER_COMMANDS)
+    officer = listed(*MEMBER_COMMANDS, *OFFICER_COMMANDS)
+    admin = listed(*MEMBER_COMMANDS, *OFFICER_COMMANDS, *ADMIN_COMMANDS)
+    parts = re.split(r" [1-4]\. ", menu)[1:]
+    assert len(parts) == 4
+    assert member in parts[0] and officer not in parts[0]
+    assert officer in parts[1] and "· /role" not in parts[1]
+    assert admin in parts[2]
+    assert member in parts[3] and officer not in parts[3]
+    if channel == "zalo":
+        assert "lần đầu dùng chatbot trên Zalo — gõ /start" in parts[0]
+        assert "«Phạm Minh Tuấn 0345 271 908»" in parts[0]
+    else:
+        assert "chia sẻ số điện thoại" in parts[0]
+
+
+def test_an_unknown_channel() -> None:
+    term, out = console()
+    assert run_demo(console=term, stdin=LazyInput([]), channel="viber") == 2
+    assert "--channel must be one of telegram, zalo, not 'viber'" in out.getvalue()
+
+
+async def test_local_zalo_client_answers_like_the_zalo_bot_api() -> None:
+    sent: list[ZaloSent] = []
+    client = LocalZaloClient(listener=sent.append)
+    me = await client.get_me()
+    assert me["account_type"] == "BASIC" and me["id"]
+    first = await client.send_message("zalo-tuan", "Xin chào")
+    second = await client.send_message("zalo-tuan", "x" * TEXT_LIMIT)  # at the limit: fine
+    assert first != second
+    assert client.texts("zalo-tuan") == ["Xin chào", "x" * TEXT_LIMIT]
+    assert [(m.chat_id, m.message_id) for m in sent] == [
+        ("zalo-tuan", first),
+        ("zalo-tuan", second),
+    ]
+
+    # Refused as Zalo refuses, with the error kinds the senders act on.
+    with pytest.raises(ZaloError, match="too long") as too_long:
+        await client.send_message("zalo-tuan", "x" * (TEXT_LIMIT + 1))
+    assert too_long.value.kind == ZaloErrorKind.PERMANENT and too_long.value.code == 400
+    with pytest.raises(ZaloError, match="empty"):
+        await client.send_message("zalo-tuan", "  ")
+    with pytest.raises(ZaloError, match="chat_id"):
+        await client.send_message("", "Xin chào")
+    with pytest.raises(ZaloError, match="photo must be a URL"):
+        await client.send_photo("zalo-tuan", "/tmp/chart.png")
+    with pytest.raises(ZaloError) as unknown:
+        await client.get_updates(1)
+    assert unknown.value.code == 404
+    assert len(sent) == 2  # a refused call has no effect
+
+    photo = await client.send_photo("zalo-tuan", "https://example.org/chart.png", "📊 Biểu đồ")
+    assert client.sent_to("zalo-tuan")[-1] == sent[-1]
+    assert (sent[-1].message_id, sent[-1].photo_url, sent[-1].text) == (
+        photo,
+        "https://example.org/chart.png",
+        "📊 Biểu đồ",
+    )
+    await client.send_chat_action("zalo-tuan")
+    assert client.actions == [("zalo-tuan", "typing")]
+    await client.set_webhook("https://bot.example.org/zalo", "s3cret-token")
+    assert (await client.get_webhook_info())["url"] == "https://bot.example.org/zalo"
+    await client.delete_webhook()
+    assert client.webhook is None
+    await client.close()
+    assert client._session is None  # no HTTP session was ever opened
+    assert client.calls[0] == "getMe"
