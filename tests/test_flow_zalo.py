@@ -243,3 +243,34 @@ async def test_stop_on_zalo_stops_notices_there(zalo: FakeZaloAPI, both: Running
     assert chat.stopped
     again = await both.say(tuan, "/start")
     assert "Chào mừng" not in again  # linked already: welcome back, notices on again
+
+
+async def test_an_officer_works_on_zalo_by_typing(zalo: FakeZaloAPI, both: RunningBoth) -> None:
+    mai = zalo.user("z-mai-anh-2", "Mai Anh")
+    await link_zalo(both, mai, unit="DL-THPT-BTX", details=MAI_ANH)
+    # A newcomer not on the roster asks to be linked, on Zalo too.
+    newcomer = zalo.user("z-newcomer", "Ngọc")
+    code = await invite_code(both.db, "DL-THPT-BTX")
+    await both.say(newcomer, f"/start {code}")
+    await both.say(newcomer, "1")
+    await both.say(newcomer, "Trần Bảo Ngọc 0912345678")
+
+    pending = await both.say(mai, "/pending")
+    assert "Trần Bảo Ngọc" in pending
+    lines = [line for line in pending.splitlines() if line[:1].isdigit() and ". " in line]
+    assert lines, pending
+    member_choice = next(line for line in lines if "đoàn viên" in line.lower())
+    confirmed = await both.say(mai, member_choice.split(".", 1)[0])
+    assert "Trần Bảo Ngọc" in confirmed
+    # The newcomer is told on their own chat, by the outbox.
+    await eventually(lambda: any("xác nhận" in t for t in newcomer.received[-1:]))
+
+    stats = await both.say(mai, "/stats")
+    assert "A1" in stats or "Thông tin" in stats
+    assert "<b>" not in stats
+    cases = await both.say(mai, "/cases")
+    assert cases.strip()
+    notices = await both.say(mai, "/notices")
+    assert notices.strip()
+    report = await both.say(mai, "/report")
+    assert "Zalo chưa cho bot gửi tệp" in report

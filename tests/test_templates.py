@@ -105,21 +105,29 @@ LEFT_NONE = SimpleNamespace(
     person=None, unit=None, status=None, left_on=None,
     old_status=None, old_left_on=None, date_text="31/02/2025",
 )  # fmt: skip
+MEMBER_COMMANDS = ("/start", "/help", "/surveys", "/privacy", "/stop", "/cancel")
+OFFICER_COMMANDS = (*MEMBER_COMMANDS, "/pending", "/survey", "/stats", "/cases", "/invite")
+# bot.demo.Persona: number, kind, name, unit, invite, commands (every command once linked) and
+# phone (as displayed); on Zalo the member links with an invitation code too.
 PERSONAS = [
     SimpleNamespace(
-        number=1, kind="member", name="Nguyễn Thị Mai", unit="Trường TH Kim Đồng", invite=""
+        number=1, kind="member", name="Nguyễn Thị Mai", unit="Trường TH Kim Đồng", invite="",
+        commands=MEMBER_COMMANDS, phone="0387 556 120",
     ),
     SimpleNamespace(
-        number=2, kind="officer", name="Võ Thị Hằng", unit="Trường THPT Bùi Thị Xuân", invite=""
+        number=2, kind="officer", name="Võ Thị Hằng", unit="Trường THPT Bùi Thị Xuân", invite="",
+        commands=OFFICER_COMMANDS, phone="0918 402 367",
     ),
     SimpleNamespace(
-        number=3, kind="admin", name="Đặng Thu Hà", unit="Công đoàn Giáo dục tỉnh", invite=""
+        number=3, kind="admin", name="Đặng Thu Hà", unit="Công đoàn Giáo dục tỉnh", invite="",
+        commands=(*OFFICER_COMMANDS, "/role"), phone="0913 620 145",
     ),
     SimpleNamespace(
-        number=4, kind="newcomer", name="Hồ Văn Nam", unit="Trường TH Kim Đồng", invite="KD2026"
+        number=4, kind="newcomer", name="Hồ Văn Nam", unit="Trường TH Kim Đồng", invite="KD2026",
+        commands=MEMBER_COMMANDS, phone="0912 345 678",
     ),
-]
-
+]  # fmt: skip
+ZALO_PERSONAS = [SimpleNamespace(**{**vars(p), "invite": p.invite or "KD2026"}) for p in PERSONAS]
 DEFINITIONS = builtin_definitions()
 ACTIVITY = DEFINITIONS["activity_participation"]
 UNIT_REPORT = DEFINITIONS["unit_report"]
@@ -574,6 +582,15 @@ CASES: list[Case] = [
     Case("member/pending_decided.txt", {"confirmed": False}, ("was not confirmed",)),
     Case("member/queued.txt", {"unit": UNIT}, ("could not find you", "union officers of <b>")),
     Case("member/queued.txt", {"unit": None}, ("passed to the union officers for confirmation",)),
+    # member/channel_chosen.txt: /kenh, the channel of a person on Telegram and Zalo
+    *(Case("member/channel_chosen.txt", {"channel": channel, "changed": changed}, (en,
+           "To switch channels, type /kenh on the other channel.")) for channel, changed, en in (
+        ("zalo", True, "📬 From now on, union announcements, survey invitations and reminders "
+                       "reach you on <b>Zalo</b>, each message only once."),
+        ("telegram", True, "reach you on <b>Telegram</b>, each message only once."),
+        ("zalo", False, "📬 You had already chosen to receive messages on <b>Zalo</b>."),
+        ("telegram", False, "📬 You had already chosen to receive messages on <b>Telegram</b>."),
+    )),
     Case("member/stopped.txt", {"changed": True}, ("no longer receive",)),
     Case("member/stopped.txt", {"changed": False}, ("already stopped",)),
     Case("member/unknown.txt", {"command": True}, ("There is no such command",)),
@@ -744,7 +761,39 @@ CASES: list[Case] = [
          ("— demo", "(42 units, 1234 people on the roster)")),
     Case("demo/personas.txt", {"personas": PERSONAS},
          ("Who would you like to play?", "Union member <b>", "Grassroots union chair <b>",
-          "Provincial administrator <b>", "New teacher <b>", "Type a number (1–4).")),
+          "Provincial administrator <b>", "New teacher <b>", "Type a number (1–4).",
+          "   Commands you can use: /start · /help · /surveys · /privacy · /stop · /cancel",
+          "/invite · /role")),
+    # demo/ on Zalo: no buttons, the personas type numbers and their name and phone
+    Case("demo/help.txt", {"zalo": True},
+         ("<b>How to use the demo on Zalo</b>",
+          "Type messages as on Zalo; commands start with «/», for example /start, /help, "
+          "/surveys, /stats.",
+          "Zalo has no buttons: the chatbot numbers the options («1. …», «2. …») and you type "
+          "the number of an option (for example 1) or its text (for example «yes»). The "
+          "<code>#N</code>, <code>#M.N</code> and <code>#contact</code> syntax of the Telegram "
+          "version does not work here.",
+          "Linking on Zalo: type <code>/start INVITE_CODE</code> (the grassroots union's "
+          "invitation code, see /invite), type 1 to agree, then type the full name and phone "
+          "number. The grassroots union chair and the provincial administrator are already "
+          "linked.", "switch role", "show this guide"),
+         allowed=("SĐT",)),
+    Case("demo/intro.txt", {"units": 42, "people": 1234, "zalo": True},
+         ("(42 units, 1234 people on the roster)",
+          "Channel: Zalo. The roles chat with the chatbot on Zalo: the chatbot's messages are "
+          "plain text, with no buttons; the options are numbered and you type a number (for "
+          "example 1) to choose. The #N, #M.N and #contact syntax of the Telegram version does "
+          "not work here. The other people of the sample province use Telegram.")),
+    Case("demo/personas.txt", {"personas": ZALO_PERSONAS, "zalo": True},
+         ("Who would you like to play?",
+          "first time using the chatbot on Zalo — type <code>/start KD2026</code> (the "
+          "grassroots union's invitation code), type 1 to agree, then type the full name and "
+          "phone number «Nguyễn Thị Mai 0387 556 120»; then answer surveys.",
+          "Grassroots union chair <b>", "Provincial administrator <b>",
+          "New teacher <b>Hồ Văn Nam</b>, not in the roster yet: type <code>/start KD2026</code> "
+          "(the invitation code of Trường TH Kim Đồng), type 1 to agree, then type the full "
+          "name and phone number «Hồ Văn Nam 0912 345 678»; wait for the union chair to confirm "
+          "(/pending).", "Commands you can use: /start · /help", "Type a number (1–4).")),
     # notice/
     Case("notice/message.txt", {"title": RUN.title, "body": NAME},
          ("📢 <b>Notice: ", "Please press «Noted» below to confirm")),

@@ -239,9 +239,12 @@ async def test_a_chats_updates_are_handled_in_order_even_after_a_failure(
 # -- the webhook ----------------------------------------------------------------------------------
 
 
-async def raw_request(port: int, headers: dict[str, str], body: bytes, length: int) -> bytes:
-    """POST with a Content-Length of ``length`` but only ``body`` sent; the status line of the
-    answer, or b"" if none came within half a second (the server waits for the rest)."""
+async def raw_request(
+    port: int, headers: dict[str, str], pieces: list[bytes], length: int
+) -> bytes:
+    """POST with a Content-Length of ``length`` and the body sent as ``pieces``, 0.1 s apart;
+    the status line of the answer, or b"" if none came within half a second of the last one
+    (the server is waiting for the rest of the body)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         head = [
@@ -251,8 +254,12 @@ async def raw_request(port: int, headers: dict[str, str], body: bytes, length: i
             f"Content-Length: {length}",
             *(f"{name}: {value}" for name, value in headers.items()),
         ]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
         await writer.drain()
+        for piece in pieces:
+            await asyncio.sleep(0.1)
+            writer.write(piece)
+            await writer.drain()
         try:
             return await asyncio.wait_for(reader.readline(), 0.5)
         except TimeoutError:
@@ -266,14 +273,13 @@ async def test_the_webhook_refuses_a_wrong_or_missing_secret_before_reading_the_
 ) -> None:
     lan = zalo.user("e4ea2cd5189df1c3a88c", "Lan")
     async with webhook(app, zalo, unused_tcp_port) as url:
-        start = b'{"event_name": "message.text.received", "message": {'
-        # The body never comes whole: a 401 can only be answered without reading it.
-        wrong = await raw_request(unused_tcp_port, {SECRET_HEADER: "guess"}, start, 50_000)
-        missing = await raw_request(unused_tcp_port, {}, start, 50_000)
+        # No byte of the body is sent: a 401 can only be answered without reading it...
+        wrong = await raw_request(unused_tcp_port, {SECRET_HEADER: "guess"}, [], 50_000)
+        missing = await raw_request(unused_tcp_port, {}, [], 50_000)
         assert wrong.startswith(b"HTTP/1.1 401"), wrong
         assert missing.startswith(b"HTTP/1.1 401"), missing
-        # With the right secret the server does read the body: it waits for the rest.
-        assert await raw_request(unused_tcp_port, {SECRET_HEADER: SECRET}, start, 50_000) == b""
+        # ...while with the right secret the server waits for the body.
+        assert await raw_request(unused_tcp_port, {SECRET_HEADER: SECRET}, [], 50_000) == b""
         # Whole bodies: refused without the secret, nothing stored.
         body = json.dumps(zalo_update(lan, "/help"))
         assert await post(url, body, secret="guess") == 401
@@ -303,12 +309,12 @@ async def test_the_webhook_answers_400_to_what_is_not_a_zalo_update(
             '{"ok": true, "result": []}',
             '{"ok": true, "result": {"message": {}}}',
             '{"event_name": "message.text.received", "message": ' + "[" * 80 + "]" * 80 + "}",
-            "[" * 100_000 + "]" * 100_000,  # deeper than Python's parser goes
+            "[" * 30_000 + "]" * 30_000,  # deeper than Python's parser goes
             b"\xff\xfe not utf-8",
         ]
         statuses = [await post(url, body) for body in bad]
         assert statuses == [400] * len(bad)
-        assert await post(url, json.dumps(zalo_update(lan, "x" * 70_000))) == 413
+        assert await post(url, json.dumps(zalo_update(lan, "x" * 70_000))) == 413  # > 64 KiB
         assert await stored(sqlite_db) == 0
         # The update wrapped as getUpdates' answer is taken too.
         wrapped = {"ok": True, "result": zalo_update(lan, "/help")}
@@ -316,6 +322,27 @@ async def test_the_webhook_answers_400_to_what_is_not_a_zalo_update(
         await until(lambda: len(lan.received) == 1)
     assert await stored(sqlite_db) == 1
     assert HELP in lan.received[0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "product bug: ZaloInbox.attach_webhook reads the body with request.content.read(n), "
+        "which returns the bytes received so far, not the whole body: an update arriving in "
+        "more than one TCP segment is parsed truncated and answered 400"
+    ),
+)
+async def test_the_webhook_reads_a_body_that_arrives_in_pieces(
+    app: App, zalo: FakeZaloAPI, sqlite_db: Database, unused_tcp_port: int
+) -> None:
+    lan = zalo.user("e4ea2cd5189df1c3a88c", "Lan")
+    body = json.dumps(zalo_update(lan, "/help")).encode()
+    pieces = [body[:40], body[40:]]
+    async with webhook(app, zalo, unused_tcp_port):
+        status = await raw_request(unused_tcp_port, {SECRET_HEADER: SECRET}, pieces, len(body))
+        assert status.startswith(b"HTTP/1.1 200"), status
+        await until(lambda: len(lan.received) == 1)
+    assert await stored(sqlite_db) == 1
 
 
 async def test_the_webhook_answers_200_after_the_commit_and_503_when_it_cannot_write(

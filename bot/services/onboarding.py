@@ -154,17 +154,8 @@ async def link_by_contact(
         return Link(LinkOutcome.BAD_PHONE)
     person = await people.person_by_phone(session, phone=normalized)
     if person is not None:
-        await _link(session, chat=chat, person=person)
         unit = await people.get_unit(session, unit_id=person.unit_id)
-        pending = await chats.open_pending_for_chat(session, chat_id=actor.chat_id)
-        if pending is not None:
-            await chats.resolve_pending(
-                session,
-                pending=pending,
-                status=PendingStatus.CONFIRMED,
-                resolved_by=None,
-                person_id=person.id,
-            )
+        await _link_itself(session, actor=actor, person=person)
         return Link(LinkOutcome.LINKED, person, unit)
     pending = await chats.queue_pending(
         session, chat=chat, full_name=name, phone=normalized, unit_id=chat.invite_unit_id
@@ -221,16 +212,7 @@ async def link_by_details(session: AsyncSession, *, actor: Actor, text: str) -> 
     if person is not None and invited is not None and fold(person.full_name) == fold(name):
         unit = await people.get_unit(session, unit_id=person.unit_id)
         if unit is not None and unit.path.startswith(invited.path):
-            await _link(session, chat=chat, person=person)
-            pending = await chats.open_pending_for_chat(session, chat_id=actor.chat_id)
-            if pending is not None:
-                await chats.resolve_pending(
-                    session,
-                    pending=pending,
-                    status=PendingStatus.CONFIRMED,
-                    resolved_by=None,
-                    person_id=person.id,
-                )
+            await _link_itself(session, actor=actor, person=person)
             return Link(LinkOutcome.LINKED, person, unit)
     pending = await chats.queue_pending(
         session, chat=chat, full_name=name[:255], phone=phone, unit_id=chat.invite_unit_id
@@ -243,6 +225,20 @@ async def invite_unit(session: AsyncSession, *, actor: Actor) -> Unit | None:
     """The unit whose invite link this chat opened, while it is not linked yet."""
     unit_id = actor.chat.invite_unit_id
     return await people.get_unit(session, unit_id=unit_id) if unit_id is not None else None
+
+
+async def _link_itself(session: AsyncSession, *, actor: Actor, person: Person) -> None:
+    """The chat proved whose it is: link it, and close its request if it had queued one."""
+    await _link(session, chat=actor.chat, person=person)
+    pending = await chats.open_pending_for_chat(session, chat_id=actor.chat_id)
+    if pending is not None:
+        await chats.resolve_pending(
+            session,
+            pending=pending,
+            status=PendingStatus.CONFIRMED,
+            resolved_by=None,
+            person_id=person.id,
+        )
 
 
 async def _link(session: AsyncSession, *, chat: ChatIdentity, person: Person) -> None:
