@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -201,8 +201,12 @@ async def claim_due(
     lease_until: dt.datetime,
     limit: int,
     max_attempts: int | None = None,
+    channels: Sequence[Channel] | None = None,
+    exclude: bool = False,
 ) -> list[Claimed]:
     """Lease up to ``limit`` due rows to ``owner``, oldest first; the caller commits at once.
+    Only rows of ``channels`` (all but them with ``exclude``), when given: each channel's
+    rows are claimed and paced apart, so that a slow channel never holds up another.
 
     Due: queued and available, or sending with an expired lease (its worker died).  A row
     whose lease expired after ``max_attempts`` claims is failed instead of claimed again.
@@ -227,7 +231,7 @@ async def claim_due(
         )
     due = (
         select(c.id)
-        .where(_due(now))
+        .where(_due(now), _on(channels, exclude))
         .order_by(c.available_at, c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -424,18 +428,30 @@ async def record(
 # -- reading ------------------------------------------------------------------------------------
 
 
-async def next_due(session: AsyncSession) -> dt.datetime | None:
-    """When the next row becomes due (a queued row's available_at, or a lease's expiry);
-    None when nothing is queued or sending."""
+def _on(channels: Sequence[Channel] | None, exclude: bool) -> ColumnElement[bool]:
     c = DELIVERIES.c
+    if channels is None:
+        return true()
+    if exclude:
+        return or_(c.channel.is_(None), c.channel.not_in(list(channels)))
+    return c.channel.in_(list(channels))
+
+
+async def next_due(
+    session: AsyncSession, *, channels: Sequence[Channel] | None = None, exclude: bool = False
+) -> dt.datetime | None:
+    """When the next row becomes due (a queued row's available_at, or a lease's expiry);
+    None when nothing is queued or sending.  ``channels``/``exclude`` as for claim_due."""
+    c = DELIVERIES.c
+    on = _on(channels, exclude)
     queued = (
         await session.execute(
-            select(func.min(c.available_at)).where(c.status == DeliveryStatus.QUEUED)
+            select(func.min(c.available_at)).where(c.status == DeliveryStatus.QUEUED, on)
         )
     ).scalar()
     leased = (
         await session.execute(
-            select(func.min(c.lease_expires_at)).where(c.status == DeliveryStatus.SENDING)
+            select(func.min(c.lease_expires_at)).where(c.status == DeliveryStatus.SENDING, on)
         )
     ).scalar()
     times = [aware(t) for t in (queued, leased) if t is not None]

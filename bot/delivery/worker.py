@@ -4,8 +4,10 @@ One loop claims a batch (a short committed transaction: rows become ``sending`` 
 then starts a send per row, at most ``concurrency`` at a time.  A send holds its slot until its
 outcome is *committed*: outcomes are written by a group-committing recorder (whatever results
 are waiting, up to ``record_batch`` per transaction, as soon as the previous write is done).
-So at any moment at most ``concurrency`` rows are sent-or-being-sent without their outcome in
-the database, and a crash (SIGKILL) can repeat at most that many messages: every other claimed
+Each channel's rows are claimed and sent by a loop of their own with their own ``concurrency``
+slots (a slow or paused channel never holds up another).  So at any moment at most
+``concurrency`` rows per channel are sent-or-being-sent without their outcome in the database,
+and a crash (SIGKILL) can repeat at most that many messages per channel: every other claimed
 row is either recorded or was never sent, and is claimed again once its lease expires (at once
 when the worker restarts under the same ``owner``).
 
@@ -147,8 +149,7 @@ class DeliveryWorker:
         self.stopping = False
         # A first call must start with this much lease left (the sender's timeouts fit in it).
         self.lease_margin = min(s.lease_seconds / 2, 15.0)
-        self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(s.concurrency)
+        self._wakes: set[asyncio.Event] = set()  # one per channel's loop
         self._tasks: set[asyncio.Task[None]] = set()
         self._queue: list[_Pending] = []
         self._results_ready = asyncio.Event()
@@ -167,7 +168,8 @@ class DeliveryWorker:
 
     def notify(self) -> None:
         """New rows were enqueued: claim now instead of at the next poll."""
-        self._wake.set()
+        for wake in self._wakes:
+            wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; then finish the sends in flight, record them, and
@@ -200,6 +202,9 @@ class DeliveryWorker:
     async def _serve(
         self, stop: asyncio.Event, *, drain: bool, max_wait: float | None = None
     ) -> None:
+        """Each channel's rows are claimed and sent by a loop of their own, with their own
+        ``concurrency`` slots, so that a slow or paused channel (Zalo's lower rate, a 429)
+        never holds up another's; the outcomes share one recorder."""
         s = self.settings
         horizon = s.backoff_max if max_wait is None else max_wait
         self.stopping = False
@@ -208,38 +213,73 @@ class DeliveryWorker:
         if taken:
             log.info("taking back %d deliveries leased by a previous run of %s", taken, self.owner)
         self._recorder = asyncio.create_task(self._record_loop())
+        named = list(self.channels)
+        scopes: list[tuple[list[Channel] | None, bool]] = [(None, False)]
+        if named:
+            scopes = [(named, True)]
+            scopes += [([channel], False) for channel in named]
+        try:
+            await asyncio.gather(
+                *(
+                    self._lane(stop, drain=drain, horizon=horizon, channels=c, exclude=x)
+                    for c, x in scopes
+                )
+            )
+        finally:
+            self.stopping = True
+            await self._settle()
+            recorder, self._recorder = self._recorder, None
+            if recorder is not None:
+                recorder.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await recorder
+
+    async def _lane(
+        self,
+        stop: asyncio.Event,
+        *,
+        drain: bool,
+        horizon: float,
+        channels: list[Channel] | None,
+        exclude: bool,
+    ) -> None:
+        """Claim and send the rows of ``channels`` (all but them with ``exclude``)."""
+        s = self.settings
+        slots = asyncio.Semaphore(s.concurrency)
+        wake = asyncio.Event()
+        self._wakes.add(wake)
         claimed: list[Claimed] = []
         try:
             while not stop.is_set():
-                self._wake.clear()
+                wake.clear()
                 try:
-                    claimed = await self._claim()
+                    claimed = await self._claim(channels, exclude)
                 except Exception:
                     if drain:
                         raise
                     log.exception("claiming deliveries failed; retrying")
-                    await self._idle(stop, retry=True)
+                    await self._idle(stop, wake, channels, exclude, retry=True)
                     continue
                 if not claimed:
                     if drain:
                         await self._settle()
                         async with self.db.session() as session:
-                            due = await outbox.next_due(session)
+                            due = await outbox.next_due(session, channels=channels, exclude=exclude)
                         if due is None or (due - self.clock()).total_seconds() > horizon:
                             break
-                    await self._idle(stop)
+                    await self._idle(stop, wake, channels, exclude)
                     continue
                 while claimed and not stop.is_set():
-                    await self._slots.acquire()
+                    await slots.acquire()
                     if stop.is_set():
-                        self._slots.release()
+                        slots.release()
                         break
                     item = claimed.pop(0)
-                    task = asyncio.create_task(self._send(item))
+                    task = asyncio.create_task(self._send(item, slots))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
         finally:
-            self.stopping = True
+            self._wakes.discard(wake)
             if claimed:
                 now = self.clock()
                 await self._record_now(
@@ -254,15 +294,8 @@ class DeliveryWorker:
                         for item in claimed
                     ]
                 )
-            await self._settle()
-            recorder, self._recorder = self._recorder, None
-            if recorder is not None:
-                recorder.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await recorder
-            self._slots = asyncio.Semaphore(s.concurrency)
 
-    async def _claim(self) -> list[Claimed]:
+    async def _claim(self, channels: list[Channel] | None, exclude: bool) -> list[Claimed]:
         s = self.settings
         limit = s.batch_size
         if s.global_rate:
@@ -277,6 +310,8 @@ class DeliveryWorker:
                 lease_until=now + dt.timedelta(seconds=s.lease_seconds),
                 limit=limit,
                 max_attempts=s.max_attempts,
+                channels=channels,
+                exclude=exclude,
             )
         if claimed:
             self.stats.claimed += len(claimed)
@@ -284,16 +319,24 @@ class DeliveryWorker:
             log.info("claimed %d deliveries (sent so far: %d)", len(claimed), self.stats.sent)
         return claimed
 
-    async def _idle(self, stop: asyncio.Event, *, retry: bool = False) -> None:
+    async def _idle(
+        self,
+        stop: asyncio.Event,
+        wake: asyncio.Event,
+        channels: list[Channel] | None,
+        exclude: bool,
+        *,
+        retry: bool = False,
+    ) -> None:
         """Sleep until the next row is due (at most ``idle_seconds``), ``notify()`` or stop."""
         wait = self.settings.idle_seconds
         if not retry:
             async with self.db.session() as session:
-                due = await outbox.next_due(session)
+                due = await outbox.next_due(session, channels=channels, exclude=exclude)
             if due is not None:
                 # a floor, so that a row another worker is claiming right now is no busy loop
                 wait = min(wait, max((due - self.clock()).total_seconds(), 0.01))
-        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
         try:
             await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -309,7 +352,7 @@ class DeliveryWorker:
 
     # -- one send ---------------------------------------------------------------------------
 
-    async def _send(self, item: Claimed) -> None:
+    async def _send(self, item: Claimed, slots: asyncio.Semaphore) -> None:
         try:
             result = await self._deliver(item)
         except Exception as exc:  # a bug or an unexpected error: retry the row later
@@ -321,7 +364,7 @@ class DeliveryWorker:
         try:
             await pending.done
         finally:
-            self._slots.release()
+            slots.release()
 
     async def _deliver(self, item: Claimed) -> Result:
         if item.skip_reason is not None:

@@ -63,6 +63,16 @@ def keyed(update: dict[str, Any]) -> tuple[int, str, str]:
     return 0, payload, f"h:{digest}"
 
 
+async def _read_body(request: web.Request) -> bytes:
+    """The whole body, however many pieces it arrives in; ``ValueError`` past ``MAX_BODY``."""
+    body = bytearray()
+    while chunk := await request.content.read(MAX_BODY + 1 - len(body)):
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise ValueError("too large")
+    return bytes(body)
+
+
 class ZaloInbox(InboxRunner):
     """The inbox runner of the Zalo channel (its codec reads Zalo updates)."""
 
@@ -145,7 +155,7 @@ class ZaloInbox(InboxRunner):
             if request.content_length is not None and request.content_length > MAX_BODY:
                 return web.Response(status=413, text="too large")
             try:
-                data = parse_zalo_body(await request.content.read(MAX_BODY + 1))
+                data = parse_zalo_body(await _read_body(request))
             except ValueError as exc:
                 return web.Response(status=400, text=f"not a Zalo update: {exc}")
             try:
