@@ -310,6 +310,7 @@ async def build_app(
             locale=settings.locale,
             settings=InboxSettings(retention_days=settings.inbox_retention_days),
             codec=ZaloCodec(),
+            client=zalo_client,
         )
         zalo = ZaloChannel(zalo_client, zalo_dp, zalo_runner)
     return App(

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
+from bot.channels.telegram_replies import ReplySettings
 from storage.db import Database
 from storage.models import (
     Channel,
@@ -274,3 +275,25 @@ async def test_an_officer_works_on_zalo_by_typing(zalo: FakeZaloAPI, both: Runni
     assert notices.strip()
     report = await both.say(mai, "/report")
     assert "Zalo chưa cho bot gửi tệp" in report
+
+
+async def test_a_reply_on_zalo_survives_a_429_a_5xx_and_a_hang(
+    zalo: FakeZaloAPI, both: RunningBoth
+) -> None:
+    tuan = zalo.user("z-tuan-06", "Tuấn")
+    await link_zalo(both, tuan, unit="DL-THPT-BTX", details=TUAN)
+    assert both.app is not None and both.app.zalo is not None
+    replies = both.app.zalo.runner.replies
+    replies.settings = ReplySettings(timeout=1.0, backoff_base=0.05, backoff_max=0.2)
+    # The first try is told to wait a second, the second gets a 502, the third hangs past the
+    # reply's timeout; the fourth goes through.
+    zalo.fail_next("sendMessage", 429, retry_after=1)
+    zalo.fail_next("sendMessage", 502)
+    zalo.hang_next("sendMessage", 2.0, after=2)
+    before = len(zalo.calls_of("sendMessage"))
+    help_text = await both.say(tuan, "/help")
+    assert "/surveys" in help_text
+    assert len(zalo.calls_of("sendMessage")) - before >= 4
+    assert replies.stats.retried_429 >= 1 and replies.stats.retried_transient >= 2
+    # The chat is not stuck behind the faults: the next message is answered at once.
+    assert "/surveys" in await both.say(tuan, "/help")

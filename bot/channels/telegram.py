@@ -73,8 +73,6 @@ def make_bot(token: str, api_url: str, session: Any = None) -> Bot:
 class TelegramCodec:
     """How the inbox runner reads a stored Telegram update (see :class:`InboundCodec`)."""
 
-    channel = Channel.TELEGRAM
-
     def __init__(self, channel: Channel = Channel.TELEGRAM) -> None:
         self.channel = channel  # the terminal demo's local channel speaks Telegram too
 
@@ -609,8 +607,6 @@ class InboxRunner:
     def attach_webhook(self, app: web.Application, *, path: str, secret: str) -> None:
         """Take Telegram's webhook POSTs on ``path`` of ``app`` (another channel's may share
         it); the lanes run for as long as ``app`` runs."""
-        stop = asyncio.Event()
-        running: list[asyncio.Task[None]] = []
 
         async def receive(request: web.Request) -> web.Response:
             given = request.headers.get(SECRET_HEADER, "")
@@ -628,6 +624,14 @@ class InboxRunner:
             self._wake.set()
             return web.Response(status=200)
 
+        app.router.add_post(path, receive)
+        self.run_with(app)
+
+    def run_with(self, app: web.Application) -> None:
+        """Run the lanes for as long as ``app`` (a webhook's web server) runs."""
+        stop = asyncio.Event()
+        running: list[asyncio.Task[None]] = []
+
         async def on_startup(_app: web.Application) -> None:
             running.append(asyncio.create_task(self.run(stop)))
 
@@ -636,6 +640,5 @@ class InboxRunner:
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
 
-        app.router.add_post(path, receive)
         app.on_startup.append(on_startup)
         app.on_shutdown.append(on_shutdown)

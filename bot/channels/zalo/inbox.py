@@ -74,7 +74,12 @@ async def _read_body(request: web.Request) -> bytes:
 
 
 class ZaloInbox(InboxRunner):
-    """The inbox runner of the Zalo channel (its codec reads Zalo updates)."""
+    """The inbox runner of the Zalo channel (its codec reads Zalo updates; ``client`` is
+    the one it polls)."""
+
+    def __init__(self, *args: Any, client: ZaloBotClient, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client = client
 
     async def ingest_zalo(self, updates: list[dict[str, Any]], *, wake: bool = True) -> int:
         """Write Zalo updates to the inbox and commit; returns how many were new."""
@@ -134,19 +139,10 @@ class ZaloInbox(InboxRunner):
                     self._wake.set()  # the runner takes them in, retrying
             backoff = 1.0
 
-    @property
-    def client(self) -> ZaloBotClient:
-        client = getattr(self.replies, "client", None)
-        if not isinstance(client, ZaloBotClient):
-            raise TypeError("the Zalo inbox sends its replies through a ZaloBotClient")
-        return client
-
     def attach_webhook(self, app: web.Application, *, path: str, secret: str) -> None:
         """Take Zalo's webhook POSTs on ``path`` of ``app``: the secret header is checked
         (in constant time) before the body is read, the update is committed, then 200.  The
         lanes run for as long as ``app`` runs."""
-        stop = asyncio.Event()
-        running: list[asyncio.Task[None]] = []
 
         async def receive(request: web.Request) -> web.Response:
             given = request.headers.get(SECRET_HEADER, "")
@@ -165,14 +161,5 @@ class ZaloInbox(InboxRunner):
                 return web.Response(status=503, text="try again later")
             return web.json_response({"ok": True})
 
-        async def on_startup(_app: web.Application) -> None:
-            running.append(asyncio.create_task(self.run(stop)))
-
-        async def on_shutdown(_app: web.Application) -> None:
-            stop.set()
-            if running:
-                await asyncio.gather(*running, return_exceptions=True)
-
         app.router.add_post(path, receive)
-        app.on_startup.append(on_startup)
-        app.on_shutdown.append(on_shutdown)
+        self.run_with(app)

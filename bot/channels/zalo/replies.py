@@ -85,7 +85,9 @@ class ZaloReplySender:
             self.stats.calls += 1
             try:
                 async with self.limiter.slot(key, urgent=True):
-                    await self.client.send_message(chat_id, text)
+                    await self.client.call(
+                        "sendMessage", {"chat_id": chat_id, "text": text}, timeout=s.timeout
+                    )
                 self.stats.sent += 1
                 return
             except ZaloError as error:
