@@ -22,7 +22,7 @@ from storage.models import (
     Role,
 )
 from tests.fakebotapi import FakeBotAPI, FakeUser
-from tests.flow import RunningBot, link, local_today, reply_to
+from tests.flow import RunningBot, eventually, link, local_today, reply_to
 from tests.test_flow_surveys import ACTIVITY_TITLE, officer_launches_activity, open_activity
 
 HARDSHIP = "Báo cáo hoàn cảnh khó khăn"
@@ -316,6 +316,8 @@ async def test_role_takes_the_printed_phone_and_tells_the_person(
         "Đơn vị phụ trách: CĐCS Trường THPT Bùi Thị Xuân.\n"
         "Người này đã được báo qua bot, và menu lệnh của họ đã được cập nhật."
     )
+    # The person is told through the outbox, which the worker sends in the background.
+    await eventually(lambda: len(tuan.messages()) > before)
     [told] = tuan.messages()[before:]
     assert told.text == (
         "🔑 Quyền của thầy/cô trên kênh công đoàn đã được cập nhật: Cán bộ công đoàn, phụ trách"
