@@ -26,7 +26,7 @@ from storage.models import (
     WelfareBenefit,
 )
 from tests.fakebotapi import FakeBotAPI, FakeUser
-from tests.flow import RunningBot, link, reply_to
+from tests.flow import RunningBot, eventually, link, reply_to
 from tests.test_flow_surveys import officer_launches_activity, open_activity
 
 
@@ -353,6 +353,8 @@ async def test_newcomer_by_invite_link_is_queued_and_confirmed(
 
     await mai_anh.click(request, "✅ Đoàn viên")
     await api.wait_idle()
+    # The newcomer is told on their own chat by the outbox, sent in the background.
+    await eventually(lambda: "đã xác nhận" in newcomer.last_message().text)
     assert "đã xác nhận" in newcomer.last_message().text
     await newcomer.send("/surveys")
     await api.wait_idle()
@@ -397,6 +399,8 @@ async def test_request_without_invite_gets_a_unit_from_the_admin(
     assert "CĐCS Trường THCS Nguyễn Du" in placed.text
     await ha.click(placed, "☑️ CBNGNLĐ (chưa là đoàn viên)")
     await api.wait_idle()
+    # The newcomer is told on their own chat by the outbox, sent in the background.
+    await eventually(lambda: "đã xác nhận" in newcomer.last_message().text)
     assert "đã xác nhận" in newcomer.last_message().text
     async with bot.db.session() as session:
         person = (

@@ -323,12 +323,14 @@ async def test_zalo_sends_keep_zalo_rate_and_telegram_keeps_its_own(
     zalo_times = zalo.times_of("sendMessage")
     telegram_times = [c.at for c in api.calls_of("sendMessage")]
     assert len(zalo_times) == 60 and len(telegram_times) == 60
-    # Never more than 20 Zalo sends in any 1-second window of the Zalo server's clock, and
-    # the limit is used (it is Zalo's 20/s that paces them, not anything slower).
+    # Never more than 20 Zalo sends in any 1-second window of the Zalo server's clock: 60 of
+    # them cannot take less than 2.95 s.
     assert max_in_window(zalo_times) <= 20
-    assert max_in_window(zalo_times) >= 15
-    # Telegram is paced by its own limiter: many more than 20 in one second.
-    assert max_in_window(telegram_times) > 20
+    assert max(zalo_times) - min(zalo_times) >= 2.9
+    # Telegram is paced by its own limiter, not Zalo's: its 60 sends are done while Zalo's are
+    # not half through (an order, not a speed: a loaded machine slows both).
+    last_telegram = max(telegram_times)
+    assert sum(1 for t in zalo_times if t <= last_telegram) <= 40
 
 
 async def test_a_slow_zalo_backlog_does_not_slow_telegram_rows(
@@ -350,11 +352,12 @@ async def test_a_slow_zalo_backlog_does_not_slow_telegram_rows(
     zalo_times = zalo.times_of("sendMessage")
     telegram_times = [c.at for c in api.calls_of("sendMessage")]
     assert max_in_window(zalo_times) <= 20
-    # 60 Telegram sends at 200/s take 0.3 s; Zalo's 60 at 20/s take 3 s.
-    telegram_span = max(telegram_times) - min(telegram_times)
-    assert telegram_span < 1.0, (
-        f"Telegram's 60 sends took {telegram_span:.1f} s: paced by Zalo's waiting rows"
-    )
+    # 60 Telegram sends at 200/s take 0.3 s; Zalo's 60 at 20/s take 3 s.  Rows waiting for
+    # Zalo's limiter must not hold Telegram's: Telegram is done before Zalo is half through
+    # (an order, not a speed: a loaded machine slows both).
+    last_telegram = max(telegram_times)
+    before = sum(1 for t in zalo_times if t <= last_telegram)
+    assert before <= 40, f"{before} of Zalo's 60 sends came before Telegram's last: paced by Zalo"
 
 
 # -- (c) faults on Zalo rows ---------------------------------------------------------------------
