@@ -86,6 +86,7 @@ async def test_webhook_checks_the_secret_and_stores_before_answering(
     await bot.stop()
     app = await build_app(settings_for(api, bot.db), token=api.token, db=bot.db)
     api.track(app.dispatcher)
+    api.add_busy_check(app.runner.busy)  # wait_idle waits for this runner's lanes too
     runner = web.AppRunner(app.runner.webhook_app(path="/tg", secret="s3cret-token"))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", unused_tcp_port)
