@@ -44,15 +44,29 @@ async def zalo() -> AsyncIterator[FakeZaloAPI]:
 
 
 @pytest.fixture
-async def both(api: FakeBotAPI, zalo: FakeZaloAPI, db: Database) -> AsyncIterator[RunningBoth]:
+async def both(
+    api: FakeBotAPI, zalo: FakeZaloAPI, sqlite_db: Database
+) -> AsyncIterator[RunningBoth]:
+    """The flows on SQLite; what differs by database (the chat a person is written to, the
+    consent rows) also runs on PostgreSQL (``on_every_database``)."""
+    await seed_sample(sqlite_db)
+    async with running_both(api, zalo, sqlite_db) as running:
+        yield running
+
+
+@pytest.fixture
+async def on_every_database(
+    api: FakeBotAPI, zalo: FakeZaloAPI, db: Database
+) -> AsyncIterator[RunningBoth]:
     await seed_sample(db)
     async with running_both(api, zalo, db) as running:
         yield running
 
 
 async def test_a_member_links_on_zalo_with_the_invite_code_name_and_phone(
-    zalo: FakeZaloAPI, both: RunningBoth
+    zalo: FakeZaloAPI, on_every_database: RunningBoth
 ) -> None:
+    both = on_every_database
     tuan = zalo.user("z-tuan-01", "Tuấn")
     code = await invite_code(both.db, "DL-THPT-BTX")
     consent = await both.say(tuan, f"/start {code}")
@@ -170,8 +184,9 @@ async def test_a_zalo_member_gets_the_invitation_and_answers_by_typing(
 
 
 async def test_a_notice_reaches_each_person_once_on_their_channel_and_is_acknowledged_by_typing(
-    api: FakeBotAPI, zalo: FakeZaloAPI, both: RunningBoth
+    api: FakeBotAPI, zalo: FakeZaloAPI, on_every_database: RunningBoth
 ) -> None:
+    both = on_every_database
     mai_anh = api.user(id=6101, first_name="Mai Anh", phone="0918402367")  # chair, on Telegram
     lam = api.user(id=6104, first_name="Lâm", phone="0357690218")  # staff, not a member
     nhung_tg = api.user(id=6103, first_name="Nhung", phone="0387556120")
