@@ -167,6 +167,10 @@ async def test_sigterm_stops_serve_cleanly(tmp_path: Path) -> None:
             user = api.user(id=4242, first_name="Oanh")
             await user.send("/help")
             await api.wait_idle(timeout=10)
+            # serve runs in another process: the fake's idleness does not cover its handling.
+            async with asyncio.timeout(30):
+                while not user.messages():  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
             assert "Hướng dẫn" in user.last_message().text
             process.send_signal(signal.SIGTERM)
             async with asyncio.timeout(20):
