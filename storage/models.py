@@ -37,13 +37,13 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _enum(enum: type[StrEnum]) -> Any:
+def _enum(enum: type[StrEnum], length: int = 16) -> Any:
     """Store an enum as its value in a VARCHAR (no native PostgreSQL type to migrate)."""
     return SAEnum(
         enum,
         native_enum=False,
         create_constraint=False,
-        length=16,
+        length=length,
         values_callable=lambda e: [m.value for m in e],
     )
 
@@ -213,6 +213,12 @@ class Person(SQLModel, table=True):
         sa_column=Column(_enum(WorkStatus), nullable=False, server_default=WorkStatus.ACTIVE.value),
     )
     left_on: dt.date | None = Field(default=None)
+    # The person withdrew their consent (/rutlai): nothing more is sent to them, and their
+    # answers to surveys that are not anonymous no longer count in any indicator.
+    consent_withdrawn_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # Their personal data was erased (/xoadulieu, or by an officer on a paper request): the row
+    # stays as the union's membership record, with no name, phone, staff code or tags.
+    erased_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     # Officers: whether the weekly below-target digest is sent to them (/digest off|on).
     weekly_digest: bool = Field(
         default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
@@ -427,6 +433,9 @@ class Case(SQLModel, table=True):
     )
     opened_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     escalated_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # The subject (a colleague named by the reporter) was told, on linking, that a report
+    # concerns them and who can see it (not what it says).
+    subject_told_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
 
@@ -710,6 +719,115 @@ class IndicatorTally(SQLModel, table=True):
     unit_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     source: str = Field(primary_key=True, max_length=96)
     version: int = Field(sa_column=Column(BigInteger, nullable=False))
+    n1: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    n2: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    n3: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    n4: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    n5: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    n6: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class AuditAction(StrEnum):
+    """What an audit row records.  Personal data never goes into an audit row: ids, counts
+    and kinds only, so the trail itself needs no erasure."""
+
+    ROLE_CHANGED = "role_changed"
+    CASE_VIEWED = "case_viewed"
+    CASE_STATUS = "case_status"
+    LINK_CONFIRMED = "link_confirmed"
+    LINK_REJECTED = "link_rejected"
+    DATA_EXPORTED = "data_exported"  # /dulieu: a person's own data
+    REPORT_EXPORTED = "report_exported"  # /report, the CLI's reports, the audit's own export
+    ROSTER_IMPORTED = "roster_imported"
+    NOTICE_SENT = "notice_sent"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    ERASED = "erased"
+    CORRECTION_REQUESTED = "correction_requested"
+    CORRECTION_DECIDED = "correction_decided"
+    YEAR_CLOSED = "year_closed"
+    PURGED = "purged"
+
+
+class AuditEvent(SQLModel, table=True):
+    """One thing done to or with personal data: who (``actor_id``; NULL with ``via`` cli or
+    system), what, about whom (``person_id``), and on which case or unit.  Append-only: a
+    trigger (migration 0015) refuses updates; the retention purge deletes the oldest rows."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    action: AuditAction = Field(sa_type=_enum(AuditAction, 32))
+    via: str = Field(max_length=16)  # chat | cli | system
+    actor_id: int | None = Field(default=None, foreign_key="people.id", index=True)
+    person_id: int | None = Field(default=None, foreign_key="people.id", index=True)
+    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
+    unit_id: int | None = Field(default=None, foreign_key="units.id")
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+
+
+class ConsentText(SQLModel, table=True):
+    """The wording of a consent text as shown, by version: what a member agreed to.  The
+    hash ties the wording to the version; a new wording needs a new version."""
+
+    __tablename__ = "consent_texts"
+
+    version: str = Field(primary_key=True, max_length=32)
+    locale: str = Field(primary_key=True, max_length=8)
+    sha256: str = Field(max_length=64)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    recorded_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class CorrectionStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+class CorrectionRequest(SQLModel, table=True):
+    """A member's request to correct their name, phone or unit, for their CĐCS officer to
+    confirm or reject.  The values are personal data: erasure blanks them."""
+
+    __tablename__ = "correction_requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="people.id", index=True)
+    field: str = Field(max_length=16)  # full_name | phone | unit
+    old_value: str = Field(default="", max_length=255)
+    new_value: str = Field(default="", max_length=255)
+    new_unit_id: int | None = Field(default=None, foreign_key="units.id")
+    unit_id: int = Field(foreign_key="units.id", index=True)  # whose officers decide
+    status: CorrectionStatus = Field(
+        default=CorrectionStatus.PENDING, sa_type=_enum(CorrectionStatus)
+    )
+    decided_by: int | None = Field(default=None, foreign_key="people.id")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    decided_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ClosedYear(SQLModel, table=True):
+    """A year an admin closed: its indicator figures were frozen into
+    :class:`IndicatorSnapshot` rows, which its reports read from then on, so that neither the
+    retention purge nor a withdrawal or erasure changes them."""
+
+    __tablename__ = "closed_years"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    closed_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    closed_by: int | None = Field(default=None, foreign_key="people.id")
+
+
+class IndicatorSnapshot(SQLModel, table=True):
+    """A closed year's :class:`IndicatorTally` rows as they were when the year was closed."""
+
+    __tablename__ = "indicator_snapshots"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    unit_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    source: str = Field(primary_key=True, max_length=96)
     n1: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     n2: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     n3: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
