@@ -31,7 +31,7 @@ from aiohttp import web
 from bot.campaigns.digest import DigestSchedule, digest_pass
 from bot.campaigns.schedule import QuietHours, ReminderPolicy
 from bot.campaigns.scheduler import Scheduler, SchedulerSettings
-from bot.channels.telegram import ALLOWED_UPDATES, InboxRunner, InboxSettings, make_bot
+from bot.channels.telegram import ALLOWED_UPDATES, InboxRunner, make_bot
 from bot.channels.telegram_replies import ReplySender
 from bot.channels.telegram_sender import AckMarkup, SurveyMarkup, TelegramSender
 from bot.channels.zalo.api import ZaloBotClient, ZaloError, ZaloErrorKind
@@ -46,10 +46,13 @@ from bot.delivery.worker import DeliverySettings, DeliveryWorker
 from bot.indicators import Catalog, load_catalog
 from bot.notices.service import AckReminderPolicy
 from bot.reports.export import SignOff
+from bot.services import retention
 from bot.services.alerts import UrgentPolicy, escalation_pass
 from bot.services.composer import Composer
+from bot.services.consent import ConsentTextChanged, store_consent_texts
 from bot.services.conversation import Conversation, SurveyRegistry
 from bot.services.news import NewsPolicy, news_pass
+from bot.services.retention import RetentionPolicy
 from bot.settings import Settings
 from bot.texts import label
 from handlers import build_router
@@ -185,6 +188,10 @@ def build_scheduler(
         escalate=escalate,
         announce=announce,
         on_written=on_written,
+        # Once a day, the retention purge (in every mode: serve runs the scheduler).
+        upkeep=partial(
+            retention.daily, db, RetentionPolicy.from_settings(settings), tz=settings.tz
+        ),
     )
 
 
@@ -242,7 +249,12 @@ async def build_app(
         registry = SurveyRegistry()
         async with db.session() as session:
             await registry.sync(session)
+            # The wording of the consent versions shown from now on, before anyone is shown it.
+            await store_consent_texts(session)
         catalog = load_catalog()
+    except ConsentTextChanged as exc:
+        await db.dispose()
+        raise StartupError(str(exc)) from None
     except BaseException:
         await db.dispose()
         raise
@@ -296,7 +308,6 @@ async def build_app(
         replies=ReplySender(bot, limiter, channel=channel),
         locale=settings.locale,
         channel=channel,
-        settings=InboxSettings(retention_days=settings.inbox_retention_days),
     )
     scheduler = build_scheduler(settings, db, registry, catalog, on_written=worker.notify)
     zalo: ZaloChannel | None = None
@@ -308,7 +319,6 @@ async def build_app(
             db,
             replies=ZaloReplySender(zalo_client, zalo_limiter),
             locale=settings.locale,
-            settings=InboxSettings(retention_days=settings.inbox_retention_days),
             codec=ZaloCodec(),
             client=zalo_client,
         )

@@ -29,10 +29,13 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from defusedxml import DefusedXmlException
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from storage import audit
 from storage import roster as store
-from storage.models import Gender, Role, UnitKind, WorkStatus, utcnow
+from storage.models import AuditAction, Gender, Person, Role, UnitKind, WorkStatus, utcnow
 from surveys.phone import normalize_phone
 
 SAMPLE_DIR = Path(__file__).with_name("sample")
@@ -865,6 +868,8 @@ class PersonPlan:
     left_on: dt.date | None
     changed: bool
     releases_keys: bool  # phone or staff code changes: free them before the final update
+    #: (role, officer unit id) before the import, for the audit trail; None for a new person.
+    role_before: tuple[Role, int | None] | None = None
 
 
 @dataclass
@@ -1329,6 +1334,7 @@ def _person_plans(
             left_on=left_on,
             changed=True,
             releases_keys=False,
+            role_before=(old.role, old.officer_unit_id) if old is not None else None,
         )
         plans.append(plan)
         if old is None:
@@ -1546,6 +1552,7 @@ async def apply_plan(
         chunk = creates[start : start + WRITE_CHUNK]
         await store.insert_people(session, rows=[person_values(p) for p in chunk], now=now)
         sink.advance(len(chunk))
+    await _record_roles(session, plan, ids, now)
     if len(creates) + len(updates) >= ANALYZE_AFTER:
         # Fresh statistics, or PostgreSQL plans the audience and stats queries on an empty
         # table until autovacuum catches up (seen: 20-50 s instead of 40 ms).
@@ -1554,6 +1561,41 @@ async def apply_plan(
 
 #: Rows written at which the import refreshes the planner's statistics.
 ANALYZE_AFTER = 1000
+
+
+async def _record_roles(
+    session: AsyncSession, plan: ImportPlan, ids: dict[str, int], now: dt.datetime
+) -> None:
+    """One ROLE_CHANGED row per person the import made an officer or admin, or whose role or
+    officer unit it changed: the roster file assigns roles as ``/role`` does."""
+    for p in plan.people:
+        after = (p.role, ids[p.officer_unit_key] if p.officer_unit_key else None)
+        if p.id is None or p.role_before is None or p.role_before == after:
+            continue
+        await audit.record(
+            session,
+            AuditAction.ROLE_CHANGED,
+            via="cli",
+            person_id=p.id,
+            unit_id=after[1],
+            detail={"from": p.role_before[0].value, "to": p.role.value, "unit": after[1]},
+            at=now,
+        )
+    if any(p.id is None and p.role != Role.MEMBER for p in plan.people):
+        # New people have their ids only now: those this import created (same ``now``).
+        created = select(col(Person.id), col(Person.role), col(Person.officer_unit_id)).where(
+            col(Person.created_at) == now, col(Person.role) != Role.MEMBER
+        )
+        for person_id, role, officer_unit_id in (await session.execute(created)).all():
+            await audit.record(
+                session,
+                AuditAction.ROLE_CHANGED,
+                via="cli",
+                person_id=person_id,
+                unit_id=officer_unit_id,
+                detail={"from": None, "to": role.value, "unit": officer_unit_id},
+                at=now,
+            )
 
 
 @dataclass
@@ -1594,6 +1636,19 @@ async def import_roster(
     if not dry_run and (skip_bad or not plan.errors):
         await apply_plan(session, plan, skip_bad=skip_bad, progress=progress)
         applied = True
+        units, persons = plan.unit_counts, plan.people_counts
+        await audit.record(
+            session,
+            AuditAction.ROSTER_IMPORTED,
+            via="cli",
+            detail={
+                "units_created": units.created,
+                "units_updated": units.updated,
+                "people_created": persons.created,
+                "people_updated": persons.updated,
+                "bad_rows": len(plan.errors),
+            },
+        )
     return ImportReport(
         units=plan.unit_counts,
         people=plan.people_counts,

@@ -64,10 +64,37 @@ class Settings(BaseSettings):
         default=16, ge=1, le=256, validation_alias="DELIVERY_CONCURRENCY"
     )
 
-    # Handled updates (what members typed) are deleted from the inbox after this many days.
-    inbox_retention_days: float = Field(
-        default=7.0, gt=0, le=365, validation_alias="INBOX_RETENTION_DAYS"
+    # Retention (bot.services.retention: one purge a day, by the scheduler, in every mode;
+    # ``congdoan purge --dry-run`` shows what would go).  Handled and answered updates (what
+    # members typed) leave the inbox after RETAIN_INBOX_DAYS (INBOX_RETENTION_DAYS, its old
+    # name, is still read); updates set aside, kept for an operator's replay, after
+    # RETAIN_FAILED_INBOX_DAYS.
+    retain_inbox_days: int = Field(
+        default=7,
+        ge=1,
+        le=3650,
+        validation_alias=AliasChoices("RETAIN_INBOX_DAYS", "INBOX_RETENTION_DAYS"),
     )
+    retain_failed_inbox_days: int = Field(
+        default=30, ge=1, le=3650, validation_alias="RETAIN_FAILED_INBOX_DAYS"
+    )
+    # Sent, failed and unreachable messages (the outbox), except the notice deliveries of a
+    # year not closed (its indicators count them); their error texts are blanked sooner.
+    retain_delivery_days: int = Field(
+        default=400, ge=1, le=36500, validation_alias="RETAIN_DELIVERY_DAYS"
+    )
+    retain_delivery_errors_days: int = Field(
+        default=30, ge=1, le=36500, validation_alias="RETAIN_DELIVERY_ERRORS_DAYS"
+    )
+    # Closed and withdrawn cases of a closed year, this many years after their last change.
+    retain_closed_cases_years: int = Field(
+        default=5, ge=1, le=100, validation_alias="RETAIN_CLOSED_CASES_YEARS"
+    )
+    # Rejected link requests (a name and a phone of someone not linked).
+    retain_rejected_links_days: int = Field(
+        default=30, ge=1, le=36500, validation_alias="RETAIN_REJECTED_LINKS_DAYS"
+    )
+    retain_audit_years: int = Field(default=5, ge=1, le=100, validation_alias="RETAIN_AUDIT_YEARS")
 
     quiet_hours: str = Field(default="21:00-07:00", validation_alias="QUIET_HOURS")
     reminder_max: int = Field(default=3, ge=0, le=20, validation_alias="REMINDER_MAX")

@@ -123,3 +123,44 @@ class LeftCb(CallbackData, prefix="lf"):
     s: str
     d: int
     ok: bool
+
+
+class DataExportCb(CallbackData, prefix="pdx"):
+    """/dulieu: the file format chosen (``xlsx`` or ``json``) for the member's own data."""
+
+    fmt: str
+
+
+class CorrectionCb(CallbackData, prefix="pcr"):
+    """/suadulieu: ``start`` (the button under /dulieu), a field to correct (``full_name``,
+    ``phone``, ``unit``), or ``cancel``."""
+
+    action: str
+
+
+class CorrectionDecideCb(CallbackData, prefix="pcd"):
+    """An officer's decision on a correction request; re-checked when pressed."""
+
+    id: int
+    ok: bool
+
+
+class WithdrawCb(CallbackData, prefix="wd"):
+    """/rutlai: ``step`` 1 asks (the button under /privacy), 2 withdraws, 0 keeps consent."""
+
+    step: int
+
+
+class EraseCb(CallbackData, prefix="er"):
+    """/xoadulieu, confirmed twice: ``step`` 1 is "I want to erase", 2 the final, irreversible
+    confirmation, 0 gives up.  Re-checked against the presser's chat when pressed."""
+
+    step: int
+
+
+class YearCloseCb(CallbackData, prefix="yc"):
+    """The admin's answer to "close the figures of ``year``?" (/dongnam): ``ok`` closes it,
+    False leaves it open.  Re-checked when pressed: admins only, a past year, not closed."""
+
+    year: int
+    ok: bool

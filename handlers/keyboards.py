@@ -29,7 +29,11 @@ from handlers.callbacks import (
     CaseCb,
     ComposeCb,
     ConsentCb,
+    CorrectionCb,
+    CorrectionDecideCb,
+    DataExportCb,
     DoneCb,
+    EraseCb,
     LaunchCb,
     LeftCb,
     NoticeDetailCb,
@@ -40,6 +44,8 @@ from handlers.callbacks import (
     SubmitCb,
     SurveyOpenCb,
     ToggleCb,
+    WithdrawCb,
+    YearCloseCb,
 )
 from storage.models import NoticeStatus
 from surveys.schema import QuestionKind, SurveyDefinition
@@ -360,3 +366,93 @@ def notice_detail(detail: NoticeDetail, locale: str) -> InlineKeyboardMarkup | N
         return None
     data = NoticeRemindCb(n=detail.summary.id).pack()
     return InlineKeyboardMarkup(inline_keyboard=[[_button(label("remind_unacked", locale), data)]])
+
+
+def data_export(locale: str, *, files: bool) -> InlineKeyboardMarkup:
+    """Under the /dulieu summary: the file formats (where files can be sent), and the way to
+    ask for a correction."""
+    rows: list[list[InlineKeyboardButton]] = []
+    if files:
+        rows.append(
+            [
+                _button(label("export_xlsx", locale), DataExportCb(fmt="xlsx").pack()),
+                _button(label("export_json", locale), DataExportCb(fmt="json").pack()),
+            ]
+        )
+    rows.append([_button(label("correction_start", locale), CorrectionCb(action="start").pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def correction_fields(locale: str) -> InlineKeyboardMarkup:
+    """/suadulieu: which field to correct."""
+    names = (
+        ("correction_full_name", "full_name"),
+        ("correction_phone", "phone"),
+        ("correction_unit", "unit"),
+        ("correction_cancel", "cancel"),
+    )
+    rows = [[_button(label(n, locale), CorrectionCb(action=a).pack())] for n, a in names]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def correction_cancel(locale: str) -> InlineKeyboardMarkup:
+    """Under the question that waits for the new value."""
+    button = _button(label("correction_cancel", locale), CorrectionCb(action="cancel").pack())
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+def correction_decide(request_id: int, locale: str) -> InlineKeyboardMarkup:
+    """Under a correction request in /corrections: confirm (applies it) or reject."""
+    confirm = CorrectionDecideCb(id=request_id, ok=True).pack()
+    reject = CorrectionDecideCb(id=request_id, ok=False).pack()
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(label("correction_confirm", locale), confirm),
+                _button(label("reject", locale), reject),
+            ]
+        ]
+    )
+
+
+def withdraw_ask(locale: str) -> InlineKeyboardMarkup:
+    """Under /privacy: withdraw consent (asks to confirm first)."""
+    data = WithdrawCb(step=1).pack()
+    return InlineKeyboardMarkup(inline_keyboard=[[_button(label("withdraw_ask", locale), data)]])
+
+
+def withdraw_confirm(locale: str) -> InlineKeyboardMarkup:
+    """Under what /rutlai does: withdraw, or keep consent."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(label("withdraw_confirm", locale), WithdrawCb(step=2).pack())],
+            [_button(label("withdraw_keep", locale), WithdrawCb(step=0).pack())],
+        ]
+    )
+
+
+def erase_step(step: int, locale: str) -> InlineKeyboardMarkup:
+    """Under /xoadulieu's questions: ``step`` 1 "I want to erase", 2 the final confirmation;
+    each with a way out."""
+    name = "erase_want" if step == 1 else "erase_final"
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(label(name, locale), EraseCb(step=step).pack())],
+            [_button(label("withdraw_keep", locale), EraseCb(step=0).pack())],
+        ]
+    )
+
+
+def year_close(year: int, locale: str) -> InlineKeyboardMarkup:
+    """Under /dongnam's question: close the year's figures, or not."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _button(
+                    label("year_close_confirm", locale, year=year),
+                    YearCloseCb(year=year, ok=True).pack(),
+                )
+            ],
+            [_button(label("year_close_cancel", locale), YearCloseCb(year=year, ok=False).pack())],
+        ]
+    )

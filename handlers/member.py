@@ -20,7 +20,7 @@ from handlers.filters import HasContact, PlainText
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu, show_screen
 from storage import chats
-from storage.models import Channel, ChatStage, Unit
+from storage.models import Channel, ChatStage, ConsentDecision, Unit
 
 
 async def cmd_start(
@@ -202,7 +202,9 @@ async def cmd_privacy(
         agreed_version=consent.text_version if consent is not None else "",
         when=consent.decided_at.astimezone(conversation.tz) if consent is not None else None,
     )
-    replies.send(chat_id(actor), text)
+    accepted = consent is not None and consent.decision == ConsentDecision.ACCEPTED
+    # Consent given: the way to withdraw it is right under the notice (handlers.erasure).
+    replies.send(chat_id(actor), text, keyboards.withdraw_ask(actor.locale) if accepted else None)
 
 
 async def cmd_channel(

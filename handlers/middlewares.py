@@ -26,6 +26,7 @@ from handlers.ui import Replies
 from storage import inbox, outbox
 from storage.db import Database
 from storage.models import Channel, utcnow
+from storage.redact import safe_traceback
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,10 @@ class UnitOfWork(BaseMiddleware):
         for action in replies.after_commit:
             try:
                 action()
-            except Exception:  # waking a worker must not undo a committed update
-                log.exception("an after-commit action of update %s failed", event.update_id)
+            except Exception as exc:  # waking a worker must not undo a committed update
+                log.error(
+                    "an after-commit action of update %s failed: %s",
+                    event.update_id,
+                    safe_traceback(exc),
+                )
         return result

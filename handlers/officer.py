@@ -23,8 +23,8 @@ from handlers.callbacks import BenefitCb, CaseCb, LeftCb, PendingCb
 from handlers.filters import IsOfficer
 from handlers.ui import Replies
 from handlers.views import chat_id, command_menu
-from storage import people
-from storage.models import Case, CaseKind, CaseStatus, Channel, WorkStatus, utcnow
+from storage import audit, people
+from storage.models import AuditAction, Case, CaseKind, CaseStatus, Channel, WorkStatus, utcnow
 from surveys.phone import display_phone
 
 
@@ -224,6 +224,14 @@ async def cmd_report(
     replies.document(me, f"{name}.xlsx", workbook, caption)
     caption = render("officer/report_caption.txt", locale, report=report, chart=True)
     replies.photo(me, f"{name}.png", chart, caption)
+    await audit.record(
+        session,
+        AuditAction.REPORT_EXPORTED,
+        via="chat",
+        actor_id=actor.person.id if actor.person is not None else None,
+        unit_id=report.scope_id,
+        detail={"year": year, "format": "xlsx"},
+    )
 
 
 def _case_form(case: Case) -> str:
@@ -266,13 +274,40 @@ async def cmd_cases(
     replies: Replies,
     conversation: Conversation,
 ) -> None:
-    items = await casework.open_cases(session, actor=actor, now=utcnow())
+    """The cases the officer may see in detail, one card each; the other open cases of their
+    scope as counts by CĐCS and status (need to know: bot.services.casework)."""
+    view = await casework.open_cases(session, actor=actor, now=utcnow())
     me, locale = chat_id(actor), actor.locale
-    if not items:
+    if not view.items and not view.counts:
         replies.send(me, render("officer/cases_empty.txt", locale))
-    for item in items:
+    for item in view.items:
         text = _case_text(item, locale, conversation)
         replies.send(me, text, keyboards.case(item, locale))
+    if view.counts:
+        replies.send(me, _counts_text(view, locale))
+
+
+def _counts_text(view: casework.CasesView, locale: str) -> str:
+    rows = [
+        {
+            "unit": count.unit.name,
+            "total": count.total,
+            "urgent": count.urgent,
+            "statuses": [
+                {"label": label("case_status", locale, status=status.value), "n": n}
+                for status, n in count.by_status.items()
+            ],
+        }
+        for count in view.counts
+    ]
+    return render(
+        "officer/cases_counts.txt",
+        locale,
+        rows=rows,
+        total=view.counted,
+        urgent=view.urgent_counted,
+        others=bool(view.items),
+    )
 
 
 async def on_case(

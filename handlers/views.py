@@ -10,7 +10,17 @@ from bot.texts import label, render
 from handlers import keyboards
 from handlers.ui import Replies
 
-MEMBER_COMMANDS = ("start", "surveys", "cancel", "stop", "privacy", "help")
+MEMBER_COMMANDS = (
+    "start",
+    "surveys",
+    "cancel",
+    "stop",
+    "privacy",
+    "dulieu",
+    "rutlai",
+    "xoadulieu",
+    "help",
+)
 OFFICER_COMMANDS = (
     "notice",
     "notices",
@@ -26,8 +36,9 @@ OFFICER_COMMANDS = (
     "welfare",
     "invite",
     "left",
+    "corrections",
 )
-ADMIN_COMMANDS = ("role",)
+ADMIN_COMMANDS = ("role", "audit")
 
 
 def chat_id(actor: Actor) -> str:

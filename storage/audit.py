@@ -60,9 +60,12 @@ async def record_many(
     via: Via,
     actor_id: int | None,
     case_ids: Sequence[int],
+    subjects: Mapping[int, int | None] | None = None,
     at: dt.datetime | None = None,
 ) -> None:
-    """One row per case (a list of cases shown at once): each view is its own row."""
+    """One row per case (a list of cases shown at once): each view is its own row, naming the
+    case's subject (``subjects``: case id → person id) so that ``congdoan audit --person``
+    finds who read about them."""
     if not case_ids:
         return
     when = at or utcnow()
@@ -75,6 +78,7 @@ async def record_many(
                 "via": via,
                 "actor_id": actor_id,
                 "case_id": case_id,
+                "person_id": (subjects or {}).get(case_id),
                 "detail": "{}",
             }
             for case_id in case_ids

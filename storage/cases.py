@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -85,19 +85,78 @@ async def set_case_status(
     await session.flush()
 
 
-async def cases_in_scope(
-    session: AsyncSession, *, path: str, open_only: bool = True, limit: int = 50
+def _need_to_know(unit_ids: Sequence[int], escalated_to: int | None) -> ColumnElement[bool]:
+    """The cases an officer may see in detail: those of ``unit_ids`` (their body's own unit and
+    its tổ), and those passed up to their body ``escalated_to``."""
+    own = col(Case.unit_id).in_(list(unit_ids))
+    if escalated_to is None:
+        return own
+    passed_up = and_(
+        col(Case.escalated_at).is_not(None), col(Case.escalated_to_unit_id) == escalated_to
+    )
+    return or_(own, passed_up)
+
+
+async def known_cases(
+    session: AsyncSession,
+    *,
+    path: str,
+    unit_ids: Sequence[int],
+    escalated_to: int | None,
+    limit: int = 50,
 ) -> list[tuple[Case, Unit]]:
+    """The open cases of the subtree at ``path`` an officer may see in detail (see
+    :func:`_need_to_know`), urgent first, then the newest."""
     stmt = (
         select(Case, Unit)
         .join(Unit, col(Unit.id) == col(Case.unit_id))
-        .where(col(Unit.path).startswith(path))
+        .where(
+            col(Unit.path).startswith(path),
+            col(Case.status).not_in([CaseStatus.CLOSED, CaseStatus.WITHDRAWN]),
+            _need_to_know(unit_ids, escalated_to),
+        )
         .order_by(col(Case.urgent).desc(), col(Case.created_at).desc(), col(Case.id).desc())
         .limit(limit)
     )
-    if open_only:
-        stmt = stmt.where(col(Case.status).not_in([CaseStatus.CLOSED, CaseStatus.WITHDRAWN]))
     return [(r[0], r[1]) for r in (await session.execute(stmt)).all()]
+
+
+@dataclass(frozen=True)
+class CaseCount:
+    """How many open cases of one unit have one status (and urgency): a count, no case."""
+
+    unit_id: int
+    unit_path: str
+    status: CaseStatus
+    urgent: bool
+    count: int
+
+
+async def other_open_counts(
+    session: AsyncSession, *, path: str, unit_ids: Sequence[int], escalated_to: int | None
+) -> list[CaseCount]:
+    """The open cases of the subtree at ``path`` an officer may NOT see in detail, counted by
+    unit, status and urgency (one aggregate statement: no case row leaves the database)."""
+    stmt = (
+        select(
+            col(Case.unit_id),
+            col(Unit.path),
+            col(Case.status),
+            col(Case.urgent),
+            func.count(col(Case.id)),
+        )
+        .join(Unit, col(Unit.id) == col(Case.unit_id))
+        .where(
+            col(Unit.path).startswith(path),
+            col(Case.status).not_in([CaseStatus.CLOSED, CaseStatus.WITHDRAWN]),
+            not_(_need_to_know(unit_ids, escalated_to)),
+        )
+        .group_by(col(Case.unit_id), col(Unit.path), col(Case.status), col(Case.urgent))
+    )
+    return [
+        CaseCount(int(unit_id), str(unit_path), CaseStatus(status), bool(urgent), int(n))
+        for unit_id, unit_path, status, urgent, n in (await session.execute(stmt)).all()
+    ]
 
 
 async def create_benefit(

@@ -34,11 +34,26 @@ def preference(chat: Any) -> list[Any]:
     ]
 
 
+def consenting(person_id: Any) -> ColumnElement[bool]:
+    """The person ``person_id`` (a column) has not withdrawn their consent nor been erased:
+    the one condition that keeps every outbound message from those who did (issue 16)."""
+    people = Person.__table__  # type: ignore[attr-defined]
+    return ~(
+        select(people.c.id)
+        .where(
+            people.c.id == person_id,
+            or_(people.c.consent_withdrawn_at.is_not(None), people.c.erased_at.is_not(None)),
+        )
+        .exists()
+    )
+
+
 def latest_linked_chat() -> Any:
     """A subquery (person_id, chat_id): each person's linked chat that messages go to,
     whatever its channel (:func:`preference`); the chat every outbound message to the person
     goes to (join it, LEFT for "maybe none").  The channel is the chat's: a member on both
-    Telegram and Zalo is written to once, on the one they chose or last used."""
+    Telegram and Zalo is written to once, on the one they chose or last used.  A person who
+    withdrew their consent has none (:func:`consenting`)."""
     linked = ChatIdentity.__table__.alias("linked_chat")  # type: ignore[attr-defined]
     ranked = (
         select(
@@ -48,7 +63,11 @@ def latest_linked_chat() -> Any:
             .over(partition_by=linked.c.person_id, order_by=preference(linked))
             .label("rank"),
         )
-        .where(linked.c.stage == ChatStage.LINKED, linked.c.person_id.is_not(None))
+        .where(
+            linked.c.stage == ChatStage.LINKED,
+            linked.c.person_id.is_not(None),
+            consenting(linked.c.person_id),
+        )
         .subquery("ranked_chat")
     )
     return (
@@ -80,6 +99,7 @@ async def choose_chat(session: AsyncSession, *, chat: ChatIdentity) -> bool:
 # Why a message cannot be written to someone; stored as the delivery's error.
 NEVER_LINKED = "never_linked"
 STOPPED = "stopped"
+WITHDRAWN = "withdrawn"  # the person withdrew their consent (or was erased)
 
 
 @dataclass(frozen=True)
@@ -93,7 +113,7 @@ class Recipient:
     external_id: Any
     locale: Any
     status: Any  # 'queued', or 'unreachable' with ``reason``
-    reason: Any  # never_linked, the chat's unreachable reason, stopped, or NULL
+    reason: Any  # withdrawn, never_linked, the chat's unreachable reason, stopped, or NULL
 
 
 def newest_chat_of(from_: FromClause, person_id: Any) -> Recipient:
@@ -115,8 +135,9 @@ def newest_chat_of(from_: FromClause, person_id: Any) -> Recipient:
         .scalar_subquery()
     )
     c = chats.c
+    withdrawn = ~consenting(person_id)
     unusable: ColumnElement[bool] = or_(
-        c.id.is_(None), c.unreachable_at.is_not(None), c.stopped.is_(True)
+        withdrawn, c.id.is_(None), c.unreachable_at.is_not(None), c.stopped.is_(True)
     )
     return Recipient(
         source=from_.outerjoin(chats, c.id == newest),
@@ -129,6 +150,7 @@ def newest_chat_of(from_: FromClause, person_id: Any) -> Recipient:
             else_=literal(DeliveryStatus.QUEUED.value),
         ),
         reason=case(
+            (withdrawn, literal(WITHDRAWN)),
             (c.id.is_(None), literal(NEVER_LINKED)),
             (c.unreachable_at.is_not(None), func.coalesce(c.unreachable_reason, "blocked")),
             (c.stopped.is_(True), literal(STOPPED)),

@@ -23,6 +23,7 @@ raises :class:`DatabaseUnavailable` from the first statement, whatever the drive
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import ArgumentError, StatementError
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -39,6 +40,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage import sqlite_driver
+from storage.redact import safe_error
+
+_aiosqlite_log = logging.getLogger("aiosqlite")
 
 EXPECTED_URL = "sqlite:///path/to/file.db or postgresql://user:password@host/name"
 
@@ -156,6 +160,9 @@ def create_engine(
     )
     event.listen(engine.sync_engine, "do_connect", _connect_or_explain(make_url(url)))
     if engine.dialect.name == "sqlite":
+        # aiosqlite logs every statement with its parameters (what members typed) at DEBUG,
+        # which ``serve --verbose`` turns on: never below INFO.
+        _aiosqlite_log.setLevel(max(logging.INFO, _aiosqlite_log.level))
         event.listen(engine.sync_engine, "connect", _sqlite_setup(make_url(url)))
     return engine
 
@@ -207,15 +214,9 @@ class Database:
 def describe_error(exc: BaseException) -> str:
     """An error for a log line or a stored row: its type and the first line of its message,
     never the statement's parameters (answers, free text).  For a database error, the driver's
-    own error (``IntegrityError: UNIQUE constraint failed: people.phone``)."""
-    if isinstance(exc, StatementError) and exc.orig is not None:
-        inner: BaseException = exc.orig
-        name = f"{type(exc).__name__}({type(inner).__name__})"
-    else:
-        inner, name = exc, type(exc).__name__
-    text = str(inner).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{name}: {first}"[:500] if first else name
+    own error (``IntegrityError: UNIQUE constraint failed: people.phone``).  Quoted values
+    and digit runs are masked too (:func:`storage.redact.safe_error`)."""
+    return safe_error(exc)
 
 
 def rowcount(result: Any) -> int:

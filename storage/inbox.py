@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Channel, InboxUpdate, utcnow
+from storage.redact import safe_text
 
 INBOX: Table = InboxUpdate.__table__  # type: ignore[attr-defined]
 ERROR_MAX = 2000
@@ -174,7 +175,7 @@ async def record_attempt(session: AsyncSession, *, inbox_id: int, error: str) ->
     stmt = (
         update(INBOX)
         .where(c.id == inbox_id, *_pending())
-        .values(attempts=c.attempts + 1, error=error[:ERROR_MAX])
+        .values(attempts=c.attempts + 1, error=safe_text(error, limit=ERROR_MAX))
         .returning(c.attempts)
     )
     row = (await session.execute(stmt)).first()
@@ -193,7 +194,7 @@ async def set_aside(
         .values(
             failed_at=now,
             attempts=c.attempts + 1,
-            error=error[:ERROR_MAX],
+            error=safe_text(error, limit=ERROR_MAX),
             replies=replies,
             replied_at=None if replies else now,
         )

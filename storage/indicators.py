@@ -24,6 +24,12 @@ Two ways to get a scope's counts, with the same figures:
   statement per family, storing nothing (the reference the tallies are tested against, and the
   benchmark's comparison).
 
+A closed year (``storage.years``) is read from neither: :func:`snapshot_breakdowns` sums the
+tallies frozen when it was closed.
+
+The answers of people who withdrew their consent count nowhere (:func:`_withdrawn`); the survey
+sources count them apart (``withdrawn``), for the coverage to say so.
+
 Each way splits the sums three ways: the whole scope, by the unit's public flag, and by the
 child of the scope whose subtree holds the unit.  Functions are keyword-only after the session
 and never commit.
@@ -31,6 +37,7 @@ and never commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -78,9 +85,11 @@ from storage.tables import (
     answers,
     benefits,
     cases,
+    closed_years,
     definitions,
     deliveries,
     indicator_changes,
+    indicator_snapshots,
     indicator_tallies,
     indicator_versions,
     notices,
@@ -200,6 +209,28 @@ async def get_scope(session: AsyncSession, *, unit_id: int) -> ScopeUnit | None:
     return None if row is None else _scope_row(tuple(row))
 
 
+async def get_scope_of_year(
+    session: AsyncSession, *, unit_id: int, year: int
+) -> tuple[ScopeUnit, dt.date | None] | None:
+    """The scope unit, and the local day ``year`` was closed on (None while it is open): a
+    closed year's report reads the snapshot.  One statement, as :func:`get_scope`: every
+    report asks."""
+    frozen = select(closed_years.c.closed_on).where(closed_years.c.year == year).scalar_subquery()
+    stmt = select(*_SCOPE_COLUMNS, frozen).where(units.c.id == unit_id)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    *scope, closed_on = tuple(row)
+    return _scope_row(scope), closed_on
+
+
+async def top_scopes(session: AsyncSession) -> list[ScopeUnit]:
+    """The units at the top of the tree (the province; more only in a database holding
+    several): together, every unit."""
+    stmt = select(*_SCOPE_COLUMNS).where(units.c.parent_id.is_(None)).order_by(units.c.id)
+    return [_scope_row(tuple(row)) for row in (await session.execute(stmt)).all()]
+
+
 async def child_units(session: AsyncSession, *, scope: ScopeUnit) -> list[ScopeUnit]:
     """The direct children of the scope unit, by name."""
     stmt = (
@@ -228,9 +259,30 @@ def _present(year: Year) -> ColumnElement[bool]:
     return or_(people.c.left_on.is_(None), extract("year", people.c.left_on) > year)
 
 
+def _withdrawn() -> ColumnElement[bool]:
+    """The person (a row of ``people``) withdrew their consent to the processing of their
+    data: their answers to surveys that are not anonymous stop feeding every indicator of
+    every year not closed (a closed year's figures are frozen in its snapshot).
+
+    Answers only, as the issue words it.  What stays, and why: an anonymous survey's
+    responses carry no person (the link is cut on completion; the ``participations`` row that
+    says who took part is never counted by an indicator), so they are no longer the person's
+    answers; the roster (membership, A5, and the members that are every rate's denominator)
+    is the union's own membership record, which its charter keeps whatever the member's
+    consent to the bot; notices delivered and acknowledged (A1) are the union informing its
+    member, recorded on the union's side; cases and welfare benefits are the union's record
+    of the support it gave; a unit report is the CĐCS's report, answered by an officer for
+    their union body, not a personal answer.  Only the survey answers a member gave about
+    themselves (activity, training, welfare sign-up, ...) are the member's own data that
+    the indicators use by their consent."""
+    return people.c.consent_withdrawn_at.is_not(None)
+
+
 def _gone(year: Year) -> Select[Any]:
-    """The ids of the people who had left the sector by ``year``."""
-    return select(people.c.id).where(~_present(year))
+    """The ids of the people whose answers do not count in ``year``: those who had left the
+    sector by then, and those who withdrew their consent (see :func:`_withdrawn`).  One
+    scan of ``people`` either way: the second condition costs nothing more."""
+    return select(people.c.id).where(or_(~_present(year), _withdrawn()))
 
 
 def _runs_of_year(survey_key: str, year: Year) -> Select[Any]:
@@ -316,13 +368,78 @@ def _responses_touching(
     )
 
 
+def _withdrawn_per_unit(
+    survey_key: str,
+    year: Year,
+    within: Within,
+    *,
+    members_only: bool,
+    zeros: Sequence[str],
+    name: str,
+) -> Select[Any]:
+    """The people who withdrew their consent (:func:`_withdrawn`) and completed a response of
+    ``year`` to ``survey_key`` (``members_only``: one given as a member), whose answers
+    therefore count nowhere: per unit, ``unit_id``, a 0 for each of ``zeros`` and their
+    number as ``name``, each person in the unit of their latest such response (where their
+    answers would have counted, as :class:`SurveyYes` places a person).  What a report's
+    coverage says: "the answers of N people not counted".
+
+    Driven from ``people``: each withdrawn person's latest response is a correlated subquery
+    on the unique (run, person) index, so the statement never walks a year's responses
+    (withdrawals are few; ``people`` is one scan, as :func:`_gone`'s)."""
+    theirs = responses.alias("withdrawn_response")
+    done = theirs.c.state == ResponseState.COMPLETED
+    if members_only:
+        done = and_(done, theirs.c.is_member.is_(True))
+    latest = (
+        select(func.max(theirs.c.id))
+        .where(
+            theirs.c.run_id.in_(_runs_of_year(survey_key, year)),
+            theirs.c.person_id == people.c.id,
+            done,
+        )
+        .scalar_subquery()
+    )
+    per_person = (
+        select(latest.label("last_id"))
+        .select_from(people)
+        .where(_withdrawn(), _present(year))
+        .subquery("withdrawn_people")
+    )
+    last = responses.alias("withdrawn_last")
+    stmt = (
+        select(
+            last.c.unit_id.label("unit_id"),
+            *[literal(0, Integer).label(zero) for zero in zeros],
+            func.count().label(name),
+        )
+        .select_from(per_person.join(last, last.c.id == per_person.c.last_id))
+        .group_by(last.c.unit_id)
+    )
+    return stmt if within is None else stmt.where(within(last.c.unit_id))
+
+
+def _beside(counted: Select[Any], withdrawn: Select[Any], names: Sequence[str]) -> Select[Any]:
+    """One row per unit, in one statement: the counts of ``counted`` (``unit_id`` and every
+    name of ``names`` but the last) and the last, from ``withdrawn``
+    (:func:`_withdrawn_per_unit`): the people whose answers those counts leave out."""
+    *_, last = names
+    both = union_all(counted.add_columns(literal(0, Integer).label(last)), withdrawn).subquery(
+        "with_withdrawn"
+    )
+    return select(
+        both.c.unit_id.label("unit_id"), *[func.sum(both.c[n]).label(n) for n in names]
+    ).group_by(both.c.unit_id)
+
+
 @dataclass(frozen=True)
 class SurveyYes:
     """Completed responses of the year to a survey: ``answered`` (people who answered
     ``question_key`` in any of their responses) and ``yes`` (people who answered it with yes in
     any of them), each person in the unit of their latest response.  A response completed
     without the question (skipped) says nothing either way: it counts in neither.
-    ``members_only``: responses given as a member."""
+    ``members_only``: responses given as a member.  The answers of people who withdrew their
+    consent count in neither: ``withdrawn`` is their number (:func:`_withdrawn_per_unit`)."""
 
     survey_key: str
     question_key: str
@@ -332,7 +449,7 @@ class SurveyYes:
     def source(self) -> Source:
         suffix = ":members" if self.members_only else ""
         key = f"survey:{self.survey_key}:{self.question_key}{suffix}"
-        return Source(key, ("answered", "yes"))
+        return Source(key, ("answered", "yes", "withdrawn"))
 
     @property
     def sources(self) -> tuple[Source, ...]:
@@ -378,7 +495,18 @@ class SurveyYes:
             .select_from(per_person.join(last, last.c.id == per_person.c.last_id))
             .group_by(last.c.unit_id)
         )
-        return grouped if within is None else grouped.where(within(last.c.unit_id))
+        if within is not None:
+            grouped = grouped.where(within(last.c.unit_id))
+        names = [_column(source, name) for name in source.names]
+        withdrawn = _withdrawn_per_unit(
+            self.survey_key,
+            year,
+            within,
+            members_only=self.members_only,
+            zeros=names[:-1],
+            name=names[-1],
+        )
+        return _beside(grouped, withdrawn, names)
 
 
 @dataclass(frozen=True)
@@ -446,13 +574,15 @@ class Staff:
 class Welfare:
     """Members and their welfare benefits of the year: ``engaged`` (members with a completed
     sign-up or any benefit row) and ``confirmed`` (with a confirmed benefit), each member in
-    the unit of their latest benefit, or of their latest sign-up when they have no benefit."""
+    the unit of their latest benefit, or of their latest sign-up when they have no benefit.
+    The sign-ups of members who withdrew their consent are left out (their benefits stay:
+    the union's record of its support); ``withdrawn``: their number."""
 
     survey_key: str = "welfare_signup"
 
     @property
     def source(self) -> Source:
-        return Source(f"welfare:{self.survey_key}", ("engaged", "confirmed"))
+        return Source(f"welfare:{self.survey_key}", ("engaged", "confirmed", "withdrawn"))
 
     @property
     def sources(self) -> tuple[Source, ...]:
@@ -536,7 +666,13 @@ class Welfare:
             )
             .group_by(unit_id)
         )
-        return grouped if within is None else grouped.where(within(unit_id))
+        if within is not None:
+            grouped = grouped.where(within(unit_id))
+        names = [_column(self.source, name) for name in self.source.names]
+        withdrawn = _withdrawn_per_unit(
+            self.survey_key, year, within, members_only=True, zeros=names[:-1], name=names[-1]
+        )
+        return _beside(grouped, withdrawn, names)
 
 
 @dataclass(frozen=True)
@@ -1063,6 +1199,22 @@ def _like_prefix(path: str) -> str:
     return path.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
 
 
+def _deciding(unit: NamedFromClause) -> ColumnElement[int]:
+    """Rows are grouped first by a unit that decides the child of the scope (the unit itself
+    when it is a child of the scope, else its parent: an integer, cheap to sort), then, over
+    those few groups, by the child (:func:`_child_path`)."""
+    return case((unit.c.parent_id == bindparam("scope_id"), unit.c.id), else_=unit.c.parent_id)
+
+
+def _child_path(decider: NamedFromClause, dialect: str) -> ColumnElement[str]:
+    """The path of the child of the scope (bound ``scope_length``: the length of the scope's
+    path) that holds the deciding unit: the scope's path and the next id of the unit's."""
+    length = bindparam("scope_length", type_=Integer)
+    position = func.strpos if dialect == "postgresql" else func.instr
+    rest = func.substr(decider.c.path, length + 1)
+    return func.substr(decider.c.path, 1, length + position(rest, "/"))
+
+
 @lru_cache(maxsize=4)
 def _tally_sums(dialect: str) -> Select[Any]:
     """The statement of :func:`_read_tallies`, built once per dialect; its values are bound
@@ -1082,10 +1234,7 @@ def _tally_sums(dialect: str) -> Select[Any]:
         .where(scoped)
         .scalar_subquery()
     )
-    # Grouped first by a unit that decides the child (the unit itself when it is a child of
-    # the scope, else its parent: an integer, cheap to sort), then, over those few groups, by
-    # the child: the scope's path and the next id of that unit's path.
-    deciding = case((unit.c.parent_id == bindparam("scope_id"), unit.c.id), else_=unit.c.parent_id)
+    deciding = _deciding(unit)
     grouped = (
         select(
             t.c.source.label("source"),
@@ -1105,10 +1254,7 @@ def _tally_sums(dialect: str) -> Select[Any]:
         .subquery("scope_groups")
     )
     decider = units.alias("deciding_unit")
-    length = bindparam("scope_length", type_=Integer)
-    position = func.strpos if dialect == "postgresql" else func.instr
-    rest = func.substr(decider.c.path, length + 1)
-    child = func.substr(decider.c.path, 1, length + position(rest, "/"))
+    child = _child_path(decider, dialect)
     return (
         select(
             grouped.c.source,
@@ -1178,3 +1324,78 @@ async def tally_breakdowns(
     # figures are then as of the refresh, and the next report takes that change in.
     found, _ = await _read_tallies(session, scope, year, sources, children)
     return found, refreshed
+
+
+# --------------------------------------------------------------------------- closed years
+
+
+def tally_sources(families: Sequence[Family]) -> list[str]:
+    """The keys of the sources the families keep in the tallies (what closing a year
+    freezes)."""
+    return [source.key for source in _sources(families)]
+
+
+@lru_cache(maxsize=4)
+def _snapshot_sums(dialect: str) -> Select[Any]:
+    """The frozen counts of a closed year summed over the scope by source, public flag and
+    child of the scope, as :func:`_tally_sums` sums the tallies (bound ``year``, ``sources``,
+    ``scope_id``, ``scope_like``, ``scope_length``), without versions: a snapshot never goes
+    stale.
+
+    The snapshot is keyed by unit id and summed over the scope's subtree *as it is now*: a
+    unit moved to another district after the year was closed brings its frozen counts along
+    (the province's totals stay, the two districts' shares move with it); a unit deleted since
+    drops out of every sum (its rows join no unit); a unit created since has no rows (0)."""
+    unit = units.alias("scope_unit")
+    t = indicator_snapshots
+    deciding = _deciding(unit)
+    grouped = (
+        select(
+            t.c.source.label("source"),
+            unit.c.is_public.label("is_public"),
+            deciding.label("deciding_id"),
+            *[func.sum(t.c[name]).label(name) for name in TALLY_COLUMNS],
+        )
+        .select_from(t.join(unit, unit.c.id == t.c.unit_id))
+        .where(
+            t.c.year == YEAR,
+            t.c.source.in_(bindparam("sources", expanding=True)),
+            _in_scope(unit.c.path),
+        )
+        .group_by(t.c.source, unit.c.is_public, deciding)
+        .subquery("frozen_groups")
+    )
+    decider = units.alias("deciding_unit")
+    child = _child_path(decider, dialect)
+    return (
+        select(
+            grouped.c.source,
+            grouped.c.is_public,
+            child,
+            *[func.sum(grouped.c[name]) for name in TALLY_COLUMNS],
+        )
+        .select_from(grouped.outerjoin(decider, decider.c.id == grouped.c.deciding_id))
+        .group_by(grouped.c.source, grouped.c.is_public, child)
+    )
+
+
+async def snapshot_breakdowns(
+    session: AsyncSession,
+    *,
+    scope: ScopeUnit,
+    children: Sequence[ScopeUnit],
+    year: int,
+    families: Sequence[Family],
+) -> dict[str, Breakdown]:
+    """Each source's frozen counts over the scope, for a closed year: one statement, nothing
+    recomputed, whatever changed in the facts since.  A source the snapshot lacks (an
+    indicator added to the catalog after the year was closed) has no rows: its counts are 0,
+    which the indicators read as "no data", never as a frozen 0 %."""
+    sources = {s.key: s for s in _sources(families)}
+    stmt = _snapshot_sums(session.get_bind().dialect.name)
+    values = {"year": year, "sources": list(sources), **_scope_values(scope)}
+    child_ids = {child.path: child.id for child in children}
+    sums = {key: _Sums(source.names) for key, source in sources.items()}
+    for row in (await session.execute(stmt, values)).all():
+        sums[row[0]].add(row[1], child_ids.get(str(row[2])), row[3:])
+    return {key: s.breakdown() for key, s in sums.items()}

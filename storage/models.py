@@ -112,6 +112,7 @@ class Channel(StrEnum):
 class ConsentDecision(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
+    WITHDRAWN = "withdrawn"  # /rutlai: consent given before is taken back
 
 
 class ChatStage(StrEnum):
@@ -433,6 +434,9 @@ class Case(SQLModel, table=True):
     )
     opened_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     escalated_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # The union body the case was passed up to (set with ``escalated_at`` when someone above
+    # the CĐCS was alerted): its officers see the case's details too (need to know).
+    escalated_to_unit_id: int | None = Field(default=None, foreign_key="units.id")
     # The subject (a colleague named by the reporter) was told, on linking, that a report
     # concerns them and who can see it (not what it says).
     subject_told_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
@@ -816,6 +820,9 @@ class ClosedYear(SQLModel, table=True):
 
     year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     closed_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    # The local day of ``closed_at`` (the union's time zone when it was closed): what the
+    # reports print, "(số liệu đã chốt ngày dd/mm/yyyy)", without a zone to guess later.
+    closed_on: dt.date
     closed_by: int | None = Field(default=None, foreign_key="people.id")
 
 

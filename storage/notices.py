@@ -135,7 +135,12 @@ def _audience_select(audience: AudienceFilter) -> Select[Any]:
     unit = units.alias("person_unit")
     latest = latest_linked_chat()
     source: Any = people.join(unit, unit.c.id == people.c.unit_id)
-    conditions: list[ColumnElement[bool]] = []
+    # Who withdrew their consent or was erased is in no audience: not written to, and not
+    # counted in the preview as someone to reach (issue 16).
+    conditions: list[ColumnElement[bool]] = [
+        people.c.consent_withdrawn_at.is_(None),
+        people.c.erased_at.is_(None),
+    ]
     paths = minimal_paths(audience.paths)
     if not paths:
         conditions.append(false())

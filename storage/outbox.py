@@ -30,17 +30,21 @@ from storage.models import (
     DeliveryKind,
     DeliveryStatus,
     Notice,
+    Person,
     utcnow,
 )
+from storage.redact import safe_text
 
 DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
 CHATS: Table = ChatIdentity.__table__  # type: ignore[attr-defined]
+PEOPLE: Table = Person.__table__  # type: ignore[attr-defined]
 NOTICES: Table = Notice.__table__  # type: ignore[attr-defined]
 
 ERROR_MAX = 500
 CHUNK = 500  # ids per IN (...) list
 STOPPED = "stopped"
 NOT_LINKED = "never_linked"
+WITHDRAWN = "withdrawn"  # the person withdrew their consent (or was erased): quiet kinds only
 # Set in a session's ``info`` once it queued deliveries: whoever commits it wakes the worker.
 WRITTEN = "outbox_written"
 
@@ -73,7 +77,9 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 
 def _error(text: str | None) -> str | None:
-    return None if text is None else text[:ERROR_MAX]
+    """A delivery's error as stored: scrubbed of message texts, quoted values and numbers
+    (:func:`storage.redact.safe_text`), whoever formatted it."""
+    return safe_text(text, limit=ERROR_MAX)
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -110,6 +116,14 @@ async def enqueue(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]]) -
                 unreachable[chat_id] = why or "unreachable"
             if is_stopped:
                 stopped.add(chat_id)
+    person_ids = sorted({int(r["person_id"]) for r in rows if r.get("person_id") is not None})
+    withdrawn: set[int] = set()
+    for chunk in _chunks(person_ids):
+        gone = select(PEOPLE.c.id).where(
+            PEOPLE.c.id.in_(chunk),
+            or_(PEOPLE.c.consent_withdrawn_at.is_not(None), PEOPLE.c.erased_at.is_not(None)),
+        )
+        withdrawn.update(int(pid) for pid in (await session.execute(gone)).scalars())
     values: list[dict[str, Any]] = []
     for row in rows:
         value: dict[str, Any] = {
@@ -133,7 +147,9 @@ async def enqueue(session: AsyncSession, *, rows: Sequence[Mapping[str, Any]]) -
         if value["status"] == DeliveryStatus.QUEUED:
             chat_id = value["chat_id"]
             reason: str | None = None
-            if chat_id is None or not value["external_id"]:
+            if value["person_id"] in withdrawn and DeliveryKind(value["kind"]) in _QUIET_KINDS:
+                reason = WITHDRAWN
+            elif chat_id is None or not value["external_id"]:
                 reason = NOT_LINKED
             elif chat_id in unreachable:
                 reason = unreachable[chat_id]
@@ -272,9 +288,14 @@ async def claim_due(
             ch.unreachable_reason,
             ch.stopped,
             ch.locale,
+            or_(PEOPLE.c.consent_withdrawn_at.is_not(None), PEOPLE.c.erased_at.is_not(None)).label(
+                "withdrawn"
+            ),
         )
         .select_from(
-            DELIVERIES.outerjoin(NOTICES, n.id == c.notice_id).outerjoin(CHATS, ch.id == c.chat_id)
+            DELIVERIES.outerjoin(NOTICES, n.id == c.notice_id)
+            .outerjoin(CHATS, ch.id == c.chat_id)
+            .outerjoin(PEOPLE, PEOPLE.c.id == c.person_id)
         )
         .where(c.id.in_(ids))
         .order_by(c.available_at, c.id)
@@ -282,7 +303,9 @@ async def claim_due(
     claimed: list[Claimed] = []
     for row in (await session.execute(details)).all():
         skip: str | None = None
-        if row.unreachable_at is not None:
+        if row.withdrawn and DeliveryKind(row.kind) in _QUIET_KINDS:
+            skip = WITHDRAWN  # queued before the withdrawal was committed
+        elif row.unreachable_at is not None:
             skip = row.unreachable_reason or "unreachable"
         elif row.stopped and DeliveryKind(row.kind) in _QUIET_KINDS:
             skip = STOPPED
@@ -412,7 +435,7 @@ async def record(
         elif r.status in (DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE):
             params["b_error"] = _error(r.error)
             if r.status == DeliveryStatus.UNREACHABLE and r.chat_id is not None:
-                chats.setdefault(r.chat_id, (r.error or "unreachable")[:255])
+                chats.setdefault(r.chat_id, (_error(r.error) or "unreachable")[:255])
         else:
             raise ValueError(f"cannot record a delivery as {r.status}")
         groups[(r.status, r.refund and r.status == DeliveryStatus.QUEUED)].append(params)

@@ -80,7 +80,9 @@ async def reachable_officers(
     session: AsyncSession, *, unit_ids: Sequence[int]
 ) -> dict[int, list[Officer]]:
     """The officers and admins with a linked chat whose office (``officer_unit_id``, else
-    their own unit) is one of ``unit_ids``, by that unit."""
+    their own unit) is one of ``unit_ids``, by that unit.  An officer who withdrew their
+    consent is written to no more, work included: their unit counts as having nobody, so what
+    would have gone to them goes up a level."""
     if not unit_ids:
         return {}
     p, c = people.c, chats.c
@@ -95,7 +97,11 @@ async def reachable_officers(
     stmt = (
         select(office, p.id, c.id, c.channel, c.external_id, c.locale)
         .select_from(people.join(chats, c.id == newest))
-        .where(p.role.in_([Role.OFFICER, Role.ADMIN]), office.in_(list(unit_ids)))
+        .where(
+            p.role.in_([Role.OFFICER, Role.ADMIN]),
+            office.in_(list(unit_ids)),
+            p.consent_withdrawn_at.is_(None),
+        )
         .order_by(p.id)
     )
     found: dict[int, list[Officer]] = {}

@@ -4,7 +4,6 @@ call within the limits, a member's reply before a broadcast's next message."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -12,13 +11,13 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from bot.app import App, build_app
 from storage import inbox
 from storage.db import Database
-from storage.models import Channel, InboxUpdate, utcnow
+from storage.models import Channel, InboxUpdate
 from tests.fakebotapi import FakeBotAPI, close_bot
 from tests.flow import RunningBot, seed_sample, settings_for
 from tests.test_delivery_support import (
@@ -166,41 +165,6 @@ async def test_a_burst_through_the_webhook_on_sqlite_loses_nothing(
         for member in members:
             texts = [m.text for m in api.messages(member.tg_id)]
             assert len(texts) == 5 and all("Hướng dẫn sử dụng" in t for t in texts)
-
-
-async def test_the_webhook_mode_purges_old_updates(
-    api: FakeBotAPI, sqlite_db: Database, unused_tcp_port: int
-) -> None:
-    now = utcnow()
-    rows = [
-        # (update id, received, handled, set aside)
-        (1, now - dt.timedelta(days=9), now - dt.timedelta(days=8), None),  # gone
-        (2, now - dt.timedelta(days=9), None, now - dt.timedelta(days=8)),  # gone
-        (3, now - dt.timedelta(days=6), now - dt.timedelta(days=6), None),  # kept (6 < 7)
-    ]
-    async with sqlite_db.session() as session:
-        await session.execute(
-            insert(InboxUpdate),
-            [
-                {
-                    "channel": Channel.TELEGRAM,
-                    "update_id": uid,
-                    "update_key": str(uid),
-                    "payload": "{}",
-                    "attempts": 0,
-                    "received_at": received,
-                    "handled_at": handled,
-                    "failed_at": failed,
-                    "replied_at": handled or failed,
-                }
-                for uid, received, handled, failed in rows
-            ],
-        )
-    async with webhook(api, sqlite_db, unused_tcp_port):
-        await asyncio.sleep(0.3)
-        async with sqlite_db.session() as session:
-            left = (await session.execute(select(col(InboxUpdate.update_id)))).scalars().all()
-    assert sorted(left) == [3]
 
 
 async def test_replies_keep_the_per_chat_limit_and_go_before_a_broadcast(

@@ -30,7 +30,17 @@ WELFARE = "Đăng ký hưởng ưu đãi từ đối tác của công đoàn"
 NOT_TEXT = "Ở đây tôi chỉ hiểu tin nhắn chữ và các nút bấm"
 SUBJECT_PROMPT = "Thầy/cô báo cáo hoàn cảnh khó khăn của ai?"
 CATEGORY_PROMPT = "Hoàn cảnh khó khăn thuộc trường hợp nào?"
-MEMBER_MENU = ["start", "surveys", "cancel", "stop", "privacy", "help"]
+MEMBER_MENU = [
+    "start",
+    "surveys",
+    "cancel",
+    "stop",
+    "privacy",
+    "dulieu",
+    "rutlai",
+    "xoadulieu",
+    "help",
+]
 
 
 async def open_form(api: FakeBotAPI, user: FakeUser, button: str) -> None:

@@ -8,6 +8,7 @@ renders; and the output is HTML that Telegram accepts.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gettext
 import re
@@ -37,9 +38,10 @@ from bot.indicators.compute import (
     NotComputed,
     StatsReport,
 )
+from bot.services import personal_data as _pd
 from bot.services.conversation import Offer, Screen, ScreenKind
 from bot.texts import environment, label, render, template_names
-from storage.models import ResponseState, UnitKind
+from storage.models import AuditAction, ResponseState, UnitKind
 from surveys.engine import ERROR_CODES
 from surveys.loader import builtin_definitions
 from surveys.schema import Option, Question, QuestionKind, SurveyDefinition
@@ -49,7 +51,7 @@ PO_FILE = ROOT / "bot" / "locales" / "en" / "LC_MESSAGES" / "messages.po"
 LOCALES = ("vi", "en")
 
 # Templates made only of macros: their body renders nothing, the macros are tested one by one.
-MACRO_TEMPLATES = ("labels.txt", "demo/ui.txt", "report/labels.txt")
+MACRO_TEMPLATES = ("labels.txt", "demo/ui.txt", "report/labels.txt", "member/data_labels.txt")
 
 # --------------------------------------------------------------------------- fake data
 
@@ -607,7 +609,7 @@ CASES: list[Case] = [
         ("changed", "Updated case #17: 🏠 Visited."),
         ("unchanged", "already has this status"),
         ("not_allowed", "cannot move to this status"),
-        ("forbidden", "This case does not belong"),
+        ("forbidden", "Only the officers of this case's CĐCS"),
         ("not_found", "This case was not found"),
     )),
     Case("officer/case_item.txt",
@@ -1217,6 +1219,278 @@ CASES.extend([
     Case("campaign/digest_setting.txt", {"enabled": False, "changed": True}, ("<b>off</b>",)),
 ])  # fmt: skip
 
+# ------------------------------------------------------------------ issue 16: personal data
+
+_AT = dt.datetime(2026, 3, 8, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+ACCESS_RECORD = _pd.Record(
+    full_name=NAME, phone="+84912345678", staff_code="BTX-004", unit_name=UNIT.name,
+    unit_code="DL-THCS-ND", is_member=True, gender="male", role="member",
+    officer_unit_name=None, tags=("ban nữ công",), work_status="active", left_on=None,
+    consent_withdrawn_at=None, since=_AT,
+)  # fmt: skip
+ACCESS_DATA = _pd.PersonalData(
+    made_at=_AT,
+    record=ACCESS_RECORD,
+    chats=(_pd.ChatItem("telegram", "700123", "linked", False, False, _AT),
+           _pd.ChatItem("zalo", ZALO_ID, "linked", True, True, _AT)),
+    consents=(_pd.ConsentItem("telegram", "accepted", "2026.11-1", _AT),),
+    responses=(
+        _pd.ResponseItem(
+            survey=ACTIVITY.title, period="2026-03", state="completed", started_at=_AT,
+            completed_at=_AT, anonymous=False,
+            answers=(_pd.AnswerItem("participated", ACTIVITY.questions[0].prompt, True, "Có"),),
+        ),
+    ),
+    participations=(_pd.ParticipationItem(ACTIVITY.title, "2026", _AT),),
+    cases=(
+        _pd.CaseItem(id=17, kind="hardship", category="Ốm đau", status="reported", urgent=False,
+                     reported=True, about_me=False, subject_name="Lê Thị Hoa",
+                     description="Bị tai nạn giao thông, phải nghỉ dạy hai tháng.",
+                     visible_to=(UNIT.name,), reported_at=_AT, updated_at=_AT),
+        _pd.CaseItem(id=18, kind="hardship", category="Ốm đau", status="supported", urgent=True,
+                     reported=False, about_me=True, subject_name=None, description=None,
+                     visible_to=(UNIT.name, "Đà Lạt"), reported_at=_AT, updated_at=_AT),
+        _pd.CaseItem(id=19, kind="legal", category="", status="closed", urgent=False,
+                     reported=True, about_me=True, subject_name=NAME, description="",
+                     visible_to=(UNIT.name,), reported_at=_AT, updated_at=_AT),
+    ),
+    benefits=(_pd.BenefitItem("xe_dien", "Xe đạp điện giảm 10%", "confirmed", 2026, _AT, _AT),),
+    notices=tuple(
+        _pd.NoticeItem(f"Thông báo số {i}", "sent", _AT, _AT, _AT if i % 2 else None)
+        for i in range(1, 8)
+    ),
+    corrections=(_pd.CorrectionItem("phone", "+84912345678", "+84987654321", "pending", _AT,
+                                    None),),
+    link_requests=(_pd.LinkRequestItem(NAME, "+84912345678", "confirmed", _AT, _AT),),
+)  # fmt: skip
+ACCESS_UNLINKED = _pd.PersonalData(
+    made_at=_AT,
+    record=None,
+    chats=(_pd.ChatItem("zalo", ZALO_ID, "pending", False, False, _AT),),
+    consents=(_pd.ConsentItem("zalo", "accepted", "2026.12-zalo-1", _AT),),
+    link_requests=(_pd.LinkRequestItem(NAME, "+84912345678", "pending", _AT, None),),
+)
+ACCESS_NOTICES = tuple(f"Thông báo số {i}" for i in range(1, 8))  # for `allowed`
+CORRECTION_ITEM = SimpleNamespace(
+    id=12, person=PERSON, unit=UNIT, field="unit", old=UNIT.name, new="Trường THPT Trần Phú",
+    asked_at=WHEN,
+)  # fmt: skip
+
+ACCESS_CASES = [
+    Case("member/data_summary.txt", {"data": ACCESS_DATA, "full": False, "zalo": False},
+         ("<b>Personal data the bot holds about you</b>", "(exported at 09:30 08/03/2026)",
+          "Full name: Trần Văn Bình", "Phone number: 0912 345 678",
+          "Union member: Yes · Gender: Male",
+          "Role: Member, employee", "Chat accounts</b> (2)", "Telegram, since 09:30 08/03/2026",
+          "Zalo, since 09:30 08/03/2026 · notices stopped",
+          "Agreed (text version 2026.11-1) at 09:30 08/03/2026", "(period 2026-03) — Sent",
+          "1 answer(s)", "only keeps the fact that you took part",
+          "#17 Hardship — Ốm đau · Newly reported",
+          "You reported it about Lê Thị Hoa.", "#18 Hardship — Ốm đau · Supported",
+          "only the officers of Trường THCS Nguyễn Du, Đà Lạt can see the details",
+          "#19 Legal advice, legal matter · Closed", "You reported it about yourself.",
+          "Xe đạp điện giảm 10% · Received", "7 notices, 4 acknowledged", "acknowledged at 09:30",
+          "not acknowledged", "… and 2 older notices (in the downloaded file).",
+          "Phone number: 0912 345 678 → 0987 654 321 · Pending", "Choose a format to download",
+          "Type /suadulieu"),
+         (*ACCESS_NOTICES, "ban nữ công")),
+    Case("member/data_summary.txt", {"data": ACCESS_DATA, "full": True, "zalo": True},
+         ("<b>All the personal data the bot holds about you</b>", "Staff code: BTX-004",
+          "Tags: ban nữ công", "Employment status: Working", "Account ID 700123",
+          "Tags: ban nữ công", "→ Có",
+          "What you wrote: «Bị tai nạn giao thông, phải nghỉ dạy hai tháng.»",
+          "Thông báo số 1 — 09:30 08/03/2026 · acknowledged at 09:30 08/03/2026",
+          "Link requests</b> (1)"),
+         (*ACCESS_NOTICES, "ban nữ công", "Có")),
+    Case("member/data_summary.txt", {"data": ACCESS_DATA, "full": False, "zalo": True},
+         ("Zalo cannot send files: all the data (every answer included) follows right after",),
+         (*ACCESS_NOTICES, "ban nữ công")),
+    Case("member/data_unlinked.txt", {"data": ACCESS_UNLINKED},
+         ("<b>Data the bot holds about this chat</b>",
+          "This chat is not linked to the member roster",
+          f"Zalo, since 09:30 08/03/2026 · Account ID {ZALO_ID} · Waiting for an officer",
+          "Agreed (text version 2026.12-zalo-1) at 09:30 08/03/2026",
+          "You asked to be linked with these details", "Trần Văn Bình, 0912 345 678 · Pending",
+          "Type /start to link; once linked, /dulieu shows")),
+    Case("member/data_unlinked.txt",
+         {"data": _pd.PersonalData(made_at=_AT, record=None, chats=ACCESS_UNLINKED.chats,
+                                   consents=())},
+         ("No decision yet.",)),
+    Case("member/data_caption.txt", {"fmt": "xlsx", "made_at": _AT},
+         ("Your personal data, exported at 09:30 08/03/2026.", "one sheet per kind of data",
+          "please keep it safe")),
+    Case("member/data_caption.txt", {"fmt": "json", "made_at": _AT},
+         ("A JSON file (UTF-8) to move to another system.",)),
+    Case("member/correction_choose.txt", {"person": PERSON, "phone": "0912 345 678", "unit": UNIT},
+         ("<b>Ask for a correction of your details</b>", "The member roster currently has:",
+          "Full name: Trần Văn Bình", "Phone number: 0912 345 678", "Unit: Trường THCS Nguyễn Du",
+          "Which detail do you want corrected?")),
+    Case("member/correction_ask.txt", {"field": "full_name", "current": NAME, "district": None},
+         ("Full name now: Trần Văn Bình. Please type your correct full name",)),
+    Case("member/correction_ask.txt", {"field": "phone", "current": "", "district": None},
+         ("Phone number now: —. Please type the correct phone number",)),
+    Case("member/correction_ask.txt",
+         {"field": "unit", "current": UNIT.name, "district": SimpleNamespace(name="Đà Lạt")},
+         ("Unit now: Trường THCS Nguyễn Du. Please type the name or code of the correct unit "
+          "(school, union group) within Đà Lạt",)),
+    *(Case("member/correction_problem.txt", {"problem": problem, "text": text}, (en, "/cancel"))
+      for problem, text, en in (
+          ("bad_name", "", "A full name needs at least two words"),
+          ("bad_phone", "", "This phone number is not valid"),
+          ("unit_not_found", "Trường THPT Trần Phú",
+           "No unit «Trường THPT Trần Phú» was found in your"),
+          ("same", "0912 345 678", "The roster already has exactly that (0912 345 678)"),
+      )),
+    Case("member/correction_sent.txt",
+         {"field": "phone", "old": "0912 345 678", "new": "0987 654 321", "body": UNIT, "told": 2},
+         ("Request sent to correct Phone number: 0912 345 678 → 0987 654 321. The officers of "
+          "Trường THCS Nguyễn Du will confirm it",)),
+    Case("member/correction_sent.txt",
+         {"field": "full_name", "old": "", "new": NAME, "body": UNIT, "told": 0},
+         ("Request sent to correct Full name: — → Trần Văn Bình", "No officer receives messages")),
+    Case("member/correction_cancelled.txt", {"waiting": True},
+         ("Stopped: nothing will be corrected.",)),
+    Case("member/correction_cancelled.txt", {"waiting": False}, ("No correction is waiting",)),
+    Case("member/correction_decided.txt", {"field": "unit", "new": UNIT.name, "confirmed": True},
+         ("✅ A union officer confirmed your request to correct Unit: the roster now has "
+          "«Trường THCS Nguyễn Du».",)),
+    Case("member/correction_decided.txt",
+         {"field": "phone", "new": "0987 654 321", "confirmed": False},
+         ("did not accept your request to correct Phone number to «0987 654 321»",)),
+    Case("officer/correction_request.txt",
+         {"id": 12, "person": PERSON, "unit": UNIT, "field": "phone", "old": "0912 345 678",
+          "new": "0987 654 321"},
+         ("✏️ Correction request #12 from Trần Văn Bình (Trường THCS Nguyễn Du):",
+          "Phone number: 0912 345 678 → <b>0987 654 321</b>", "Type /corrections")),
+    Case("officer/correction_item.txt", {"item": CORRECTION_ITEM},
+         ("<b>Request #12 · Trần Văn Bình</b>",
+          "Unit: Trường THCS Nguyễn Du · requested at 09:30 08/03/2026",
+          "Unit: Trường THCS Nguyễn Du → <b>Trường THPT Trần Phú</b>")),
+    Case("officer/correction_empty.txt", {}, ("No correction request is waiting",)),
+    *(Case("officer/correction_decided.txt",
+           {"outcome": outcome, "field": "phone", "name": NAME, "new": "0987 654 321"}, (en,))
+      for outcome, en in (
+          ("confirmed", "✅ Phone number of Trần Văn Bình corrected to «0987 654 321»."),
+          ("rejected", "Rejected the request to correct Phone number of Trần Văn Bình."),
+          ("phone_taken", "0987 654 321 is already another person's number"),
+          ("unit_gone", "the new unit is no longer in the roster"),
+          ("own", "This is your own request"),
+          ("forbidden", "a unit you are not responsible for"),
+          ("gone", "This request was already handled"),
+      )),
+]  # fmt: skip
+
+
+def _frozen_report() -> StatsReport:
+    """A closed year's report (frozen on 15/01/2026) whose A3c leaves out 2 people's answers
+    (they withdrew their consent)."""
+    report = _stats_report()
+    rows = (dataclasses.replace(report.rows[0], withdrawn=2), *report.rows[1:])
+    return dataclasses.replace(report, rows=rows, frozen_on=dt.date(2026, 1, 15))
+
+
+CASES.extend([
+    *ACCESS_CASES,
+    Case("member/privacy.txt",
+         {"version": "2026-01", "decision": "accepted", "agreed_version": "2025-12", "when": WHEN},
+         ("✅ You agreed to this notice (version 2025-12) at 09:30 08/03/2026.",
+          "The text above is the current version; the union keeps the exact wording of every "
+          "version, including the one you agreed to.")),
+    Case("member/help.txt", {"linked": True, "officer": True, "admin": True},
+         ("/audit [from date] — an Excel file of the audit trail: who did what with whose "
+          "personal data",)),
+    Case("admin/audit.txt", {"outcome": "sent", "rows": 9, "since": None},
+         ("🗂 <b>Personal data audit trail</b>: 9 rows.", "this export is recorded too",
+          "do not forward it")),
+    Case("admin/audit.txt", {"outcome": "sent", "rows": 12, "since": dt.date(2026, 12, 1)},
+         ("🗂 <b>Personal data audit trail</b> from 01/12/2026: 12 rows.",)),
+    Case("admin/audit.txt", {"outcome": "empty", "rows": 0, "since": dt.date(2026, 12, 1)},
+         ("The audit trail has no rows from 01/12/2026 on.",)),
+    Case("admin/audit.txt", {"outcome": "empty", "rows": 0, "since": None},
+         ("The audit trail has no rows yet.",)),
+    Case("admin/audit.txt", {"outcome": "usage", "rows": 0, "since": None},
+         ("Usage: /audit (the whole trail) or /audit 01/12/2026 (from that day on).",)),
+    Case("admin/audit.txt", {"outcome": "zalo", "rows": 0, "since": None},
+         ("Zalo does not let the bot send files yet", "<code>congdoan audit</code>")),
+    *(Case("officer/case_changed.txt",
+           {"outcome": "forbidden", "case": None,
+            "status_label": LocalLabel("case_status", {"status": "visited"})},
+           ("Only the officers of this case's CĐCS", "may see and update it")),),
+    Case("officer/urgent_alert.txt",
+         {"case": SimpleNamespace(id=21, kind="hardship", subject_name=NAME), "place": UNIT.name,
+          "first": SimpleNamespace(name="CĐCS Trường THCS Nguyễn Du"), "when": WHEN,
+          "escalated": False, "hours": 4.0},
+         ("At Trường THCS Nguyễn Du, reported at 09:30 08/03/2026.",), ("CĐCS",)),
+    Case("officer/urgent_escalated.txt",
+         {"case": SimpleNamespace(id=22, kind="legal", subject_name=NAME), "place": UNIT.name,
+          "first": SimpleNamespace(name="CĐCS Trường THCS Nguyễn Du"), "when": WHEN,
+          "hours": 1.5},
+         ("At Trường THCS Nguyễn Du, reported at 09:30 08/03/2026.",), ("CĐCS",)),
+    Case("officer/cases_counts.txt",
+         {"rows": [{"unit": "CĐCS Trường THPT Bùi Thị Xuân", "total": 3, "urgent": 1,
+                    "statuses": [{"label": "🆕 Newly reported", "n": 2},
+                                 {"label": "🏠 Visited", "n": 1}]}],
+          "total": 3, "urgent": 1, "others": False},
+         ("📊 <b>Open cases within your scope: 3</b>", "Of which 🚨 urgent: 1.",
+          "CĐCS Trường THPT Bùi Thị Xuân: 3 open", "🚨 urgent: 1", "Counts and status only"),
+         ("CĐCS", "Trường", "Bùi", "Thị", "Xuân")),
+    Case("officer/cases_counts.txt",
+         {"rows": [{"unit": "CĐCS Trường THCS Nguyễn Du", "total": 1, "urgent": 0,
+                    "statuses": [{"label": "🆕 Newly reported", "n": 1}]}],
+          "total": 1, "urgent": 0, "others": True},
+         ("📊 <b>Other open cases within your scope: 1</b>", "Nguyễn Du: 1 open"),
+         ("CĐCS", "Trường", "Nguyễn", "Du")),
+Case("member/withdraw_confirm.txt", {},
+     ("Withdrawing consent to the processing of personal data", "If you withdraw your consent:",
+      "The union still keeps what the law allows it to keep")),
+Case("member/withdraw_done.txt", {"outcome": "withdrawn"},
+     ("Your withdrawal of consent is recorded. From now on the bot sends you no more notices",)),
+Case("member/withdraw_done.txt", {"outcome": "already"}, ("You withdrew your consent before.",)),
+Case("member/withdraw_done.txt", {"outcome": "forgotten"},
+     ("This account was not linked to a membership record yet",)),
+Case("member/withdraw_done.txt", {"outcome": "nothing"}, ("there is nothing to withdraw",)),
+Case("member/withdraw_cancelled.txt", {}, ("Nothing was changed.",)),
+Case("member/withdraw_consent_again.txt", {"accepted": True}, ("Thank you for consenting again.",)),
+Case("member/withdraw_consent_again.txt", {"accepted": False}, ("Your consent stays withdrawn",)),
+Case("member/erase_ask.txt", {"linked": True},
+     ("<b>Request to erase personal data</b>", "Do you want to erase it?")),
+Case("member/erase_ask.txt", {"linked": False}, ("This chat account is not linked",)),
+Case("member/erase_confirm.txt", {"linked": True},
+     ("⚠️ Final confirmation: erase personal data", "<b>Erasure cannot be undone.</b>")),
+Case("member/erase_confirm.txt", {"linked": False},
+     ("the bot deletes this chat account and your link request",)),
+Case("member/erase_done.txt", {"outcome": "erased"}, ("Your personal data has been erased.",)),
+Case("member/erase_done.txt", {"outcome": "forgotten"}, ("The bot deleted this chat account",)),
+Case("member/erase_done.txt", {"outcome": "nothing"}, ("The bot keeps no data of yours",)),
+Case("member/case_concerns_you.txt", {"kind": "hardship", "cdcs": "CĐCS Trường THPT Bùi Thị Xuân"},
+     ("A colleague has told the union about your hardship",
+      "Only the executive committee officers of CĐCS Trường THPT Bùi Thị Xuân "
+      "can read the report")),
+Case("member/case_concerns_you.txt", {"kind": "legal", "cdcs": ""},
+     ("request for legal advice or support that concerns you",
+      "Only the union officers in charge can read the report.")),
+    Case("stats.txt", {"report": _frozen_report()},
+         ("📊 <b>Indicators for 2025 (figures frozen on 15/01/2026)</b>",
+          "<i>Not counted: the answers of 2 person(s) who withdrew their consent</i>")),
+    Case("indicator.txt",
+         {"report": _frozen_report(), "row": _frozen_report().rows[0], "children": ()},
+         ("Indicators for 2025 (figures frozen on 15/01/2026)",
+          "<i>Not counted: the answers of 2 person(s) who withdrew their consent</i>")),
+    Case("admin/year_close.txt", {"outcome": "usage", "year": 2025, "day": None},
+         ("Type /dongnam YEAR, e.g. /dongnam 2025, to freeze the indicator figures",)),
+    Case("admin/year_close.txt", {"outcome": "ask", "year": 2025, "day": None},
+         ("<b>Freeze the indicator figures of 2025?</b>", "This cannot be undone.")),
+    Case("admin/year_close.txt", {"outcome": "closed", "year": 2025, "day": dt.date(2026, 1, 15)},
+         ("🔒 The indicator figures of 2025 were frozen on 15/01/2026.",)),
+    Case("admin/year_close.txt",
+         {"outcome": "already_closed", "year": 2025, "day": dt.date(2026, 1, 15)},
+         ("The figures of 2025 were already frozen on 15/01/2026.",)),
+    Case("admin/year_close.txt", {"outcome": "not_past", "year": 2026, "day": None},
+         ("Only a past year can be frozen: 2026 is not over yet.",)),
+    Case("admin/year_close.txt", {"outcome": "cancelled", "year": 2025, "day": None},
+         ("Cancelled: the figures of 2025 are not frozen.",)),
+])  # fmt: skip
+
 
 def _seed_case(locale: str) -> Case:
     def button(name: str, **kw: Any) -> str:
@@ -1339,6 +1613,10 @@ MACRO_ARGUMENTS: dict[str, tuple[Any, ...]] = {
     "place": ("Lâm Đồng",),
     "day": ("05",),
     "month": ("01",),
+    # the audit trail's workbook (labels.txt: audit_action, audit_via, audit_column)
+    "act": tuple(a.value for a in AuditAction),
+    "via": ("chat", "cli", "system"),
+    "column": ("when", "action", "via", "actor", "person", "case", "unit", "detail"),
 }
 
 
@@ -1476,6 +1754,121 @@ def test_translation_keeps_placeholders_tags_and_emoji(msgid: str) -> None:
     assert translated.strip() == translated or msgid.strip() != msgid
 
 
+# member/data_labels.txt (the /dulieu export's words): every key, kind and code it knows.
+DATA_LABEL_KEYS = [
+    "record",
+    "chats",
+    "consents",
+    "answers",
+    "participations",
+    "cases",
+    "benefits",
+    "notices",
+    "corrections",
+    "item",
+    "value",
+    "full_name",
+    "phone",
+    "staff_code",
+    "unit",
+    "unit_code",
+    "is_member",
+    "gender",
+    "role",
+    "officer_unit",
+    "tags",
+    "work_status",
+    "left_on",
+    "withdrawn",
+    "since",
+    "channel",
+    "account",
+    "stage",
+    "stopped",
+    "chosen",
+    "chat_since",
+    "decision",
+    "version",
+    "at",
+    "survey",
+    "period",
+    "state",
+    "started_at",
+    "completed_at",
+    "question",
+    "answer",
+    "case_id",
+    "kind",
+    "category",
+    "status",
+    "urgent",
+    "relation",
+    "subject",
+    "description",
+    "visible_to",
+    "reported_at",
+    "updated_at",
+    "offer",
+    "year",
+    "signed_up_at",
+    "confirmed_at",
+    "title",
+    "sent_at",
+    "acknowledged_at",
+    "field",
+    "old_value",
+    "new_value",
+    "asked_at",
+    "decided_at",
+    "made_at",
+]
+DATA_LABEL_KINDS = [
+    "bool",
+    "channel",
+    "gender",
+    "role",
+    "work_status",
+    "stage",
+    "decision",
+    "state",
+    "case_kind",
+    "case_status",
+    "relation",
+    "benefit_status",
+    "delivery",
+    "request",
+    "field",
+]
+DATA_LABEL_CODES: tuple[Any, ...] = (
+    True, False, None, "", "zalo", "telegram", "local", "female", "male", "other", "unknown",
+    "admin", "officer", "member", "retired", "moved", "active", "linked", "pending", "declined",
+    "new", "accepted", "withdrawn", "completed", "abandoned", "in_progress", "legal", "hardship",
+    "visited", "supported", "closed", "reported", "both", "subject", "confirmed", "cancelled",
+    "requested", "sent", "queued", "sending", "failed", "unreachable", "rejected", "full_name",
+    "phone", "unit",
+)  # fmt: skip
+
+
+def _data_label_calls(name: str) -> list[dict[str, Any]]:
+    if name in ("sheet", "column"):
+        return [{"key": key} for key in DATA_LABEL_KEYS]
+    if name == "value":
+        return [{"kind": k, "code": c} for k in DATA_LABEL_KINDS for c in DATA_LABEL_CODES]
+    if name == "field":
+        return [{"name": n} for n in ("full_name", "phone", "unit")]
+    raise AssertionError(f"add the calls of member/data_labels.txt:{name} to the test")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_personal_data_words_render_in_both_locales(locale: str) -> None:
+    module = environment(locale).get_template("member/data_labels.txt").make_module()
+    sheets = {key: str(module.sheet(key)) for key in ("record", "cases", "notices")}  # type: ignore[attr-defined]
+    assert all(sheets.values())
+    expected = {"vi": "Giới tính", "en": "Gender"}[locale]
+    assert str(module.column("gender")) == expected  # type: ignore[attr-defined]
+    assert str(module.value("bool", True)) == {"vi": "Có", "en": "Yes"}[locale]  # type: ignore[attr-defined]
+
+
 def test_runtime_lookups_are_the_extracted_messages() -> None:
     """Every msgid Jinja2 asks for while rendering is one the extraction found, and the
     rendering cases exercise every extracted message."""
@@ -1506,6 +1899,9 @@ def test_runtime_lookups_are_the_extracted_messages() -> None:
             if name == "heading":
                 for key in ("code", "name", "ratio", "rate", "result", "coverage"):
                     macro(key)
+            elif template == "member/data_labels.txt":
+                for args in _data_label_calls(name):
+                    macro(**args)
             elif template != "stats.txt":
                 for _, args in (c for c in _macro_calls(template) if c[0] == name):
                     macro(**args)

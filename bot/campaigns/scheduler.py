@@ -5,9 +5,10 @@ which, in one transaction, starts the runs of recurring campaigns whose period h
 expired runs and writes the reminders due (:mod:`bot.campaigns.service`), and, on the digest
 day, the officers' weekly digests; the delivery worker sends what it wrote.  Then, in a
 transaction of its own, it folds the indicator change log into the units' versions
-(:func:`storage.indicators.fold_changes`), so that the log stays short.  Everything a tick
-decides is derived from the database and the clock, so a restart rebuilds it and a tick after
-a day of downtime sends each missed reminder once.
+(:func:`storage.indicators.fold_changes`), so that the log stays short; and the first tick of
+each local day runs the retention purge (``upkeep``, :mod:`bot.services.retention`).
+Everything a tick decides is derived from the database and the clock, so a restart rebuilds
+it and a tick after a day of downtime sends each missed reminder once (and purges once).
 
 Only one process may tick against a database: the *leader*.  On PostgreSQL leadership is a
 session-level advisory lock (``pg_try_advisory_lock``) held on a dedicated connection for as
@@ -24,7 +25,7 @@ import datetime as dt
 import fcntl
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -42,6 +43,7 @@ from bot.services.conversation import SurveyRegistry
 from storage import indicators as indicator_store
 from storage.db import Database
 from storage.models import utcnow
+from storage.redact import safe_traceback
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +176,9 @@ class TickStats:
 
 
 DigestPass = Callable[[Any, dt.datetime], Any]  # (session, now) -> awaitable of a count
+#: Daily upkeep (the retention purge): given the tick's time, it decides itself whether it is
+#: due and runs in transactions of its own; see :func:`bot.services.retention.daily`.
+Upkeep = Callable[[dt.datetime], Awaitable[object]]
 
 
 class Scheduler:
@@ -191,6 +196,7 @@ class Scheduler:
         escalate: DigestPass | None = None,
         announce: DigestPass | None = None,
         on_written: Callable[[], None] | None = None,
+        upkeep: Upkeep | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -201,6 +207,7 @@ class Scheduler:
         self.escalate = escalate
         self.announce = announce
         self.on_written = on_written
+        self.upkeep = upkeep
         self._aps: AsyncIOScheduler | None = None
         self._lock = asyncio.Lock()
 
@@ -242,6 +249,14 @@ class Scheduler:
             async with self.db.session(write=True) as session:
                 await indicator_store.fold_changes(session)
             stats = TickStats(len(rolled), passed, digests, acks, escalated, announced)
+            if self.upkeep is not None:
+                try:
+                    await self.upkeep(now)
+                except Exception as exc:  # the passes above are committed; the next tick retries
+                    log.error(
+                        "the daily retention purge failed; the next tick tries again: %s",
+                        safe_traceback(exc),
+                    )
             if rolled or passed.reminders or digests or acks or escalated or announced:
                 log.info(
                     "scheduler: %d new runs, %d reminders, %d notice reminders, %d digests, "
@@ -261,8 +276,8 @@ class Scheduler:
     async def _safe_tick(self) -> None:
         try:
             await self.tick()
-        except Exception:
-            log.exception("scheduler tick failed; the next tick tries again")
+        except Exception as exc:  # (a driver's full error may quote a row: not logged)
+            log.error("scheduler tick failed; the next tick tries again: %s", safe_traceback(exc))
 
     def start(self) -> None:
         """Start ticking now and every ``interval_seconds`` (missed ticks coalesce)."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import hmac
 import json
 import logging
@@ -148,8 +147,6 @@ class InboxSettings:
     max_attempts: int = 4  # handlings of one update before it is set aside
     backoff_base: float = 0.2  # seconds before the second attempt, then ×4 each time
     backoff_max: float = 10.0
-    retention_days: float = 7.0  # handled and set-aside updates are deleted after this
-    purge_every: float = 3600.0
     sweep_every: float = 10.0  # how often updates replayed by an operator are looked for
     fetch_batch: int = 500
     max_queued: int = 5000  # updates held in the lanes at most (the rest wait in the table)
@@ -476,30 +473,16 @@ class InboxRunner:
         await self._marks.flush()
         return total
 
-    async def purge(self) -> int:
-        """Forget handled and set-aside updates older than the retention (the inbox is not an
-        archive: it holds what members typed)."""
-        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.settings.retention_days)
-        async with self.db.session(write=True) as session:
-            gone = await inbox.purge(session, older_than=cutoff)
-        if gone:
-            log.info(
-                "purged %d inbox updates older than %s days", gone, self.settings.retention_days
-            )
-        return gone
-
     async def run(self, stop: asyncio.Event) -> None:
         """Handle what arrives until ``stop``; then let the lanes finish (a few seconds at
         most: what is left waits in the table for the next start)."""
         s = self.settings
-        last_purge = last_sweep = float("-inf")
+        last_sweep = float("-inf")
         try:
             while not stop.is_set():
                 now = time.monotonic()
                 try:
-                    if now - last_purge >= s.purge_every:
-                        last_purge = now
-                        await self.purge()
+                    # Old updates are deleted by the daily retention purge (the scheduler's).
                     await self.dispatch()
                     if now - last_sweep >= s.sweep_every:
                         last_sweep = now

@@ -22,12 +22,16 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from bot.cli.audit import audit_command, record_cli_export
 from bot.cli.campaigns import campaign_app
 from bot.cli.common import fail, settings_or_exit
 from bot.cli.db import db_app
 from bot.cli.inbox import inbox_app
 from bot.cli.notices import notice_app
+from bot.cli.privacy import person_app
+from bot.cli.retention import purge_command
 from bot.cli.roster import roster_app
+from bot.cli.years import year_app
 from bot.cli_errors import OperatorGroup
 from bot.delivery.cli import deliver_command
 from bot.settings import Settings, SettingsError
@@ -46,7 +50,11 @@ app.add_typer(roster_app, name="roster")
 app.add_typer(notice_app, name="notice")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(person_app, name="person")
+app.add_typer(year_app, name="year")
 app.command("deliver")(deliver_command)
+app.command("purge")(purge_command)
+app.command("audit")(audit_command)
 
 # The commands below import the heavy modules they need (aiogram, the indicators, openpyxl,
 # matplotlib, the demo) when they run, so that ``congdoan --help`` and the other commands start
@@ -171,6 +179,9 @@ def report(
             target.write_text(to_text(tree, settings.locale), encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write the report: {exc.strerror or exc}")
+    asyncio.run(
+        record_cli_export(settings, unit_id=unit.id, detail={"year": the_year, "format": format})
+    )
     typer.echo(f"wrote {target} ({len(tree.report.rows)} indicators, {unit.name}, {the_year})")
 
 

@@ -37,6 +37,7 @@ from storage import outbox
 from storage.db import Database
 from storage.models import Channel, DeliveryStatus, utcnow
 from storage.outbox import Claimed, Result
+from storage.redact import safe_error, safe_traceback
 
 log = logging.getLogger(__name__)
 
@@ -254,10 +255,10 @@ class DeliveryWorker:
                 wake.clear()
                 try:
                     claimed = await self._claim(channels, exclude)
-                except Exception:
+                except Exception as exc:
                     if drain:
                         raise
-                    log.exception("claiming deliveries failed; retrying")
+                    log.error("claiming deliveries failed; retrying: %s", safe_traceback(exc))
                     await self._idle(stop, wake, channels, exclude, retry=True)
                     continue
                 if not claimed:
@@ -356,8 +357,9 @@ class DeliveryWorker:
         try:
             result = await self._deliver(item)
         except Exception as exc:  # a bug or an unexpected error: retry the row later
-            log.exception("delivery %d: unexpected error", item.id)
-            result = self._retry_or_fail(item, f"{type(exc).__name__}: {exc}")
+            # Not the exception's own text: it may quote what was being sent.
+            log.error("delivery %d: unexpected error: %s", item.id, safe_traceback(exc))
+            result = self._retry_or_fail(item, safe_error(exc))
         pending = _Pending(result)
         self._queue.append(pending)
         self._results_ready.set()
@@ -468,8 +470,11 @@ class DeliveryWorker:
             while self._queue:
                 try:
                     await self._flush()
-                except Exception:
-                    log.exception("recording delivery outcomes failed; retrying in 1 s")
+                except Exception as exc:
+                    log.error(
+                        "recording delivery outcomes failed; retrying in 1 s: %s",
+                        safe_traceback(exc),
+                    )
                     await asyncio.sleep(1.0)
 
     async def _flush(self) -> None:

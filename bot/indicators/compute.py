@@ -4,10 +4,15 @@ The figures come from the SQL aggregations of :mod:`storage.indicators` (a fixed
 queries per indicator, whatever the number of people or units); this module only pairs them into
 numerator / denominator / coverage and compares them with the catalog's targets.  See the comments
 of ``catalog.yaml`` for the measurement rule of each indicator.
+
+A closed year (``congdoan year close``: :mod:`bot.services.years`) is read from its snapshot,
+the tallies frozen when it was closed, by every report alike (chat, CLI, exports): the one
+branch is in :meth:`_Computer.load`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -127,6 +132,9 @@ class IndicatorResult(Figure):
     upper_levels: bool = False  # a unit-report indicator counting union bodies above CĐCS
     by_public: Mapping[str, Figure] | None = None  # keys "public", "non_public"
     by_child: tuple[ChildResult, ...] = ()
+    # People in scope who withdrew their consent and whose answers to the indicator's survey
+    # are therefore not counted (said under the coverage when more than 0).
+    withdrawn: int = 0
 
     def name(self, locale: str) -> str:
         return self.name_vi if locale == "vi" else self.name_en
@@ -150,6 +158,8 @@ class StatsReport:
     rows: tuple[IndicatorResult, ...]
     not_computed: tuple[NotComputed, ...]
     min_coverage: int = DEFAULT_MIN_COVERAGE  # percent: the catalog's, below it no verdict
+    # A closed year: the local day its figures were frozen (they come from the snapshot).
+    frozen_on: dt.date | None = None
 
 
 _F = TypeVar("_F", bound="Figure")
@@ -173,6 +183,15 @@ class _Plan:
     # between the coverage's total and count): the floor takes them as "no".
     over_answered: bool = False
     amount: bool = False  # sums of money: no floor
+    # the people whose answers are left out, having withdrawn their consent
+    withdrawn: tuple[q.Breakdown, str] | None = None
+
+    def withdrawn_count(self) -> int:
+        """Over the whole scope: the people whose answers are left out."""
+        if self.withdrawn is None:
+            return 0
+        breakdown, name = self.withdrawn
+        return breakdown.total.get(name, 0)
 
     def counts(self, select: _Selector) -> tuple[int, int, int, int, int, int]:
         def get(part: tuple[q.Breakdown, str] | None) -> int:
@@ -247,8 +266,16 @@ class _Computer:
         children: Sequence[q.ScopeUnit],
         year: int,
         tallies: bool,
+        frozen: bool = False,
     ) -> None:
-        if tallies:
+        """The counts of every family over the scope: a closed year's from its snapshot
+        (``frozen``, whatever ``tallies`` says: its figures are those reported, never
+        recomputed), else from the tallies refreshed first, or from the facts."""
+        if frozen:
+            self.counts = await q.snapshot_breakdowns(
+                session, scope=scope, children=children, year=year, families=self.families
+            )
+        elif tallies:
             self.counts, _ = await q.tally_breakdowns(
                 session, scope=scope, children=children, year=year, families=self.families
             )
@@ -273,6 +300,7 @@ class _Computer:
                 coverage_total=(roster, population),
                 coverage_kind=CoverageKind.RESPONDENTS,
                 over_answered=True,
+                withdrawn=(answered, "withdrawn"),
             )
         if kind == "unit_report":
             reports = self._of(self.reports.source(self.report_measures[indicator.code]))
@@ -300,6 +328,7 @@ class _Computer:
                 coverage=(welfare, "engaged"),
                 coverage_total=(roster, "members"),
                 coverage_kind=CoverageKind.SIGNUPS,
+                withdrawn=(welfare, "withdrawn"),
             )
         if kind in ("hardship_cases", "legal_cases"):
             cases = self._of(q.Cases(_case_kind(kind)).source)
@@ -331,6 +360,12 @@ class _Computer:
                 coverage_kind=CoverageKind.RECIPIENTS,
             )
         raise ValueError(f"indicator {indicator.code}: source {indicator.source!r} is not computed")
+
+
+def tallied_families(catalog: Catalog) -> tuple[q.Family, ...]:
+    """The families of counts the catalog's computed indicators read: what closing a year
+    brings up to date and freezes."""
+    return _Computer(catalog.computed).families
 
 
 def _case_kind(source_kind: str) -> CaseKind:
@@ -401,14 +436,16 @@ async def compute_stats(
 
     From the per-unit tallies, recomputing the stale ones first (this writes: the caller
     commits), or with ``tallies=False`` straight from the facts, storing nothing; the figures
-    are the same."""
+    are the same.  A closed year's come from its snapshot either way (``frozen_on`` says
+    since when)."""
     await q.plan_for_reports(session)
-    scope = await q.get_scope(session, unit_id=scope_unit_id)
-    if scope is None:
+    found = await q.get_scope_of_year(session, unit_id=scope_unit_id, year=year)
+    if found is None:
         raise UnknownScope(f"no unit with id {scope_unit_id}")
+    scope, frozen_on = found
     children = await q.child_units(session, scope=scope)
     computer = _Computer(catalog.computed)
-    await computer.load(session, scope, children, year, tallies)
+    await computer.load(session, scope, children, year, tallies, frozen=frozen_on is not None)
     rows: list[IndicatorResult] = []
     for indicator in catalog.computed:
         plan = computer.plan(indicator)
@@ -471,6 +508,7 @@ async def compute_stats(
                 upper_levels=indicator.source_kind == "unit_report" and indicator.upper_levels,
                 by_public=by_public,
                 by_child=tuple(by_child),
+                withdrawn=plan.withdrawn_count(),
             )
         )
     return StatsReport(
@@ -483,6 +521,7 @@ async def compute_stats(
         rows=tuple(rows),
         not_computed=tuple(NotComputed(i.code, i.name_vi, i.name_en) for i in catalog.not_computed),
         min_coverage=catalog.min_coverage,
+        frozen_on=frozen_on,
     )
 
 

@@ -96,6 +96,8 @@ def _heading(texts: StatsTexts, row: IndicatorResult, locale: str) -> Text:
         lines.append(Text(texts("fallback", row.fallback_units), style="italic dim"))
     if row.apart:
         lines.append(Text(texts("apart", row.apart), style="italic dim"))
+    if row.withdrawn:
+        lines.append(Text(texts("withdrawn", row.withdrawn), style="italic dim"))
     return Text("\n").join(lines)
 
 

@@ -48,8 +48,10 @@ from bot.notices.render import (
 )
 from bot.services.actors import Actor
 from bot.texts import render
+from storage import audit
 from storage import notices as store
 from storage.models import (
+    AuditAction,
     DeliveryStatus,
     Notice,
     NoticeStatus,
@@ -540,6 +542,15 @@ async def confirm(
             )
         )
     await store.insert_deliveries(session, rows=rows)
+    await audit.record(
+        session,
+        AuditAction.NOTICE_SENT,
+        # The command line acts through a stand-in chat that is never stored.
+        via="cli" if actor.chat.id is None else "chat",
+        actor_id=_person_id(actor),
+        unit_id=notice.scope_unit_id,
+        detail={"notice": notice.id, "recipients": len(rows), "queued": queued},
+    )
     return Confirmed(
         ConfirmOutcome.QUEUED,
         notice,

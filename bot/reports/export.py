@@ -162,6 +162,8 @@ def _notes(texts: StatsTexts, row: IndicatorResult, f: Figure) -> list[str]:
         notes.append(_plain(texts("coverage_warning", row)))
     if f.fallback_units:
         notes.append(texts("fallback", f.fallback_units))
+    if f is row and row.withdrawn:  # said of the whole scope
+        notes.append(texts("withdrawn", row.withdrawn))
     return notes
 
 
@@ -329,9 +331,16 @@ def _put(
 
 
 def _title_block(
-    ws: Worksheet, labels: _Labels, report: StatsReport, union_name: str, made: str
+    ws: Worksheet,
+    labels: _Labels,
+    report: StatsReport,
+    union_name: str,
+    made: str,
+    frozen: str = "",
 ) -> int:
-    """The union's heading, as on its paper reports; returns the header row's number."""
+    """The union's heading, as on its paper reports; returns the header row's number.
+    ``frozen``: a closed year's "(số liệu đã chốt ngày …)", after the line saying when the
+    report was made."""
     everything = (1, len(_COLUMNS))
     _put(ws, 1, _LEFT_HALF, labels("parent_body"), font=Font(bold=False))
     _put(ws, 2, _LEFT_HALF, safe_text(union_name.upper()), font=Font(bold=True))
@@ -339,7 +348,8 @@ def _title_block(
     _put(ws, 2, _RIGHT_HALF, labels("motto_line"), font=Font(bold=True))
     _put(ws, 4, everything, labels("title", report.year), font=Font(bold=True, size=14))
     _put(ws, 5, everything, safe_text(labels("scope", report.scope_name)))
-    _put(ws, 6, everything, labels("made", made), font=Font(italic=True, size=9))
+    made_line = labels("made", made) + (f" {frozen}" if frozen else "")
+    _put(ws, 6, everything, made_line, font=Font(italic=True, size=9))
     return 8
 
 
@@ -415,7 +425,8 @@ def _sheet(
     made: str,
 ) -> int:
     """The title block, the table and its footnotes; returns the next free row."""
-    header = _title_block(ws, labels, report, union_name, made)
+    frozen = texts("frozen", report) if report.frozen_on else ""
+    header = _title_block(ws, labels, report, union_name, made, frozen)
     for index, (text, (_, width)) in enumerate(
         zip(_headings(texts, labels), _COLUMNS, strict=True), start=1
     ):
@@ -680,7 +691,12 @@ def draw_chart(source: StatsReport | UnitTree, locale: str) -> Chart:
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
     ax.set_title(
-        _mpl(labels("chart_title", report.year, report.scope_name)), fontsize=10, loc="left"
+        _mpl(
+            labels("chart_title", report.year, report.scope_name)
+            + (f" {texts('frozen', report)}" if report.frozen_on else "")
+        ),
+        fontsize=10,
+        loc="left",
     )
     handles: list[Artist] = [
         Patch(facecolor=_COLOURS[s], label=labels("chart_legend", s.value, report.min_coverage))

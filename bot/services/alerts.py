@@ -9,7 +9,15 @@ alerts the next level up (the district union's officers; the province's when the
 none) once, and records it in ``escalated_at``.
 
 Who is written to is decided by the roster (officers and admins, by the unit of their office);
-each is written on their own newest linked chat, in its channel and locale.
+each is written on their own newest linked chat, in its channel and locale.  The body an alert
+was passed up to is recorded in ``escalated_to_unit_id``: its officers may then see the case's
+details (:mod:`bot.services.casework`).
+
+An alert names no one and quotes nothing the reporter wrote: the kind of case, its number, its
+unit and when it was reported.  Its text lands in a phone's notification preview and in the
+outbox table, and whether a queued message was read is unknown; the details are one command
+away (``/cases``), where each officer's view of them is recorded in the audit trail and counts
+as the case being opened (which is what stops the escalation).
 """
 
 from __future__ import annotations
@@ -98,6 +106,7 @@ async def alert_urgent(
     )
     if escalated:
         case.escalated_at = case.created_at  # nobody below to open it: nothing left to escalate
+        case.escalated_to_unit_id = body.id  # whose officers may see it now
     return await outbox.enqueue(session, rows=rows)
 
 
@@ -118,6 +127,7 @@ async def escalation_pass(
         case.escalated_at = now
         if body is None:
             continue
+        case.escalated_to_unit_id = body.id  # whose officers may see it now
         rows = _deliveries(
             officers,
             template="officer/urgent_escalated.txt",

@@ -1,4 +1,16 @@
-"""Officers' follow-up of what members reported: hardship and legal cases, welfare sign-ups."""
+"""Officers' follow-up of what members reported: hardship and legal cases, welfare sign-ups.
+
+A case's details (who it is about, their phone, who reported it, what they wrote, its category
+and history) are sensitive data, shown on a need-to-know basis: to the officers of the union
+body the case belongs to (its CĐCS: the case's unit or the CĐCS above its tổ), and, once an
+urgent case was passed up (``escalated_at``), to the officers of the body it was passed up to
+(``escalated_to_unit_id``).  Every other officer in scope, admins included, sees counts by
+status only.  Each showing of a case's details is a row of the audit trail (``case_viewed``,
+who and which case), in the transaction that shows it; each change of status is one too
+(``case_status``, from and to).  An officer's body is their office (``officer_unit_id``, else
+their own unit), as for the alerts; an officer whose office is a tổ has no case of their own
+(a tổ has no officers of its own: its CĐCS's answer for it).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.services.actors import Actor
+from storage import audit, people
 from storage import cases as store
 from storage.models import (
+    AuditAction,
     BenefitStatus,
     Case,
     CaseKind,
     CaseStatus,
     Person,
     Unit,
+    UnitKind,
     WelfareBenefit,
     utcnow,
 )
@@ -80,18 +95,170 @@ class CaseItem:
 #: How many cases ``/cases`` shows (urgent first, then the newest).
 CASES_SHOWN = 20
 
+#: The units that are union bodies (with officers of their own); a tổ's is its CĐCS.
+BODIES = (UnitKind.GRASSROOTS, UnitKind.DISTRICT, UnitKind.PROVINCE)
+
+
+@dataclass(frozen=True)
+class Access:
+    """Which cases an officer may see in detail: those of ``unit_ids`` (the units their body
+    answers for directly: itself and its tổ) and those passed up to their body ``office_id``."""
+
+    office_id: int | None
+    unit_ids: frozenset[int]
+
+    def may_see(self, case: Case) -> bool:
+        if case.unit_id in self.unit_ids:
+            return True
+        return (
+            self.office_id is not None
+            and case.escalated_at is not None
+            and case.escalated_to_unit_id == self.office_id
+        )
+
+
+NO_ACCESS = Access(None, frozenset())
+
+
+def _body_of(path: str, bodies: set[int]) -> int | None:
+    """The nearest union body at or above the unit at ``path`` among ``bodies``."""
+    return next((i for i in reversed(people.path_ids(path)) if i in bodies), None)
+
+
+def _office_id(actor: Actor) -> int | None:
+    """The unit of an officer's or admin's office (as for the alerts); None for a member."""
+    if not actor.is_officer or actor.person is None:
+        return None
+    return actor.person.officer_unit_id or actor.person.unit_id
+
+
+async def may_see(session: AsyncSession, *, actor: Actor, case: Case, unit: Unit) -> bool:
+    """Whether ``actor`` may see the details of ``case`` (at ``unit``): the same rule as
+    :func:`access_of`, for one case (the body nearest the case's unit is the actor's office,
+    or the case was passed up to it)."""
+    office_id = _office_id(actor)
+    if office_id is None:
+        return False
+    if case.escalated_at is not None and case.escalated_to_unit_id == office_id:
+        return True
+    chain = await people.union_bodies_above(session, unit=unit)
+    return bool(chain) and chain[0].id == office_id
+
+
+async def access_of(session: AsyncSession, *, actor: Actor) -> Access:
+    """What ``actor`` may see in detail: nothing for a member; for an officer or admin, the
+    cases of the body of their office and those passed up to it."""
+    office_id = _office_id(actor)
+    if office_id is None:
+        return NO_ACCESS
+    office = await people.get_unit(session, unit_id=office_id)
+    if office is None or office.id is None:
+        return NO_ACCESS
+    if office.kind not in BODIES:
+        return Access(office.id, frozenset())
+    units = await people.units_in_subtree(session, path=office.path)
+    bodies = {u.id for u in units if u.kind in BODIES and u.id is not None}
+    own = frozenset(
+        u.id for u in units if u.id is not None and _body_of(u.path, bodies) == office.id
+    )
+    return Access(office.id, own)
+
+
+@dataclass(frozen=True)
+class BodyCount:
+    """The open cases of one union body (a CĐCS, or a body above for its own cases) that the
+    viewer may not see in detail: counts by status, and how many are urgent."""
+
+    unit: Unit
+    by_status: dict[CaseStatus, int]
+    urgent: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+
+@dataclass(frozen=True)
+class CasesView:
+    """What ``/cases`` shows an officer: the cases they may see in detail (each showing is
+    audited), and the other open cases of their scope as counts by body and status."""
+
+    items: list[CaseItem]
+    counts: list[BodyCount]
+
+    @property
+    def counted(self) -> int:
+        return sum(c.total for c in self.counts)
+
+    @property
+    def urgent_counted(self) -> int:
+        return sum(c.urgent for c in self.counts)
+
 
 async def open_cases(
     session: AsyncSession, *, actor: Actor, now: dt.datetime, limit: int = CASES_SHOWN
-) -> list[CaseItem]:
-    """The open cases of the actor's scope, urgent first, each with who reported it, the
-    subject's phone and its history; the urgent ones shown count as opened (no escalation)."""
-    if actor.scope is None:
-        return []
-    rows = await store.cases_in_scope(session, path=actor.scope.path, open_only=True, limit=limit)
+) -> CasesView:
+    """The open cases of the actor's scope: in detail those they may see (urgent first, each
+    with who reported it, the subject's phone and its history; recorded as viewed and counted
+    as opened, so no escalation), the rest as counts by CĐCS and status (not opened)."""
+    if actor.scope is None or actor.person is None:
+        return CasesView([], [])
+    access = await access_of(session, actor=actor)
+    unit_ids = sorted(access.unit_ids)
+    rows = await store.known_cases(
+        session,
+        path=actor.scope.path,
+        unit_ids=unit_ids,
+        escalated_to=access.office_id,
+        limit=limit,
+    )
     items = await _detailed(session, rows)
-    await store.mark_opened(session, case_ids=[i.case.id for i in items if i.case.id], now=now)
-    return items
+    shown = [i.case.id for i in items if i.case.id is not None]
+    await store.mark_opened(session, case_ids=shown, now=now)
+    await audit.record_many(
+        session,
+        AuditAction.CASE_VIEWED,
+        via="chat",
+        actor_id=actor.person.id,
+        case_ids=shown,
+        subjects={i.case.id: i.case.subject_person_id for i in items if i.case.id is not None},
+    )
+    counts = await _counts(
+        session, path=actor.scope.path, unit_ids=unit_ids, escalated_to=access.office_id
+    )
+    return CasesView(items, counts)
+
+
+async def _counts(
+    session: AsyncSession, *, path: str, unit_ids: list[int], escalated_to: int | None
+) -> list[BodyCount]:
+    """The open cases under ``path`` outside the viewer's need to know, by body (in tree
+    order) and status."""
+    found = await store.other_open_counts(
+        session, path=path, unit_ids=unit_ids, escalated_to=escalated_to
+    )
+    if not found:
+        return []
+    above = {i for row in found for i in people.path_ids(row.unit_path)}
+    stmt = select(Unit).where(col(Unit.id).in_(sorted(above)), col(Unit.kind).in_(BODIES))
+    bodies = {u.id: u for u in (await session.execute(stmt)).scalars() if u.id is not None}
+    by_body: dict[int, tuple[dict[CaseStatus, int], list[int]]] = {}
+    for row in found:
+        body = _body_of(row.unit_path, set(bodies))
+        if body is None:
+            continue  # a unit outside the union tree: not reached (every unit is under one)
+        statuses, urgent = by_body.setdefault(body, ({}, [0]))
+        statuses[row.status] = statuses.get(row.status, 0) + row.count
+        urgent[0] += row.count if row.urgent else 0
+    order = list(CaseStatus)
+    return [
+        BodyCount(
+            bodies[body],
+            dict(sorted(statuses.items(), key=lambda kv: order.index(kv[0]))),
+            urgent[0],
+        )
+        for body, (statuses, urgent) in sorted(by_body.items(), key=lambda kv: bodies[kv[0]].path)
+    ]
 
 
 async def _detailed(session: AsyncSession, rows: list[tuple[Case, Unit]]) -> list[CaseItem]:
@@ -130,6 +297,10 @@ class ChangeOutcome(StrEnum):
 async def change_case(
     session: AsyncSession, *, actor: Actor, case_id: int, status: CaseStatus
 ) -> tuple[ChangeOutcome, CaseItem | None]:
+    """Move a case to ``status``: only for an officer who may see its details.  A change is
+    recorded in the case's history and the audit trail (``case_status``, from and to), and
+    the refreshed card the officer is shown then is a view of the details (``case_viewed``);
+    any other outcome shows nothing of the case but its number."""
     if not actor.is_officer or actor.person is None:
         return ChangeOutcome.FORBIDDEN, None
     case = await session.get(Case, case_id)
@@ -138,13 +309,34 @@ async def change_case(
     unit = await session.get(Unit, case.unit_id)
     if unit is None or not actor.can_see(unit):
         return ChangeOutcome.FORBIDDEN, None
+    if not await may_see(session, actor=actor, case=case, unit=unit):
+        return ChangeOutcome.FORBIDDEN, None
     await store.mark_opened(session, case_ids=[case_id], now=utcnow())
     if case.status == status:
         outcome = ChangeOutcome.UNCHANGED
     elif status not in next_statuses(case):
         outcome = ChangeOutcome.NOT_ALLOWED
     else:
+        before = CaseStatus(case.status)
         await store.set_case_status(session, case=case, status=status, changed_by=actor.person.id)
+        await audit.record(
+            session,
+            AuditAction.CASE_STATUS,
+            via="chat",
+            actor_id=actor.person.id,
+            case_id=case_id,
+            unit_id=case.unit_id,
+            detail={"from": before.value, "to": status.value},
+        )
+        # the refreshed card
+        await audit.record_many(
+            session,
+            AuditAction.CASE_VIEWED,
+            via="chat",
+            actor_id=actor.person.id,
+            case_ids=[case_id],
+            subjects={case_id: case.subject_person_id},
+        )
         outcome = ChangeOutcome.CHANGED
     (item,) = await _detailed(session, [(case, unit)])
     return outcome, item

@@ -9,13 +9,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services import erasure  # the module: it imports this one (through withdrawal)
 from bot.services.actors import Actor, find_unit
 from bot.texts import render
-from storage import chats, outbox, people
+from storage import audit, chats, outbox, people
 from storage.models import (
+    AuditAction,
     Channel,
     ChatIdentity,
     ChatStage,
@@ -155,7 +158,7 @@ async def link_by_contact(
     person = await people.person_by_phone(session, phone=normalized)
     if person is not None:
         unit = await people.get_unit(session, unit_id=person.unit_id)
-        await _link_itself(session, actor=actor, person=person)
+        await _link_itself(session, actor=actor, person=person, by="contact")
         return Link(LinkOutcome.LINKED, person, unit)
     pending = await chats.queue_pending(
         session, chat=chat, full_name=name, phone=normalized, unit_id=chat.invite_unit_id
@@ -212,7 +215,7 @@ async def link_by_details(session: AsyncSession, *, actor: Actor, text: str) -> 
     if person is not None and invited is not None and fold(person.full_name) == fold(name):
         unit = await people.get_unit(session, unit_id=person.unit_id)
         if unit is not None and unit.path.startswith(invited.path):
-            await _link_itself(session, actor=actor, person=person)
+            await _link_itself(session, actor=actor, person=person, by="details")
             return Link(LinkOutcome.LINKED, person, unit)
     pending = await chats.queue_pending(
         session, chat=chat, full_name=name[:255], phone=phone, unit_id=chat.invite_unit_id
@@ -227,9 +230,22 @@ async def invite_unit(session: AsyncSession, *, actor: Actor) -> Unit | None:
     return await people.get_unit(session, unit_id=unit_id) if unit_id is not None else None
 
 
-async def _link_itself(session: AsyncSession, *, actor: Actor, person: Person) -> None:
-    """The chat proved whose it is: link it, and close its request if it had queued one."""
+async def _link_itself(
+    session: AsyncSession, *, actor: Actor, person: Person, by: Literal["contact", "details"]
+) -> None:
+    """The chat proved whose it is: link it, and close its request if it had queued one.
+
+    The trail records the link as the bot's own (``via`` system, no actor), with how it was
+    proved: a chat tied to a person is what every later message to them rests on."""
     await _link(session, chat=actor.chat, person=person)
+    await audit.record(
+        session,
+        AuditAction.LINK_CONFIRMED,
+        via="system",
+        person_id=person.id,
+        unit_id=person.unit_id,
+        detail={"by": by},
+    )
     pending = await chats.open_pending_for_chat(session, chat_id=actor.chat_id)
     if pending is not None:
         await chats.resolve_pending(
@@ -249,6 +265,8 @@ async def _link(session: AsyncSession, *, chat: ChatIdentity, person: Person) ->
     chat.updated_at = chat.used_at = utcnow()
     await chats.attach_consents(session, chat=chat, person_id=person.id)
     await session.flush()
+    # A colleague named in a report is told, now they can be written to, that it concerns them.
+    await erasure.tell_case_subjects(session, person_id=person.id)
 
 
 @dataclass(frozen=True)
@@ -329,6 +347,14 @@ async def resolve(
             person_id=None,
         )
         chat.stage = ChatStage.CONTACT
+        await audit.record(
+            session,
+            AuditAction.LINK_REJECTED,
+            via="chat",
+            actor_id=actor.person.id,
+            unit_id=unit.id if unit is not None else None,
+            detail={"pending": pending_id},
+        )
         return Resolution(ResolveOutcome.REJECTED, chat=chat, unit=unit)
     if unit is None:
         return Resolution(ResolveOutcome.NEEDS_UNIT)
@@ -345,6 +371,9 @@ async def resolve(
             status=PendingStatus.CONFIRMED,
             resolved_by=actor.person.id,
             person_id=existing.id,
+        )
+        await _record_confirmed(
+            session, actor=actor, pending_id=pending_id, person=existing, added=False
         )
         return Resolution(ResolveOutcome.CONFIRMED, chat=chat, person=existing, unit=existing_unit)
     assert unit.id is not None
@@ -364,7 +393,23 @@ async def resolve(
         resolved_by=actor.person.id,
         person_id=person.id,
     )
+    await _record_confirmed(session, actor=actor, pending_id=pending_id, person=person, added=True)
     return Resolution(ResolveOutcome.CONFIRMED, chat=chat, person=person, unit=unit)
+
+
+async def _record_confirmed(
+    session: AsyncSession, *, actor: Actor, pending_id: int, person: Person, added: bool
+) -> None:
+    """An officer tied a chat to a person (``added``: a person new to the roster)."""
+    await audit.record(
+        session,
+        AuditAction.LINK_CONFIRMED,
+        via="chat",
+        actor_id=actor.person.id if actor.person is not None else None,
+        person_id=person.id,
+        unit_id=person.unit_id,
+        detail={"pending": pending_id, "added": added},
+    )
 
 
 async def tell_decision(session: AsyncSession, *, resolution: Resolution) -> bool:

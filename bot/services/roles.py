@@ -11,8 +11,8 @@ from sqlmodel import col
 
 from bot.services.actors import Actor, load_actor
 from bot.texts import label, render
-from storage import campaigns, chats, outbox, people
-from storage.models import ChatStage, DeliveryKind, Person, Role, Unit, utcnow
+from storage import audit, campaigns, chats, outbox, people
+from storage.models import AuditAction, ChatStage, DeliveryKind, Person, Role, Unit, utcnow
 from surveys.phone import normalize_phone
 
 _ROLE_WORDS = frozenset(r.value for r in Role)
@@ -84,10 +84,21 @@ async def set_role(
                 return RoleChange(RoleOutcome.NO_UNIT)
         else:
             scope = await people.get_unit(session, unit_id=person.unit_id)
+    before = (person.role, person.officer_unit_id)
     person.role = new_role
     person.officer_unit_id = scope.id if scope is not None else None
     person.updated_at = utcnow()
     await session.flush()
+    if before != (person.role, person.officer_unit_id):
+        await audit.record(
+            session,
+            AuditAction.ROLE_CHANGED,
+            via="chat",
+            actor_id=actor.person.id if actor.person is not None else None,
+            person_id=person.id,
+            unit_id=person.officer_unit_id,
+            detail={"from": before[0].value, "to": new_role.value, "unit": person.officer_unit_id},
+        )
     reached = []
     for chat in await chats.chats_of_person(session, person_id=person.id):
         if chat.stage == ChatStage.LINKED and chat.channel == actor.chat.channel:

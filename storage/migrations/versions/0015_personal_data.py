@@ -12,14 +12,17 @@ oldest rows.
 ``closed_years`` / ``indicator_snapshots``: a year's indicator tallies frozen when an admin
 closes it; its reports read the snapshot from then on.
 
-``people.consent_withdrawn_at`` / ``erased_at`` and ``cases.subject_told_at``.
+``people.consent_withdrawn_at`` / ``erased_at`` and ``cases.subject_told_at`` /
+``escalated_to_unit_id`` (the body an urgent case was passed up to: its officers may see it).
 
 Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-09 09:00:00
 """
 
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -36,10 +39,35 @@ def _ts(name: str, nullable: bool = False) -> sa.Column:  # type: ignore[type-ar
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
+def _people_trigger(columns: tuple[str, ...]) -> None:
+    """Recreate the indicator trigger on a person's change (revision 0010's helper), watching
+    ``columns``: with ``consent_withdrawn_at``, a withdrawal marks the person's units, so
+    the next report recounts them without the person's answers (``storage.indicators``)."""
+    path = Path(__file__).with_name("0010_case_subjects.py")
+    spec = importlib.util.spec_from_file_location("congdoan_revision_0010", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module._people_trigger(columns)
+
+
 def upgrade() -> None:
     op.add_column("people", _ts("consent_withdrawn_at", nullable=True))
+    _people_trigger(("unit_id", "is_member", "left_on", "consent_withdrawn_at"))
     op.add_column("people", _ts("erased_at", nullable=True))
     op.add_column("cases", _ts("subject_told_at", nullable=True))
+    # Who a case was escalated to: their officers see its details (need to know).  On SQLite
+    # a plain ADD COLUMN with an inline REFERENCES (no ALTER of constraints, and no table
+    # rebuild under case_events' foreign key).
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(
+            "ALTER TABLE cases ADD COLUMN escalated_to_unit_id INTEGER REFERENCES units (id)"
+        )
+    else:
+        op.add_column("cases", sa.Column("escalated_to_unit_id", sa.Integer(), nullable=True))
+        op.create_foreign_key(
+            "cases_escalated_to_unit_id_fkey", "cases", "units", ["escalated_to_unit_id"], ["id"]
+        )
     op.create_table(
         "audit_events",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -109,6 +137,7 @@ def upgrade() -> None:
         "closed_years",
         sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
         _ts("closed_at"),
+        sa.Column("closed_on", sa.Date(), nullable=False),
         sa.Column("closed_by", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["closed_by"], ["people.id"]),
         sa.PrimaryKeyConstraint("year"),
@@ -143,6 +172,8 @@ def downgrade() -> None:
     op.drop_table("audit_events")
     # A plain DROP COLUMN (SQLite 3.35+): a batch rebuild would lose the indicator triggers
     # of 0008 on these tables.
+    op.drop_column("cases", "escalated_to_unit_id")
     op.drop_column("cases", "subject_told_at")
     op.drop_column("people", "erased_at")
+    _people_trigger(("unit_id", "is_member", "left_on"))  # before its column goes
     op.drop_column("people", "consent_withdrawn_at")

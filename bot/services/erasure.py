@@ -1,0 +1,205 @@
+"""Erasure (``/xoadulieu``, or ``congdoan person erase`` on a request on paper), and telling a
+colleague named in a report that it concerns them.
+
+Erasure removes who the person is and what they wrote, in one transaction: the roster record
+stays as the union's membership record with a neutral marker for the name and no phone, staff
+code or tags; their chats and what the platforms told about them go; their free-text answers
+go; cases about them are closed and anonymised; their other answers stay as counts behind a
+record that names nobody.  :mod:`storage.erasure` says statement by statement what goes, what
+stays and why (so that the indicator figures do not move).  Irreversible: the chat asks twice.
+
+A colleague named in a hardship or legal report (``cases.subject_person_id``, reported by
+someone else) is told that a report concerns them, not what it says nor who made it, and who
+can read it: the first time they link a chat (``onboarding._link``).  :func:`tell_case_subjects`
+is idempotent (a case is told once, ``cases.subject_told_at``), so it can also be called when
+a case is reported about someone linked already.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import withdrawal
+from bot.services.actors import Actor
+from bot.texts import render
+from storage import audit, outbox
+from storage import erasure as store
+from storage.campaigns import linked_chats
+from storage.models import (
+    AuditAction,
+    CaseStatus,
+    DeliveryKind,
+    UnitKind,
+    utcnow,
+)
+from storage.tables import cases, definitions, units
+from surveys.loader import definition_from_json
+from surveys.schema import QuestionKind
+
+#: Answers that are the member's own words or identify someone: deleted by an erasure.
+FREE_TEXT_KINDS = frozenset({QuestionKind.TEXT, QuestionKind.PHONE, QuestionKind.DATE})
+
+
+async def free_text_keys(session: AsyncSession, *, person_id: int) -> dict[int, frozenset[str]]:
+    """Per survey definition the person's answers (or a report about them) went through,
+    the keys of its free-text questions."""
+    ids = store.definitions_of(person_id)
+    rows = (
+        await session.execute(
+            select(definitions.c.id, definitions.c.body).where(definitions.c.id.in_(ids))
+        )
+    ).all()
+    found: dict[int, frozenset[str]] = {}
+    for definition_id, body in rows:
+        defn = definition_from_json(body, source=f"survey definition {definition_id}")
+        found[int(definition_id)] = frozenset(
+            q.key for q in defn.questions if q.kind in FREE_TEXT_KINDS
+        )
+    return found
+
+
+async def erase_person(
+    session: AsyncSession,
+    *,
+    person_id: int,
+    actor_id: int | None,
+    via: audit.Via,
+    current_update: int | None = None,
+) -> store.Erasure | None:
+    """Erase one person and audit it (counts only); None when there is no such person or they
+    were erased already."""
+    free_text = await free_text_keys(session, person_id=person_id)
+    counts = await store.erase(
+        session,
+        person_id=person_id,
+        free_text=free_text,
+        actor_id=actor_id,
+        current_update=current_update,
+        now=utcnow(),
+    )
+    if counts is None:
+        return None
+    await audit.record(
+        session,
+        AuditAction.ERASED,
+        via=via,
+        actor_id=actor_id,
+        person_id=person_id,
+        detail=counts.as_detail(),
+    )
+    return counts
+
+
+class EraseOutcome(StrEnum):
+    ERASED = "erased"
+    FORGOTTEN = "forgotten"  # a chat not linked: forgotten, as on declining
+    NOTHING = "nothing"  # nothing held about this chat but what it is asking now
+
+
+@dataclass(frozen=True)
+class EraseResult:
+    outcome: EraseOutcome
+    counts: store.Erasure | None = None
+
+
+async def erase_self(session: AsyncSession, *, actor: Actor, inbox_id: int | None) -> EraseResult:
+    """``/xoadulieu`` confirmed twice, by the member themselves."""
+    chat = actor.chat
+    if not actor.linked or actor.person is None or actor.person.id is None:
+        forgotten = await withdrawal.withdraw(session, actor=actor, inbox_id=inbox_id)
+        if forgotten.outcome != withdrawal.WithdrawOutcome.FORGOTTEN:
+            return EraseResult(EraseOutcome.NOTHING)
+        return EraseResult(EraseOutcome.FORGOTTEN)
+    person = actor.person
+    assert person.id is not None
+    await session.flush()
+    counts = await erase_person(
+        session, person_id=person.id, actor_id=person.id, via="chat", current_update=inbox_id
+    )
+    # The statements changed and deleted these rows: the objects loaded for this update must
+    # not be written back over them.
+    session.expunge(chat)
+    session.expunge(person)
+    if actor.unit is not None and actor.unit in session:
+        session.expunge(actor.unit)
+    return EraseResult(EraseOutcome.ERASED, counts)
+
+
+# --------------------------------------------------------------------------- case subjects
+
+
+async def _cdcs_of(session: AsyncSession, *, unit_id: int) -> tuple[int, str] | None:
+    """(id, name) of the CĐCS a unit belongs to (itself or its nearest grassroots ancestor);
+    None above the CĐCS level."""
+    row = (await session.execute(select(units.c.path).where(units.c.id == unit_id))).first()
+    if row is None:
+        return None
+    ids = [int(part) for part in str(row.path).split("/") if part]
+    found = (
+        await session.execute(
+            select(units.c.id, units.c.name).where(
+                units.c.id.in_(ids), units.c.kind == UnitKind.GRASSROOTS
+            )
+        )
+    ).all()
+    by_id = {int(i): str(name) for i, name in found}
+    for unit in reversed(ids):
+        if unit in by_id:
+            return unit, by_id[unit]
+    return None
+
+
+async def tell_case_subjects(session: AsyncSession, *, person_id: int) -> int:
+    """Tell the person, on the chat messages to them go to, of each case reported about them
+    by someone else that they were not told of yet: that it exists and who can read it (the
+    CĐCS's officers, and the union body it is passed up to), never its content or reporter.
+    Returns how many messages were queued; none while they have no chat to write to (they are
+    told when they link)."""
+    c = cases.c
+    found = (
+        await session.execute(
+            select(c.id, c.kind, c.unit_id)
+            .where(
+                c.subject_person_id == person_id,
+                c.subject_told_at.is_(None),
+                c.reported_by.is_not(None),
+                c.reported_by != person_id,
+                c.status != CaseStatus.WITHDRAWN,
+            )
+            .order_by(c.id)
+        )
+    ).all()
+    if not found:
+        return 0
+    chat = (await linked_chats(session, person_ids=[person_id])).get(person_id)
+    if chat is None:
+        return 0
+    locale = chat.locale or "vi"
+    rows = []
+    for _case_id, kind, unit_id in found:
+        cdcs = await _cdcs_of(session, unit_id=int(unit_id))
+        text = render(
+            "member/case_concerns_you.txt",
+            locale,
+            kind=str(kind.value if hasattr(kind, "value") else kind),
+            cdcs=cdcs[1] if cdcs is not None else "",
+        )
+        rows.append(
+            {
+                "kind": DeliveryKind.MESSAGE,
+                "person_id": person_id,
+                "chat_id": chat.chat_id,
+                "channel": chat.channel,
+                "external_id": chat.external_id,
+                "text": text,
+            }
+        )
+    written = await outbox.enqueue(session, rows=rows)
+    await session.execute(
+        update(cases).where(c.id.in_([int(r.id) for r in found])).values(subject_told_at=utcnow())
+    )
+    return written
