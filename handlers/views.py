@@ -38,7 +38,7 @@ OFFICER_COMMANDS = (
     "left",
     "corrections",
 )
-ADMIN_COMMANDS = ("role", "audit")
+ADMIN_COMMANDS = ("role", "audit", "dongnam")
 
 
 def chat_id(actor: Actor) -> str:

@@ -79,7 +79,7 @@ def test_the_canonical_text_has_no_personal_part() -> None:
     )
     assert consent.ZALO_ID_PLACEHOLDER in zalo_vi.text
     assert "91/2025/QH15" in zalo_vi.text
-    assert "Phiên bản văn bản: 2026.12-zalo-1" in zalo_vi.text
+    assert "Phiên bản văn bản: 2026.12-zalo-2" in zalo_vi.text
     telegram_en = next(
         t for t in current_texts() if (t.version, t.locale) == (CONSENT_VERSION, "en")
     )
@@ -89,7 +89,8 @@ def test_the_canonical_text_has_no_personal_part() -> None:
 
 async def test_stored_once_and_a_different_wording_is_refused(db: Database) -> None:
     async with db.session() as s:
-        assert await store_consent_texts(s) == 4
+        # two channels × two locales × two versions each: the replaced ones stay stored
+        assert await store_consent_texts(s) == 8
     async with db.session() as s:
         assert await store_consent_texts(s) == 0  # idempotent
         rows = (await s.execute(select(consent_texts))).mappings().all()

@@ -169,7 +169,7 @@ async def test_dulieu_summary_then_excel_and_json_with_exactly_the_members_data(
         "Đơn vị: Tổ công đoàn Toán – Tin",
         "Đoàn viên: Có · Giới tính: Nam",
         "Tài khoản trò chuyện (1)",
-        "Đồng ý (văn bản phiên bản 2026.11-1)",
+        "Đồng ý (văn bản phiên bản 2026.12-1)",
         "Câu trả lời khảo sát (1)",
         "Báo cáo hoàn cảnh khó khăn (kỳ 2026) — Đã gửi",
         "4 câu trả lời",
@@ -224,7 +224,7 @@ async def test_dulieu_summary_then_excel_and_json_with_exactly_the_members_data(
     consent_at = known["consent"].decided_at.astimezone(TZ).strftime("%H:%M %d/%m/%Y")
     assert list(book["Đồng ý xử lý dữ liệu"].iter_rows(values_only=True)) == [
         ("Kênh", "Quyết định", "Phiên bản văn bản", "Thời điểm"),
-        ("Telegram", "Đồng ý", "2026.11-1", consent_at),
+        ("Telegram", "Đồng ý", "2026.12-1", consent_at),
     ]
     answers = list(book["Câu trả lời khảo sát"].iter_rows(values_only=True))
     assert answers[0] == ("Khảo sát", "Kỳ", "Tình trạng", "Gửi lúc", "Câu hỏi", "Câu trả lời")
@@ -308,7 +308,7 @@ async def test_dulieu_summary_then_excel_and_json_with_exactly_the_members_data(
         {
             "channel": "telegram",
             "decision": "accepted",
-            "text_version": "2026.11-1",
+            "text_version": "2026.12-1",
             "at": local(known["consent"].decided_at),
         }
     ]
@@ -441,7 +441,7 @@ async def test_a_chat_not_linked_is_told_what_little_is_held(
     told = stranger.last_message()
     assert "chưa liên kết với danh sách đoàn viên" in told.text
     assert "Telegram, từ" in told.text and "Mã tài khoản 8999" in told.text
-    assert "Không đồng ý (văn bản phiên bản 2026.11-1)" in told.text
+    assert "Không đồng ý (văn bản phiên bản 2026.12-1)" in told.text
     assert told.buttons == []
     async with bot.db.session() as session:
         assert await audit.rows(session, actions=[AuditAction.DATA_EXPORTED]) == []
@@ -475,7 +475,7 @@ async def test_on_zalo_the_whole_content_comes_as_text(
     assert "Zalo không gửi được tệp" in said
     assert "Toàn bộ dữ liệu cá nhân bot đang lưu về thầy/cô" in said
     assert "Zalo, từ" in said and "Mã tài khoản z-tuan-01" in said
-    assert "Đồng ý (văn bản phiên bản 2026.12-zalo-1)" in said
+    assert "Đồng ý (văn bản phiên bản 2026.12-zalo-2)" in said
     assert "1. ✏️ Sửa họ tên, số điện thoại, đơn vị" in said
     assert "Excel" not in said.split("Zalo không gửi được tệp")[1]
     assert [c.method for c in zalo.calls_of("sendPhoto")] == []

@@ -298,9 +298,9 @@ async def test_privacy_shows_the_consent_text_again(api: FakeBotAPI, bot: Runnin
     shown = await reply_to(api, tuan, "/privacy")
     assert "Dữ liệu được thu thập: họ và tên, số điện thoại" in shown
     assert "Quyền của thầy/cô: được biết, đồng ý hoặc rút lại sự đồng ý" in shown
-    assert "✅ Thầy/cô đã đồng ý với thông báo này (phiên bản 2026.11-1) lúc " in shown
+    assert "✅ Thầy/cô đã đồng ý với thông báo này (phiên bản 2026.12-1) lúc " in shown
     assert f"{local_today():%d/%m/%Y}." in shown
-    assert "Phiên bản văn bản: 2026.11-1" in shown
+    assert "Phiên bản văn bản: 2026.12-1" in shown
     assert "/privacy — đọc lại thông báo về xử lý dữ liệu cá nhân" in await reply_to(
         api, tuan, "/help"
     )

@@ -225,7 +225,7 @@ async def test_withdrawal_and_consent_again_on_zalo(zalo: FakeZaloAPI, both: Run
             )
         ).scalar_one()
         assert (consent.channel, consent.external_id) == (Channel.ZALO, "z-nhung-01")
-        assert consent.text_version == "2026.12-zalo-1"
+        assert consent.text_version == "2026.12-zalo-2"
     consent_text = await both.say(nhung, "/start")
     assert "91/2025/QH15" in consent_text
     agreed = await both.say(nhung, "1")

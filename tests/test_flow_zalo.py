@@ -75,7 +75,7 @@ async def test_a_member_links_on_zalo_with_the_invite_code_name_and_phone(
     assert "<b>" not in consent  # plain text: Zalo shows no markup
     assert "1. ✅ Tôi đồng ý" in consent
     assert "Trả lời bằng cách gõ số: 1 hoặc 2." in consent
-    assert "Phiên bản văn bản: 2026.12-zalo-1" in consent
+    assert "Phiên bản văn bản: 2026.12-zalo-2" in consent
 
     ask = await both.say(tuan, "đồng ý")
     assert "họ và tên đầy đủ cùng số điện thoại" in ask
@@ -93,7 +93,7 @@ async def test_a_member_links_on_zalo_with_the_invite_code_name_and_phone(
         assert chat.channel == Channel.ZALO
         assert chat.stage == ChatStage.LINKED
         consents = list((await session.execute(select(Consent))).scalars())
-        assert [(c.channel, c.text_version) for c in consents] == [(Channel.ZALO, "2026.12-zalo-1")]
+        assert [(c.channel, c.text_version) for c in consents] == [(Channel.ZALO, "2026.12-zalo-2")]
 
 
 async def test_a_name_that_does_not_match_the_phone_waits_for_an_officer(

@@ -54,6 +54,12 @@ CONSENT_HASHES: dict[tuple[str, str], str] = {
     ("2026.11-1", "en"): "dd5d12632e960f062ea842452d5c8b33348b6978217f9bc2c495245e74493349",
     ("2026.12-zalo-1", "vi"): "9f54dc5e0a605311275f578219ce3b91ede6c6c6f5ebfadf0a74410538bd16cb",
     ("2026.12-zalo-1", "en"): "f3770ab62514e01c5f819522a3d13b99fe79bd6e3055550f9294b18bdbbbefd8",
+    # The rights say how to exercise each one (/dulieu, /suadulieu, /rutlai, /xoadulieu), and
+    # the sensitive data who reads it (the CĐCS, and the level a case is passed up to).
+    ("2026.12-1", "vi"): "8218b938d7916029fc043c8e289ad7ca7f2608d23723a4c096b3562da7c4542b",
+    ("2026.12-1", "en"): "5ae934e4713ac7e966f93d86a5a285d43d829df5116f68bc75ff6686b18b796f",
+    ("2026.12-zalo-2", "vi"): "06d43975f379e6c3f464e3268f1a40f108210ec9c3bcf422fa08ebdeff72fac6",
+    ("2026.12-zalo-2", "en"): "a3c85af68e6f07d34740d9ea835f31cbc03005ded40d2e3f16d10ea529313acd",
 }
 
 

@@ -37,9 +37,9 @@ from surveys.phone import normalize_phone
 
 #: Version of the consent text in ``bot/templates/consent.txt``; bump it when the text changes,
 #: so that every recorded decision names the text the person saw.
-CONSENT_VERSION = "2026.11-1"
+CONSENT_VERSION = "2026.12-1"
 #: The same text for a Zalo chat: it also names the Zalo account id the union writes to.
-ZALO_CONSENT_VERSION = "2026.12-zalo-1"
+ZALO_CONSENT_VERSION = "2026.12-zalo-2"
 
 
 def consent_version(channel: Channel) -> str:
