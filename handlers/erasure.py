@@ -47,7 +47,32 @@ def _reply(
         replies.send(chat_id(actor), text, markup)
 
 
+def _cancelled(replies: Replies, actor: Actor, query: CallbackQuery, step: int) -> bool:
+    """Answer the press; True when it was "keep things as they are" (step 0), whose message
+    is then replaced by the word that nothing changed."""
+    replies.answer(query.id)
+    if step != 0:
+        return False
+    _reply(replies, actor, query, render("member/withdraw_cancelled.txt", actor.locale), None)
+    return True
+
+
+def _ask_withdraw(replies: Replies, actor: Actor) -> None:
+    """What withdrawing does, with the button to confirm; or that it was done already."""
+    if withdrawal.is_withdrawn(actor):
+        text = render("member/withdraw_done.txt", actor.locale, outcome="already")
+        replies.send(chat_id(actor), text)
+        return
+    replies.send(
+        chat_id(actor),
+        render("member/withdraw_confirm.txt", actor.locale),
+        keyboards.withdraw_confirm(actor.locale),
+    )
+
+
 def _show_consent(replies: Replies, actor: Actor) -> None:
+    """The current consent text with its buttons: what a person who withdrew accepts to
+    consent again (an old version's button shows it anew)."""
     version = onboarding.consent_version(actor.chat.channel)
     zalo_id = actor.chat.external_id if actor.chat.channel == Channel.ZALO else None
     text = render(
@@ -66,16 +91,7 @@ async def cmd_withdraw(message: Message, actor: Actor, replies: Replies) -> None
             chat_id(actor), render("member/withdraw_done.txt", actor.locale, outcome="nothing")
         )
         return
-    if withdrawal.is_withdrawn(actor):
-        replies.send(
-            chat_id(actor), render("member/withdraw_done.txt", actor.locale, outcome="already")
-        )
-        return
-    replies.send(
-        chat_id(actor),
-        render("member/withdraw_confirm.txt", actor.locale),
-        keyboards.withdraw_confirm(actor.locale),
-    )
+    _ask_withdraw(replies, actor)
 
 
 async def on_withdraw(
@@ -86,25 +102,14 @@ async def on_withdraw(
     replies: Replies,
     inbox_id: int | None = None,
 ) -> None:
-    replies.answer(query.id)
-    locale = actor.locale
-    if callback_data.step == 0:
-        _reply(replies, actor, query, render("member/withdraw_cancelled.txt", locale), None)
+    """The buttons of withdrawal: 0 keeps things, 1 (under ``/privacy``) asks, 2 withdraws."""
+    if _cancelled(replies, actor, query, callback_data.step):
         return
     if callback_data.step == 1:  # the button under /privacy: the text stays, ask below it
-        if withdrawal.is_withdrawn(actor):
-            replies.send(
-                chat_id(actor), render("member/withdraw_done.txt", locale, outcome="already")
-            )
-            return
-        replies.send(
-            chat_id(actor),
-            render("member/withdraw_confirm.txt", locale),
-            keyboards.withdraw_confirm(locale),
-        )
+        _ask_withdraw(replies, actor)
         return
     result = await withdrawal.withdraw(session, actor=actor, inbox_id=inbox_id)
-    text = render("member/withdraw_done.txt", locale, outcome=result.outcome.value)
+    text = render("member/withdraw_done.txt", actor.locale, outcome=result.outcome.value)
     _reply(replies, actor, query, text, None)
 
 
@@ -179,11 +184,10 @@ async def on_erase(
     replies: Replies,
     inbox_id: int | None = None,
 ) -> None:
-    replies.answer(query.id)
-    locale = actor.locale
-    if callback_data.step == 0:
-        _reply(replies, actor, query, render("member/withdraw_cancelled.txt", locale), None)
+    """The buttons of erasure: 0 keeps things, 1 asks a second time, 2 erases."""
+    if _cancelled(replies, actor, query, callback_data.step):
         return
+    locale = actor.locale
     if not _holds_something(actor):
         _reply(
             replies, actor, query, render("member/erase_done.txt", locale, outcome="nothing"), None
@@ -193,13 +197,9 @@ async def on_erase(
         text = render("member/erase_confirm.txt", locale, linked=actor.linked)
         _reply(replies, actor, query, text, keyboards.erase_step(2, locale))
         return
-    me = chat_id(actor)
     result = await erasure.erase_self(session, actor=actor, inbox_id=inbox_id)
     text = render("member/erase_done.txt", locale, outcome=result.outcome.value)
-    if query.message is not None:
-        replies.edit(me, query.message.message_id, text)
-    else:
-        replies.send(me, text)
+    _reply(replies, actor, query, text, None)
 
 
 def build() -> Router:

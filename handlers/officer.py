@@ -283,6 +283,8 @@ async def cmd_cases(
     for item in view.items:
         text = _case_text(item, locale, conversation)
         replies.send(me, text, keyboards.case(item, locale))
+    if view.more:
+        replies.send(me, render("officer/cases_more.txt", locale, n=view.more))
     if view.counts:
         replies.send(me, _counts_text(view, locale))
 

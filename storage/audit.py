@@ -2,7 +2,8 @@
 
 A row names people, cases and units by id only, and its ``detail`` holds kinds and counts,
 never a name, a phone or a text: the trail can be kept for years and shown to an auditor
-without itself becoming a store of personal data.
+without itself becoming a store of personal data.  Rows are never changed (a trigger refuses
+it); the retention purge (:mod:`storage.retention`) is the only delete.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditAction, utcnow
@@ -134,9 +135,3 @@ async def rows(
         )
         for row in found
     ]
-
-
-async def purge_before(session: AsyncSession, *, before: dt.datetime) -> int:
-    """Delete the rows older than ``before`` (the retention purge: the only delete)."""
-    result = await session.execute(delete(audit_events).where(audit_events.c.at < before))
-    return int(getattr(result, "rowcount", 0) or 0)

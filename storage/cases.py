@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
+from storage.db import rowcount
 from storage.models import (
     Case,
     CaseEvent,
@@ -68,31 +70,47 @@ async def set_case_status(
     status: CaseStatus,
     changed_by: int | None,
     note: str = "",
-) -> None:
-    """Change a case's status and append the change to its history."""
+) -> bool:
+    """Change a case's status, if it is still the one read (``case.status``), and append the
+    change to its history.  False, with nothing written, when someone changed it first: two
+    officers pressing at once both read the old status, and only one move may follow from it
+    (the second ``UPDATE`` waits for the first and then matches no row, whatever the
+    database)."""
     assert case.id is not None
+    before, now = CaseStatus(case.status), utcnow()
+    result = await session.execute(
+        update(cases)
+        .where(cases.c.id == case.id, cases.c.status == before.value)
+        .values(status=status.value, updated_at=now)
+    )
+    if rowcount(result) != 1:
+        await session.refresh(case)  # as the one who was first left it
+        return False
     session.add(
         CaseEvent(
-            case_id=case.id,
-            from_status=case.status,
-            to_status=status,
-            changed_by=changed_by,
-            note=note,
+            case_id=case.id, from_status=before, to_status=status, changed_by=changed_by, note=note
         )
     )
-    case.status = status
-    case.updated_at = utcnow()
+    set_committed_value(case, "status", status)
+    set_committed_value(case, "updated_at", now)
     await session.flush()
+    return True
 
 
 def _need_to_know(unit_ids: Sequence[int], escalated_to: int | None) -> ColumnElement[bool]:
     """The cases an officer may see in detail: those of ``unit_ids`` (their body's own unit and
-    its tổ), and those passed up to their body ``escalated_to``."""
+    its tổ), and those passed up to their body ``escalated_to``.
+
+    Never NULL, so that its negation counts every other case: a case whose escalation found
+    nobody above (``escalated_at`` set, ``escalated_to_unit_id`` NULL) would make a bare
+    ``escalated_to_unit_id = :id`` NULL, and ``NOT NULL`` drops the row from the counts."""
     own = col(Case.unit_id).in_(list(unit_ids))
     if escalated_to is None:
         return own
     passed_up = and_(
-        col(Case.escalated_at).is_not(None), col(Case.escalated_to_unit_id) == escalated_to
+        col(Case.escalated_at).is_not(None),
+        col(Case.escalated_to_unit_id).is_not(None),
+        col(Case.escalated_to_unit_id) == escalated_to,
     )
     return or_(own, passed_up)
 
@@ -132,11 +150,18 @@ class CaseCount:
     count: int
 
 
-async def other_open_counts(
-    session: AsyncSession, *, path: str, unit_ids: Sequence[int], escalated_to: int | None
+async def open_counts(
+    session: AsyncSession,
+    *,
+    path: str,
+    unit_ids: Sequence[int],
+    escalated_to: int | None,
+    known: bool = False,
 ) -> list[CaseCount]:
-    """The open cases of the subtree at ``path`` an officer may NOT see in detail, counted by
-    unit, status and urgency (one aggregate statement: no case row leaves the database)."""
+    """The open cases of the subtree at ``path`` an officer may NOT see in detail (``known``:
+    those they may), counted by unit, status and urgency (one aggregate statement: no case row
+    leaves the database)."""
+    need_to_know = _need_to_know(unit_ids, escalated_to)
     stmt = (
         select(
             col(Case.unit_id),
@@ -149,7 +174,7 @@ async def other_open_counts(
         .where(
             col(Unit.path).startswith(path),
             col(Case.status).not_in([CaseStatus.CLOSED, CaseStatus.WITHDRAWN]),
-            not_(_need_to_know(unit_ids, escalated_to)),
+            need_to_know if known else not_(need_to_know),
         )
         .group_by(col(Case.unit_id), col(Unit.path), col(Case.status), col(Case.urgent))
     )

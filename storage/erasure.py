@@ -38,9 +38,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import outbox
 from storage.db import rowcount
 from storage.models import (
     CaseStatus,
@@ -71,10 +83,12 @@ from storage.tables import (
 consents_table = people.metadata.tables["consents"]
 inbox_table = people.metadata.tables["inbox_updates"]
 
-#: The error of a delivery not sent because the person withdrew their consent, or was erased.
-WITHDRAWN = "withdrawn"
+#: The error of a delivery not sent because the person withdrew their consent (the worker's
+#: own, for a row that slipped through), or because it went to or named a person erased.
+WITHDRAWN = outbox.WITHDRAWN
 ERASED = "erased"
-#: What withdrawal stops: everything but direct answers to what the person asked for.
+#: What withdrawal stops: everything but direct answers to what the person asked for (the
+#: kinds the outbox holds back for a person who withdrew).
 QUIET_KINDS = (
     DeliveryKind.NOTICE,
     DeliveryKind.INVITATION,
@@ -92,11 +106,6 @@ def erased_name(person_id: int) -> str:
     return f"(đã xoá #{person_id})"
 
 
-def withdrawn_or_erased(person: Any) -> Any:
-    """The condition "``person`` (the people table or an alias) withdrew or was erased"."""
-    return or_(person.c.consent_withdrawn_at.is_not(None), person.c.erased_at.is_not(None))
-
-
 async def _mark_changed(session: AsyncSession, *, person_id: int) -> None:
     """Log an indicator change in every unit the person's facts are counted in, so that the
     next report recomputes those units' tallies (the triggers see no change in a person's
@@ -109,16 +118,14 @@ async def _mark_changed(session: AsyncSession, *, person_id: int) -> None:
     await session.execute(insert(indicator_changes).from_select(["unit_id"], units))
 
 
-async def _stop_queued(session: AsyncSession, *, person_id: int, reason: str, kinds: Any) -> int:
-    """Queued deliveries to the person become final ``unreachable`` with ``reason`` (rows in
-    flight, ``sending``, are left to their lease: at most those few can still go out)."""
+async def _stop_queued(session: AsyncSession, *, where: ColumnElement[bool], reason: str) -> int:
+    """Queued deliveries matching ``where`` become final ``unreachable`` with ``reason``, so
+    that the worker never sends them (rows in flight, ``sending``, are left to their lease: at
+    most those few can still go out)."""
     c = deliveries.c
-    conditions = [c.person_id == person_id, c.status == DeliveryStatus.QUEUED]
-    if kinds is not None:
-        conditions.append(c.kind.in_([k.value for k in kinds]))
     result = await session.execute(
         update(deliveries)
-        .where(*conditions)
+        .where(where, c.status == DeliveryStatus.QUEUED)
         .values(status=DeliveryStatus.UNREACHABLE, error=reason, lease_owner=None)
     )
     return rowcount(result)
@@ -153,17 +160,19 @@ async def withdraw(
     person_id: int,
     versions: Mapping[Channel, str],
     now: dt.datetime,
-) -> Withdrawal:
+) -> Withdrawal | None:
     """Record the withdrawal on the person and, as a consent decision, on each of their chats
     (with the version of the text that chat is shown); stop what was queued for them; abandon
-    their survey in progress; take them out of open campaigns."""
-    await session.execute(
+    their survey in progress; take them out of open campaigns.  None when they had withdrawn
+    already (or are not on the roster): a second withdrawal at the same moment (a double
+    press) waits on the person's row and then changes nothing, on PostgreSQL as on SQLite."""
+    marked = await session.execute(
         update(people)
-        .where(people.c.id == person_id)
-        .values(
-            consent_withdrawn_at=func.coalesce(people.c.consent_withdrawn_at, now), updated_at=now
-        )
+        .where(people.c.id == person_id, people.c.consent_withdrawn_at.is_(None))
+        .values(consent_withdrawn_at=now, updated_at=now)
     )
+    if rowcount(marked) == 0:
+        return None
     their_chats = (
         await session.execute(
             select(chats.c.channel, chats.c.external_id)
@@ -184,7 +193,11 @@ async def withdraw(
     ]
     if rows:
         await session.execute(insert(consents_table), rows)
-    stopped = await _stop_queued(session, person_id=person_id, reason=WITHDRAWN, kinds=QUIET_KINDS)
+    quiet = and_(
+        deliveries.c.person_id == person_id,
+        deliveries.c.kind.in_([kind.value for kind in QUIET_KINDS]),
+    )
+    stopped = await _stop_queued(session, where=quiet, reason=WITHDRAWN)
     abandoned = rowcount(
         await session.execute(
             update(responses)
@@ -244,6 +257,8 @@ def names_chat(payload: str, external_id: str) -> bool:
 
 
 def _scrub(ids: Sequence[int], now: dt.datetime) -> Any:
+    """Empty the stored updates ``ids``; an unanswered one counts as answered, so that no
+    reply is ever sent from what was erased."""
     c = inbox_table.c
     return (
         update(inbox_table)
@@ -380,6 +395,9 @@ def definitions_of(person_id: int) -> Select[Any]:
 #: Free-text values shorter than this are not looked for elsewhere: "không" or a short date
 #: would match unrelated updates and messages.
 MENTION_MIN = 8
+#: Nor a name shorter than this ("An", a roster row with a given name only): it would match
+#: (case-insensitively, on SQLite) a word of every other message, and stop those queued.
+NAME_MIN = 5
 
 
 def _about(person_id: int) -> Select[Any]:
@@ -524,8 +542,13 @@ async def erase(
     (:func:`definitions_of`), the keys of its free-text questions.  ``current_update``: the
     inbox row of the update asking for it, scrubbed with the chat's others."""
     p = people.c
+    # Locked until the commit (PostgreSQL; SQLite's writes are serialized anyway): a second
+    # erasure of the same person at the same moment (a double press, the chat and the command
+    # line) waits here, then reads ``erased_at`` set and does nothing.
     row = (
-        await session.execute(select(p.full_name, p.phone, p.erased_at).where(p.id == person_id))
+        await session.execute(
+            select(p.full_name, p.phone, p.erased_at).where(p.id == person_id).with_for_update()
+        )
     ).first()
     if row is None or row.erased_at is not None:
         return None
@@ -548,28 +571,24 @@ async def erase(
     chat_ids = [int(r.id) for r in their_chats]
     pairs = [(Channel(r.channel), str(r.external_id)) for r in their_chats]
 
-    # Deliveries: nothing more goes out; what went out keeps its status and times only.
-    await _stop_queued(session, person_id=person_id, reason=ERASED, kinds=None)
+    # Deliveries to them, or whose text names them or quotes what they wrote: nothing more of
+    # those goes out (a queued one blanked would go out empty), and what went out keeps its
+    # status and times only.
     said = await _free_text_values(session, person_id=person_id, free_text=free_text)
     mentions = [
-        *text_forms(full_name),
+        *(text_forms(full_name) if len(full_name.strip()) >= NAME_MIN else []),
         *phone_forms(phone),
         *(f for v in said for f in text_forms(v)),
     ]
     d = deliveries.c
-    mentioned = or_(*(d.text.contains(m, autoescape=True) for m in mentions)) if mentions else None
     targeted = [d.person_id == person_id]
     if chat_ids:
         targeted.append(d.chat_id.in_(chat_ids))
-    touched = rowcount(
-        await session.execute(
-            update(deliveries).where(or_(*targeted)).values(text="", external_id=None, chat_id=None)
-        )
-    )
-    if mentioned is not None:
-        touched += rowcount(
-            await session.execute(update(deliveries).where(mentioned).values(text=""))
-        )
+    to_them = or_(*targeted)
+    touching = or_(to_them, *(d.text.contains(m, autoescape=True) for m in mentions))
+    await _stop_queued(session, where=touching, reason=ERASED)
+    touched = rowcount(await session.execute(update(deliveries).where(touching).values(text="")))
+    await session.execute(update(deliveries).where(to_them).values(external_id=None, chat_id=None))
 
     # Link requests: those of their chats go with the chats; others naming them are blanked.
     pl = pending_links.c
@@ -670,16 +689,3 @@ async def erase(
         corrections=corrections,
         campaigns_left=left,
     )
-
-
-async def find_person(session: AsyncSession, *, phone: str) -> tuple[int, bool, bool] | None:
-    """(id, withdrawn, erased) of the person with this (normalized) phone, if any."""
-    p = people.c
-    row = (
-        await session.execute(
-            select(p.id, p.consent_withdrawn_at, p.erased_at).where(p.phone == phone)
-        )
-    ).first()
-    if row is None:
-        return None
-    return int(row.id), row.consent_withdrawn_at is not None, row.erased_at is not None

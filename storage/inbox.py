@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Table, delete, func, select, update
+from sqlalchemy import ColumnElement, Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -204,13 +204,17 @@ async def set_aside(
 
 
 async def mark_replied(session: AsyncSession, *, ids: Sequence[int]) -> None:
-    """Every reply of these updates was sent or given up."""
+    """Every reply of these updates was sent or given up.  The replies themselves are dropped:
+    sent, they are of no more use, and they hold what members were told (their own data, even
+    a whole /dulieu file) that would otherwise wait for the retention purge."""
     now = utcnow()
     c = INBOX.c
     for start in range(0, len(ids), CHUNK):
         chunk = list(ids[start : start + CHUNK])
         await session.execute(
-            update(INBOX).where(c.id.in_(chunk), c.replied_at.is_(None)).values(replied_at=now)
+            update(INBOX)
+            .where(c.id.in_(chunk), c.replied_at.is_(None))
+            .values(replied_at=now, replies=None)
         )
 
 
@@ -247,16 +251,6 @@ async def replay(session: AsyncSession, *, inbox_id: int) -> bool:
     )
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
-
-
-async def purge(session: AsyncSession, *, older_than: dt.datetime) -> int:
-    """Drop updates handled or set aside before a cut-off (the inbox is not an archive: it
-    holds what members typed).  Returns how many rows went."""
-    c = INBOX.c
-    result = await session.execute(
-        delete(INBOX).where(func.coalesce(c.handled_at, c.failed_at) < older_than)
-    )
-    return max(int(getattr(result, "rowcount", 0) or 0), 0)
 
 
 async def counts(session: AsyncSession, *, channel: Channel) -> dict[str, int]:

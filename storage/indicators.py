@@ -52,6 +52,7 @@ from sqlalchemy import (
     Label,
     Select,
     Subquery,
+    Table,
     and_,
     bindparam,
     case,
@@ -1215,12 +1216,60 @@ def _child_path(decider: NamedFromClause, dialect: str) -> ColumnElement[str]:
     return func.substr(decider.c.path, 1, length + position(rest, "/"))
 
 
+def _summed_by_child(
+    table: Table,
+    dialect: str,
+    summed: Sequence[Label[Any]] = (),
+    beside: Sequence[ColumnElement[Any]] = (),
+) -> Select[Any]:
+    """The rows of ``table`` (the tallies or a closed year's snapshot: ``year``, ``unit_id``,
+    ``source`` and the counts) of the scope's subtree summed by source, public flag and child
+    of the scope, in one statement (bound ``year``, ``sources``, ``scope_id``,
+    ``scope_like``, ``scope_length``).  Columns: source, public flag, the child's path, the
+    sums of ``summed`` (labelled aggregates over ``table``), ``beside`` (scalar subqueries
+    as they are), then the sums of the counts.  Grouped first by the deciding unit
+    (:func:`_deciding`), then by the child: one definition for both readers, so that a
+    closed year's figures are summed exactly as an open year's."""
+    unit = units.alias("scope_unit")
+    deciding = _deciding(unit)
+    grouped = (
+        select(
+            table.c.source.label("source"),
+            unit.c.is_public.label("is_public"),
+            deciding.label("deciding_id"),
+            *summed,
+            *[func.sum(table.c[name]).label(name) for name in TALLY_COLUMNS],
+        )
+        .select_from(table.join(unit, unit.c.id == table.c.unit_id))
+        .where(
+            table.c.year == YEAR,
+            table.c.source.in_(bindparam("sources", expanding=True)),
+            _in_scope(unit.c.path),
+        )
+        .group_by(table.c.source, unit.c.is_public, deciding)
+        .subquery("scope_groups")
+    )
+    decider = units.alias("deciding_unit")
+    child = _child_path(decider, dialect)
+    return (
+        select(
+            grouped.c.source,
+            grouped.c.is_public,
+            child,
+            *[func.sum(grouped.c[column.name]) for column in summed],
+            *beside,
+            *[func.sum(grouped.c[name]) for name in TALLY_COLUMNS],
+        )
+        .select_from(grouped.outerjoin(decider, decider.c.id == grouped.c.deciding_id))
+        .group_by(grouped.c.source, grouped.c.is_public, child)
+    )
+
+
 @lru_cache(maxsize=4)
 def _tally_sums(dialect: str) -> Select[Any]:
     """The statement of :func:`_read_tallies`, built once per dialect; its values are bound
     parameters: ``year``, ``sources`` (a list), ``scope_id``, ``scope_like`` (see
     :func:`_like_prefix`) and ``scope_length`` (of the scope's path)."""
-    unit = units.alias("scope_unit")
     t = indicator_tallies
     in_scope = units.alias("versioned_unit")
     scoped = _in_scope(in_scope.c.path)
@@ -1234,41 +1283,11 @@ def _tally_sums(dialect: str) -> Select[Any]:
         .where(scoped)
         .scalar_subquery()
     )
-    deciding = _deciding(unit)
-    grouped = (
-        select(
-            t.c.source.label("source"),
-            unit.c.is_public.label("is_public"),
-            deciding.label("deciding_id"),
-            func.count().label("rows"),
-            func.sum(t.c.version).label("versions"),
-            *[func.sum(t.c[name]).label(name) for name in TALLY_COLUMNS],
-        )
-        .select_from(t.join(unit, unit.c.id == t.c.unit_id))
-        .where(
-            t.c.year == YEAR,
-            t.c.source.in_(bindparam("sources", expanding=True)),
-            _in_scope(unit.c.path),
-        )
-        .group_by(t.c.source, unit.c.is_public, deciding)
-        .subquery("scope_groups")
-    )
-    decider = units.alias("deciding_unit")
-    child = _child_path(decider, dialect)
-    return (
-        select(
-            grouped.c.source,
-            grouped.c.is_public,
-            child,
-            func.sum(grouped.c.rows),
-            func.sum(grouped.c.versions),
-            unit_count,
-            version_sum,
-            logged,
-            *[func.sum(grouped.c[name]) for name in TALLY_COLUMNS],
-        )
-        .select_from(grouped.outerjoin(decider, decider.c.id == grouped.c.deciding_id))
-        .group_by(grouped.c.source, grouped.c.is_public, child)
+    return _summed_by_child(
+        t,
+        dialect,
+        (func.count().label("rows"), func.sum(t.c.version).label("versions")),
+        (unit_count, version_sum, logged),
     )
 
 
@@ -1346,37 +1365,7 @@ def _snapshot_sums(dialect: str) -> Select[Any]:
     unit moved to another district after the year was closed brings its frozen counts along
     (the province's totals stay, the two districts' shares move with it); a unit deleted since
     drops out of every sum (its rows join no unit); a unit created since has no rows (0)."""
-    unit = units.alias("scope_unit")
-    t = indicator_snapshots
-    deciding = _deciding(unit)
-    grouped = (
-        select(
-            t.c.source.label("source"),
-            unit.c.is_public.label("is_public"),
-            deciding.label("deciding_id"),
-            *[func.sum(t.c[name]).label(name) for name in TALLY_COLUMNS],
-        )
-        .select_from(t.join(unit, unit.c.id == t.c.unit_id))
-        .where(
-            t.c.year == YEAR,
-            t.c.source.in_(bindparam("sources", expanding=True)),
-            _in_scope(unit.c.path),
-        )
-        .group_by(t.c.source, unit.c.is_public, deciding)
-        .subquery("frozen_groups")
-    )
-    decider = units.alias("deciding_unit")
-    child = _child_path(decider, dialect)
-    return (
-        select(
-            grouped.c.source,
-            grouped.c.is_public,
-            child,
-            *[func.sum(grouped.c[name]) for name in TALLY_COLUMNS],
-        )
-        .select_from(grouped.outerjoin(decider, decider.c.id == grouped.c.deciding_id))
-        .group_by(grouped.c.source, grouped.c.is_public, child)
-    )
+    return _summed_by_child(indicator_snapshots, dialect)
 
 
 async def snapshot_breakdowns(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, or_, select, tuple_
+from sqlalchemy import Table, and_, case, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Consent, UnitKind
@@ -117,7 +117,7 @@ class CaseRow:
     subject_union: bool
     description: str
     unit_path: str
-    escalated: bool
+    passed_up_to: int | None  # the body an urgent case was passed up to (None: not, or nobody)
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -170,7 +170,7 @@ class Held:
     answers: list[AnswerRow]
     participations: list[ParticipationRow]
     cases: list[CaseRow]
-    bodies: dict[int, tuple[str, str]]  # unit id → (kind, name) of the union bodies above cases
+    bodies: dict[int, tuple[str, str]]  # unit id → (kind, name): bodies above or sharing cases
     benefits: list[BenefitRow]
     notices: list[NoticeRow]
     corrections: list[CorrectionRow]
@@ -342,7 +342,9 @@ async def held_about(session: AsyncSession, *, person_id: int) -> Held | None:
             k.subject_union,
             k.description,
             u.path.label("unit_path"),
-            k.escalated_at.is_not(None).label("escalated"),
+            case((k.escalated_at.is_not(None), k.escalated_to_unit_id), else_=None).label(
+                "passed_up_to"
+            ),
             k.created_at,
             k.updated_at,
         )
@@ -352,7 +354,10 @@ async def held_about(session: AsyncSession, *, person_id: int) -> Held | None:
     )
     case_list: list[CaseRow] = _rows(await session.execute(stmt), CaseRow)
     bodies: dict[int, tuple[str, str]] = {}
-    ids = sorted({i for c in case_list for i in path_ids(c.unit_path)})
+    ids = sorted(
+        {i for c in case_list for i in path_ids(c.unit_path)}
+        | {c.passed_up_to for c in case_list if c.passed_up_to is not None}
+    )
     if ids:
         kinds = [UnitKind.GRASSROOTS.value, UnitKind.DISTRICT.value, UnitKind.PROVINCE.value]
         stmt = select(u.id, u.kind, u.name).where(u.id.in_(ids), u.kind.in_(kinds))

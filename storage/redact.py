@@ -29,13 +29,22 @@ _SINGLE = re.compile(r"(?<!\w)'(?:[^'\\]|\\.)*'(?!\w)")  # not the one in "can't
 _DOUBLE = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,62}")
 _DOTTED = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+")  # message.location.received
-_DIGITS = re.compile(r"\+?\d[\d ]{7,}\d")
+#: A run of digits, perhaps grouped by one kind of separator (``0912 345 678``,
+#: ``0912.345.678``, ``+84-912-345-678``): masked when it holds 9 digits or more (a phone, an
+#: id), so that an address (``127.0.0.1:5432``) or a date (``2026-12-07``) stays.
+_DIGITS = re.compile(r"\+?\d+(?:([ .\-])\d+)?(?:\1\d+)*")
+_DIGITS_MASKED = 9
 _MASK = "…"
 
 
 def _masked_double(match: re.Match[str]) -> str:
     inner = match.group(1)
     return match.group(0) if _IDENTIFIER.fullmatch(inner) else f'"{_MASK}"'
+
+
+def _masked_digits(match: re.Match[str]) -> str:
+    run = match.group(0)
+    return "#" if sum(ch.isdigit() for ch in run) >= _DIGITS_MASKED else run
 
 
 def _masked_single(match: re.Match[str]) -> str:
@@ -45,7 +54,7 @@ def _masked_single(match: re.Match[str]) -> str:
 
 def safe_text(text: str | None, *, limit: int = MAX_LENGTH) -> str | None:
     """``text`` scrubbed (see the module doc): its first line, without SQL, parameters,
-    quoted values or digit runs of 9 or more, at most ``limit`` characters."""
+    quoted values or runs of 9 digits or more (grouped or not), at most ``limit`` characters."""
     if text is None:
         return None
     text = _BACKGROUND.sub("", text)
@@ -54,7 +63,7 @@ def safe_text(text: str | None, *, limit: int = MAX_LENGTH) -> str | None:
     first = lines[0] if lines else ""
     first = _SINGLE.sub(_masked_single, first)
     first = _DOUBLE.sub(_masked_double, first)
-    first = _DIGITS.sub("#", first)
+    first = _DIGITS.sub(_masked_digits, first)
     if len(first) > limit:
         first = first[: limit - 1] + _MASK
     return first

@@ -24,7 +24,8 @@ announces what the real run then does):
 - ``delivery_errors``: the ``error`` text of the final rows that stay, finished before
   ``Cutoffs.delivery_errors``, blanked;
 - ``audit``: audit rows older than ``Cutoffs.audit``;
-- ``cases_deleted``, ``cases_anonymised``, ``case_events``: see :func:`_case_due`;
+- ``cases_deleted``, ``cases_anonymised``, ``case_events``, ``case_reports``: see
+  :func:`_case_due`;
 - ``rejected_links``: link requests rejected before ``Cutoffs.rejected_links`` (the name and
   phone of someone who was not linked).
 """
@@ -51,8 +52,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import rowcount
 from storage.models import CaseStatus, DeliveryStatus, InboxUpdate, PendingStatus
 from storage.tables import (
+    answers,
     audit_events,
     case_events,
     cases,
@@ -60,6 +63,7 @@ from storage.tables import (
     deliveries,
     notices,
     pending_links,
+    responses,
 )
 
 INBOX: Table = InboxUpdate.__table__  # type: ignore[attr-defined]
@@ -78,8 +82,12 @@ class Kind(StrEnum):
     CASES_DELETED = "cases_deleted"
     CASES_ANONYMISED = "cases_anonymised"
     CASE_EVENTS = "case_events"
+    CASE_REPORTS = "case_reports"
     REJECTED_LINKS = "rejected_links"
 
+
+#: What a chunk of cases does (:func:`_cases_chunk`).
+_CASE_KINDS = (Kind.CASES_DELETED, Kind.CASES_ANONYMISED, Kind.CASE_EVENTS, Kind.CASE_REPORTS)
 
 #: The kinds a purge applies chunk by chunk (the case kinds go together, see _cases_chunk).
 STEPS: tuple[Kind, ...] = (
@@ -110,6 +118,7 @@ class Cutoffs:
 
 
 def _inbox_due(cut: Cutoffs) -> ColumnElement[bool]:
+    """Handled and answered (an update whose replies are not out yet is still needed)."""
     c = INBOX.c
     return (
         c.handled_at.is_not(None)
@@ -125,6 +134,7 @@ def _failed_inbox_due(cut: Cutoffs) -> ColumnElement[bool]:
 
 
 def _year_closed(year: ColumnElement[int]) -> ColumnElement[bool]:
+    """The year's figures are frozen: what only its indicators count may go."""
     return exists(select(closed_years.c.year).where(closed_years.c.year == year))
 
 
@@ -183,7 +193,11 @@ def _case_due(cut: Cutoffs) -> ColumnElement[bool]:
     report's answers; kind, unit, year, status and the member/union flags stay, which is all
     the indicators read).  Once the trail's own retention has removed those rows, the next
     purge deletes the shell.  Its events (status changes, with officers' notes) go in either
-    case: the audit trail keeps who changed what, by id.
+    case: the audit trail keeps who changed what, by id.  So do the answers of the report it
+    was made from (``case_reports``: what the member wrote about the hardship or the dispute,
+    the most sensitive text the bot holds; no indicator reads them, the indicators count
+    cases); the response row stays, without a draft, as a survey's record that it was
+    answered.
     """
     c = cases.c
     return c.status.in_(CASE_ENDS) & _year_closed(c.period_year) & (c.updated_at < cut.cases)
@@ -199,6 +213,12 @@ def _case_named() -> ColumnElement[bool]:
         c.subject_person_id.is_not(None),
         c.response_id.is_not(None),
     )
+
+
+def _case_reports(cut: Cutoffs) -> Select[Any]:
+    """The responses behind the cases past retention that still point at them."""
+    c = cases.c
+    return select(c.response_id).where(_case_due(cut), c.response_id.is_not(None))
 
 
 def _case_has_events() -> ColumnElement[bool]:
@@ -254,6 +274,10 @@ async def count(session: AsyncSession, kind: Kind, cut: Cutoffs) -> int:
         due = select(cases.c.id).where(_case_due(cut)).scalar_subquery()
         stmt = select(n).select_from(case_events).where(case_events.c.case_id.in_(due))
         return await _scalar(session, stmt)
+    if kind is Kind.CASE_REPORTS:
+        reports = _case_reports(cut).scalar_subquery()
+        stmt = select(n).select_from(answers).where(answers.c.response_id.in_(reports))
+        return await _scalar(session, stmt)
     if kind is Kind.REJECTED_LINKS:
         stmt = select(n).select_from(pending_links).where(_rejected_links_due(cut))
         return await _scalar(session, stmt)
@@ -272,15 +296,20 @@ class Chunk:
     done: dict[Kind, int]
 
 
-def _rows(result: object) -> int:
-    return max(int(getattr(result, "rowcount", 0) or 0), 0)
-
-
 async def _ids(
     session: AsyncSession, stmt: Select[Any], key: ColumnElement[int], after: int, limit: int
 ) -> list[int]:
+    """The next ``limit`` ids of ``stmt`` above ``after``: keyset pagination, so that each
+    chunk costs the same however far the purge has gone."""
     stmt = stmt.where(key > after).order_by(key).limit(limit)
     return [int(i) for i in (await session.execute(stmt)).scalars()]
+
+
+async def _delete_ids(session: AsyncSession, table: Table, ids: Sequence[int]) -> int:
+    """Delete the rows of ``table`` with these ids (none: no statement)."""
+    if not ids:
+        return 0
+    return rowcount(await session.execute(delete(table).where(table.c.id.in_(ids))))
 
 
 async def apply_chunk(
@@ -293,15 +322,14 @@ async def apply_chunk(
     if kind in (Kind.INBOX, Kind.FAILED_INBOX):
         due = _inbox_due(cut) if kind is Kind.INBOX else _failed_inbox_due(cut)
         ids = await _ids(session, select(INBOX.c.id).where(due), INBOX.c.id, after, limit)
-        gone = _rows(await session.execute(delete(INBOX).where(INBOX.c.id.in_(ids)))) if ids else 0
-        return Chunk(ids, {kind: gone})
+        return Chunk(ids, {kind: await _delete_ids(session, INBOX, ids)})
     if kind is Kind.DELIVERIES:
         d = deliveries.c
         ids = await _ids(session, _originals_due(cut), d.id, after, limit)
         if not ids:
             return Chunk(ids, {kind: 0})
-        reminders = _rows(await session.execute(delete(deliveries).where(d.reminds_id.in_(ids))))
-        originals = _rows(await session.execute(delete(deliveries).where(d.id.in_(ids))))
+        reminders = rowcount(await session.execute(delete(deliveries).where(d.reminds_id.in_(ids))))
+        originals = rowcount(await session.execute(delete(deliveries).where(d.id.in_(ids))))
         return Chunk(ids, {kind: reminders + originals})
     if kind is Kind.DELIVERY_ERRORS:
         d = deliveries.c
@@ -312,41 +340,42 @@ async def apply_chunk(
             result = await session.execute(
                 update(deliveries).where(d.id.in_(ids)).values(error=null())
             )
-            blanked = _rows(result)
+            blanked = rowcount(result)
         return Chunk(ids, {kind: blanked})
     if kind is Kind.AUDIT:
         a = audit_events.c
         ids = await _ids(session, select(a.id).where(a.at < cut.audit), a.id, after, limit)
-        gone = _rows(await session.execute(delete(audit_events).where(a.id.in_(ids)))) if ids else 0
-        return Chunk(ids, {kind: gone})
+        return Chunk(ids, {kind: await _delete_ids(session, audit_events, ids)})
     if kind is Kind.CASES_DELETED:
         return await _cases_chunk(session, cut, after=after, limit=limit)
     if kind is Kind.REJECTED_LINKS:
         p = pending_links.c
         stmt = select(p.id).where(_rejected_links_due(cut))
         ids = await _ids(session, stmt, p.id, after, limit)
-        gone = (
-            _rows(await session.execute(delete(pending_links).where(p.id.in_(ids)))) if ids else 0
-        )
-        return Chunk(ids, {kind: gone})
+        return Chunk(ids, {kind: await _delete_ids(session, pending_links, ids)})
     raise ValueError(f"{kind} is applied with {Kind.CASES_DELETED}")
 
 
 async def _cases_chunk(session: AsyncSession, cut: Cutoffs, *, after: int, limit: int) -> Chunk:
-    """A chunk of cases past retention: events deleted, then each case deleted, or
-    anonymised while the audit trail names it (see :func:`_case_due`)."""
+    """A chunk of cases past retention: events and report answers deleted, then each case
+    deleted, or anonymised while the audit trail names it (see :func:`_case_due`)."""
     c = cases.c
     stmt = select(c.id).where(
         _case_due(cut), or_(~_audited(cut), _case_named(), _case_has_events())
     )
     ids = await _ids(session, stmt, c.id, after, limit)
-    done = {Kind.CASES_DELETED: 0, Kind.CASES_ANONYMISED: 0, Kind.CASE_EVENTS: 0}
+    done = dict.fromkeys(_CASE_KINDS, 0)
     if not ids:
         return Chunk(ids, done)
-    done[Kind.CASE_EVENTS] = _rows(
+    done[Kind.CASE_EVENTS] = rowcount(
         await session.execute(delete(case_events).where(case_events.c.case_id.in_(ids)))
     )
-    done[Kind.CASES_ANONYMISED] = _rows(
+    reports = select(c.response_id).where(c.id.in_(ids), c.response_id.is_not(None))
+    done[Kind.CASE_REPORTS] = rowcount(
+        await session.execute(delete(answers).where(answers.c.response_id.in_(reports)))
+    )
+    await session.execute(update(responses).where(responses.c.id.in_(reports)).values(draft=None))
+    done[Kind.CASES_ANONYMISED] = rowcount(
         await session.execute(
             update(cases)
             .where(c.id.in_(ids), _audited(cut), _case_named())
@@ -359,7 +388,7 @@ async def _cases_chunk(session: AsyncSession, cut: Cutoffs, *, after: int, limit
             )
         )
     )
-    done[Kind.CASES_DELETED] = _rows(
+    done[Kind.CASES_DELETED] = rowcount(
         await session.execute(delete(cases).where(c.id.in_(ids), ~_audited(cut)))
     )
     return Chunk(ids, done)

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import rowcount
 from storage.tables import closed_years, indicator_snapshots, indicator_tallies
 
 _COUNTS = ("n1", "n2", "n3", "n4", "n5", "n6")
@@ -65,25 +68,33 @@ async def closed(session: AsyncSession) -> list[ClosedYearInfo]:
     return [_info(tuple(row)) for row in (await session.execute(stmt)).all()]
 
 
-async def freeze(
+async def mark_closed(
     session: AsyncSession,
     *,
     year: int,
-    sources: Sequence[str],
     closed_at: dt.datetime,
     closed_on: dt.date,
     closed_by: int | None,
-) -> int:
-    """Copy the year's tallies of ``sources`` into the snapshot (one ``INSERT … SELECT``) and
-    mark the year closed; returns the number of rows copied.  The year's tallies are then
-    deleted: its reports read the snapshot from then on.  The caller has brought the
-    tallies up to date first, in the same transaction.  A second closing of the year fails
-    on the primary key of ``closed_years`` (the service refuses it before)."""
-    await session.execute(
-        insert(closed_years).values(
-            year=year, closed_at=closed_at, closed_on=closed_on, closed_by=closed_by
-        )
+) -> bool:
+    """Mark the year closed, first of everything a closing writes; False when it was closed
+    already.  ``ON CONFLICT DO NOTHING`` on the primary key: a second closing at the same
+    moment (the chat and the command line) waits for the first to commit on PostgreSQL, then
+    finds the row and is refused like any later one, instead of failing on the key."""
+    dialect = session.get_bind().dialect.name
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert_(closed_years)
+        .values(year=year, closed_at=closed_at, closed_on=closed_on, closed_by=closed_by)
+        .on_conflict_do_nothing(index_elements=[closed_years.c.year])
     )
+    return rowcount(await session.execute(stmt)) == 1
+
+
+async def freeze(session: AsyncSession, *, year: int, sources: Sequence[str]) -> int:
+    """Copy the year's tallies of ``sources`` into the snapshot (one ``INSERT … SELECT``);
+    returns the number of rows copied.  The year's tallies are then deleted: its reports read
+    the snapshot from then on.  The caller marked the year closed (:func:`mark_closed`) and
+    brought the tallies up to date first, in the same transaction."""
     t = indicator_tallies
     rows = select(literal(year), t.c.unit_id, t.c.source, *[t.c[name] for name in _COUNTS]).where(
         t.c.year == year, t.c.source.in_(bindparam("sources", expanding=True))

@@ -26,6 +26,7 @@ from typing import Literal
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from bot.services import alerts, casework
@@ -38,6 +39,7 @@ from storage.db import Database
 from storage.models import (
     AuditAction,
     Case,
+    CaseEvent,
     CaseKind,
     CaseStatus,
     Channel,
@@ -398,3 +400,90 @@ def test_the_counts_template_names_its_rows() -> None:
         "🚨 khẩn cấp: 1"
     ) in text
     assert "Trong đó 🚨 1 trường hợp khẩn cấp." in text
+
+
+async def test_a_case_passed_up_to_nobody_is_still_counted(world: World) -> None:
+    """An urgent case whose escalation found nobody above to write to keeps ``escalated_at``
+    with no body: it stays its CĐCS's in detail, and every officer above still counts it
+    (the counts are true: a case nobody may read in detail is not a case that does not exist)."""
+    async with world.db.session(write=True) as session:
+        case = await session.get(Case, world.a)
+        assert case is not None
+        case.escalated_at = utcnow()
+        assert case.escalated_to_unit_id is None
+    seen: dict[str, tuple[list[int], dict[str, int]]] = {}
+    for who in ("cdcs", "district", "admin"):
+        async with world.db.session(write=True) as session:
+            actor = await actor_for(session, PHONES[who])
+            view = await casework.open_cases(session, actor=actor, now=utcnow())
+        seen[who] = (
+            [i.case.id or 0 for i in view.items],
+            {c.unit.code: c.total for c in view.counts},
+        )
+    assert seen == {
+        "cdcs": ([world.a], {}),
+        "district": ([], {"DL-THPT-BTX": 1, "DL-THCS-ND": 1}),
+        "admin": ([], {"DL-THPT-BTX": 1, "DL-THCS-ND": 1, "BL-THPT-BL": 1}),
+    }
+
+
+async def test_the_cases_beyond_those_shown_are_counted_not_dropped(world: World) -> None:
+    """Only the first cases are shown in detail (urgent first, then the newest); how many more
+    the officer may see is said, so that nothing silently goes missing.  Only the shown ones
+    are views in the trail."""
+    async with world.db.session(write=True) as session:
+        second = await new_case(session, unit_code="DL-THPT-BTX", name="Đỗ Văn Hải", text="Ốm")
+    found: list[tuple[list[int], int, int]] = []
+    for limit in (1, 2, 3):
+        async with world.db.session(write=True) as session:
+            actor = await actor_for(session, PHONES["cdcs"])
+            view = await casework.open_cases(session, actor=actor, now=utcnow(), limit=limit)
+        found.append(([i.case.id or 0 for i in view.items], view.more, view.counted))
+    assert found == [([second], 1, 0), ([second, world.a], 0, 0), ([second, world.a], 0, 0)]
+    assert [case for _, case in await views(world)] == [second, second, world.a, second, world.a]
+    more = render("officer/cases_more.txt", "vi", n=1)
+    assert more.startswith("… và 1 trường hợp khác thầy/cô xem được chưa hiện ở đây")
+
+
+async def test_two_officers_pressing_at_once_make_one_move(world: World) -> None:
+    """Mai Anh's card was read as "reported" just before Hùng (the case was passed up to him)
+    marked it visited: her press "visited" is no second move, her "withdrawn" is refused (no
+    move from where he left it), and the history and the trail hold his change only."""
+    await pass_up(world, "LD-DL")
+    outcomes: list[casework.ChangeOutcome] = []
+    for status in (CaseStatus.VISITED, CaseStatus.WITHDRAWN):
+        async with world.db.session() as mine:  # her press, the case read before his
+            mai_anh = await actor_for(mine, PHONES["cdcs"])
+            card = await mine.get(Case, world.a)
+            assert card is not None
+            set_committed_value(card, "status", CaseStatus.REPORTED)
+            if not outcomes:
+                async with world.db.session(write=True) as his:
+                    hung = await actor_for(his, PHONES["district"])
+                    first, _ = await casework.change_case(
+                        his, actor=hung, case_id=world.a, status=CaseStatus.VISITED
+                    )
+                outcomes.append(first)
+            late, item = await casework.change_case(
+                mine, actor=mai_anh, case_id=world.a, status=status
+            )
+            outcomes.append(late)
+            assert item is not None and item.history == () and item.reporter is None
+    assert outcomes == [
+        casework.ChangeOutcome.CHANGED,
+        casework.ChangeOutcome.UNCHANGED,
+        casework.ChangeOutcome.NOT_ALLOWED,
+    ]
+    async with world.db.session() as session:
+        case = await session.get(Case, world.a)
+        assert case is not None and case.status == CaseStatus.VISITED
+        trail = await audit.rows(session, actions=[AuditAction.CASE_STATUS])
+        history = await session.execute(
+            select(col(CaseEvent.to_status)).where(col(CaseEvent.case_id) == world.a)
+        )
+        steps = [CaseStatus(h) for h in history.scalars()]
+    hung_id = hung.person.id if hung.person is not None else None
+    assert [(r.actor_id, r.detail) for r in trail] == [
+        (hung_id, {"from": "reported", "to": "visited"})
+    ]
+    assert steps == [CaseStatus.REPORTED, CaseStatus.VISITED]

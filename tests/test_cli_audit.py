@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.roster import sample_paths
+from storage import audit
 from storage.db import Database
-from storage.models import Person, Unit
+from storage.models import AuditAction, Person, Unit
 from tests.test_cli import _isolated, env_for  # noqa: F401
 
 runner = CliRunner()
@@ -207,3 +208,36 @@ def test_bad_options_are_one_clear_line(
     assert result.exit_code == code, result.output
     assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_since_is_the_local_day_and_times_are_local(tmp_path: Path) -> None:
+    """Two views a minute either side of local midnight (Vietnam is UTC+7: 16:59 and 17:01
+    UTC on 07/03 are 23:59 on 07/03 and 00:01 on 08/03 there): ``--since 08/03/2026`` keeps
+    the second only, shown at its local time."""
+    env = _setup(tmp_path)
+    people, _ = asyncio.run(_ids(tmp_path))
+    hung = people["+84903118274"]
+
+    async def views() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+        try:
+            async with db.session() as s:
+                for minute in (59, 61):
+                    at = dt.datetime(2026, 3, 7, 16, 0, tzinfo=dt.UTC) + dt.timedelta(
+                        minutes=minute
+                    )
+                    await audit.record(s, AuditAction.CASE_VIEWED, via="chat", actor_id=hung, at=at)
+        finally:
+            await db.dispose()
+
+    asyncio.run(views())
+    both = _csv(env, tmp_path, "--action", "case_viewed")
+    assert [r["When"] for r in both] == ["2026-03-07 23:59:00", "2026-03-08 00:01:00"]
+    after = _csv(env, tmp_path, "--action", "case_viewed", "--since", "08/03/2026")
+    assert [r["When"] for r in after] == ["2026-03-08 00:01:00"]
+    assert [
+        r["When"] for r in _csv(env, tmp_path, "--action", "case_viewed", "--since", "2026-03-07")
+    ] == [
+        "2026-03-07 23:59:00",
+        "2026-03-08 00:01:00",
+    ]

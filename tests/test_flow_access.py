@@ -18,6 +18,7 @@ from sqlmodel import col
 from storage import audit
 from storage.db import Database
 from storage.models import (
+    Answer,
     AuditAction,
     Case,
     Consent,
@@ -28,6 +29,9 @@ from storage.models import (
     NoticeStatus,
     Person,
     Response,
+    ResponseState,
+    SurveyDefinitionRow,
+    SurveyRun,
     Unit,
 )
 from tests.fakebotapi import FakeBotAPI, FakeUser
@@ -486,3 +490,54 @@ async def test_on_zalo_the_whole_content_comes_as_text(
     chooser = await both.say(tuan, "1")
     assert "Thầy/cô muốn sửa thông tin nào?" in chooser
     assert "1. Họ và tên" in chooser and "3. Đơn vị" in chooser
+
+
+async def test_on_zalo_a_member_with_many_answers_gets_every_one_in_parts(
+    zalo: FakeZaloAPI, both: RunningBoth
+) -> None:
+    """Thirty hardship reports of 300 characters each (about 10,000 characters in all): the
+    whole content comes in several messages, none over Zalo's 2000 characters, in order, and
+    every answer is in them whole."""
+    tuan = zalo.user("z-tuan-01", "Tuấn")
+    await link_zalo(both, tuan, unit="DL-THPT-BTX", details="Phạm Minh Tuấn, 0345271908")
+    notes = [f"Ghi chú số {i:02d}: " + "hoàn cảnh gia đình khó khăn, " * 10 for i in range(30)]
+    async with both.db.session(write=True) as session:
+        tuan_p = (
+            await session.execute(select(Person).where(col(Person.phone) == "+84345271908"))
+        ).scalar_one()
+        definition = (
+            await session.execute(
+                select(SurveyDefinitionRow).where(col(SurveyDefinitionRow.key) == "hardship_case")
+            )
+        ).scalar_one()
+        assert tuan_p.id is not None and definition.id is not None
+        for note in notes:  # one response per run and person: a run each
+            run = SurveyRun(definition_id=definition.id, unit_id=tuan_p.unit_id, period_year=2026)
+            session.add(run)
+            await session.flush()
+            response = Response(
+                run_id=run.id or 0,
+                person_id=tuan_p.id,
+                unit_id=tuan_p.unit_id,
+                state=ResponseState.COMPLETED,
+                completed_at=dt.datetime(2026, 11, 2, 3, 0, tzinfo=dt.UTC),
+            )
+            session.add(response)
+            await session.flush()
+            session.add(
+                Answer(
+                    response_id=response.id or 0,
+                    question_key="description",
+                    value=json.dumps(note.strip(), ensure_ascii=False),
+                )
+            )
+    before = len(zalo.calls_of("sendMessage"))
+    said = await both.say(tuan, "/dulieu")
+    texts = [str(c.params["text"]) for c in zalo.calls_of("sendMessage")[before:]]
+    assert all(len(t) <= 2000 for t in texts)
+    whole = said.split("Toàn bộ dữ liệu cá nhân bot đang lưu về thầy/cô", 1)[1]
+    # parts of the whole content, beyond the summary (a message of its own before them)
+    assert sum("Ghi chú số" in t for t in texts) >= 5
+    for note in notes:
+        assert note.strip() in whole
+    assert [whole.index(n.strip()) for n in notes] == sorted(whole.index(n.strip()) for n in notes)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
+from bot.services import erasure
 from handlers.callbacks import CorrectionDecideCb
 from storage import audit
 from storage.db import Database
@@ -242,6 +243,40 @@ async def test_cancel_and_a_survey_end_the_wait_for_a_value(
     assert "Số điện thoại của đồng nghiệp" in answered
     assert "Đã gửi đề nghị" not in answered
     assert await requests(bot.db) == []
+
+
+async def test_a_request_of_a_member_erased_meanwhile_is_not_applied(
+    api: FakeBotAPI, bot: RunningBot
+) -> None:
+    """The member asks, then is erased (on paper, by the operator) before the chair presses:
+    the press changes nothing, and nothing of theirs is written back on the erased record."""
+    mai_anh = api.user(id=7001, first_name="Mai Anh", phone="0918402367")
+    await link(api, mai_anh)
+    tuan = api.user(id=7002, first_name="Tuấn", phone="0345271908")
+    await link(api, tuan)
+    await tuan.send("/suadulieu")
+    await api.wait_idle()
+    await tuan.click(tuan.last_message(), "Họ và tên")
+    await api.wait_idle()
+    await reply_to(api, tuan, "Phạm Minh Tuân")
+    await eventually(lambda: has_text(mai_anh, "Đề nghị sửa dữ liệu"))
+    await mai_anh.send("/corrections")
+    await api.wait_idle()
+    item = mai_anh.last_message()
+    tuan_id = (await person(bot.db, "Phạm Minh Tuấn")).id
+    assert tuan_id is not None
+    async with bot.db.session(write=True) as session:
+        assert await erasure.erase_person(session, person_id=tuan_id, actor_id=None, via="cli")
+
+    await mai_anh.click(item, "✅ Xác nhận")
+    await api.wait_idle()
+    assert "đã được xử lý rồi" in mai_anh.last_callback_answer()["text"]
+    async with bot.db.session() as session:
+        erased = await session.get(Person, tuan_id)
+        assert erased is not None
+        assert erased.erased_at is not None and erased.full_name != "Phạm Minh Tuân"
+        decided = await audit.rows(session, actions=[AuditAction.CORRECTION_DECIDED])
+    assert decided == []
 
 
 # -- Zalo ----------------------------------------------------------------------------------------

@@ -169,7 +169,7 @@ async def test_after_withdrawal_nothing_more_is_sent_until_consent_again(
 
 
 async def test_declining_keeps_only_the_decision(api: FakeBotAPI, bot: RunningBot) -> None:
-    xuyen = api.user(id=9301, first_name="Xuyến", last_name="Quách Thị", username="xuyen_kha_77")
+    xuyen = api.user(id=9301, first_name="Xuyến", last_name="Lạc Khả", username="xuyen_kha_77")
     await xuyen.send("/start")
     await api.wait_idle()
     await xuyen.click(xuyen.last_message(), "Không đồng ý")
@@ -185,7 +185,7 @@ async def test_declining_keeps_only_the_decision(api: FakeBotAPI, bot: RunningBo
             "9301",
             None,
         )
-        assert await found_anywhere(session, ["Xuyến", "xuyen_kha_77", "Quách Thị"]) == []
+        assert await found_anywhere(session, ["Xuyến", "xuyen_kha_77", "Lạc Khả"]) == []
     # /privacy from the same account says what it decided (the consent row is the proof).
     await xuyen.send("/privacy")
     await api.wait_idle()

@@ -23,7 +23,9 @@ from storage.models import (
     Answer,
     BenefitStatus,
     Case,
+    CaseEvent,
     CaseKind,
+    CaseStatus,
     Channel,
     ChatIdentity,
     ChatStage,
@@ -205,6 +207,9 @@ async def seed(db: Database, registry: SurveyRegistry) -> dict[str, int]:
             period_year=2026,
             urgent=True,
             escalated_at=at(30),
+            escalated_to_unit_id=(
+                await session.execute(select(col(Unit.id)).where(col(Unit.code) == "LD-DL"))
+            ).scalar_one(),
             created_at=at(5),
             updated_at=at(30),
         )
@@ -401,7 +406,7 @@ async def test_everything_of_the_person_and_nothing_of_anyone_else(db: Database)
             "description": "Mẹ chồng nằm viện dài ngày",
         },
         {
-            # Lâm's report about her: escalated, so the district sees it too; not Lâm, nor
+            # Lâm's report about her: passed up to the district, which sees it too; not Lâm, nor
             # his words, nor the name he wrote.
             "id": ids["about"],
             "kind": "hardship",
@@ -515,3 +520,98 @@ async def test_a_formula_typed_by_a_member_stays_text_in_the_workbook(db: Databa
     book = load_workbook(io.BytesIO(to_xlsx(data, "vi")))
     row = next(book["Trường hợp, vụ việc"].iter_rows(min_row=2, values_only=True))
     assert row[7] == '\'=HYPERLINK("http://x.example","bấm")'
+
+
+async def test_who_sees_a_case_passed_up_is_whom_it_went_to(db: Database) -> None:
+    """ "Who can see it" names the body the case was passed up to, as /cases decides: the
+    province when the district had nobody to write to (not the next body up), and the CĐCS
+    alone when nobody above could be written to."""
+    reg = registry()
+    ids = await seed(db, reg)
+    shown: list[list[str]] = []
+    for to in ("LD", None):
+        async with db.session() as session:
+            case = await session.get(Case, ids["about"])
+            assert case is not None
+            case.escalated_to_unit_id = (
+                (
+                    await session.execute(select(col(Unit.id)).where(col(Unit.code) == to))
+                ).scalar_one()
+                if to is not None
+                else None
+            )
+        async with db.session() as session:
+            data = await personal_data.gather(
+                session, person_id=ids["thuy"], registry=reg, tz=TZ, locale="vi"
+            )
+        assert data is not None
+        shown += [list(c.visible_to) for c in data.cases if c.id == ids["about"]]
+    assert shown == [
+        ["CĐCS Trường THPT Bùi Thị Xuân", "Công đoàn Giáo dục tỉnh Lâm Đồng"],
+        ["CĐCS Trường THPT Bùi Thị Xuân"],
+    ]
+
+
+async def test_a_control_character_typed_by_a_member_does_not_break_the_workbook(
+    db: Database,
+) -> None:
+    """Text pasted from elsewhere can hold characters a worksheet refuses (a vertical tab);
+    the workbook leaves them out instead of failing the member's export."""
+    reg = registry()
+    ids = await seed(db, reg)
+    async with db.session() as session:
+        case = await session.get(Case, ids["own"])
+        assert case is not None
+        case.description = "Mẹ chồng\x0bnằm viện\x1f"
+    async with db.session() as session:
+        data = await personal_data.gather(
+            session, person_id=ids["thuy"], registry=reg, tz=TZ, locale="vi"
+        )
+    assert data is not None
+    book = load_workbook(io.BytesIO(to_xlsx(data, "vi")))
+    row = next(book["Trường hợp, vụ việc"].iter_rows(min_row=2, values_only=True))
+    assert row[7] == "Mẹ chồngnằm viện"
+
+
+async def test_an_officers_data_is_their_own_record_not_what_they_handle(db: Database) -> None:
+    """Mai Anh, chair of Thủy's CĐCS, was alerted about Thủy's case, moved it on, decided
+    Thủy's correction and resolved her link request: what she holds as an officer is the
+    members' data, not hers.  /dulieu gives her own record (her office included) and nothing
+    of what she handled."""
+    reg = registry()
+    ids = await seed(db, reg)
+    async with db.session() as session:
+        chair = (
+            await session.execute(select(Person).where(col(Person.staff_code) == "BTX-001"))
+        ).scalar_one()
+        assert chair.id is not None
+        session.add(
+            CaseEvent(case_id=ids["own"], to_status=CaseStatus.VISITED, changed_by=chair.id)
+        )
+        session.add(
+            Delivery(
+                kind=DeliveryKind.MESSAGE,
+                person_id=chair.id,
+                text="🚨 Trường hợp khẩn cấp #1",
+                status=DeliveryStatus.SENT,
+            )
+        )
+        for request in (await session.execute(select(CorrectionRequest))).scalars():
+            request.decided_by = chair.id
+        for link in (await session.execute(select(PendingLink))).scalars():
+            link.resolved_by = chair.id
+    async with db.session() as session:
+        data = await personal_data.gather(
+            session, person_id=chair.id, registry=reg, tz=TZ, locale="vi"
+        )
+    assert data is not None and data.record is not None
+    assert (data.record.full_name, data.record.role, data.record.officer_unit_name) == (
+        "Lê Thị Mai Anh",
+        "officer",
+        "CĐCS Trường THPT Bùi Thị Xuân",
+    )
+    assert (data.chats, data.consents, data.responses, data.cases) == ((), (), (), ())
+    assert (data.notices, data.corrections, data.link_requests) == ((), (), ())
+    text = to_json(data).decode("utf-8")
+    for theirs in ("Thủy", "Thuy", "0977 812 435", "+84977812435", "Mẹ chồng", "🚨"):
+        assert theirs not in text, theirs

@@ -82,6 +82,14 @@ def test_quoted_values_and_numbers_are_masked_identifiers_kept() -> None:
     assert safe_text("no such person 'Hoa'") == "no such person '…'"
 
 
+def test_phones_are_masked_however_they_are_grouped() -> None:
+    for phone in ("0345271908", "0345 271 908", "0345.271.908", "0345-271-908", "+84 345 271 908"):
+        assert safe_text(f"chat {phone} blocked the bot") == "chat # blocked the bot"
+    # An address, a date and a time, and a short number say what failed and hold no one.
+    kept = "connect to 127.0.0.1:5432 refused at 2026-12-07 17:31:14 (attempt 12 345)"
+    assert safe_text(kept) == kept
+
+
 async def test_a_driver_error_logged_with_its_chain_quotes_no_row(db: Database) -> None:
     """What replaces ``log.exception``: PostgreSQL's error carries ``DETAIL: Key (phone)=(…)``
     in the driver's exception, which a traceback of the chain would print."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -39,16 +40,20 @@ from storage.models import (
 )
 from storage.retention import Kind
 from storage.tables import (
+    answers,
     audit_events,
     case_events,
     cases,
     chats,
     closed_years,
+    definitions,
     deliveries,
     indicator_snapshots,
     notices,
     pending_links,
     people,
+    responses,
+    runs,
     units,
 )
 from tests.fakebotapi import FakeBotAPI, close_bot
@@ -72,6 +77,7 @@ EXPECTED = {
     Kind.CASES_DELETED: 2,  # c_gone, c_gone_after_audit
     Kind.CASES_ANONYMISED: 1,  # c_audited
     Kind.CASE_EVENTS: 3,  # two of c_gone, one of c_audited
+    Kind.CASE_REPORTS: 3,  # two answers of c_gone's report, one of c_audited's
     Kind.REJECTED_LINKS: 1,  # p_rejected_old
 }
 
@@ -319,8 +325,11 @@ async def build(db: Database) -> World:
         # -- cases, their events, the audit trail
         past, within = FIVE_YEARS_AGO - DAY, FIVE_YEARS_AGO + DAY
 
-        def case(year: int, status: CaseStatus, updated: dt.datetime) -> dict[str, object]:
+        def case(
+            year: int, status: CaseStatus, updated: dt.datetime, report: int | None = None
+        ) -> dict[str, object]:
             return {
+                "response_id": report,
                 "kind": "hardship",
                 "reported_by": a,
                 "subject_person_id": b,
@@ -337,10 +346,63 @@ async def build(db: Database) -> World:
                 "updated_at": updated,
             }
 
+        # The reports the cases were made from: what the reporter wrote, and a draft.
+        form = await _add(
+            s,
+            definitions,
+            "form",
+            w,
+            key="hardship_report",
+            version=1,
+            title="Báo cáo hoàn cảnh khó khăn",
+            checksum="x",
+            body="{}",
+            created_at=long_ago,
+        )
+        run = await _add(
+            s,
+            runs,
+            "run",
+            w,
+            definition_id=form,
+            unit_id=unit,
+            period_year=2020,
+            status="open",
+            opens_at=long_ago,
+        )
+
+        async def report(key: str, person: int, said: Sequence[str]) -> int:
+            response = await _add(
+                s,
+                responses,
+                key,
+                w,
+                run_id=run,
+                person_id=person,
+                unit_id=unit,
+                is_member=True,
+                state="completed",
+                draft="Chồng bị ung thư",
+                started_at=past,
+                updated_at=past,
+                completed_at=past,
+            )
+            for i, value in enumerate(said):
+                await s.execute(
+                    insert(answers).values(
+                        response_id=response, question_key=f"q{i}", value=value, answered_at=past
+                    )
+                )
+            return response
+
+        r_gone = await report("r_gone", a, ['"Chồng bị ung thư giai đoạn cuối"', '"0912000002"'])
+        r_audited = await report("r_audited", b, ['"Nằm viện ba tháng"'])
+        r_recent = await report("r_recent", c, ['"Nhà bị cháy"'])
+
         closed, withdrawn = CaseStatus.CLOSED, CaseStatus.WITHDRAWN
-        c_gone = await _add(s, cases, "c_gone", w, **case(2020, closed, past))
-        c_audited = await _add(s, cases, "c_audited", w, **case(2020, withdrawn, past))
-        c_recent = await _add(s, cases, "c_recent", w, **case(2020, closed, within))
+        c_gone = await _add(s, cases, "c_gone", w, **case(2020, closed, past, r_gone))
+        c_audited = await _add(s, cases, "c_audited", w, **case(2020, withdrawn, past, r_audited))
+        c_recent = await _add(s, cases, "c_recent", w, **case(2020, closed, within, r_recent))
         await _add(s, cases, "c_open_year", w, **case(2021, closed, past))
         await _add(s, cases, "c_supported", w, **case(2020, CaseStatus.SUPPORTED, past))
         c_after = await _add(s, cases, "c_gone_after_audit", w, **case(2020, closed, past))
@@ -398,7 +460,16 @@ async def build(db: Database) -> World:
     return w
 
 
-TABLES = (inbox_updates, deliveries, cases, case_events, audit_events, pending_links)
+TABLES = (
+    inbox_updates,
+    deliveries,
+    cases,
+    case_events,
+    answers,
+    responses,
+    audit_events,
+    pending_links,
+)
 
 
 async def snapshot(db: Database) -> dict[str, list[tuple[object, ...]]]:
@@ -477,6 +548,16 @@ async def test_dry_run_counts_what_the_purge_then_removes(db: Database) -> None:
     )
     assert shell.updated_at == FIVE_YEARS_AGO - DAY  # not "changed": its age still counts
     assert events == named(w, "c_recent")  # the shell's and the deleted case's went
+    async with db.session() as s:
+        said = set((await s.execute(select(answers.c.response_id))).scalars())
+        drafts = dict((await s.execute(select(responses.c.id, responses.c.draft))).all())
+    # What the reports behind the purged cases said went; the responses stay, without drafts.
+    assert said == named(w, "r_recent")
+    assert drafts == {
+        w.ids["r_gone"]: None,
+        w.ids["r_audited"]: None,
+        w.ids["r_recent"]: "Chồng bị ung thư",
+    }
     assert [(r.action, r.case_id) for r in trail] == [
         (AuditAction.CASE_VIEWED, w.ids["c_audited"]),
         (AuditAction.PURGED, None),

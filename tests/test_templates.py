@@ -1397,6 +1397,7 @@ def _frozen_report() -> StatsReport:
 
 CASES.extend([
     *ACCESS_CASES,
+    Case("officer/cases_more.txt", {"n": 7}, ("and 7 more cases you may see are not shown here",)),
     Case("member/privacy.txt",
          {"version": "2026-01", "decision": "accepted", "agreed_version": "2025-12", "when": WHEN},
          ("✅ You agreed to this notice (version 2025-12) at 09:30 08/03/2026.",

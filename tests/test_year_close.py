@@ -48,6 +48,7 @@ from storage.models import (
 )
 from tests.fakebotapi import FakeBotAPI
 from tests.flow import RunningBot, link, reply_to
+from tests.test_erasure import until_someone_waits
 from tests.test_indicators import Province, build_province
 
 CATALOG = load_catalog()
@@ -296,6 +297,10 @@ def test_the_year_commands(tmp_path: Path, cli_env: dict[str, str]) -> None:
         assert result.exit_code == 2
         assert f"cannot close {year}: only a past year can be closed" in result.output
         assert "Traceback" not in result.output
+    # refused before asking to confirm what cannot be done
+    result = runner.invoke(app, ["year", "close", str(this_year)], env=cli_env, input="y\n")
+    assert result.exit_code == 2
+    assert "Close " not in result.output and "only a past year" in result.output
     result = runner.invoke(app, ["year", "close", "2024"], env=cli_env, input="y\n")
     assert result.exit_code == 0, result.output
     assert "Year 2024 closed on " in result.output
@@ -374,3 +379,46 @@ async def test_an_admin_closes_a_year_in_chat(api: FakeBotAPI, bot: RunningBot) 
     await ha.click(None, f"🔒 Chốt số liệu năm {last_year}")
     await api.wait_idle()
     assert f"Số liệu năm {last_year} đã được chốt ngày" in ha.last_message().text
+
+
+async def test_a_year_with_no_data_closes_and_reads_as_before(db: Database) -> None:
+    """2019, before anything was recorded: closing freezes zeros (one row per unit and
+    source), and its report still says "no data", not a frozen 0 %."""
+    async with db.session() as s:
+        p = await build_province(s)
+    before = await _stats(db, p, "LD", 2019)
+    closing = await _close(db, 2019)
+    assert closing.outcome is years.CloseOutcome.CLOSED
+    assert closing.rows == 9 * len(q.tally_sources(tallied_families(CATALOG)))
+    after = await _stats(db, p, "LD", 2019)
+    assert after.frozen_on == FROZEN_ON
+    assert _figures(after) == _figures(before)
+    assert _fig(_row(after, "A3c")) == (0, 0, None)
+
+
+async def test_two_closings_at_once_close_once(db: Database) -> None:
+    """The chat and the command line closing the same year at the same moment: the second
+    waits for the first (the year's row, written first), then is refused as already closed,
+    with no error and nothing written."""
+    async with db.session() as s:
+        await build_province(s)
+
+    async def close_alone() -> years.Closing:
+        async with db.session(write=True) as s:
+            return await years.close_year(
+                s, year=2024, catalog=CATALOG, now=CLOSING, tz=TZ, actor_id=None, via="chat"
+            )
+
+    async with db.session(write=True) as first:
+        closing = await years.close_year(
+            first, year=2024, catalog=CATALOG, now=CLOSING, tz=TZ, actor_id=None, via="cli"
+        )
+        assert closing.outcome is years.CloseOutcome.CLOSED
+        second = asyncio.create_task(close_alone())
+        await until_someone_waits(db)
+    refused = await second
+    assert refused.outcome is years.CloseOutcome.ALREADY_CLOSED
+    assert refused.closed is not None and refused.closed.closed_on == FROZEN_ON
+    async with db.session() as s:
+        trail = await audit.rows(s, actions=[AuditAction.YEAR_CLOSED])
+    assert [r.via for r in trail] == ["cli"]

@@ -29,6 +29,14 @@ def _day(value: dt.date) -> str:
     return value.strftime("%d/%m/%Y")
 
 
+def _not_past(year: int, tz: dt.tzinfo) -> typer.Exit:
+    this_year = dt.datetime.now(tz).year
+    return operator_error(
+        f"cannot close {year}: only a past year can be closed (this is {this_year}, "
+        "whose figures are still moving)"
+    )
+
+
 @year_app.command("close")
 def close_command(
     year: Annotated[int, typer.Argument(help="The year to close, e.g. 2025.")],
@@ -36,6 +44,8 @@ def close_command(
 ) -> None:
     """Freeze a past year's indicator figures: its reports read them from then on."""
     settings = settings_or_exit()
+    if year >= dt.datetime.now(settings.tz).year:
+        raise _not_past(year, settings.tz)  # before asking to confirm what cannot be done
     if not yes:
         typer.confirm(
             f"Close {year}? Its indicator figures are frozen as they are now, for every report "
@@ -59,12 +69,8 @@ def close_command(
                 )
         finally:
             await db.dispose()
-        if closing.outcome is years.CloseOutcome.NOT_PAST:
-            this_year = dt.datetime.now(settings.tz).year
-            raise operator_error(
-                f"cannot close {year}: only a past year can be closed (this is {this_year}, "
-                "whose figures are still moving)"
-            )
+        if closing.outcome is years.CloseOutcome.NOT_PAST:  # a new year began meanwhile
+            raise _not_past(year, settings.tz)
         if closing.outcome is years.CloseOutcome.ALREADY_CLOSED:
             assert closing.closed is not None
             raise operator_error(

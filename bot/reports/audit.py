@@ -4,7 +4,8 @@ admins may see who did what) and the unit's code, and as a workbook or a CSV.
 Shared by ``congdoan audit`` (English, for the operator) and the admins' ``/audit`` (in the
 admin's locale): the words of the headers, actions and "erased" are the caller's.  An erased
 person is named by id only.  Names come from users (a typed name in a link request): a cell
-never starts as a formula (:func:`bot.reports.export.safe_text`).
+never starts as a formula (:func:`bot.reports.export.safe_text`), and in a workbook holds no
+control character a worksheet refuses (:func:`bot.reports.personal.cell_text`).
 """
 
 from __future__ import annotations
@@ -49,11 +50,6 @@ class Entry:
     case_id: int | None
     unit: str  # the unit's code; "" for none
     detail: str  # the detail as compact JSON; "" when empty
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    """A stored time (SQLite gives it back naive, in UTC) as an aware UTC datetime."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 async def _parties(session: AsyncSession, ids: set[int]) -> dict[int, Party]:
@@ -103,7 +99,7 @@ async def load_entries(
     return [
         Entry(
             id=r.id,
-            at=_utc(r.at).astimezone(tz),
+            at=r.at.astimezone(tz),  # stored in UTC, read back aware (UTCDateTime)
             action=r.action,
             via=r.via,
             actor=party(r.actor_id),
@@ -129,6 +125,8 @@ def to_xlsx(
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
+    from bot.reports.personal import cell_text
+
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -137,7 +135,7 @@ def to_xlsx(
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for entry in entries:
-        texts = [safe_text(text) for text in cells(entry)[1:]]
+        texts = [cell_text(text) for text in cells(entry)[1:]]
         sheet.append([entry.id, entry.at.replace(tzinfo=None), *texts])
         sheet.cell(row=sheet.max_row, column=2).number_format = "yyyy-mm-dd hh:mm:ss"
     widths = (8, 20, 22, 10, 28, 28, 8, 14, 48)

@@ -3,7 +3,8 @@ headed in the member's language) or JSON (keys in English, times ISO 8601 in loc
 their offset, codes as the database keeps them, so that another system can read it).
 
 The words of the workbook come from ``member/data_labels.txt``; text that came from people
-(names, answers, what a member wrote) never starts a cell as a formula (:func:`safe_text`).
+(names, answers, what a member wrote) never starts a cell as a formula and loses the control
+characters a worksheet refuses (:func:`cell_text`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import datetime as dt
 import html
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -37,6 +39,13 @@ SHEETS = (
     "corrections",
     "link_requests",
 )
+
+
+def cell_text(value: str) -> str:
+    """``value`` as a worksheet cell can hold it and shows it literally: without the control
+    characters openpyxl refuses (text pasted from elsewhere may hold a vertical tab, and one
+    such character must not fail a whole export), never read as a formula."""
+    return safe_text(ILLEGAL_CHARACTERS_RE.sub("", value))
 
 
 def _iso(value: dt.datetime | dt.date | None) -> str | None:
@@ -200,7 +209,7 @@ def _sheet(ws: Worksheet, headers: Sequence[str], rows: Sequence[Sequence[Cell]]
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        ws.append([safe_text(v) if isinstance(v, str) else v for v in row])
+        ws.append([cell_text(v) if isinstance(v, str) else v for v in row])
     for index, header in enumerate(headers, start=1):
         longest = max([len(header), *(len(str(r[index - 1] or "")) for r in rows)])
         ws.column_dimensions[get_column_letter(index)].width = min(60, max(10, longest + 2))
@@ -214,66 +223,105 @@ def _when(value: dt.datetime | None) -> str:
     return format_datetime(value)
 
 
-def to_xlsx(data: PersonalData, locale: str) -> bytes:
-    """The workbook: one sheet per kind of data, every sheet present (empty ones say so by
-    having only their header)."""
-    w = _Words(locale)
+#: A sheet's columns: the key of each header (``column`` in data_labels.txt) and its cell.
+Columns = Sequence[tuple[str, Callable[[Any], Cell]]]
 
-    def col(key: str) -> str:
-        return w("column", key)
 
-    book = Workbook()
-    first = book.active
-    assert first is not None
-    sheets: dict[str, Worksheet] = {}
-    for index, key in enumerate(SHEETS):
-        ws = first if index == 0 else book.create_sheet()
-        ws.title = w("sheet", key)[:31]
-        sheets[key] = ws
+def _columns(w: _Words) -> dict[str, Columns]:
+    """The columns of every sheet but the record (a sheet of item and value), in order."""
+    return {
+        "chats": (
+            ("channel", lambda c: w.value("channel", c.channel)),
+            ("account", lambda c: c.account_id),
+            ("stage", lambda c: w.value("stage", c.stage)),
+            ("stopped", lambda c: w.value("bool", c.stopped)),
+            ("chosen", lambda c: w.value("bool", c.chosen)),
+            ("chat_since", lambda c: _when(c.since)),
+        ),
+        "consents": (
+            ("channel", lambda c: w.value("channel", c.channel)),
+            ("decision", lambda c: w.value("decision", c.decision)),
+            ("version", lambda c: c.version),
+            ("at", lambda c: _when(c.at)),
+        ),
+        "participations": (
+            ("survey", lambda p: p.survey),
+            ("period", lambda p: p.period),
+            ("completed_at", lambda p: _when(p.completed_at)),
+        ),
+        "cases": (
+            ("case_id", lambda c: c.id),
+            ("kind", lambda c: w.value("case_kind", c.kind)),
+            ("category", lambda c: c.category),
+            ("status", lambda c: w.value("case_status", c.status)),
+            ("urgent", lambda c: w.value("bool", c.urgent)),
+            ("relation", lambda c: w.value("relation", _relation(c.reported, c.about_me))),
+            ("subject", lambda c: c.subject_name or ""),
+            ("description", lambda c: c.description or ""),
+            ("visible_to", lambda c: ", ".join(c.visible_to)),
+            ("reported_at", lambda c: _when(c.reported_at)),
+            ("updated_at", lambda c: _when(c.updated_at)),
+        ),
+        "benefits": (
+            ("offer", lambda b: b.offer_label),
+            ("status", lambda b: w.value("benefit_status", b.status)),
+            ("year", lambda b: b.year),
+            ("signed_up_at", lambda b: _when(b.signed_up_at)),
+            ("confirmed_at", lambda b: _when(b.confirmed_at)),
+        ),
+        "notices": (
+            ("title", lambda n: n.title),
+            ("status", lambda n: w.value("delivery", n.status)),
+            ("sent_at", lambda n: _when(n.sent_at or n.queued_at)),
+            ("acknowledged_at", lambda n: _when(n.acknowledged_at)),
+        ),
+        "corrections": (
+            ("field", lambda k: w.value("field", k.field)),
+            ("old_value", lambda k: k.old_shown),
+            ("new_value", lambda k: k.new_shown),
+            ("status", lambda k: w.value("request", k.status)),
+            ("asked_at", lambda k: _when(k.asked_at)),
+            ("decided_at", lambda k: _when(k.decided_at)),
+        ),
+        "link_requests": (
+            ("full_name", lambda q: q.full_name),
+            ("phone", lambda q: q.phone_shown),
+            ("status", lambda q: w.value("request", q.status)),
+            ("asked_at", lambda q: _when(q.asked_at)),
+            ("decided_at", lambda q: _when(q.resolved_at)),
+        ),
+    }
+
+
+def _record_rows(data: PersonalData, w: _Words) -> list[list[Cell]]:
+    """The record sheet: when the file was made, then the roster record, one item a row."""
+    rows: list[list[Cell]] = [[w("column", "made_at"), _when(data.made_at)]]
     r = data.record
-    record_rows: list[list[Cell]] = [[col("made_at"), _when(data.made_at)]]
-    if r is not None:
-        record_rows += [
-            [col("full_name"), r.full_name],
-            [col("phone"), r.phone_shown],
-            [col("staff_code"), r.staff_code or ""],
-            [col("unit"), r.unit_name],
-            [col("unit_code"), r.unit_code],
-            [col("is_member"), w.value("bool", r.is_member)],
-            [col("gender"), w.value("gender", r.gender)],
-            [col("role"), w.value("role", r.role)],
-            [col("officer_unit"), r.officer_unit_name or ""],
-            [col("tags"), ", ".join(r.tags)],
-            [col("work_status"), w.value("work_status", r.work_status)],
-            [col("left_on"), format_date(r.left_on)],
-            [col("withdrawn"), _when(r.consent_withdrawn_at)],
-            [col("since"), _when(r.since)],
-        ]
-    _sheet(sheets["record"], [col("item"), col("value")], record_rows)
-    _sheet(
-        sheets["chats"],
-        [col(k) for k in ("channel", "account", "stage", "stopped", "chosen", "chat_since")],
-        [
-            [
-                w.value("channel", c.channel),
-                c.account_id,
-                w.value("stage", c.stage),
-                w.value("bool", c.stopped),
-                w.value("bool", c.chosen),
-                _when(c.since),
-            ]
-            for c in data.chats
-        ],
-    )
-    _sheet(
-        sheets["consents"],
-        [col(k) for k in ("channel", "decision", "version", "at")],
-        [
-            [w.value("channel", c.channel), w.value("decision", c.decision), c.version, _when(c.at)]
-            for c in data.consents
-        ],
-    )
-    answer_rows: list[list[Cell]] = []
+    if r is None:
+        return rows
+    items: list[tuple[str, Cell]] = [
+        ("full_name", r.full_name),
+        ("phone", r.phone_shown),
+        ("staff_code", r.staff_code or ""),
+        ("unit", r.unit_name),
+        ("unit_code", r.unit_code),
+        ("is_member", w.value("bool", r.is_member)),
+        ("gender", w.value("gender", r.gender)),
+        ("role", w.value("role", r.role)),
+        ("officer_unit", r.officer_unit_name or ""),
+        ("tags", ", ".join(r.tags)),
+        ("work_status", w.value("work_status", r.work_status)),
+        ("left_on", format_date(r.left_on)),
+        ("withdrawn", _when(r.consent_withdrawn_at)),
+        ("since", _when(r.since)),
+    ]
+    return rows + [[w("column", key), value] for key, value in items]
+
+
+def _answer_rows(data: PersonalData, w: _Words) -> list[list[Cell]]:
+    """The answers sheet: a row per answer, headed by its survey (a row of its own for a
+    response with no answer yet)."""
+    rows: list[list[Cell]] = []
     for s in data.responses:
         head: list[Cell] = [
             s.survey,
@@ -282,109 +330,42 @@ def to_xlsx(data: PersonalData, locale: str) -> bytes:
             _when(s.completed_at or s.started_at),
         ]
         if not s.answers:
-            answer_rows.append([*head, "", ""])
-        answer_rows.extend([*head, a.prompt, a.shown] for a in s.answers)
-    _sheet(
-        sheets["answers"],
-        [col(k) for k in ("survey", "period", "state", "completed_at", "question", "answer")],
-        answer_rows,
-    )
-    _sheet(
-        sheets["participations"],
-        [col(k) for k in ("survey", "period", "completed_at")],
-        [[p.survey, p.period, _when(p.completed_at)] for p in data.participations],
-    )
-    _sheet(
-        sheets["cases"],
-        [
-            col(k)
-            for k in (
-                "case_id",
-                "kind",
-                "category",
-                "status",
-                "urgent",
-                "relation",
-                "subject",
-                "description",
-                "visible_to",
-                "reported_at",
-                "updated_at",
-            )
-        ],
-        [
-            [
-                c.id,
-                w.value("case_kind", c.kind),
-                c.category,
-                w.value("case_status", c.status),
-                w.value("bool", c.urgent),
-                w.value("relation", _relation(c.reported, c.about_me)),
-                c.subject_name or "",
-                c.description or "",
-                ", ".join(c.visible_to),
-                _when(c.reported_at),
-                _when(c.updated_at),
-            ]
-            for c in data.cases
-        ],
-    )
-    _sheet(
-        sheets["benefits"],
-        [col(k) for k in ("offer", "status", "year", "signed_up_at", "confirmed_at")],
-        [
-            [
-                b.offer_label,
-                w.value("benefit_status", b.status),
-                b.year,
-                _when(b.signed_up_at),
-                _when(b.confirmed_at),
-            ]
-            for b in data.benefits
-        ],
-    )
-    _sheet(
-        sheets["notices"],
-        [col(k) for k in ("title", "status", "sent_at", "acknowledged_at")],
-        [
-            [
-                n.title,
-                w.value("delivery", n.status),
-                _when(n.sent_at or n.queued_at),
-                _when(n.acknowledged_at),
-            ]
-            for n in data.notices
-        ],
-    )
-    _sheet(
-        sheets["corrections"],
-        [col(k) for k in ("field", "old_value", "new_value", "status", "asked_at", "decided_at")],
-        [
-            [
-                w.value("field", k.field),
-                k.old_shown,
-                k.new_shown,
-                w.value("request", k.status),
-                _when(k.asked_at),
-                _when(k.decided_at),
-            ]
-            for k in data.corrections
-        ],
-    )
-    _sheet(
-        sheets["link_requests"],
-        [col(k) for k in ("full_name", "phone", "status", "asked_at", "decided_at")],
-        [
-            [
-                q.full_name,
-                q.phone_shown,
-                w.value("request", q.status),
-                _when(q.asked_at),
-                _when(q.resolved_at),
-            ]
-            for q in data.link_requests
-        ],
-    )
+            rows.append([*head, "", ""])
+        rows.extend([*head, a.prompt, a.shown] for a in s.answers)
+    return rows
+
+
+def to_xlsx(data: PersonalData, locale: str) -> bytes:
+    """The workbook: one sheet per kind of data, every sheet present (empty ones say so by
+    having only their header)."""
+    w = _Words(locale)
+    book = Workbook()
+    first = book.active
+    assert first is not None  # a new workbook has its one sheet
+    sheets: dict[str, Worksheet] = {}
+    for index, key in enumerate(SHEETS):
+        ws = first if index == 0 else book.create_sheet()
+        ws.title = w("sheet", key)[:31]
+        sheets[key] = ws
+    _sheet(sheets["record"], [w("column", "item"), w("column", "value")], _record_rows(data, w))
+    answer_keys = ("survey", "period", "state", "completed_at", "question", "answer")
+    _sheet(sheets["answers"], [w("column", k) for k in answer_keys], _answer_rows(data, w))
+    items: dict[str, Sequence[Any]] = {
+        "chats": data.chats,
+        "consents": data.consents,
+        "participations": data.participations,
+        "cases": data.cases,
+        "benefits": data.benefits,
+        "notices": data.notices,
+        "corrections": data.corrections,
+        "link_requests": data.link_requests,
+    }
+    for key, columns in _columns(w).items():
+        _sheet(
+            sheets[key],
+            [w("column", name) for name, _ in columns],
+            [[cell(item) for _, cell in columns] for item in items[key]],
+        )
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

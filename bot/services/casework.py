@@ -15,6 +15,7 @@ their own unit), as for the alerts; an officer whose office is a tổ has no cas
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -62,6 +63,7 @@ NEXT_STATUSES: dict[CaseKind, dict[CaseStatus, tuple[CaseStatus, ...]]] = {
 
 
 def next_statuses(case: Case) -> tuple[CaseStatus, ...]:
+    """The buttons of a case's card: the moves :data:`NEXT_STATUSES` allows from where it is."""
     return NEXT_STATUSES[CaseKind(case.kind)][CaseStatus(case.status)]
 
 
@@ -76,6 +78,10 @@ class CaseStep:
 
 @dataclass(frozen=True)
 class CaseItem:
+    """A case as its card shows it.  Only a view of the details (:func:`open_cases`, a change
+    of status) fills in the reporter, the phone and the history, and only such a view is
+    audited; an item without them names the case alone."""
+
     case: Case
     unit: Unit
     next_statuses: tuple[CaseStatus, ...]
@@ -181,10 +187,12 @@ class BodyCount:
 @dataclass(frozen=True)
 class CasesView:
     """What ``/cases`` shows an officer: the cases they may see in detail (each showing is
-    audited), and the other open cases of their scope as counts by body and status."""
+    audited), how many more of those there are beyond the ones shown (``more``), and the other
+    open cases of their scope as counts by body and status."""
 
     items: list[CaseItem]
     counts: list[BodyCount]
+    more: int = 0
 
     @property
     def counted(self) -> int:
@@ -198,9 +206,10 @@ class CasesView:
 async def open_cases(
     session: AsyncSession, *, actor: Actor, now: dt.datetime, limit: int = CASES_SHOWN
 ) -> CasesView:
-    """The open cases of the actor's scope: in detail those they may see (urgent first, each
-    with who reported it, the subject's phone and its history; recorded as viewed and counted
-    as opened, so no escalation), the rest as counts by CĐCS and status (not opened)."""
+    """The open cases of the actor's scope: in detail those they may see, the first ``limit``
+    (urgent first, each with who reported it, the subject's phone and its history; recorded
+    as viewed and counted as opened, so no escalation) and how many more there are; the rest
+    as counts by CĐCS and status (not opened)."""
     if actor.scope is None or actor.person is None:
         return CasesView([], [])
     access = await access_of(session, actor=actor)
@@ -213,20 +222,40 @@ async def open_cases(
         limit=limit,
     )
     items = await _detailed(session, rows)
-    shown = [i.case.id for i in items if i.case.id is not None]
-    await store.mark_opened(session, case_ids=shown, now=now)
+    await _viewed(session, actor=actor, found=[i.case for i in items], now=now)
+    counts = await _counts(
+        session, path=actor.scope.path, unit_ids=unit_ids, escalated_to=access.office_id
+    )
+    more = 0
+    if len(rows) == limit:  # perhaps more than shown: say how many, so that no count lies
+        known = await store.open_counts(
+            session,
+            path=actor.scope.path,
+            unit_ids=unit_ids,
+            escalated_to=access.office_id,
+            known=True,
+        )
+        more = sum(c.count for c in known) - len(rows)
+    return CasesView(items, counts, more)
+
+
+async def _viewed(
+    session: AsyncSession, *, actor: Actor, found: Sequence[Case], now: dt.datetime
+) -> None:
+    """``actor`` was shown the details of ``found``: one ``case_viewed`` row each (naming the
+    subject, so that ``congdoan audit --person`` finds who read about them), and each counts
+    as opened, which is what stops an urgent case's escalation."""
+    ids = [c.id for c in found if c.id is not None]
+    await store.mark_opened(session, case_ids=ids, now=now)
     await audit.record_many(
         session,
         AuditAction.CASE_VIEWED,
         via="chat",
-        actor_id=actor.person.id,
-        case_ids=shown,
-        subjects={i.case.id: i.case.subject_person_id for i in items if i.case.id is not None},
+        actor_id=actor.person.id if actor.person is not None else None,
+        case_ids=ids,
+        subjects={c.id: c.subject_person_id for c in found if c.id is not None},
+        at=now,
     )
-    counts = await _counts(
-        session, path=actor.scope.path, unit_ids=unit_ids, escalated_to=access.office_id
-    )
-    return CasesView(items, counts)
 
 
 async def _counts(
@@ -234,7 +263,7 @@ async def _counts(
 ) -> list[BodyCount]:
     """The open cases under ``path`` outside the viewer's need to know, by body (in tree
     order) and status."""
-    found = await store.other_open_counts(
+    found = await store.open_counts(
         session, path=path, unit_ids=unit_ids, escalated_to=escalated_to
     )
     if not found:
@@ -299,8 +328,9 @@ async def change_case(
 ) -> tuple[ChangeOutcome, CaseItem | None]:
     """Move a case to ``status``: only for an officer who may see its details.  A change is
     recorded in the case's history and the audit trail (``case_status``, from and to), and
-    the refreshed card the officer is shown then is a view of the details (``case_viewed``);
-    any other outcome shows nothing of the case but its number."""
+    the refreshed card the officer is shown then is a view of the details (``case_viewed``).
+    Any other outcome shows nothing of the case but its number and kind: its item carries no
+    details (no reporter, phone or history), and leaves no view in the trail."""
     if not actor.is_officer or actor.person is None:
         return ChangeOutcome.FORBIDDEN, None
     case = await session.get(Case, case_id)
@@ -311,35 +341,33 @@ async def change_case(
         return ChangeOutcome.FORBIDDEN, None
     if not await may_see(session, actor=actor, case=case, unit=unit):
         return ChangeOutcome.FORBIDDEN, None
-    await store.mark_opened(session, case_ids=[case_id], now=utcnow())
+    now = utcnow()
+    # A press on the card's buttons: the officer has it before them (the escalation stops).
+    await store.mark_opened(session, case_ids=[case_id], now=now)
     if case.status == status:
-        outcome = ChangeOutcome.UNCHANGED
-    elif status not in next_statuses(case):
-        outcome = ChangeOutcome.NOT_ALLOWED
-    else:
-        before = CaseStatus(case.status)
-        await store.set_case_status(session, case=case, status=status, changed_by=actor.person.id)
-        await audit.record(
-            session,
-            AuditAction.CASE_STATUS,
-            via="chat",
-            actor_id=actor.person.id,
-            case_id=case_id,
-            unit_id=case.unit_id,
-            detail={"from": before.value, "to": status.value},
-        )
-        # the refreshed card
-        await audit.record_many(
-            session,
-            AuditAction.CASE_VIEWED,
-            via="chat",
-            actor_id=actor.person.id,
-            case_ids=[case_id],
-            subjects={case_id: case.subject_person_id},
-        )
-        outcome = ChangeOutcome.CHANGED
+        return ChangeOutcome.UNCHANGED, CaseItem(case, unit, next_statuses(case))
+    if status not in next_statuses(case):
+        return ChangeOutcome.NOT_ALLOWED, CaseItem(case, unit, next_statuses(case))
+    before = CaseStatus(case.status)
+    if not await store.set_case_status(
+        session, case=case, status=status, changed_by=actor.person.id
+    ):
+        # Another officer's press came first: the case is as they left it.
+        same = case.status == status
+        outcome = ChangeOutcome.UNCHANGED if same else ChangeOutcome.NOT_ALLOWED
+        return outcome, CaseItem(case, unit, next_statuses(case))
+    await audit.record(
+        session,
+        AuditAction.CASE_STATUS,
+        via="chat",
+        actor_id=actor.person.id,
+        case_id=case_id,
+        unit_id=case.unit_id,
+        detail={"from": before.value, "to": status.value},
+    )
     (item,) = await _detailed(session, [(case, unit)])
-    return outcome, item
+    await _viewed(session, actor=actor, found=[case], now=now)  # the refreshed card
+    return ChangeOutcome.CHANGED, item
 
 
 @dataclass(frozen=True)

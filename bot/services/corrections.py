@@ -198,15 +198,7 @@ async def take_value(
         return ValueResult(ValueOutcome.SAME, field, new=shown(field, _current(actor, field)))
     request.created_at = utcnow()  # asked when complete (the officers' list is by this)
     await session.flush()
-    await audit.record(
-        session,
-        AuditAction.CORRECTION_REQUESTED,
-        via="chat",
-        actor_id=actor.person.id,
-        person_id=actor.person.id,
-        unit_id=request.unit_id,
-        detail={"field": field.value, "request": request.id},
-    )
+    await _record(session, AuditAction.CORRECTION_REQUESTED, actor=actor, request=request)
     body = await people.get_unit(session, unit_id=request.unit_id)
     assert body is not None
     told = await _tell_officers(session, actor=actor, request=request, body=body)
@@ -332,7 +324,9 @@ async def decide(
     if request.person_id == actor.person.id:
         return Decision(DecideOutcome.OWN)
     person = await session.get(Person, request.person_id)
-    if person is None:
+    if person is None or person.erased_at is not None:
+        # Erased meanwhile: nothing of theirs is written back (the erasure rejected the
+        # request; this holds should it not have).
         return Decision(DecideOutcome.GONE)
     field, new = request.field, shown(request.field, request.new_value)
     if confirm:
@@ -363,18 +357,36 @@ async def decide(
             person.unit_id = unit.id
         person.updated_at = utcnow()
     await session.flush()
-    await audit.record(
-        session,
-        AuditAction.CORRECTION_DECIDED,
-        via="chat",
-        actor_id=actor.person.id,
-        person_id=person.id,
-        unit_id=request.unit_id,
-        detail={"field": field, "status": status.value, "request": request_id},
+    await _record(
+        session, AuditAction.CORRECTION_DECIDED, actor=actor, request=request, status=status
     )
     await _tell_member(session, person=person, field=field, new=new, confirmed=confirm)
     outcome = DecideOutcome.CONFIRMED if confirm else DecideOutcome.REJECTED
     return Decision(outcome, field, person, new)
+
+
+async def _record(
+    session: AsyncSession,
+    action: AuditAction,
+    *,
+    actor: Actor,
+    request: CorrectionRequest,
+    status: CorrectionStatus | None = None,
+) -> None:
+    """A request's row in the audit trail, about the member whose data it corrects: its field,
+    its id and, once decided, how; never the values (they are the member's data)."""
+    detail: dict[str, str | int | None] = {"field": request.field, "request": request.id}
+    if status is not None:
+        detail["status"] = status.value
+    await audit.record(
+        session,
+        action,
+        via="chat",
+        actor_id=actor.person.id if actor.person is not None else None,
+        person_id=request.person_id,
+        unit_id=request.unit_id,
+        detail=detail,
+    )
 
 
 async def _tell_member(

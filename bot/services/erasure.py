@@ -95,6 +95,8 @@ async def erase_person(
 
 
 class EraseOutcome(StrEnum):
+    """What ``/xoadulieu`` did, which the reply tells (``member/erase_done.txt``)."""
+
     ERASED = "erased"
     FORGOTTEN = "forgotten"  # a chat not linked: forgotten, as on declining
     NOTHING = "nothing"  # nothing held about this chat but what it is asking now
@@ -102,6 +104,8 @@ class EraseOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class EraseResult:
+    """The outcome, and for an erasure its counts (what the audit row holds)."""
+
     outcome: EraseOutcome
     counts: store.Erasure | None = None
 

@@ -43,11 +43,18 @@ FORMATS = ("xlsx", "json")
 TEXT_FORMAT = "text"
 
 
+def _at(value: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """A stored time (UTC) as the member reads it: in the union's zone."""
+    return value.astimezone(tz)
+
+
 def _local(value: dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
-    return value.astimezone(tz) if value is not None else None
+    """:func:`_at` for a time that may not have come yet (not sent, not decided)."""
+    return _at(value, tz) if value is not None else None
 
 
 def phone_shown(phone: str | None) -> str:
+    """A stored phone (E.164) as people read it; "" for none."""
     return display_phone(phone) if phone else ""
 
 
@@ -216,21 +223,17 @@ class PersonalData:
 
 
 def _chat(row: store.ChatRow, tz: dt.tzinfo) -> ChatItem:
-    since = _local(row.created_at, tz)
-    assert since is not None
+    since = _at(row.created_at, tz)
     return ChatItem(row.channel, row.external_id, row.stage, row.stopped, row.chosen, since)
 
 
 def _consent(row: store.ConsentRow, tz: dt.tzinfo) -> ConsentItem:
-    at = _local(row.decided_at, tz)
-    assert at is not None
-    return ConsentItem(row.channel, row.decision, row.text_version, at)
+    return ConsentItem(row.channel, row.decision, row.text_version, _at(row.decided_at, tz))
 
 
 def _link_request(row: store.LinkRequestRow, tz: dt.tzinfo) -> LinkRequestItem:
-    asked = _local(row.created_at, tz)
-    assert asked is not None
-    return LinkRequestItem(row.full_name, row.phone, row.status, asked, _local(row.resolved_at, tz))
+    asked, resolved = _at(row.created_at, tz), _local(row.resolved_at, tz)
+    return LinkRequestItem(row.full_name, row.phone, row.status, asked, resolved)
 
 
 def _period(year: int, label_: str | None) -> str:
@@ -262,10 +265,13 @@ def _case_form(kind: str, subject_union: bool) -> str:
 
 
 def _visible_to(row: store.CaseRow, bodies: dict[int, tuple[str, str]]) -> tuple[str, ...]:
-    """The union bodies whose officers see the case's details: its CĐCS, and the body above
-    once it was escalated there."""
-    chain = [bodies[i][1] for i in reversed(path_ids(row.unit_path)) if i in bodies]
-    return tuple(chain[: 2 if row.escalated else 1])
+    """The union bodies whose officers see the case's details, as
+    :mod:`bot.services.casework` decides: its CĐCS (the nearest body above its unit), and the
+    body it was passed up to, which need not be the next one (the province, when the district
+    had nobody to write to) and may be none (nobody above could be written to)."""
+    cdcs = next((i for i in reversed(path_ids(row.unit_path)) if i in bodies), None)
+    seeing = [i for i in (cdcs, row.passed_up_to) if i is not None and i in bodies]
+    return tuple(bodies[i][1] for i in dict.fromkeys(seeing))
 
 
 async def gather(
@@ -281,8 +287,6 @@ async def gather(
     if held is None:
         return None
     p = held.person
-    since = _local(p.created_at, tz)
-    assert since is not None
     record = Record(
         full_name=p.full_name,
         phone=p.phone,
@@ -297,7 +301,7 @@ async def gather(
         work_status=p.work_status,
         left_on=p.left_on,
         consent_withdrawn_at=_local(p.consent_withdrawn_at, tz),
-        since=since,
+        since=_at(p.created_at, tz),
     )
     by_response: dict[int, list[store.AnswerRow]] = {}
     for answer in held.answers:
@@ -313,31 +317,26 @@ async def gather(
         defn = definitions[r.definition_id]
         order = {k: i for i, k in enumerate(defn.question_keys)} if defn is not None else {}
         rows = sorted(by_response.get(r.id, []), key=lambda a: order.get(a.question_key, 999))
-        started = _local(r.started_at, tz)
-        assert started is not None
         responses.append(
             ResponseItem(
                 survey=r.title,
                 period=_period(r.period_year, r.period_label),
                 state=r.state,
-                started_at=started,
+                started_at=_at(r.started_at, tz),
                 completed_at=_local(r.completed_at, tz),
                 anonymous=defn.anonymous if defn is not None else False,
                 answers=tuple(_answer(defn, a.question_key, a.value, locale) for a in rows),
             )
         )
-    participations = []
-    for row in held.participations:
-        done = _local(row.completed_at, tz)
-        assert done is not None
-        participations.append(
-            ParticipationItem(row.title, _period(row.period_year, row.period_label), done)
+    participations = [
+        ParticipationItem(
+            row.title, _period(row.period_year, row.period_label), _at(row.completed_at, tz)
         )
+        for row in held.participations
+    ]
     case_items = []
     for c in held.cases:
         reported = c.reported_by == person_id
-        created, updated = _local(c.created_at, tz), _local(c.updated_at, tz)
-        assert created is not None and updated is not None
         case_items.append(
             CaseItem(
                 id=c.id,
@@ -354,42 +353,42 @@ async def gather(
                 subject_name=c.subject_name if reported else None,
                 description=c.description if reported else None,
                 visible_to=_visible_to(c, held.bodies),
-                reported_at=created,
-                updated_at=updated,
+                reported_at=_at(c.created_at, tz),
+                updated_at=_at(c.updated_at, tz),
             )
         )
-    benefits = []
-    for b in held.benefits:
-        signed = _local(b.created_at, tz)
-        assert signed is not None
-        benefits.append(
-            BenefitItem(
-                offer=b.offer,
-                offer_label=registry.option_label("welfare_signup", "offer", b.offer),
-                status=b.status,
-                year=b.period_year,
-                signed_up_at=signed,
-                confirmed_at=_local(b.confirmed_at, tz),
-            )
+    benefits = [
+        BenefitItem(
+            offer=b.offer,
+            offer_label=registry.option_label("welfare_signup", "offer", b.offer),
+            status=b.status,
+            year=b.period_year,
+            signed_up_at=_at(b.created_at, tz),
+            confirmed_at=_local(b.confirmed_at, tz),
         )
-    notices = []
-    for n in held.notices:
-        queued = _local(n.created_at, tz)
-        assert queued is not None
-        notices.append(
-            NoticeItem(
-                n.title, n.status, queued, _local(n.sent_at, tz), _local(n.acknowledged_at, tz)
-            )
+        for b in held.benefits
+    ]
+    notices = [
+        NoticeItem(
+            n.title,
+            n.status,
+            _at(n.created_at, tz),
+            _local(n.sent_at, tz),
+            _local(n.acknowledged_at, tz),
         )
-    corrections = []
-    for k in held.corrections:
-        asked = _local(k.created_at, tz)
-        assert asked is not None
-        corrections.append(
-            CorrectionItem(
-                k.field, k.old_value, k.new_value, k.status, asked, _local(k.decided_at, tz)
-            )
+        for n in held.notices
+    ]
+    corrections = [
+        CorrectionItem(
+            k.field,
+            k.old_value,
+            k.new_value,
+            k.status,
+            _at(k.created_at, tz),
+            _local(k.decided_at, tz),
         )
+        for k in held.corrections
+    ]
     data = PersonalData(
         made_at=dt.datetime.now(tz).replace(microsecond=0),
         record=record,

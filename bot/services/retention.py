@@ -10,7 +10,8 @@ and so its retention (the settings ``RETAIN_*``, see :class:`RetentionPolicy`):
   once the year is closed (its figures frozen in the year's snapshot); its error text helps
   an operator for a few weeks only;
 - a case closed or withdrawn is the union's record for some years, then anonymised or deleted
-  (:func:`storage.retention._case_due` says which);
+  (:func:`storage.retention._case_due` says which), its status changes and the answers of the
+  report behind it (what the member wrote) deleted;
 - a rejected link request holds the name and phone of someone who is not linked: weeks;
 - the audit trail holds ids and counts only, kept for years.
 
@@ -47,6 +48,8 @@ CHUNK = 5000
 
 
 def _years_before(moment: dt.datetime, years: int) -> dt.datetime:
+    """The same day ``years`` earlier (28 February for a 29th): retention in years is
+    counted in calendar years, as the union's rules state it, not in days."""
     try:
         return moment.replace(year=moment.year - years)
     except ValueError:  # 29 February
@@ -127,6 +130,7 @@ class RetentionPolicy:
                 *cases,
             ),
             KindRule(Kind.CASE_EVENTS, "status changes of those cases", *cases),
+            KindRule(Kind.CASE_REPORTS, "answers of the reports behind those cases", *cases),
             KindRule(
                 Kind.REJECTED_LINKS,
                 "rejected link requests",
@@ -138,6 +142,8 @@ class RetentionPolicy:
 
 @dataclass(frozen=True)
 class KindRule:
+    """One line of the operator's table: a kind, what it is, and the setting that keeps it."""
+
     kind: Kind
     what: str
     setting: str

@@ -49,6 +49,8 @@ from storage.models import AuditAction, Channel, ChatStage, ConsentDecision, utc
 
 
 class WithdrawOutcome(StrEnum):
+    """What ``/rutlai`` did, which the reply tells (``member/withdraw_done.txt``)."""
+
     WITHDRAWN = "withdrawn"
     ALREADY = "already"  # withdrawn before
     FORGOTTEN = "forgotten"  # a chat not linked yet: it is forgotten, as on declining
@@ -57,6 +59,8 @@ class WithdrawOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class WithdrawResult:
+    """The outcome, and for a withdrawal its counts (what the audit row holds)."""
+
     outcome: WithdrawOutcome
     counts: store.Withdrawal | None = None
 
@@ -80,12 +84,15 @@ async def withdraw_person(
     actor_id: int | None,
     via: audit.Via,
     now: dt.datetime | None = None,
-) -> store.Withdrawal:
+) -> store.Withdrawal | None:
     """Withdraw a person's consent (in chat by themselves, or by an officer on a request on
-    paper) and audit it."""
+    paper) and audit it; None (nothing done, nothing audited) when they had withdrawn
+    already."""
     counts = await store.withdraw(
         session, person_id=person_id, versions=current_versions(), now=now or utcnow()
     )
+    if counts is None:
+        return None
     await audit.record(
         session,
         AuditAction.CONSENT_WITHDRAWN,
@@ -126,6 +133,8 @@ async def withdraw(session: AsyncSession, *, actor: Actor, inbox_id: int | None)
     counts = await withdraw_person(
         session, person_id=person.id, actor_id=person.id, via="chat", now=now
     )
+    if counts is None:  # a press just before this one withdrew them
+        return WithdrawResult(WithdrawOutcome.ALREADY)
     # The loaded row, as the statement left it (read again by this update's later steps).
     person.consent_withdrawn_at = now
     chat.active_response_id = None

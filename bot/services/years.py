@@ -32,6 +32,8 @@ from storage.years import ClosedYearInfo
 
 
 class CloseOutcome(StrEnum):
+    """What a request to close a year did (the command line and the chat say which)."""
+
     CLOSED = "closed"
     NOT_PAST = "not_past"  # the current year, or a later one: its figures still move
     ALREADY_CLOSED = "already_closed"
@@ -66,8 +68,11 @@ async def close_year(
     today = now.astimezone(tz).date()
     if year >= today.year:
         return Closing(CloseOutcome.NOT_PAST, year)
-    earlier = await year_store.closed_year(session, year=year)
-    if earlier is not None:
+    closed_at = now.astimezone(dt.UTC)
+    if not await year_store.mark_closed(
+        session, year=year, closed_at=closed_at, closed_on=today, closed_by=actor_id
+    ):
+        earlier = await year_store.closed_year(session, year=year)
         return Closing(CloseOutcome.ALREADY_CLOSED, year, earlier)
     families = tallied_families(catalog)
     await q.plan_for_reports(session)
@@ -75,15 +80,7 @@ async def close_year(
     for scope in await q.top_scopes(session):
         refreshed = await q.refresh_tallies(session, scope=scope, year=year, families=families)
         recounted += refreshed.computed
-    closed_at = now.astimezone(dt.UTC)
-    rows = await year_store.freeze(
-        session,
-        year=year,
-        sources=q.tally_sources(families),
-        closed_at=closed_at,
-        closed_on=today,
-        closed_by=actor_id,
-    )
+    rows = await year_store.freeze(session, year=year, sources=q.tally_sources(families))
     await audit.record(
         session,
         AuditAction.YEAR_CLOSED,
