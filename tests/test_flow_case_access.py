@@ -125,6 +125,14 @@ async def test_who_sees_a_case_in_chat_and_what_it_leaves_in_the_audit_trail(
         await api.wait_idle()
         assert SUBJECT in card.text and f"Tình trạng: {button}" in card.text
     assert await viewed(bot) == [(ids["cdcs"], a.id)] * 4
+    # every row names the case's subject, so that `congdoan audit --person` finds them
+    async with bot.db.session() as session:
+        named = await audit.rows(session, person_id=a.subject_person_id)
+    assert a.subject_person_id is not None
+    assert [r.action for r in named if r.case_id == a.id] == [
+        AuditAction.CASE_VIEWED,
+        *[AuditAction.CASE_STATUS, AuditAction.CASE_VIEWED] * 3,
+    ]
     assert await status_changes(bot) == [
         (ids["cdcs"], a.id, {"from": "reported", "to": "visited"}),
         (ids["cdcs"], a.id, {"from": "visited", "to": "supported"}),

@@ -513,3 +513,17 @@ async def test_the_tree_computes_only_units_with_children(db: Database, small: P
     ]  # fmt: skip
     # a tổ sends no unit report: it is not listed for A2a
     assert "Tổ Toán" not in [r[2].value for r in ws.iter_rows(min_row=9) if r[0].value == "A2a"]
+
+
+async def test_a_control_character_in_a_unit_name_does_not_break_the_workbook(
+    db: Database, small: Province
+) -> None:
+    async with db.session() as s:
+        await s.execute(
+            update(Unit).where(Unit.code == "BL").values(name="Bảo\x0bLộc")  # type: ignore[arg-type]
+        )
+    tree = await _tree(db, small)
+    book = load_workbook(io.BytesIO(to_xlsx(tree, "vi", union_name="X", made_at=MADE,
+                                            signoff=SIGNOFF)))  # fmt: skip
+    names = [r[2] for r in book["Theo đơn vị"].iter_rows(min_row=9, values_only=True)]
+    assert "BảoLộc" in names

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.header_footer import HeaderFooterItem
@@ -61,7 +62,10 @@ _ICONS = "✅❌⚠\ufe0f "  # the icons of stats.txt's words: a spreadsheet or 
 
 
 def safe_text(value: str) -> str:
-    """``value`` as a spreadsheet shows it literally: never read as a formula."""
+    """``value`` as a spreadsheet shows it literally: never read as a formula, and without
+    the control characters a worksheet cannot hold (a unit name pasted into the roster with a
+    vertical tab must not fail the whole report)."""
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 

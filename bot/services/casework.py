@@ -361,6 +361,7 @@ async def change_case(
         AuditAction.CASE_STATUS,
         via="chat",
         actor_id=actor.person.id,
+        person_id=case.subject_person_id,
         case_id=case_id,
         unit_id=case.unit_id,
         detail={"from": before.value, "to": status.value},

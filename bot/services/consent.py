@@ -24,7 +24,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.onboarding import CONSENT_VERSION, ZALO_CONSENT_VERSION
@@ -147,7 +149,12 @@ async def store_consent_texts(session: AsyncSession) -> int:
                 "(bot/services/onboarding.py) and pin its hash in bot/services/consent.py"
             )
     if missing:
-        await session.execute(insert(consent_texts), missing)
+        # Two processes starting at once may both find a version missing: the second insert
+        # of the same wording is no error (a different wording was refused above).
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(consent_texts).on_conflict_do_nothing(index_elements=["version", "locale"])
+        await session.execute(stmt, missing)
     return len(missing)
 
 
