@@ -256,7 +256,7 @@ class LinkedChat:
     chat_id: int
     channel: Channel
     external_id: str | None
-    locale: str | None
+    locale: str  # chat_identities.locale: never NULL
 
 
 async def linked_chats(
@@ -281,7 +281,9 @@ async def linked_chats(
         )
         rows = (await session.execute(stmt)).all()
         for person_id, chat_id, channel, external_id, locale in rows:
-            out[int(person_id)] = LinkedChat(int(chat_id), Channel(channel), external_id, locale)
+            out[int(person_id)] = LinkedChat(
+                int(chat_id), Channel(channel), external_id, str(locale)
+            )
     return out
 
 

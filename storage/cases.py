@@ -285,3 +285,28 @@ async def case_facts(session: AsyncSession, *, found: Sequence[Case]) -> CaseFac
         typed_phones=typed,
         events=events,
     )
+
+
+async def untold_about(session: AsyncSession, *, person_id: int) -> list[Case]:
+    """The cases someone else reported about ``person_id`` that they were not told of yet
+    (a withdrawn report is not told: it is no more)."""
+    stmt = (
+        select(Case)
+        .where(
+            col(Case.subject_person_id) == person_id,
+            col(Case.subject_told_at).is_(None),
+            col(Case.reported_by).is_not(None),
+            col(Case.reported_by) != person_id,
+            col(Case.status) != CaseStatus.WITHDRAWN,
+        )
+        .order_by(col(Case.id))
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def mark_told(session: AsyncSession, *, case_ids: Sequence[int], at: dt.datetime) -> None:
+    """The subject of these cases was told of them."""
+    if case_ids:
+        await session.execute(
+            update(cases).where(cases.c.id.in_(list(case_ids))).values(subject_told_at=at)
+        )

@@ -103,7 +103,7 @@ CHUNK = 500
 def erased_name(person_id: int) -> str:
     """The neutral marker that replaces an erased person's name: no personal data, and still
     tells an officer reading a roster or a report what happened to the row."""
-    return f"(đã xoá #{person_id})"
+    return f"(đã xóa #{person_id})"
 
 
 async def _mark_changed(session: AsyncSession, *, person_id: int) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot.services.erasure import tell_case_subjects
+from bot.services.casework import tell_subjects
 from storage.models import Case, Delivery, DeliveryKind
 from tests.fakebotapi import FakeBotAPI
 from tests.flow import RunningBot, eventually, link
@@ -56,9 +56,9 @@ async def test_a_colleague_named_in_a_report_is_told_once_on_linking(
         assert [c.subject_told_at is not None for c in cases] == [True, False]
         # Told once: asking again (a second chat linked, a later report pass) sends nothing.
         assert cases[0].subject_person_id is not None
-        assert await tell_case_subjects(session, person_id=cases[0].subject_person_id) == 0
+        assert await tell_subjects(session, person_id=cases[0].subject_person_id) == 0
         assert cases[1].subject_person_id is not None
-        assert await tell_case_subjects(session, person_id=cases[1].subject_person_id) == 0
+        assert await tell_subjects(session, person_id=cases[1].subject_person_id) == 0
         messages = (
             await session.execute(
                 select(col(Delivery.person_id)).where(col(Delivery.kind) == DeliveryKind.MESSAGE)

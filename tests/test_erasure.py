@@ -332,7 +332,7 @@ def test_person_withdraw_and_erase_on_the_command_line(
     assert refused.exit_code != 0 and "cannot be undone" in refused.output
     erased = runner.invoke(app, ["person", "erase", "--phone", "0345271908", "--yes"], env=env)
     assert erased.exit_code == 0, erased.output
-    assert "erased; the roster keeps (đã xoá #" in erased.output
+    assert "erased; the roster keeps (đã xóa #" in erased.output
     assert "Phạm Minh Tuấn" not in erased.output
     twice = runner.invoke(app, ["person", "erase", "--phone", "0345271908", "--yes"], env=env)
     assert twice.exit_code != 0 and "nobody on the roster has the phone" in twice.output
@@ -507,7 +507,7 @@ async def test_a_short_name_is_not_looked_for_in_other_messages(db: Database) ->
         row = (await session.execute(select(Delivery))).scalar_one()
         assert (row.status, row.text) == (DeliveryStatus.QUEUED, "Tập huấn an toàn lao động")
         erased = await session.get(Person, tuan.id)
-        assert erased is not None and erased.full_name.startswith("(đã xoá #")
+        assert erased is not None and erased.full_name.startswith("(đã xóa #")
 
 
 async def test_a_second_erasure_does_nothing(db: Database) -> None:

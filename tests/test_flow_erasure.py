@@ -139,23 +139,23 @@ async def test_erasure_in_chat_leaves_no_trace_and_the_figures_unchanged(
     await tuan.send("/xoadulieu")
     await api.wait_idle()
     ask = tuan.last_message()
-    assert "Yêu cầu xoá dữ liệu cá nhân" in ask.text
-    assert ask.button_texts == ["🗑 Tôi muốn xoá", "Thôi, giữ nguyên"]
-    await tuan.click(ask, "🗑 Tôi muốn xoá")
+    assert "Yêu cầu xóa dữ liệu cá nhân" in ask.text
+    assert ask.button_texts == ["🗑 Tôi muốn xóa", "Thôi, giữ nguyên"]
+    await tuan.click(ask, "🗑 Tôi muốn xóa")
     await api.wait_idle()
     confirm = tuan.last_message()
-    assert "Việc xoá không thể hoàn tác" in confirm.text
-    assert confirm.button_texts == ["🗑 Xoá vĩnh viễn, không hoàn tác", "Thôi, giữ nguyên"]
-    final = confirm.data_of("🗑 Xoá vĩnh viễn, không hoàn tác")
-    await tuan.click(confirm, "🗑 Xoá vĩnh viễn, không hoàn tác")
+    assert "Việc xóa không thể hoàn tác" in confirm.text
+    assert confirm.button_texts == ["🗑 Xóa vĩnh viễn, không hoàn tác", "Thôi, giữ nguyên"]
+    final = confirm.data_of("🗑 Xóa vĩnh viễn, không hoàn tác")
+    await tuan.click(confirm, "🗑 Xóa vĩnh viễn, không hoàn tác")
     await api.wait_idle()
-    assert "Dữ liệu cá nhân của thầy/cô đã được xoá" in tuan.last_message().text
+    assert "Dữ liệu cá nhân của thầy/cô đã được xóa" in tuan.last_message().text
 
     async with bot.db.session() as session:
         assert await found_anywhere(session, needles) == []
         person = await session.get(Person, person_id)
         assert person is not None
-        assert person.full_name == f"(đã xoá #{person_id})"
+        assert person.full_name == f"(đã xóa #{person_id})"
         assert (person.phone, person.staff_code, person.tags) == (None, None, "")
         assert person.erased_at is not None and person.is_member
         assert (
@@ -173,8 +173,8 @@ async def test_erasure_in_chat_leaves_no_trace_and_the_figures_unchanged(
         assert [(c.decision.value, c.external_id) for c in consents] == [("accepted", "")]
         cases = list((await session.execute(select(Case).order_by(col(Case.id)))).scalars())
         assert [(c.status, c.subject_name, c.description) for c in cases] == [
-            (CaseStatus.CLOSED, f"(đã xoá #{person_id})", ""),
-            (CaseStatus.CLOSED, f"(đã xoá #{person_id})", ""),
+            (CaseStatus.CLOSED, f"(đã xóa #{person_id})", ""),
+            (CaseStatus.CLOSED, f"(đã xóa #{person_id})", ""),
         ]
         trail = await audit.rows(session, person_id=person_id, actions=[AuditAction.ERASED])
         assert len(trail) == 1 and trail[0].via == "chat" and trail[0].actor_id == person_id
@@ -213,18 +213,18 @@ async def test_erasure_on_zalo_by_typed_choices(zalo: FakeZaloAPI, both: Running
     tuan = zalo.user("z-tuan-erase", "Tuấn Phạm")
     await link_zalo(both, tuan, unit="DL-THPT-BTX", details="Phạm Minh Tuấn, 0345 271 908")
     ask = await both.say(tuan, "/xoadulieu")
-    assert "Yêu cầu xoá dữ liệu cá nhân" in ask and "1. 🗑 Tôi muốn xoá" in ask
+    assert "Yêu cầu xóa dữ liệu cá nhân" in ask and "1. 🗑 Tôi muốn xóa" in ask
     confirm = await both.say(tuan, "1")
-    assert "Việc xoá không thể hoàn tác" in confirm
+    assert "Việc xóa không thể hoàn tác" in confirm
     done = await both.say(tuan, "1")
-    assert "Dữ liệu cá nhân của thầy/cô đã được xoá" in done
+    assert "Dữ liệu cá nhân của thầy/cô đã được xóa" in done
     async with both.db.session() as session:
         # (The chat's id stays only where the reply to this very request is addressed.)
         assert await found_anywhere(session, [*TUAN_NEEDLES, "Tuấn Phạm"]) == []
         erased = (
             await session.execute(select(Person).where(col(Person.erased_at).is_not(None)))
         ).scalar_one()
-        assert erased.full_name.startswith("(đã xoá #")
+        assert erased.full_name.startswith("(đã xóa #")
     # Writing again is a new chat: asked for consent, as anyone new.
     again = await both.say(tuan, "/start")
     assert "91/2025/QH15" in again

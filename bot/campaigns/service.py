@@ -226,7 +226,7 @@ async def _collect(
     return _Audience(
         [store.Target(r.person_id, r.unit_id) for r in recipients],
         {
-            r.person_id: store.LinkedChat(r.chat_id, r.channel, r.external_id, r.locale)
+            r.person_id: store.LinkedChat(r.chat_id, r.channel, r.external_id, str(r.locale))
             for r in recipients
             if r.chat_id is not None and r.channel is not None
         },

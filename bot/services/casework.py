@@ -24,14 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.services.actors import Actor
-from storage import audit, people
+from bot.texts import render
+from storage import audit, outbox, people
 from storage import cases as store
+from storage.campaigns import linked_chats
 from storage.models import (
     AuditAction,
     BenefitStatus,
     Case,
     CaseKind,
     CaseStatus,
+    DeliveryKind,
     Person,
     Unit,
     UnitKind,
@@ -415,3 +418,37 @@ async def decide_benefit(
     benefit.confirmed_at = utcnow()
     await session.flush()
     return ChangeOutcome.CHANGED, benefit
+
+
+async def tell_subjects(session: AsyncSession, *, person_id: int) -> int:
+    """Tell the person, on the chat written to them, of each case someone else reported about
+    them and they were not told of yet: that it exists and who reads it (the officers of its
+    CĐCS, and of the level it may be passed up to), never what it says nor who made it.  Once
+    per case (``cases.subject_told_at``), so it is called both when a case is reported about
+    someone linked and when a person links.  Returns how many messages were queued; none while
+    they have no chat (they are told when they link)."""
+    found = await store.untold_about(session, person_id=person_id)
+    if not found:
+        return 0
+    chat = (await linked_chats(session, person_ids=[person_id])).get(person_id)
+    if chat is None:
+        return 0
+    rows = []
+    for case in found:
+        unit = await people.get_unit(session, unit_id=case.unit_id)
+        above = await people.union_bodies_above(session, unit=unit) if unit else []
+        cdcs = next((b.name for b in above if b.kind == UnitKind.GRASSROOTS), "")
+        text = render("member/case_concerns_you.txt", chat.locale, kind=case.kind, cdcs=cdcs)
+        rows.append(
+            {
+                "kind": DeliveryKind.MESSAGE,
+                "person_id": person_id,
+                "chat_id": chat.chat_id,
+                "channel": chat.channel,
+                "external_id": chat.external_id,
+                "text": text,
+            }
+        )
+    written = await outbox.enqueue(session, rows=rows)
+    await store.mark_told(session, case_ids=[c.id for c in found if c.id is not None], at=utcnow())
+    return written

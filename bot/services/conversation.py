@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import alerts, erasure
+from bot.services import alerts, casework
 from bot.services.actors import Actor
 from bot.services.alerts import UrgentPolicy
 from storage import campaigns, cases, people
@@ -747,7 +747,7 @@ class Conversation:
             if subject_id is not None and subject_id != person.id:
                 # A colleague already linked hears now that a report concerns them (one who
                 # links later hears it then): that it exists and who reads it, nothing more.
-                await erasure.tell_case_subjects(session, person_id=subject_id)
+                await casework.tell_subjects(session, person_id=subject_id)
             if case.urgent and self.urgent is not None:
                 unit = await people.get_unit(session, unit_id=unit_id)
                 if unit is not None:

@@ -1,5 +1,4 @@
-"""Erasure (``/xoadulieu``, or ``congdoan person erase`` on a request on paper), and telling a
-colleague named in a report that it concerns them.
+"""Erasure (``/xoadulieu``, or ``congdoan person erase`` on a request on paper).
 
 Erasure removes who the person is and what they wrote, in one transaction: the roster record
 stays as the union's membership record with a neutral marker for the name and no phone, staff
@@ -7,12 +6,6 @@ code or tags; their chats and what the platforms told about them go; their free-
 go; cases about them are closed and anonymised; their other answers stay as counts behind a
 record that names nobody.  :mod:`storage.erasure` says statement by statement what goes, what
 stays and why (so that the indicator figures do not move).  Irreversible: the chat asks twice.
-
-A colleague named in a hardship or legal report (``cases.subject_person_id``, reported by
-someone else) is told that a report concerns them, not what it says nor who made it, and who
-can read it: the first time they link a chat (``onboarding._link``).  :func:`tell_case_subjects`
-is idempotent (a case is told once, ``cases.subject_told_at``), so it can also be called when
-a case is reported about someone linked already.
 """
 
 from __future__ import annotations
@@ -20,23 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import withdrawal
 from bot.services.actors import Actor
-from bot.texts import render
-from storage import audit, outbox
+from storage import audit
 from storage import erasure as store
-from storage.campaigns import linked_chats
 from storage.models import (
     AuditAction,
-    CaseStatus,
-    DeliveryKind,
-    UnitKind,
     utcnow,
 )
-from storage.tables import cases, definitions, units
+from storage.tables import definitions
 from surveys.loader import definition_from_json
 from surveys.schema import QuestionKind
 
@@ -131,79 +119,3 @@ async def erase_self(session: AsyncSession, *, actor: Actor, inbox_id: int | Non
     if actor.unit is not None and actor.unit in session:
         session.expunge(actor.unit)
     return EraseResult(EraseOutcome.ERASED, counts)
-
-
-# --------------------------------------------------------------------------- case subjects
-
-
-async def _cdcs_of(session: AsyncSession, *, unit_id: int) -> tuple[int, str] | None:
-    """(id, name) of the CĐCS a unit belongs to (itself or its nearest grassroots ancestor);
-    None above the CĐCS level."""
-    row = (await session.execute(select(units.c.path).where(units.c.id == unit_id))).first()
-    if row is None:
-        return None
-    ids = [int(part) for part in str(row.path).split("/") if part]
-    found = (
-        await session.execute(
-            select(units.c.id, units.c.name).where(
-                units.c.id.in_(ids), units.c.kind == UnitKind.GRASSROOTS
-            )
-        )
-    ).all()
-    by_id = {int(i): str(name) for i, name in found}
-    for unit in reversed(ids):
-        if unit in by_id:
-            return unit, by_id[unit]
-    return None
-
-
-async def tell_case_subjects(session: AsyncSession, *, person_id: int) -> int:
-    """Tell the person, on the chat messages to them go to, of each case reported about them
-    by someone else that they were not told of yet: that it exists and who can read it (the
-    CĐCS's officers, and the union body it is passed up to), never its content or reporter.
-    Returns how many messages were queued; none while they have no chat to write to (they are
-    told when they link)."""
-    c = cases.c
-    found = (
-        await session.execute(
-            select(c.id, c.kind, c.unit_id)
-            .where(
-                c.subject_person_id == person_id,
-                c.subject_told_at.is_(None),
-                c.reported_by.is_not(None),
-                c.reported_by != person_id,
-                c.status != CaseStatus.WITHDRAWN,
-            )
-            .order_by(c.id)
-        )
-    ).all()
-    if not found:
-        return 0
-    chat = (await linked_chats(session, person_ids=[person_id])).get(person_id)
-    if chat is None:
-        return 0
-    locale = chat.locale or "vi"
-    rows = []
-    for _case_id, kind, unit_id in found:
-        cdcs = await _cdcs_of(session, unit_id=int(unit_id))
-        text = render(
-            "member/case_concerns_you.txt",
-            locale,
-            kind=str(kind.value if hasattr(kind, "value") else kind),
-            cdcs=cdcs[1] if cdcs is not None else "",
-        )
-        rows.append(
-            {
-                "kind": DeliveryKind.MESSAGE,
-                "person_id": person_id,
-                "chat_id": chat.chat_id,
-                "channel": chat.channel,
-                "external_id": chat.external_id,
-                "text": text,
-            }
-        )
-    written = await outbox.enqueue(session, rows=rows)
-    await session.execute(
-        update(cases).where(c.id.in_([int(r.id) for r in found])).values(subject_told_at=utcnow())
-    )
-    return written

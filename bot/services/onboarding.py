@@ -13,7 +13,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import erasure  # the module: it imports this one (through withdrawal)
+from bot.services import casework
 from bot.services.actors import Actor, find_unit
 from bot.texts import render
 from storage import audit, chats, outbox, people
@@ -266,7 +266,7 @@ async def _link(session: AsyncSession, *, chat: ChatIdentity, person: Person) ->
     await chats.attach_consents(session, chat=chat, person_id=person.id)
     await session.flush()
     # A colleague named in a report is told, now they can be written to, that it concerns them.
-    await erasure.tell_case_subjects(session, person_id=person.id)
+    await casework.tell_subjects(session, person_id=person.id)
 
 
 @dataclass(frozen=True)

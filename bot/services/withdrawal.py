@@ -39,8 +39,6 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# The module, not its names: onboarding tells a case's subject through bot.services.erasure,
-# which imports this module (a cycle that only call time resolves).
 from bot.services import onboarding
 from bot.services.actors import Actor
 from storage import audit, chats
