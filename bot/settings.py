@@ -130,6 +130,17 @@ class Settings(BaseSettings):
         default="LĐLĐ tỉnh Lâm Đồng (b/c); Lưu: VT", validation_alias="REPORT_RECIPIENTS"
     )
 
+    # The dashboard in a browser (bot.web): served by ``congdoan serve`` when WEB_BASE_URL is
+    # set, or alone by ``congdoan web``.  WEB_BASE_URL is the address officers open (the
+    # sign-in links sent by ``/web`` start with it); over https the cookies are Secure.
+    web_host: str = Field(default="127.0.0.1", validation_alias="WEB_HOST")
+    web_port: int = Field(default=8090, ge=1, le=65535, validation_alias="WEB_PORT")
+    web_base_url: str | None = Field(default=None, validation_alias="WEB_BASE_URL")
+    # A sign-in link is good for WEB_LINK_MINUTES and once; a session ends after
+    # WEB_SESSION_HOURS without a request (and at most 12 hours after sign-in).
+    web_link_minutes: int = Field(default=10, ge=1, le=60, validation_alias="WEB_LINK_MINUTES")
+    web_session_hours: float = Field(default=2.0, gt=0, le=12, validation_alias="WEB_SESSION_HOURS")
+
     @field_validator("quiet_hours")
     @classmethod
     def _quiet(cls, value: str) -> str:
@@ -173,7 +184,9 @@ class Settings(BaseSettings):
     def digest_weekday(self) -> int:
         return WEEKDAYS.index(self.digest_day)
 
-    @field_validator("telegram_api_url", "webhook_url", "zalo_api_url", "zalo_webhook_url")
+    @field_validator(
+        "telegram_api_url", "webhook_url", "zalo_api_url", "zalo_webhook_url", "web_base_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -204,6 +217,13 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("is not a known IANA time zone (e.g. Asia/Ho_Chi_Minh)") from exc
         return value
+
+    def web_url(self) -> str:
+        """Where officers open the dashboard: WEB_BASE_URL, else this machine's own address."""
+        if self.web_base_url:
+            return self.web_base_url
+        host = "127.0.0.1" if self.web_host in ("0.0.0.0", "::", "") else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     @property
     def tz(self) -> ZoneInfo:

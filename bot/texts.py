@@ -33,9 +33,14 @@ SOURCE_LOCALE = "vi"
 @cache
 def translations(locale: str) -> gettext.NullTranslations:
     """The compiled catalog of a locale (none needed for Vietnamese, the source language)."""
+    return compiled_catalog(LOCALES_DIR, "messages", locale)
+
+
+def compiled_catalog(folder: Path, domain: str, locale: str) -> gettext.NullTranslations:
+    """``folder/<locale>/LC_MESSAGES/<domain>.po`` compiled in memory (Vietnamese: none)."""
     if locale == SOURCE_LOCALE:
         return gettext.NullTranslations()
-    po_path = LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po"
+    po_path = folder / locale / "LC_MESSAGES" / f"{domain}.po"
     if not po_path.exists():
         raise ValueError(f"no message catalog for locale {locale!r} at {po_path}")
     with po_path.open("rb") as fh:

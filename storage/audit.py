@@ -22,7 +22,7 @@ from storage.tables import audit_events
 
 #: How the thing was done: in a chat (``actor_id`` is the person), by the operator's command
 #: line, or by the bot itself (the scheduler's purge).
-Via = Literal["chat", "cli", "system"]
+Via = Literal["chat", "cli", "system", "web"]
 
 Detail = Mapping[str, str | int | bool | Sequence[int] | None]
 

@@ -52,7 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import outbox
+from storage import outbox, web
 from storage.db import rowcount
 from storage.models import (
     CaseStatus,
@@ -620,6 +620,8 @@ async def erase(
     )
     if chat_ids:
         await session.execute(delete(chats).where(ch.id.in_(chat_ids)))
+    # The dashboard: their sign-in links and sessions (an officer erased is signed out).
+    await web.forget_person(session, person_id=person_id)
 
     # Answers: free text deleted, drafts blanked, nothing in progress.
     theirs = select(responses.c.id).where(responses.c.person_id == person_id)

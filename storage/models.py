@@ -763,7 +763,7 @@ class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     action: AuditAction = Field(sa_type=_enum(AuditAction, 32))
-    via: str = Field(max_length=16)  # chat | cli | system
+    via: str = Field(max_length=16)  # chat | cli | system | web
     actor_id: int | None = Field(default=None, foreign_key="people.id", index=True)
     person_id: int | None = Field(default=None, foreign_key="people.id", index=True)
     case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
@@ -841,3 +841,34 @@ class IndicatorSnapshot(SQLModel, table=True):
     n4: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     n5: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     n6: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class WebSignIn(SQLModel, table=True):
+    """A single-use sign-in link to the dashboard, sent to an officer by ``/web``: only the
+    SHA-256 of its token is stored, so the table cannot be used to sign in."""
+
+    __tablename__ = "web_sign_ins"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    person_id: int = Field(foreign_key="people.id", index=True)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    expires_at: dt.datetime = Field(sa_column=_ts())
+    used_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the SHA-256 of its cookie's token, its CSRF token, its locale, and
+    when it ends (``expires_at``: idle; ``ends_at``: at the latest; ``ended_at``: signed out)."""
+
+    __tablename__ = "web_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    csrf: str = Field(max_length=64)
+    person_id: int = Field(foreign_key="people.id", index=True)
+    locale: str = Field(max_length=8)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    expires_at: dt.datetime = Field(sa_column=_ts())
+    ends_at: dt.datetime = Field(sa_column=_ts())
+    ended_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -122,6 +122,27 @@ async def find_unit(session: AsyncSession, *, text: str, within_path: str = "/")
     return None
 
 
+async def web_actor(session: AsyncSession, *, person_id: int, locale: str) -> Actor | None:
+    """The officer or admin behind a dashboard session, as they are now (a role taken away or
+    an erasure ends what the session may do at its next request); None for anyone else.  The
+    chat is a stand-in for the browser: it is not stored."""
+    person = await session.get(Person, person_id)
+    if person is None or person.erased_at is not None:
+        return None
+    if person.role not in (Role.OFFICER, Role.ADMIN):
+        return None
+    chat = ChatIdentity(
+        channel=Channel.LOCAL,
+        external_id="web",
+        person_id=person.id,
+        stage=ChatStage.LINKED,
+        locale=locale,
+    )
+    actor = Actor(chat=chat)
+    await _place(session, actor, person)
+    return actor if actor.is_officer else None
+
+
 async def operator_actor(session: AsyncSession, *, phone: str | None) -> Actor | None:
     """The officer or admin on whose behalf a command-line operation acts.
 

@@ -1,0 +1,7 @@
+"""(in progress)"""
+
+from aiohttp import web
+
+
+def routes() -> list[web.RouteDef]:
+    return []
