@@ -53,6 +53,7 @@ from bot.services.consent import ConsentTextChanged, store_consent_texts
 from bot.services.conversation import Conversation, SurveyRegistry
 from bot.services.news import NewsPolicy, news_pass
 from bot.services.retention import RetentionPolicy
+from bot.services.web_access import WebPolicy
 from bot.settings import Settings
 from bot.texts import label
 from handlers import build_router
@@ -208,6 +209,7 @@ def build_dispatcher(
     policy: ReminderPolicy | None = None,
     ack_policy: AckReminderPolicy | None = None,
     adapter: ChatAdapter | None = None,
+    web_policy: WebPolicy | None = None,
 ) -> Dispatcher:
     """A Dispatcher with the routers, the unit-of-work middleware and the injected services."""
     dp = Dispatcher(
@@ -220,6 +222,8 @@ def build_dispatcher(
         composer=composer,
         reminder_policy=policy or ReminderPolicy(),
         ack_policy=ack_policy or AckReminderPolicy(),
+        # Where ``/web`` sends officers (the dashboard's sign-in links).
+        web_policy=web_policy or WebPolicy(base_url="http://127.0.0.1:8090", default_locale=locale),
         # The language of a recipient whose chat has none (the settings' locale).
         default_locale=locale,
     )
@@ -298,6 +302,7 @@ async def build_app(
             policy=reminder_policy(settings),
             ack_policy=ack_reminder_policy(settings),
             adapter=adapter,
+            web_policy=WebPolicy.from_settings(settings),
         )
 
     dp = dispatcher(channel)
@@ -402,8 +407,26 @@ def settle_memory() -> None:
     sys.setswitchinterval(0.0001)
 
 
-async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop``): polling, or webhook when WEBHOOK_URL is set.
+async def start_dashboard(app: App) -> web.AppRunner:
+    """The dashboard (``bot.web``) on WEB_HOST:WEB_PORT, in this process."""
+    from bot.web.server import build_web_app, start_web, web_context
+
+    settings = app.settings
+    site = build_web_app(
+        web_context(settings, app.db, app.catalog, wake_delivery=app.worker.notify)
+    )
+    try:
+        return await start_web(site, host=settings.web_host, port=settings.web_port)
+    except OSError as exc:
+        raise StartupError(
+            f"the dashboard cannot listen on {settings.web_host}:{settings.web_port} "
+            f"(WEB_HOST, WEB_PORT): {exc.strerror or exc}"
+        ) from None
+
+
+async def serve(app: App, *, stop: asyncio.Event | None = None, dashboard: bool = True) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop``): polling, or webhook when WEBHOOK_URL is set;
+    with ``dashboard``, the web dashboard beside them.
 
     On a signal, no new update is taken; the updates in hand are finished before exit.
     """
@@ -418,6 +441,7 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
         zalo_me = await zalo_patiently(app.zalo.client.get_me, "asking Zalo who the bot is")
         log.info("Zalo bot %s starting", zalo_me.get("account_name") or zalo_me.get("id"))
     await set_default_commands(app)
+    web_runner = await start_dashboard(app) if dashboard else None
     settle_memory()
     # The outbox is sent by a worker in this process (more can run: `congdoan deliver`).
     delivering = asyncio.create_task(app.worker.run(stop))
@@ -429,6 +453,8 @@ async def serve(app: App, *, stop: asyncio.Event | None = None) -> None:
         stop.set()
         await delivering
         await scheduling
+        if web_runner is not None:
+            await web_runner.cleanup()
     log.info("stopped cleanly")
 
 

@@ -41,6 +41,7 @@ import datetime as dt
 import html
 import itertools
 import re
+import socket
 import sys
 import tempfile
 import time
@@ -50,17 +51,20 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from aiohttp import web
 from jinja2.environment import TemplateModule
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
-from bot.app import App, build_app, set_default_commands
+from bot.app import App, build_app, set_default_commands, start_dashboard
 from bot.channels.local import TOKEN, LocalEvent, LocalMessage, LocalSession
 from bot.channels.zalo.local import LocalZaloClient, ZaloSent
 from bot.roster import RosterFileError, import_roster, sample_paths
+from bot.services import web_access
 from bot.services.onboarding import consent_version
-from bot.settings import SettingsError, load_settings
+from bot.services.web_access import WebPolicy
+from bot.settings import Settings, SettingsError, load_settings
 from bot.texts import environment, label, render
 from handlers.views import ADMIN_COMMANDS, MEMBER_COMMANDS, OFFICER_COMMANDS
 from storage import chats, people
@@ -199,6 +203,18 @@ def commands_for(role: Role | None) -> tuple[str, ...]:
     return tuple(f"/{name}" for name in names)
 
 
+def free_port(host: str, wanted: int) -> int:
+    """``wanted`` if it can be listened on at ``host``, else a free port the system gives."""
+    for port in (wanted, 0):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    return wanted
+
+
 def split_name(full_name: str) -> tuple[str, str]:
     """Vietnamese order (family … given) → Telegram's (last name, first name)."""
     words = full_name.split()
@@ -260,6 +276,7 @@ class Demo:
         self._ids = itertools.count(1)
         self._user_ids = itertools.count(FIRST_USER_ID)
         self._ui: TemplateModule | None = None
+        self.dashboard: web.AppRunner | None = None
 
     # -- texts --------------------------------------------------------------------------------
 
@@ -276,11 +293,18 @@ class Demo:
 
     async def start(self, db_url: str) -> None:
         # No ZALO_BOT_TOKEN from the environment: the demo's Zalo, if any, is the local one.
+        host = load_settings(database_url=db_url).web_host
         settings = load_settings(
             database_url=db_url,
             zalo_bot_token=None,
             zalo_delivery_rate=UNLIMITED_RATE,
             zalo_delivery_per_chat_rate=UNLIMITED_RATE,
+            # The dashboard of the sample province, on this machine: the configured port, or
+            # another free one when it is taken (a second demo, a running `serve`).
+            web_host=host,
+            web_port=free_port(host, load_settings(database_url=db_url).web_port),
+            web_base_url=None,
+            web_link_minutes=60,  # time to read the intro before opening the link
         )
         db = Database(db_url)
         await upgrade(db)
@@ -318,12 +342,41 @@ class Demo:
             if zalo:
                 await self.link_on_zalo()
                 self.on_zalo = True
+            self.dashboard = await start_dashboard(self.app)
         finally:
             self.quiet = False
             self.current = None
         self.console.print(self.ui("ready"), style="dim")
+        await self.show_dashboard(settings)
+
+    async def show_dashboard(self, settings: Settings) -> None:
+        """The dashboard's address and a sign-in link for the officer and the admin."""
+        assert self.app is not None
+        policy = WebPolicy.from_settings(settings)
+        links: list[tuple[Persona, str]] = []
+        async with self.app.db.session(write=True) as session:
+            for persona in self.personas:
+                if persona.kind not in ("officer", "admin"):
+                    continue
+                person = await people.person_by_phone(session, phone=persona.user.phone)
+                if person is None or person.id is None:
+                    continue
+                link = await web_access.issue_link(
+                    session, person_id=person.id, policy=policy, now=utcnow()
+                )
+                if link is not None:
+                    links.append((persona, link))
+        text = self.page(
+            "demo/dashboard.txt",
+            address=settings.web_url(),
+            links=links,
+            minutes=settings.web_link_minutes,
+        )
+        self.console.print(Panel(text, border_style="green"))
 
     async def close(self) -> None:
+        if self.dashboard is not None:
+            await self.dashboard.cleanup()
         if self.app is not None:
             await self.app.close()
 

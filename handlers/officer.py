@@ -14,9 +14,10 @@ from bot.indicators import Catalog, compute_stats
 from bot.indicators.compute import StatsReport, ranked_children
 from bot.reports.export import SignOff, to_png, to_xlsx
 from bot.reports.tree import unit_tree
-from bot.services import casework, leaving, onboarding
+from bot.services import casework, leaving, onboarding, web_access
 from bot.services.actors import Actor, resolve_scope
 from bot.services.conversation import Conversation
+from bot.services.web_access import WebPolicy
 from bot.texts import label, render
 from handlers import keyboards
 from handlers.callbacks import BenefitCb, CaseCb, LeftCb, PendingCb
@@ -471,6 +472,21 @@ async def on_left(
         replies.send(chat_id(actor), text)
 
 
+async def cmd_web(
+    message: Message,
+    session: AsyncSession,
+    actor: Actor,
+    replies: Replies,
+    web_policy: WebPolicy,
+) -> None:
+    """``/web``: a single-use link to sign in to the dashboard, for this officer only."""
+    link = await web_access.link_for(session, actor=actor, policy=web_policy, now=utcnow())
+    replies.send(
+        chat_id(actor),
+        render("officer/web_link.txt", actor.locale, link=link, minutes=web_policy.link_minutes),
+    )
+
+
 def build() -> Router:
     """A fresh router (one per Dispatcher)."""
     router = Router(name="officer")
@@ -488,5 +504,6 @@ def build() -> Router:
     router.callback_query.register(on_benefit, BenefitCb.filter())
     router.message.register(cmd_invite, Command("invite"))
     router.message.register(cmd_left, Command("left"))
+    router.message.register(cmd_web, Command("web"))
     router.callback_query.register(on_left, LeftCb.filter())
     return router

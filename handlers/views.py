@@ -31,6 +31,7 @@ OFFICER_COMMANDS = (
     "digest",
     "stats",
     "indicator",
+    "web",
     "report",
     "cases",
     "welfare",

@@ -64,8 +64,13 @@ app.command("audit")(audit_command)
 @app.command()
 def serve(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    no_web: Annotated[
+        bool,
+        typer.Option("--no-web", help="Leave the dashboard out (`congdoan web` serves it apart)."),
+    ] = False,
 ) -> None:
-    """Run the Telegram bot (long polling; webhook when WEBHOOK_URL is set)."""
+    """Run the Telegram bot (long polling; webhook when WEBHOOK_URL is set) and the dashboard
+    (on WEB_HOST:WEB_PORT)."""
     from bot.app import StartupError, build_app
     from bot.app import serve as serve_app
 
@@ -84,7 +89,7 @@ def serve(
     async def run() -> None:
         bot_app = await build_app(settings, token=token)
         try:
-            await serve_app(bot_app)
+            await serve_app(bot_app, dashboard=not no_web)
         finally:
             await bot_app.close()
 
@@ -92,6 +97,53 @@ def serve(
         asyncio.run(run())
     except StartupError as exc:
         fail(str(exc))
+
+
+@app.command()
+def web(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Serve the dashboard alone (on WEB_HOST:WEB_PORT) until Ctrl-C or SIGTERM; officers
+    sign in with the link `/web` sends them in chat (WEB_BASE_URL)."""
+    import signal
+
+    from bot.indicators import load_catalog
+    from bot.web.server import build_web_app, start_web, web_context
+
+    settings = settings_or_exit()
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            await check_up_to_date(db)
+            site = build_web_app(web_context(settings, db, load_catalog()))
+            try:
+                runner = await start_web(site, host=settings.web_host, port=settings.web_port)
+            except OSError as exc:
+                fail(
+                    f"cannot listen on {settings.web_host}:{settings.web_port} "
+                    f"(WEB_HOST, WEB_PORT): {exc.strerror or exc}"
+                )
+            typer.echo(
+                f"dashboard on http://{settings.web_host}:{settings.web_port} "
+                f"(links: {settings.web_url()})"
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            try:
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
 
 
 async def _stats_of(

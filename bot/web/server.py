@@ -220,18 +220,19 @@ def build_web_app(context: WebContext) -> web.Application:
     return app
 
 
-async def run_web(app: web.Application, *, host: str, port: int, stop: asyncio.Event) -> None:
-    """Serve until ``stop`` is set."""
+async def start_web(app: web.Application, *, host: str, port: int) -> web.AppRunner:
+    """Listen on ``host:port``; the caller cleans the runner up.  A port that cannot be had
+    raises :class:`OSError`."""
     # No access log: a sign-in link's token is in its path.
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    log.info("dashboard listening on %s:%s", host, port)
     try:
-        await stop.wait()
-    finally:
+        await web.TCPSite(runner, host, port).start()
+    except OSError:
         await runner.cleanup()
+        raise
+    log.info("dashboard listening on %s:%s", host, port)
+    return runner
 
 
 def web_context(
