@@ -67,13 +67,17 @@ class Visit:
         self.scope_name = self.actor.scope.name
 
 
+VISIT = web.RequestKey("visit", Visit)
+LOCALE = web.RequestKey("locale", str)
+
+
 def ctx(request: web.Request) -> WebContext:
     return request.app[CTX]
 
 
 def visit(request: web.Request) -> Visit:
-    found = request.get("visit")
-    if not isinstance(found, Visit):  # a page of the signed-in part reached without its guard
+    found: Visit | None = request.get(VISIT)
+    if found is None:  # a page of the signed-in part reached without its guard
         raise web.HTTPForbidden()
     return found
 
@@ -82,13 +86,13 @@ def html(
     request: web.Request, template: str, /, *, status: int = 200, **context: Any
 ) -> web.Response:
     """A page in the visitor's language, with what the layout needs (nav, CSRF token)."""
-    found = request.get("visit")
-    locale = found.locale if isinstance(found, Visit) else str(request.get("locale", "vi"))
+    found = request.get(VISIT)
+    locale = found.locale if found is not None else request.get(LOCALE, "vi")
     body = page(
         template,
         locale,
-        visit=found if isinstance(found, Visit) else None,
-        csrf=found.web.csrf if isinstance(found, Visit) else "",
+        visit=found,
+        csrf=found.web.csrf if found is not None else "",
         here=request.path,
         here_full=request.path_qs,
         url=url,

@@ -25,7 +25,7 @@ from bot.services import web_access
 from bot.services.actors import web_actor
 from bot.services.web_access import SIGN_IN_PATH, WebPolicy
 from bot.settings import LOCALES, Settings
-from bot.web.common import CTX, Visit, WebContext, ctx, html
+from bot.web.common import CTX, LOCALE, VISIT, Visit, WebContext, ctx, html, visit
 from bot.web.pages import campaigns, cases, indicators, notices, pending
 from bot.web.render import STATIC
 from storage import web as store
@@ -49,7 +49,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await _guarded(request, handler)
+    try:
+        response = await _guarded(request, handler)
+    except web.HTTPRedirection as redirect:
+        _secure(request, redirect)
+        raise
+    _secure(request, response)
+    return response
+
+
+def _secure(request: web.Request, response: web.StreamResponse) -> None:
     h = response.headers
     h["Content-Security-Policy"] = CSP
     h["X-Content-Type-Options"] = "nosniff"
@@ -61,7 +70,6 @@ async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
         h["Cache-Control"] = "no-store"
     if ctx(request).policy.secure:
         h["Strict-Transport-Security"] = "max-age=31536000"
-    return response
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -106,13 +114,15 @@ def _allowed(request: web.Request) -> bool:
 async def signed_in(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The signed-in part: a live session and an officer behind it, the CSRF token on every
     POST; one database session around the handler."""
-    request["locale"] = ctx(request).policy.default_locale
+    request[LOCALE] = ctx(request).policy.default_locale
     if request.path.startswith(PUBLIC):
         return await handler(request)
     token = request.cookies.get(COOKIE, "")
     c = ctx(request)
     if request.method == "POST":
         form = await request.post()
+    # A redirect is how a form's handler ends (post, redirect, get): what it wrote commits.
+    redirect: web.HTTPRedirection | None = None
     async with c.db.session(write=True) as session:
         now = utcnow()
         live = await store.live_session(session, token=token, now=now) if token else None
@@ -122,19 +132,26 @@ async def signed_in(request: web.Request, handler: Handler) -> web.StreamRespons
             else None
         )
         if live is None or actor is None:
-            if live is not None:
+            if live is not None:  # the person may not sign in any more: the session ends
                 await store.end_session(session, session_id=live.id, now=now)
-            raise web.HTTPSeeOther("/dang-nhap")
-        request["locale"] = live.locale
-        if request.method == "POST":
-            sent = str(form.get("csrf", ""))
-            if not hmac.compare_digest(sent.encode(), live.csrf.encode()):
-                raise web.HTTPForbidden()
-        # The idle end moves on, at most once a minute (a write per page view costs).
-        if live.expires_at - now < c.policy.idle - dt.timedelta(minutes=1):
-            await store.touch_session(session, session_id=live.id, expires_at=now + c.policy.idle)
-        request["visit"] = Visit(session, actor, live, live.locale, now)
-        return await handler(request)
+            redirect = web.HTTPSeeOther("/dang-nhap")
+        else:
+            request[LOCALE] = live.locale
+            if request.method == "POST":
+                sent = str(form.get("csrf", ""))
+                if not hmac.compare_digest(sent.encode(), live.csrf.encode()):
+                    raise web.HTTPForbidden()
+            # The idle end moves on, at most once a minute (a write per page view costs).
+            if live.expires_at - now < c.policy.idle - dt.timedelta(minutes=1):
+                await store.touch_session(
+                    session, session_id=live.id, expires_at=now + c.policy.idle
+                )
+            request[VISIT] = Visit(session, actor, live, live.locale, now)
+            try:
+                return await handler(request)
+            except web.HTTPRedirection as done:
+                redirect = done
+    raise redirect
 
 
 # ----------------------------------------------------------------------------- signing in
@@ -178,7 +195,7 @@ async def sign_in(request: web.Request) -> web.Response:
 
 
 async def sign_out(request: web.Request) -> web.Response:
-    v = request["visit"]
+    v = visit(request)
     await store.end_session(v.session, session_id=v.web.id, now=v.now)
     response = web.HTTPSeeOther("/dang-nhap")
     response.del_cookie(COOKIE, path="/")
@@ -187,7 +204,7 @@ async def sign_out(request: web.Request) -> web.Response:
 
 async def language(request: web.Request) -> web.Response:
     """The visitor's language, kept with their session; back to the page they were on."""
-    v: Visit = request["visit"]
+    v = visit(request)
     form = await request.post()
     chosen = str(form.get("locale", ""))
     if chosen in LOCALES:
