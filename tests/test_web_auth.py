@@ -15,7 +15,7 @@ from bot.services.web_access import WebPolicy
 from bot.web.server import COOKIE, SIGN_IN_ATTEMPTS
 from storage import people, web
 from storage.db import Database
-from storage.models import Role, utcnow
+from storage.models import Person, Role, utcnow
 from storage.tables import web_sessions, web_sign_ins
 from surveys.phone import normalize_phone
 from tests.flow import seed_sample
@@ -109,7 +109,7 @@ async def test_a_member_gets_no_link(sample: Database) -> None:
     policy = WebPolicy(base_url="http://127.0.0.1:8090", default_locale="vi")
     member = await _person_id(sample, MEMBER_PHONE)
     async with sample.session() as session:
-        assert (await session.get_one(people.Person, member)).role == Role.MEMBER
+        assert (await session.get_one(Person, member)).role == Role.MEMBER
         assert (
             await web_access.issue_link(session, person_id=member, policy=policy, now=utcnow())
             is None
@@ -207,7 +207,7 @@ async def test_a_role_taken_away_ends_what_the_session_may_do(sample: Database) 
         assert (await d.client.get("/chi-tieu")).status == 200
         officer = await _person_id(sample, DALAT_OFFICER_PHONE)
         async with sample.session() as session:
-            person = await session.get_one(people.Person, officer)
+            person = await session.get_one(Person, officer)
             person.role = Role.MEMBER
         page = await d.client.get("/chi-tieu", allow_redirects=False)
         assert page.status == 303 and page.headers["Location"] == "/dang-nhap"
