@@ -207,7 +207,12 @@ class CasesView:
 
 
 async def open_cases(
-    session: AsyncSession, *, actor: Actor, now: dt.datetime, limit: int = CASES_SHOWN
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    limit: int = CASES_SHOWN,
+    via: audit.Via = "chat",
 ) -> CasesView:
     """The open cases of the actor's scope: in detail those they may see, the first ``limit``
     (urgent first, each with who reported it, the subject's phone and its history; recorded
@@ -225,7 +230,7 @@ async def open_cases(
         limit=limit,
     )
     items = await _detailed(session, rows)
-    await _viewed(session, actor=actor, found=[i.case for i in items], now=now)
+    await _viewed(session, actor=actor, found=[i.case for i in items], now=now, via=via)
     counts = await _counts(
         session, path=actor.scope.path, unit_ids=unit_ids, escalated_to=access.office_id
     )
@@ -243,7 +248,12 @@ async def open_cases(
 
 
 async def _viewed(
-    session: AsyncSession, *, actor: Actor, found: Sequence[Case], now: dt.datetime
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    found: Sequence[Case],
+    now: dt.datetime,
+    via: audit.Via = "chat",
 ) -> None:
     """``actor`` was shown the details of ``found``: one ``case_viewed`` row each (naming the
     subject, so that ``congdoan audit --person`` finds who read about them), and each counts
@@ -253,7 +263,7 @@ async def _viewed(
     await audit.record_many(
         session,
         AuditAction.CASE_VIEWED,
-        via="chat",
+        via=via,
         actor_id=actor.person.id if actor.person is not None else None,
         case_ids=ids,
         subjects={c.id: c.subject_person_id for c in found if c.id is not None},
@@ -327,7 +337,12 @@ class ChangeOutcome(StrEnum):
 
 
 async def change_case(
-    session: AsyncSession, *, actor: Actor, case_id: int, status: CaseStatus
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case_id: int,
+    status: CaseStatus,
+    via: audit.Via = "chat",
 ) -> tuple[ChangeOutcome, CaseItem | None]:
     """Move a case to ``status``: only for an officer who may see its details.  A change is
     recorded in the case's history and the audit trail (``case_status``, from and to), and
@@ -362,7 +377,7 @@ async def change_case(
     await audit.record(
         session,
         AuditAction.CASE_STATUS,
-        via="chat",
+        via=via,
         actor_id=actor.person.id,
         person_id=case.subject_person_id,
         case_id=case_id,
@@ -370,7 +385,7 @@ async def change_case(
         detail={"from": before.value, "to": status.value},
     )
     (item,) = await _detailed(session, [(case, unit)])
-    await _viewed(session, actor=actor, found=[case], now=now)  # the refreshed card
+    await _viewed(session, actor=actor, found=[case], now=now, via=via)  # the refreshed card
     return ChangeOutcome.CHANGED, item
 
 

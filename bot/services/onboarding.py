@@ -318,7 +318,12 @@ class Resolution:
 
 
 async def resolve(
-    session: AsyncSession, *, actor: Actor, pending_id: int, action: ResolveAction
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    pending_id: int,
+    action: ResolveAction,
+    via: audit.Via = "chat",
 ) -> Resolution:
     """An officer confirms (adding the person to their unit's roster) or rejects a request."""
     if not actor.is_officer or actor.person is None:
@@ -350,7 +355,7 @@ async def resolve(
         await audit.record(
             session,
             AuditAction.LINK_REJECTED,
-            via="chat",
+            via=via,
             actor_id=actor.person.id,
             unit_id=unit.id if unit is not None else None,
             detail={"pending": pending_id},
@@ -373,7 +378,7 @@ async def resolve(
             person_id=existing.id,
         )
         await _record_confirmed(
-            session, actor=actor, pending_id=pending_id, person=existing, added=False
+            session, actor=actor, pending_id=pending_id, person=existing, added=False, via=via
         )
         return Resolution(ResolveOutcome.CONFIRMED, chat=chat, person=existing, unit=existing_unit)
     assert unit.id is not None
@@ -393,18 +398,26 @@ async def resolve(
         resolved_by=actor.person.id,
         person_id=person.id,
     )
-    await _record_confirmed(session, actor=actor, pending_id=pending_id, person=person, added=True)
+    await _record_confirmed(
+        session, actor=actor, pending_id=pending_id, person=person, added=True, via=via
+    )
     return Resolution(ResolveOutcome.CONFIRMED, chat=chat, person=person, unit=unit)
 
 
 async def _record_confirmed(
-    session: AsyncSession, *, actor: Actor, pending_id: int, person: Person, added: bool
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    pending_id: int,
+    person: Person,
+    added: bool,
+    via: audit.Via = "chat",
 ) -> None:
     """An officer tied a chat to a person (``added``: a person new to the roster)."""
     await audit.record(
         session,
         AuditAction.LINK_CONFIRMED,
-        via="chat",
+        via=via,
         actor_id=actor.person.id if actor.person is not None else None,
         person_id=person.id,
         unit_id=person.unit_id,

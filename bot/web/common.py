@@ -5,6 +5,7 @@ checks of the parameters a page is given."""
 from __future__ import annotations
 
 import datetime as dt
+import html as markup
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from bot.notices.service import AckReminderPolicy
 from bot.reports.export import SignOff
 from bot.services.actors import Actor
 from bot.services.web_access import WebPolicy
-from bot.web.render import page
+from bot.web.render import page, web_environment
 from storage import audit, people
 from storage.db import Database
 from storage.models import AuditAction, Unit
@@ -59,6 +60,9 @@ class Visit:
     web: LiveSession
     locale: str
     now: dt.datetime
+
+    # Set by a form that queued messages in the outbox: the worker is woken after the commit.
+    wake: bool = False
 
     def __post_init__(self) -> None:
         # Read now: an error page is made after the rollback, when the rows are expired.
@@ -206,3 +210,21 @@ def recent_years(v: Visit, tz: dt.tzinfo, count: int = 5) -> list[int]:
     """This year and the ``count - 1`` before it, newest first."""
     current = this_year(v, tz)
     return list(range(current, current - count, -1))
+
+
+def see_other(location: str) -> web.Response:
+    """The answer to a POST (post/redirect/get), returned (a raised redirect commits too)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def sheet_words(template: str, locale: str, /, **context: Any) -> dict[str, str]:
+    """The words of a page's workbook: the ``sheet`` block of its template, rendered alone
+    (without the layout), one ``key=text`` a line."""
+    found = web_environment(locale).get_template(template)
+    text = "".join(found.blocks["sheet"](found.new_context(context)))
+    words: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep:
+            words[key.strip()] = markup.unescape(value.strip())
+    return words

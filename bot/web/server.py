@@ -148,10 +148,16 @@ async def signed_in(request: web.Request, handler: Handler) -> web.StreamRespons
                 )
             request[VISIT] = Visit(session, actor, live, live.locale, now)
             try:
-                return await handler(request)
+                response = await handler(request)
             except web.HTTPRedirection as done:
                 redirect = done
-    raise redirect
+    # Committed: what a form queued in the outbox (a reminder, a decision) goes out now.
+    done = request.get(VISIT)
+    if done is not None and done.wake and c.wake_delivery is not None:
+        c.wake_delivery()
+    if redirect is not None:
+        raise redirect
+    return response
 
 
 # ----------------------------------------------------------------------------- signing in
