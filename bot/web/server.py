@@ -152,8 +152,8 @@ async def signed_in(request: web.Request, handler: Handler) -> web.StreamRespons
             except web.HTTPRedirection as done:
                 redirect = done
     # Committed: what a form queued in the outbox (a reminder, a decision) goes out now.
-    done = request.get(VISIT)
-    if done is not None and done.wake and c.wake_delivery is not None:
+    finished = request.get(VISIT)
+    if finished is not None and finished.wake and c.wake_delivery is not None:
         c.wake_delivery()
     if redirect is not None:
         raise redirect
