@@ -9,10 +9,8 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import gc
 import logging
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -29,7 +27,7 @@ from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiohttp import web
 
 from bot.campaigns.digest import DigestSchedule, digest_pass
-from bot.campaigns.schedule import QuietHours, ReminderPolicy
+from bot.campaigns.schedule import ReminderPolicy
 from bot.campaigns.scheduler import Scheduler, SchedulerSettings
 from bot.channels.telegram import ALLOWED_UPDATES, InboxRunner, make_bot
 from bot.channels.telegram_replies import ReplySender
@@ -46,6 +44,7 @@ from bot.delivery.worker import DeliverySettings, DeliveryWorker
 from bot.indicators import Catalog, load_catalog
 from bot.notices.service import AckReminderPolicy
 from bot.reports.export import SignOff
+from bot.runtime import ack_reminder_policy, reminder_policy, settle_memory
 from bot.services import retention
 from bot.services.alerts import UrgentPolicy, escalation_pass
 from bot.services.composer import Composer
@@ -107,25 +106,6 @@ def delivery_settings(settings: Settings) -> DeliverySettings:
         global_rate=settings.delivery_rate,
         per_chat_rate=settings.delivery_per_chat_rate,
         concurrency=settings.delivery_concurrency,
-    )
-
-
-def reminder_policy(settings: Settings) -> ReminderPolicy:
-    """The default reminder policy of campaigns, from the settings."""
-    start, end = settings.quiet
-    return ReminderPolicy(
-        max_per_person=settings.reminder_max, quiet=QuietHours(start=start, end=end)
-    )
-
-
-def ack_reminder_policy(settings: Settings) -> AckReminderPolicy:
-    """How members who have not acknowledged a notice are reminded, from the settings."""
-    start, end = settings.quiet
-    return AckReminderPolicy(
-        after=dt.timedelta(hours=settings.notice_remind_after),
-        automatic=settings.notice_reminders if settings.notice_remind_after > 0 else 0,
-        max_per_person=settings.reminder_max,
-        quiet=QuietHours(start=start, end=end),
     )
 
 
@@ -389,22 +369,6 @@ async def set_default_commands(app: App) -> None:
         lambda: app.bot.set_my_commands(commands, scope=BotCommandScopeDefault()),
         "setting the command menu",
     )
-
-
-def settle_memory() -> None:
-    """After start-up: move what is loaded (modules, templates, definitions, the catalog) out
-    of the garbage collector's way, and let it run less often.  Under load a full collection
-    over that heap took ~200 ms, stopping every chat at once every few seconds."""
-    gc.collect()
-    gc.freeze()
-    gen0, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(max(gen0, 10_000), gen1, gen2)
-    # The database driver's thread (aiosqlite) needs the GIL back after every statement;
-    # with CPython's default 5 ms switch interval, a busy event loop kept it waiting that long
-    # for each of a handling's statements (held in the SQLite writer's turn meanwhile).
-    # Measured at 100 updates/s on SQLite (benchmarks/conversation.py --quick): p99 1.5 s with
-    # 5 ms, 0.8 s with 0.5 ms, 0.27-0.34 s with 0.1 ms or 0.05 ms.
-    sys.setswitchinterval(0.0001)
 
 
 async def start_dashboard(app: App) -> web.AppRunner:

@@ -294,7 +294,7 @@ async def test_the_scheduler_sends_them_once_whichever_process_ticks(
 
 
 def test_the_policy_comes_from_the_settings() -> None:
-    from bot.app import ack_reminder_policy
+    from bot.runtime import ack_reminder_policy
     from bot.settings import load_settings
 
     settings = load_settings(

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from bot.indicators.catalog import Catalog
 from bot.reports.export import SignOff
+from bot.runtime import ack_reminder_policy, reminder_policy
 from bot.services import web_access
 from bot.services.actors import web_actor
 from bot.services.web_access import SIGN_IN_PATH, WebPolicy
@@ -266,8 +267,6 @@ def web_context(
     wake_delivery: Callable[[], None] | None = None,
 ) -> WebContext:
     """The dashboard's context from the one settings object."""
-    from bot.app import ack_reminder_policy, reminder_policy  # the app's own policies
-
     return WebContext(
         db=db,
         catalog=catalog,
