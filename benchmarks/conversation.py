@@ -387,7 +387,8 @@ def _run_bot(spec: BotSpec, conn: Connection) -> None:
 
 
 async def _ours(spec: BotSpec, conn: Connection, gc_pauses: GcPauses) -> dict[str, Any]:
-    from bot.app import build_app, settle_memory
+    from bot.app import build_app
+    from bot.runtime import settle_memory
     from bot.settings import Settings
     from tests.fakebotapi import close_bot
 
