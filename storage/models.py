@@ -750,6 +750,7 @@ class AuditAction(StrEnum):
     CORRECTION_DECIDED = "correction_decided"
     YEAR_CLOSED = "year_closed"
     PURGED = "purged"
+    WEB_SIGNED_IN = "web_signed_in"  # a sign-in link used: a dashboard session opened
 
 
 class AuditEvent(SQLModel, table=True):

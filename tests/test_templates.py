@@ -1638,7 +1638,7 @@ MACRO_ARGUMENTS: dict[str, tuple[Any, ...]] = {
     "month": ("01",),
     # the audit trail's workbook (labels.txt: audit_action, audit_via, audit_column)
     "act": tuple(a.value for a in AuditAction),
-    "via": ("chat", "cli", "system"),
+    "via": ("chat", "cli", "system", "web"),
     "column": ("when", "action", "via", "actor", "person", "case", "unit", "detail"),
 }
 

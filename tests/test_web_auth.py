@@ -15,8 +15,8 @@ from bot.services.web_access import WebPolicy
 from bot.web.server import COOKIE, SIGN_IN_ATTEMPTS
 from storage import people, web
 from storage.db import Database
-from storage.models import Person, Role, utcnow
-from storage.tables import web_sessions, web_sign_ins
+from storage.models import AuditAction, Person, Role, utcnow
+from storage.tables import audit_events, web_sessions, web_sign_ins
 from surveys.phone import normalize_phone
 from tests.flow import seed_sample
 from tests.webclient import ADMIN_PHONE, DALAT_OFFICER_PHONE, dashboard
@@ -86,6 +86,17 @@ async def test_only_the_hash_of_a_token_is_stored(sample: Database) -> None:
     assert web.token_hash(token) in hashes
     assert web.token_hash(cookie) in hashes
     assert token not in hashes and cookie not in hashes
+    # The sign-in is in the audit trail: who, via the dashboard, naming nobody else.
+    admin = await _person_id(sample, ADMIN_PHONE)
+    async with sample.session() as session:
+        rows = (
+            await session.execute(
+                select(audit_events.c.actor_id, audit_events.c.via, audit_events.c.person_id).where(
+                    audit_events.c.action == AuditAction.WEB_SIGNED_IN.value
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [(admin, "web", None)]
 
 
 async def test_an_expired_link_is_refused(sample: Database) -> None:

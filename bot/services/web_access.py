@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.actors import Actor
 from bot.settings import LOCALES, Settings
-from storage import web
-from storage.models import Person, Role
+from storage import audit, web
+from storage.models import AuditAction, Person, Role
 from storage.tables import chats
 
 #: Sign-in links and sessions that ended this long ago are deleted (when a new link is made).
@@ -135,4 +135,5 @@ async def sign_in(
         expires_at=now + policy.idle,
         ends_at=now + policy.longest,
     )
+    await audit.record(session, AuditAction.WEB_SIGNED_IN, via="web", actor_id=person_id, at=now)
     return SignedIn(cookie, csrf, person_id, locale)
