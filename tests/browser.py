@@ -19,11 +19,12 @@ What the module provides:
 - `ensure_chromium() -> str | None`: the Chromium to launch.  ``$CHROMIUM`` wins (and is then
   the only candidate), else ``/usr/bin/chromium``, else ``chromium``, ``chromium-browser`` or
   ``google-chrome`` on PATH.  When none is found and we run as root with apt-get, Debian's
-  ``chromium`` package is installed once (an fcntl lock in the temp dir keeps the xdist
-  workers from running apt together; a failure is remembered for 15 minutes so the other
-  workers do not retry it).  Debian's ``/usr/bin/chromium`` is a shell wrapper that sources
-  ``/etc/chromium.d`` (Google API keys, extra flags); the real binary behind it,
-  ``/usr/lib/chromium/chromium``, is returned instead.  The lookup runs once per process.
+  ``chromium`` package is installed once, with ``fonts-noto-color-emoji`` (without a colour
+  emoji font the pages' emoji are empty boxes in the screenshots); an fcntl lock in the temp
+  dir keeps the xdist workers from running apt together, and a failure is remembered for 15
+  minutes so the other workers do not retry it.  Debian's ``/usr/bin/chromium`` is a shell
+  wrapper that sources ``/etc/chromium.d`` (Google API keys, extra flags); the real binary
+  behind it, ``/usr/lib/chromium/chromium``, is returned instead.  The lookup runs once per process.
 - `chromium_missing_reason() -> str`: why `ensure_chromium` found nothing ("" when it did).
 - `chromium_or_skip() -> str`: the path, or ``pytest.skip`` naming what is missing and how
   to install it.  `browser_page` calls it, so browser tests skip by themselves.
@@ -105,7 +106,8 @@ _LOCK = Path(tempfile.gettempdir()) / "congdoan-chromium-install.lock"
 _FAILED = Path(tempfile.gettempdir()) / "congdoan-chromium-install.failed"
 _FAILURE_MEMORY_S = 15 * 60
 _HOW_TO_INSTALL = (
-    "install Debian's package (as root: apt-get update && apt-get install -y chromium) "
+    "install Debian's package (as root: apt-get update && apt-get install -y chromium "
+    "fonts-noto-color-emoji) "
     "or set CHROMIUM to a Chromium/Chrome executable"
 )
 
@@ -172,7 +174,7 @@ def _install_once() -> str:
             if _FAILED.exists() and time.time() - _FAILED.stat().st_mtime < _FAILURE_MEMORY_S:
                 return _FAILED.read_text(encoding="utf-8")
             failure = _run_apt("update", "-qq", timeout=600) or _run_apt(
-                "install", "-y", "-qq", "chromium", timeout=1200
+                "install", "-y", "-qq", "chromium", "fonts-noto-color-emoji", timeout=1200
             )
             if not failure and not _search()[0]:
                 failure = "apt-get installed chromium but no executable appeared"

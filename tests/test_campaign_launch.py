@@ -779,7 +779,7 @@ async def test_a_scheduled_notice_due_in_quiet_hours_goes_out_at_seven(db: Datab
 
 
 def test_policy_defaults_come_from_the_settings() -> None:
-    from bot.app import reminder_policy
+    from bot.runtime import reminder_policy
     from bot.settings import load_settings
 
     policy = reminder_policy(load_settings(quiet_hours="22:00-06:30", reminder_max=2))

@@ -13,31 +13,15 @@ from sqlalchemy import select, update
 from bot.services import web_access
 from bot.services.web_access import WebPolicy
 from bot.web.server import COOKIE, SIGN_IN_ATTEMPTS
-from storage import people, web
+from storage import web
 from storage.db import Database
 from storage.models import AuditAction, Person, Role, utcnow
 from storage.tables import audit_events, web_sessions, web_sign_ins
-from surveys.phone import normalize_phone
 from tests.flow import seed_sample
-from tests.webclient import ADMIN_PHONE, DALAT_OFFICER_PHONE, dashboard
+from tests.webclient import ADMIN_PHONE, DALAT_OFFICER_PHONE, dashboard, person_id, unit_id
 
 # A member of the sample roster (no officer role).
 MEMBER_PHONE = "0345 271 908"
-
-
-async def _person_id(db: Database, phone: str) -> int:
-    async with db.session() as session:
-        e164 = normalize_phone(phone)
-        assert e164 is not None
-        person = await people.person_by_phone(session, phone=e164)
-        assert person is not None and person.id is not None
-        return person.id
-
-
-async def _unit_id(db: Database, code: str) -> int:
-    async with db.session() as session:
-        units = await people.units_in_subtree(session, path="/")
-    return next(u.id for u in units if u.code == code and u.id is not None)
 
 
 @pytest.fixture
@@ -87,7 +71,7 @@ async def test_only_the_hash_of_a_token_is_stored(sample: Database) -> None:
     assert web.token_hash(cookie) in hashes
     assert token not in hashes and cookie not in hashes
     # The sign-in is in the audit trail: who, via the dashboard, naming nobody else.
-    admin = await _person_id(sample, ADMIN_PHONE)
+    admin = await person_id(sample, ADMIN_PHONE)
     async with sample.session() as session:
         rows = (
             await session.execute(
@@ -118,7 +102,7 @@ async def test_an_expired_link_is_refused(sample: Database) -> None:
 
 async def test_a_member_gets_no_link(sample: Database) -> None:
     policy = WebPolicy(base_url="http://127.0.0.1:8090", default_locale="vi")
-    member = await _person_id(sample, MEMBER_PHONE)
+    member = await person_id(sample, MEMBER_PHONE)
     async with sample.session() as session:
         assert (await session.get_one(Person, member)).role == Role.MEMBER
         assert (
@@ -145,6 +129,7 @@ async def test_a_form_without_its_csrf_token_is_refused(sample: Database) -> Non
         for data in ({}, {"csrf": "forged"}, {"csrf": csrf[:-1]}):
             refused = await d.client.post("/dang-xuat", data=data, allow_redirects=False)
             assert refused.status == 403
+            assert "Biểu mẫu này đã cũ" in await refused.text()
         assert (await d.client.get("/chi-tieu")).status == 200  # still signed in
         out = await d.client.post("/dang-xuat", data={"csrf": csrf}, allow_redirects=False)
         assert out.status == 303 and out.headers["Location"] == "/dang-nhap"
@@ -216,7 +201,7 @@ async def test_a_role_taken_away_ends_what_the_session_may_do(sample: Database) 
     async with dashboard(sample) as d:
         await d.sign_in(DALAT_OFFICER_PHONE)
         assert (await d.client.get("/chi-tieu")).status == 200
-        officer = await _person_id(sample, DALAT_OFFICER_PHONE)
+        officer = await person_id(sample, DALAT_OFFICER_PHONE)
         async with sample.session() as session:
             person = await session.get_one(Person, officer)
             person.role = Role.MEMBER
@@ -230,8 +215,8 @@ async def test_a_role_taken_away_ends_what_the_session_may_do(sample: Database) 
 
 
 async def test_an_officer_sees_their_district_and_not_another(sample: Database) -> None:
-    dalat = await _unit_id(sample, "LD-DL")
-    baoloc = await _unit_id(sample, "LD-BL")
+    dalat = await unit_id(sample, "LD-DL")
+    baoloc = await unit_id(sample, "LD-BL")
     async with dashboard(sample) as d:
         await d.sign_in(DALAT_OFFICER_PHONE)
         own = await d.client.get("/chi-tieu")
@@ -250,7 +235,7 @@ async def test_an_officer_sees_their_district_and_not_another(sample: Database) 
             assert refused.status == 403, path
             assert "không có quyền" in await refused.text()
         # The province above them too.
-        province = await _unit_id(sample, "LD")
+        province = await unit_id(sample, "LD")
         assert (await d.client.get(f"/chi-tieu?unit={province}")).status == 403
 
 

@@ -28,16 +28,20 @@ from dataclasses import dataclass
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
-from sqlmodel import col
 
-from storage import audit, people
+from storage import audit
 from storage import cases as store
 from storage.db import Database
-from storage.models import AuditAction, Case, CaseKind, CaseStatus, Unit, utcnow
-from surveys.phone import normalize_phone
+from storage.models import AuditAction, Case, CaseKind, CaseStatus, utcnow
 from tests.flow import seed_sample
-from tests.webclient import ADMIN_PHONE, DALAT_OFFICER_PHONE, Dashboard, dashboard
+from tests.webclient import (
+    ADMIN_PHONE,
+    DALAT_OFFICER_PHONE,
+    Dashboard,
+    dashboard,
+    person_id,
+    unit_id,
+)
 
 CDCS_PHONE = "0918 402 367"  # Lê Thị Mai Anh, chair of CĐCS THPT Bùi Thị Xuân
 SUBJECT = "Ngô Văn Lâm"
@@ -55,21 +59,6 @@ class World:
     b: int
 
 
-async def _person_id(db: Database, phone: str) -> int:
-    async with db.session() as session:
-        person = await people.person_by_phone(session, phone=normalize_phone(phone) or phone)
-    assert person is not None and person.id is not None
-    return person.id
-
-
-async def _unit_id(db: Database, code: str) -> int:
-    async with db.session() as session:
-        found = await session.execute(select(col(Unit.id)).where(col(Unit.code) == code))
-        unit_id = found.scalar_one()
-    assert unit_id is not None
-    return unit_id
-
-
 async def _case(
     db: Database,
     *,
@@ -82,9 +71,9 @@ async def _case(
     reporter: str | None = None,
     subject: str | None = None,
 ) -> int:
-    reported_by = await _person_id(db, reporter) if reporter else None
-    subject_id = await _person_id(db, subject) if subject else None
-    unit_id = await _unit_id(db, unit)
+    reported_by = await person_id(db, reporter) if reporter else None
+    subject_id = await person_id(db, subject) if subject else None
+    where = await unit_id(db, unit)
     async with db.session(write=True) as session:
         case = await store.create_case(
             session,
@@ -94,7 +83,7 @@ async def _case(
             subject_person_id=subject_id,
             subject_name=name,
             subject_member=True,
-            unit_id=unit_id,
+            unit_id=where,
             category=category,
             description=text,
             period_year=2026,
@@ -171,7 +160,7 @@ async def test_the_cdcs_officer_sees_the_details_urgent_first_and_moves_a_case(
     world: World,
 ) -> None:
     db = world.db
-    mai_anh = await _person_id(db, CDCS_PHONE)
+    mai_anh = await person_id(db, CDCS_PHONE)
     async with dashboard(db) as d:
         csrf = await d.sign_in(CDCS_PHONE)
         page = await _page(d)
@@ -234,7 +223,7 @@ async def test_an_officer_of_the_district_sees_counts_and_may_not_move_a_case(
     world: World,
 ) -> None:
     db = world.db
-    hung = await _person_id(db, DALAT_OFFICER_PHONE)
+    hung = await person_id(db, DALAT_OFFICER_PHONE)
     async with dashboard(db) as d:
         csrf = await d.sign_in(DALAT_OFFICER_PHONE)
         page = await _page(d)
@@ -262,7 +251,7 @@ async def test_an_officer_of_the_district_sees_counts_and_may_not_move_a_case(
             case = await session.get(Case, world.a)
             assert case is not None
             case.escalated_at = utcnow()
-            case.escalated_to_unit_id = await _unit_id(db, "LD-DL")
+            case.escalated_to_unit_id = await unit_id(db, "LD-DL")
         page = await _page(d)
         assert SUBJECT in page and STORY in page and "Chuyển lên cấp trên" in page
         assert "Võ Thị Hồng Nhung" not in page  # U was not passed up
@@ -330,8 +319,8 @@ def _sheet_rows(data: bytes) -> dict[str, list[list[object]]]:
 
 async def test_the_cases_workbook_holds_what_the_officer_may_see(world: World) -> None:
     db = world.db
-    mai_anh = await _person_id(db, CDCS_PHONE)
-    hung = await _person_id(db, DALAT_OFFICER_PHONE)
+    mai_anh = await person_id(db, CDCS_PHONE)
+    hung = await person_id(db, DALAT_OFFICER_PHONE)
     async with dashboard(db) as d:
         await d.sign_in(CDCS_PHONE)
         response = await d.client.get("/tai-ve/truong-hop.xlsx")

@@ -25,7 +25,7 @@ from sqlmodel import col
 
 from bot.services import onboarding
 from bot.services.actors import load_actor
-from storage import audit, people
+from storage import audit
 from storage.db import Database
 from storage.models import (
     AuditAction,
@@ -39,9 +39,14 @@ from storage.models import (
     Person,
     Unit,
 )
-from surveys.phone import normalize_phone
 from tests.flow import seed_sample
-from tests.webclient import ADMIN_PHONE, DALAT_OFFICER_PHONE, Dashboard, dashboard
+from tests.webclient import (
+    ADMIN_PHONE,
+    DALAT_OFFICER_PHONE,
+    Dashboard,
+    dashboard,
+    person_id,
+)
 
 BAO_LOC_OFFICER_PHONE = "0914 738 260"  # Nguyễn Văn Thành, chair of CĐCS THPT Bảo Lộc
 NEWCOMER = "Lò Văn Páo"
@@ -147,16 +152,9 @@ async def _audit(db: Database, action: AuditAction) -> list[audit.AuditRow]:
         return await audit.rows(session, actions=[action])
 
 
-async def _person_id(db: Database, phone: str) -> int:
-    async with db.session() as session:
-        person = await people.person_by_phone(session, phone=normalize_phone(phone) or phone)
-    assert person is not None and person.id is not None
-    return person.id
-
-
 async def test_an_officer_confirms_a_request_and_the_person_is_told(world: World) -> None:
     db = world.db
-    hung = await _person_id(db, DALAT_OFFICER_PHONE)
+    hung = await person_id(db, DALAT_OFFICER_PHONE)
     wakes: list[None] = []
     async with dashboard(db) as d:
         d.context.wake_delivery = lambda: wakes.append(None)
@@ -198,7 +196,7 @@ async def test_an_officer_confirms_a_request_and_the_person_is_told(world: World
 
 async def test_the_admin_gives_a_request_its_unit_then_rejects_it(world: World) -> None:
     db = world.db
-    admin = await _person_id(db, ADMIN_PHONE)
+    admin = await person_id(db, ADMIN_PHONE)
     hoa_mai = await _unit(db, "DL-MN-HM")
     async with dashboard(db) as d:
         csrf = await d.sign_in(ADMIN_PHONE)
@@ -281,7 +279,7 @@ async def test_the_roster_workbook_of_a_unit_in_scope(db: Database) -> None:
     btx = await _unit(db, "DL-THPT-BTX")
     bao_loc = await _unit(db, "BL-THPT-BL")
     dalat = await _unit(db, "LD-DL")
-    hung = await _person_id(db, DALAT_OFFICER_PHONE)
+    hung = await person_id(db, DALAT_OFFICER_PHONE)
     async with dashboard(db) as d:
         await d.sign_in(DALAT_OFFICER_PHONE)
         response = await d.client.get(f"/tai-ve/danh-sach.xlsx?unit={btx.id}")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+from sqlmodel import col
 
 from bot.indicators import load_catalog
 from bot.services import web_access
@@ -20,7 +22,7 @@ from bot.web.common import WebContext
 from bot.web.server import build_web_app, web_context
 from storage import people
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import Unit, utcnow
 from surveys.phone import normalize_phone
 
 # The sample roster's admin (province) and an officer of the Đà Lạt district union.
@@ -28,6 +30,22 @@ ADMIN_PHONE = "0913 620 145"
 DALAT_OFFICER_PHONE = "0903 118 274"
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+async def person_id(db: Database, phone: str) -> int:
+    """The id of the roster's person with ``phone`` (written in any usual way)."""
+    async with db.session() as session:
+        person = await people.person_by_phone(session, phone=normalize_phone(phone) or phone)
+    assert person is not None and person.id is not None
+    return person.id
+
+
+async def unit_id(db: Database, code: str) -> int:
+    """The id of the unit with ``code``."""
+    async with db.session() as session:
+        found = await session.scalar(select(col(Unit.id)).where(col(Unit.code) == code))
+    assert found is not None
+    return int(found)
 
 
 @dataclass

@@ -141,7 +141,7 @@ async def signed_in(request: web.Request, handler: Handler) -> web.StreamRespons
             if request.method == "POST":
                 sent = str(form.get("csrf", ""))
                 if not hmac.compare_digest(sent.encode(), live.csrf.encode()):
-                    raise web.HTTPForbidden()
+                    return html(request, "error.html", status=403, code=403, stale_form=True)
             # The idle end moves on, at most once a minute (a write per page view costs).
             if live.expires_at - now < c.policy.idle - dt.timedelta(minutes=1):
                 await store.touch_session(
