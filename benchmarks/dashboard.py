@@ -316,7 +316,7 @@ async def measure(path: Path, args: argparse.Namespace) -> int:
     m = Measured()
     m.rss["the imports"] = rss_mib()
     context = web_context(settings, db, catalog)
-    m.rss["web_context (it imports bot.app, and aiogram with it)"] = rss_mib()
+    m.rss["web_context (no aiogram: bot.runtime)"] = rss_mib()
     runner = web.AppRunner(build_web_app(context), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
