@@ -44,6 +44,7 @@ import re
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -239,10 +240,36 @@ class Input:
         self.console = console
         self.lines = lines
 
-    def read(self, prompt: str) -> str | None:
+    async def _typed(self, prompt: Text) -> str:
+        """A line from the keyboard, read in a thread of its own: the event loop goes on
+        meanwhile (the outbox, and the dashboard answering the browser).  A daemon thread, so
+        that Ctrl-C or the end of the demo never waits for a line nobody types."""
+        loop = asyncio.get_running_loop()
+        typed: asyncio.Future[str] = loop.create_future()
+
+        def answer(line: str | None, error: BaseException | None) -> None:
+            if typed.done():  # the demo ended meanwhile
+                return
+            if error is not None:
+                typed.set_exception(error)  # EOFError, KeyboardInterrupt: the caller's
+            else:
+                typed.set_result(line or "")
+
+        def work() -> None:
+            try:
+                line = self.console.input(prompt)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(answer, None, exc)
+            else:
+                loop.call_soon_threadsafe(answer, line, None)
+
+        threading.Thread(target=work, name="demo-input", daemon=True).start()
+        return await typed
+
+    async def read(self, prompt: str) -> str | None:
         if self.lines is None:
             try:
-                return self.console.input(Text(f"{prompt} › ", style="bold green"))
+                return await self._typed(Text(f"{prompt} › ", style="bold green"))
             except (EOFError, KeyboardInterrupt):
                 self.console.print()
                 return None
@@ -528,7 +555,7 @@ class Demo:
         chosen = await self.choose_persona(source)
         while chosen:
             assert self.current is not None
-            line = source.read(self.current.full_name)
+            line = await source.read(self.current.full_name)
             if line is None or line.strip().lower() in QUIT:
                 break
             if line.strip().lower() == ":who":
@@ -545,7 +572,7 @@ class Demo:
             )
         )
         while True:
-            line = source.read("?")
+            line = await source.read("?")
             if line is None or line.strip().lower() in QUIT:
                 return False
             choice = line.strip()

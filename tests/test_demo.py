@@ -15,8 +15,10 @@ non-public schools Hoa Mai, Ngôi Sao and Sơn Ca) and the demo's seed (bot/temp
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from rich.console import Console
 from bot.channels.local import KEYBOARD_HISTORY, TOKEN, LocalEvent, LocalSession
 from bot.channels.zalo.api import TEXT_LIMIT, ZaloError, ZaloErrorKind
 from bot.channels.zalo.local import LocalZaloClient, ZaloSent
-from bot.demo import html_to_text, parse_press, run_demo
+from bot.demo import Input, html_to_text, parse_press, run_demo
 from bot.texts import render
 from handlers.views import ADMIN_COMMANDS, MEMBER_COMMANDS, OFFICER_COMMANDS
 
@@ -644,3 +646,37 @@ async def test_local_zalo_client_answers_like_the_zalo_bot_api() -> None:
     await client.close()
     assert client._session is None  # no HTTP session was ever opened
     assert client.calls[0] == "getMe"
+
+
+class _SlowKeyboard(Console):
+    """A console whose keyboard answers only when told to (a person thinking)."""
+
+    def __init__(self, typed: threading.Event, line: str | None) -> None:
+        super().__init__(file=io.StringIO())
+        self.typed = typed
+        self.answer = line
+
+    def input(self, *args: object, **kwargs: object) -> str:
+        self.typed.wait(5)
+        if self.answer is None:
+            raise EOFError
+        return self.answer
+
+
+async def test_waiting_for_the_keyboard_leaves_the_event_loop_running() -> None:
+    """While the demo waits for a line, its dashboard and its outbox go on: the keyboard is
+    read in a thread, not on the event loop."""
+    typed = threading.Event()
+    source = Input(_SlowKeyboard(typed, "/stats"), None)
+    reading = asyncio.create_task(source.read("Lê Thị Mai Anh"))
+    ticks = 0
+    for _ in range(5):  # the loop runs other work while nobody types
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 5 and not reading.done()
+    typed.set()
+    assert await asyncio.wait_for(reading, 5) == "/stats"
+    # End of input (Ctrl-D) is the end of the demo's reading, as before.
+    done = threading.Event()
+    done.set()
+    assert await Input(_SlowKeyboard(done, None), None).read("?") is None
