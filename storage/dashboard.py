@@ -32,7 +32,7 @@ from storage.models import (
     Role,
     WorkStatus,
 )
-from storage.notices import NoticeCounts, _count_columns, _counts_of
+from storage.notices import NoticeCounts, count_columns, counts_of
 from storage.reasons import Reason, reason_of
 from storage.tables import (
     answers,
@@ -117,7 +117,7 @@ async def notice_units(session: AsyncSession, *, notice_id: int) -> list[UnitNot
     units with none are left out), by unit name.  One query."""
     unit = units.alias("recipient_unit")
     stmt = (
-        select(unit.c.id, unit.c.code, unit.c.name, *_count_columns())
+        select(unit.c.id, unit.c.code, unit.c.name, *count_columns())
         .select_from(
             deliveries.join(people, people.c.id == deliveries.c.person_id).join(
                 unit, unit.c.id == people.c.unit_id
@@ -127,7 +127,7 @@ async def notice_units(session: AsyncSession, *, notice_id: int) -> list[UnitNot
         .group_by(unit.c.id, unit.c.code, unit.c.name)
     )
     found = [
-        UnitNoticeCounts(int(row[0]), str(row[1]), str(row[2]), _counts_of(tuple(row[3:])))
+        UnitNoticeCounts(int(row[0]), str(row[1]), str(row[2]), counts_of(tuple(row[3:])))
         for row in (await session.execute(stmt)).all()
     ]
     return sorted(found, key=lambda u: unit_key(u.unit_name, u.unit_id))

@@ -420,7 +420,9 @@ class NoticeCounts:
 _COUNT_NAMES = ("recipients", "pending", "sent", "failed", "cancelled", "unreachable", "acks")
 
 
-def _count_columns() -> list[Any]:
+def count_columns() -> list[Any]:
+    """The columns of :class:`NoticeCounts` over ``deliveries`` (one notice's rows, or a
+    group of them: the dashboard counts them by unit too), read back by :func:`counts_of`."""
     status, error = deliveries.c.status, deliveries.c.error
 
     def count_if(cond: ColumnElement[bool], name: str) -> Any:
@@ -441,23 +443,24 @@ def _count_columns() -> list[Any]:
 
 def _counts_subquery() -> Any:
     return (
-        select(deliveries.c.notice_id, *_count_columns())
+        select(deliveries.c.notice_id, *count_columns())
         .where(deliveries.c.notice_id.is_not(None))
         .group_by(deliveries.c.notice_id)
         .subquery("notice_counts")
     )
 
 
-def _counts_of(row: Sequence[Any]) -> NoticeCounts:
+def counts_of(row: Sequence[Any]) -> NoticeCounts:
+    """The :class:`NoticeCounts` of a row of :func:`count_columns`."""
     values = [int(v or 0) for v in row]
     return NoticeCounts(*values)
 
 
 async def notice_counts(session: AsyncSession, *, notice_id: int) -> NoticeCounts:
     row = (
-        await session.execute(select(*_count_columns()).where(deliveries.c.notice_id == notice_id))
+        await session.execute(select(*count_columns()).where(deliveries.c.notice_id == notice_id))
     ).one()
-    return _counts_of(tuple(row))
+    return counts_of(tuple(row))
 
 
 @dataclass(frozen=True)
@@ -515,7 +518,7 @@ async def notices_in_scope(
             notice=loaded[int(r[0])],
             scope_name=str(r[1]),
             author_name=None if r[2] is None else str(r[2]),
-            counts=_counts_of(tuple(r[3:])),
+            counts=counts_of(tuple(r[3:])),
         )
         for r in rows
     ]
