@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import (
     Channel,
@@ -210,7 +210,7 @@ def _due(now: dt.datetime) -> Any:
 
 
 async def claim_due(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     owner: str,
     now: dt.datetime,
@@ -410,7 +410,7 @@ _MARK_UNREACHABLE = (
 
 
 async def record(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     owner: str,
     results: Sequence[Result],
