@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 from aiogram import Bot
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.channels.telegram import make_bot
-from bot.channels.telegram_sender import Call, TelegramSender
+from bot.channels.telegram_sender import Call, Sent, TelegramSender
 from bot.delivery.channel import Outbound, OutcomeKind, SendOutcome
 from storage.models import Channel
 from tests.fakebotapi import FakeBotAPI, close_bot
@@ -161,7 +161,7 @@ async def test_a_later_part_is_retried_without_repeating_the_first(
     def faulty_plan(m: Outbound) -> list[Call]:
         first, second = plan(m)
 
-        def second_meets_faults(markup: InlineKeyboardMarkup | None) -> Awaitable[Message]:
+        def second_meets_faults(markup: InlineKeyboardMarkup | None) -> Awaitable[Sent]:
             if not api.calls_of("sendMessage")[1:]:  # its first try: a 500, then a 429
                 api.server_error()
                 api.rate_limit(retry_after=3)
@@ -189,7 +189,7 @@ async def test_a_later_part_that_keeps_failing_is_reported_permanent(
     def faulty_plan(m: Outbound) -> list[Call]:
         first, second = plan(m)
 
-        def second_fails(markup: InlineKeyboardMarkup | None) -> Awaitable[Message]:
+        def second_fails(markup: InlineKeyboardMarkup | None) -> Awaitable[Sent]:
             api.server_error()
             return second(markup)
 
