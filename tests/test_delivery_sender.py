@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 import pytest
 from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.channels.telegram import make_bot
@@ -202,3 +204,43 @@ async def test_a_later_part_that_keeps_failing_is_reported_permanent(
         "TelegramServerError: Internal Server Error (1 of 2 parts sent)",
     )
     assert [m.text.split()[0] for m in api.messages(CHAT)] == ["một"]
+
+
+async def test_the_lean_text_path_sends_what_aiogram_would(api: FakeBotAPI, bot: Bot) -> None:
+    """Texts go out as JSON on aiogram's session (``post_text``); the request means exactly
+    what aiogram's own ``sendMessage`` sends: the same fields, values and keyboard."""
+    sender = TelegramSender(bot, ack)
+    assert sender.lean
+    lean = await sender.send(message("<b>Họp</b> lúc 7 giờ"))
+    sender.lean = False
+    general = await sender.send(message("<b>Họp</b> lúc 7 giờ"))
+    assert lean.kind == general.kind == OutcomeKind.SENT
+    assert lean.message_id != general.message_id
+    first, second = api.calls_of("sendMessage")
+    assert first.params == second.params
+    assert first.params["parse_mode"] == "HTML" and first.params["chat_id"] == CHAT
+    shown = api.messages(CHAT)
+    assert [m.text for m in shown] == ["Họp lúc 7 giờ", "Họp lúc 7 giờ"]
+    assert shown[0].buttons == shown[1].buttons == [["Đã nắm"]]
+
+
+async def test_a_refused_connection_is_transient(api: FakeBotAPI) -> None:
+    """Nothing listens at the address: aiogram's network error, as on its own path."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bot = make_bot(api.token, f"http://127.0.0.1:{port}")
+    try:
+        outcome = await TelegramSender(bot, ack).send(message("a"))
+    finally:
+        await close_bot(bot)
+    assert outcome.kind == OutcomeKind.TRANSIENT
+    assert outcome.error is not None and outcome.error.startswith("TelegramNetworkError")
+
+
+def test_a_bot_with_more_defaults_than_the_parse_mode_uses_aiogram() -> None:
+    """Only ``make_bot``'s defaults are written by ``post_text``; any other default (a link
+    preview setting, silent messages) is aiogram's to apply."""
+    plain = Bot("123:abc", default=DefaultBotProperties(parse_mode="HTML"))
+    quiet = Bot("123:abc", default=DefaultBotProperties(disable_notification=True))
+    assert TelegramSender(plain).lean and not TelegramSender(quiet).lean
