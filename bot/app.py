@@ -188,8 +188,8 @@ def build_dispatcher(
     report_signoff: SignOff,
     policy: ReminderPolicy | None = None,
     ack_policy: AckReminderPolicy | None = None,
+    web_policy: WebPolicy,
     adapter: ChatAdapter | None = None,
-    web_policy: WebPolicy | None = None,
 ) -> Dispatcher:
     """A Dispatcher with the routers, the unit-of-work middleware and the injected services."""
     dp = Dispatcher(
@@ -203,7 +203,7 @@ def build_dispatcher(
         reminder_policy=policy or ReminderPolicy(),
         ack_policy=ack_policy or AckReminderPolicy(),
         # Where ``/web`` sends officers (the dashboard's sign-in links).
-        web_policy=web_policy or WebPolicy(base_url="http://127.0.0.1:8090", default_locale=locale),
+        web_policy=web_policy,
         # The language of a recipient whose chat has none (the settings' locale).
         default_locale=locale,
     )

@@ -9,7 +9,8 @@ import html as markup
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.campaigns.schedule import ReminderPolicy
+from bot.campaigns.schedule import QuietHours, RemindedByHand, ReminderPolicy
 from bot.indicators.catalog import Catalog
 from bot.notices.service import AckReminderPolicy
 from bot.reports.export import SignOff
@@ -29,6 +30,7 @@ from storage import audit, people
 from storage.db import Database
 from storage.models import AuditAction, Unit
 from storage.web import LiveSession
+from surveys.phone import display_phone
 
 
 @dataclass
@@ -79,6 +81,11 @@ def ctx(request: web.Request) -> WebContext:
     return request.app[CTX]
 
 
+def default_locale(request: web.Request) -> str:
+    """The settings' language: before a visitor signs in, and for their first session."""
+    return ctx(request).policy.default_locale
+
+
 def visit(request: web.Request) -> Visit:
     found: Visit | None = request.get(VISIT)
     if found is None:  # a page of the signed-in part reached without its guard
@@ -91,7 +98,11 @@ def html(
 ) -> web.Response:
     """A page in the visitor's language, with what the layout needs (nav, CSRF token)."""
     found = request.get(VISIT)
-    locale = found.locale if found is not None else request.get(LOCALE, "vi")
+    locale = (
+        found.locale
+        if found is not None
+        else request.get(LOCALE, ctx(request).policy.default_locale)
+    )
     body = page(
         template,
         locale,
@@ -228,3 +239,58 @@ def sheet_words(template: str, locale: str, /, **context: Any) -> dict[str, str]
         if sep:
             words[key.strip()] = markup.unescape(value.strip())
     return words
+
+
+def phone(value: str | None) -> str:
+    """A stored phone as people write it ("0912 345 678"); "" when there is none."""
+    return display_phone(value) if value else ""
+
+
+_Told = TypeVar("_Told", bound=StrEnum)
+
+
+def reminded(path: str, done: RemindedByHand[Any]) -> web.HTTPSeeOther:
+    """The redirect after a reminder by hand (a campaign's or a notice's): back to its page,
+    with what it did as counts in the query (``?nhac=…&n=…&u=…&held=1``), never names."""
+    return web.HTTPSeeOther(
+        url(
+            path,
+            nhac=done.outcome.value,
+            n=done.count or None,
+            u=done.unreachable or None,
+            held=1 if done.at is not None else None,
+        )
+        + "#nhac"
+    )
+
+
+def told(
+    request: web.Request,
+    v: Visit,
+    outcomes: type[_Told],
+    shown: frozenset[_Told],
+    quiet: QuietHours,
+) -> dict[str, Any] | None:
+    """What :func:`reminded`'s query says, for the page to tell: the outcome (one of
+    ``shown``, else a 400), the counts, and when held-back reminders go out (the end of the
+    quiet hours, local)."""
+    raw = request.query.get("nhac")
+    if raw is None:
+        return None
+    try:
+        outcome = outcomes(raw)
+    except ValueError:
+        raise web.HTTPBadRequest() from None
+    if outcome not in shown:
+        raise web.HTTPBadRequest()
+    tz = ctx(request).tz
+    held = None
+    if request.query.get("held") == "1":
+        at = quiet.release(v.now, tz)
+        held = at.astimezone(tz) if at > v.now else None
+    return {
+        "outcome": outcome.value,
+        "count": int_param(request, "n") or 0,
+        "unreachable": int_param(request, "u") or 0,
+        "at": held,
+    }

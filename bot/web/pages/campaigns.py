@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.campaigns import service
-from bot.notices.service import as_utc
+from bot.notices.service import local
 from bot.reports.lists import list_xlsx
 from bot.texts import label
 from bot.web.common import (
@@ -26,15 +26,15 @@ from bot.web.common import (
     ctx,
     downloaded,
     html,
-    int_param,
     path_id,
+    phone,
+    reminded,
     sheet_words,
-    url,
+    told,
     visit,
 )
 from storage import dashboard
 from storage import surveys as survey_store
-from surveys.phone import display_phone
 
 #: How many campaigns the list shows (the chat's /campaigns shows 15).
 LIST_LIMIT = 50
@@ -42,16 +42,6 @@ LIST_LIMIT = 50
 #: The outcomes of a reminder by hand the page after the redirect tells (``?nhac=``).
 TOLD = frozenset({service.ManualOutcome.SENT, service.ManualOutcome.NOBODY,
                   service.ManualOutcome.CLOSED})  # fmt: skip
-
-
-def phone(value: str | None) -> str:
-    """A stored phone as people write it ("0912 345 678"); "" when there is none."""
-    return display_phone(value) if value else ""
-
-
-def local_time(value: dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
-    """A stored time (UTC; naive from SQLite) in the union's zone."""
-    return None if value is None else as_utc(value).astimezone(tz)
 
 
 async def _detail(request: web.Request, v: Visit, run_id: int) -> service.CampaignDetail:
@@ -78,30 +68,6 @@ async def overview(request: web.Request) -> web.Response:
     return html(request, "campaigns.html", campaigns=items, limit=LIST_LIMIT)
 
 
-def _told(request: web.Request, v: Visit) -> dict[str, Any] | None:
-    """What the reminder by hand did, from the query the redirect carries (counts only)."""
-    raw = request.query.get("nhac")
-    if raw is None:
-        return None
-    try:
-        outcome = service.ManualOutcome(raw)
-    except ValueError:
-        raise web.HTTPBadRequest() from None
-    if outcome not in TOLD:
-        raise web.HTTPBadRequest()
-    c = ctx(request)
-    held = None
-    if request.query.get("held") == "1":
-        at = c.reminders.quiet.release(v.now, c.tz)
-        held = at.astimezone(c.tz) if at > v.now else None
-    return {
-        "outcome": outcome.value,
-        "count": int_param(request, "n") or 0,
-        "unreachable": int_param(request, "u") or 0,
-        "at": held,
-    }
-
-
 async def one(request: web.Request) -> web.Response:
     v = visit(request)
     c = ctx(request)
@@ -115,9 +81,9 @@ async def one(request: web.Request) -> web.Response:
         detail=found,
         c=found.summary,
         waiting=waiting,
-        told=_told(request, v),
+        told=told(request, v, service.ManualOutcome, TOLD, c.reminders.quiet),
         phone=phone,
-        local=lambda value: local_time(value, c.tz),
+        local=lambda value: local(value, c.tz),
     )
 
 
@@ -139,16 +105,7 @@ async def remind(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     # The worker is woken once this is committed (the server's unit of work).
     v.wake = done.outcome == service.ManualOutcome.SENT
-    raise web.HTTPSeeOther(
-        url(
-            f"/khao-sat/{run_id}",
-            nhac=done.outcome.value,
-            n=done.count or None,
-            u=done.unreachable or None,
-            held=1 if done.at is not None else None,
-        )
-        + "#nhac"
-    )
+    raise reminded(f"/khao-sat/{run_id}", done)
 
 
 async def _run_unit(v: Visit, run_id: int) -> int | None:
@@ -158,8 +115,8 @@ async def _run_unit(v: Visit, run_id: int) -> int | None:
 
 def _progress_at(line: dashboard.CampaignPerson, tz: dt.tzinfo) -> dt.datetime | None:
     if line.progress == dashboard.Progress.DONE:
-        return local_time(line.finished_at, tz)
-    return local_time(line.started_at, tz)
+        return local(line.finished_at, tz)
+    return local(line.started_at, tz)
 
 
 async def people_workbook(request: web.Request) -> web.Response:
@@ -233,7 +190,7 @@ async def answers_workbook(request: web.Request) -> web.Response:
     for row in answers.rows:
         who: tuple[Any, ...] = ()
         if not answers.anonymous:
-            who = (row.full_name or "", phone(row.phone), local_time(row.completed_at, c.tz))
+            who = (row.full_name or "", phone(row.phone), local(row.completed_at, c.tz))
         cells = tuple(_cell(row.answers[q.key], v.locale) for q in answers.questions)
         rows.append((row.unit_name, *who, *cells))
     data = await asyncio.to_thread(

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.notices import service
+from bot.notices.service import local
 from bot.reports.lists import list_xlsx
 from bot.web.common import (
     Visit,
@@ -23,13 +24,13 @@ from bot.web.common import (
     ctx,
     downloaded,
     html,
-    int_param,
     path_id,
+    phone,
+    reminded,
     sheet_words,
-    url,
+    told,
     visit,
 )
-from bot.web.pages.campaigns import local_time, phone
 from storage import dashboard
 from storage import notices as notice_store
 
@@ -64,30 +65,6 @@ async def overview(request: web.Request) -> web.Response:
     return html(request, "notices.html", notices=items, limit=LIST_LIMIT)
 
 
-def _told(request: web.Request, v: Visit) -> dict[str, Any] | None:
-    """What the reminder by hand did, from the query the redirect carries (counts only)."""
-    raw = request.query.get("nhac")
-    if raw is None:
-        return None
-    try:
-        outcome = service.AckRemindOutcome(raw)
-    except ValueError:
-        raise web.HTTPBadRequest() from None
-    if outcome not in TOLD:
-        raise web.HTTPBadRequest()
-    c = ctx(request)
-    held = None
-    if request.query.get("held") == "1":
-        at = c.ack_reminders.quiet.release(v.now, c.tz)
-        held = at.astimezone(c.tz) if at > v.now else None
-    return {
-        "outcome": outcome.value,
-        "count": int_param(request, "n") or 0,
-        "unreachable": int_param(request, "u") or 0,
-        "at": held,
-    }
-
-
 async def one(request: web.Request) -> web.Response:
     v = visit(request)
     c = ctx(request)
@@ -101,9 +78,9 @@ async def one(request: web.Request) -> web.Response:
         reasons=await dashboard.notice_reasons(v.session, notice_id=notice_id),
         units=await dashboard.notice_units(v.session, notice_id=notice_id),
         waiting=await dashboard.notice_unacknowledged(v.session, notice_id=notice_id),
-        told=_told(request, v),
+        told=told(request, v, service.AckRemindOutcome, TOLD, c.ack_reminders.quiet),
         phone=phone,
-        local=lambda value: local_time(value, c.tz),
+        local=lambda value: local(value, c.tz),
     )
 
 
@@ -125,16 +102,7 @@ async def remind(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     # The worker is woken once this is committed (the server's unit of work).
     v.wake = done.outcome == service.AckRemindOutcome.SENT
-    raise web.HTTPSeeOther(
-        url(
-            f"/thong-bao/{notice_id}",
-            nhac=done.outcome.value,
-            n=done.count or None,
-            u=done.unreachable or None,
-            held=1 if done.at is not None else None,
-        )
-        + "#nhac"
-    )
+    raise reminded(f"/thong-bao/{notice_id}", done)
 
 
 async def unacknowledged_workbook(request: web.Request) -> web.Response:
@@ -146,7 +114,7 @@ async def unacknowledged_workbook(request: web.Request) -> web.Response:
     waiting = await dashboard.notice_unacknowledged(v.session, notice_id=notice_id)
     w = sheet_words("notice.html", v.locale, item=found.summary, made=v.now.astimezone(c.tz))
     rows: list[Sequence[Any]] = [
-        (p.unit_name, p.full_name, phone(p.phone), local_time(p.sent_at, c.tz)) for p in waiting
+        (p.unit_name, p.full_name, phone(p.phone), local(p.sent_at, c.tz)) for p in waiting
     ]
     data = await asyncio.to_thread(
         list_xlsx,
