@@ -221,6 +221,19 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
 
+    async def write_many(self, work: sqlite_driver.Work) -> None:
+        """Each statement of ``work`` over its rows (``executemany``), in one transaction,
+        committed; on SQLite in one trip to the connection's thread (see
+        :func:`storage.sqlite_driver.commit_many`), taking its turn as ``write`` blocks do."""
+        if self._writer is not None:
+            async with self._writer, self.engine.connect() as conn:
+                await sqlite_driver.commit_many(conn, work)
+        else:
+            async with self.engine.begin() as conn:
+                for statement, rows in work:
+                    if rows:
+                        await conn.execute(statement, list(rows))
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

@@ -409,19 +409,11 @@ _MARK_UNREACHABLE = (
 )
 
 
-async def record(
-    session: AsyncSession | AsyncConnection,
-    *,
-    owner: str,
-    results: Sequence[Result],
-    now: dt.datetime | None = None,
-) -> None:
-    """Apply outcomes in bulk (one executemany per kind), each only to a row still leased
-    by ``owner`` under the same attempt.  An unreachable outcome also marks the chat
-    unreachable (when not marked already), so later enqueues skip it at once."""
-    if not results:
-        return
-    now = now or utcnow()
+def record_work(
+    *, owner: str, results: Sequence[Result], now: dt.datetime
+) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """The statements that apply ``results`` (see :func:`record`), each with its rows, for
+    ``session.execute`` or :meth:`storage.db.Database.write_many`."""
     groups: dict[tuple[DeliveryStatus, bool], list[dict[str, Any]]] = defaultdict(list)
     chats: dict[int, str] = {}
     for r in results:
@@ -439,13 +431,36 @@ async def record(
         else:
             raise ValueError(f"cannot record a delivery as {r.status}")
         groups[(r.status, r.refund and r.status == DeliveryStatus.QUEUED)].append(params)
-    for key, params_list in groups.items():
-        await session.execute(_RECORD[key], params_list)
+    work: list[tuple[Any, list[dict[str, Any]]]] = [
+        (_RECORD[key], rows) for key, rows in groups.items()
+    ]
     if chats:
-        await session.execute(
-            _MARK_UNREACHABLE,
-            [{"b_chat": cid, "b_reason": reason, "b_now": now} for cid, reason in chats.items()],
+        work.append(
+            (
+                _MARK_UNREACHABLE,
+                [
+                    {"b_chat": cid, "b_reason": reason, "b_now": now}
+                    for cid, reason in chats.items()
+                ],
+            )
         )
+    return work
+
+
+async def record(
+    session: AsyncSession | AsyncConnection,
+    *,
+    owner: str,
+    results: Sequence[Result],
+    now: dt.datetime | None = None,
+) -> None:
+    """Apply outcomes in bulk (one executemany per kind), each only to a row still leased
+    by ``owner`` under the same attempt.  An unreachable outcome also marks the chat
+    unreachable (when not marked already), so later enqueues skip it at once."""
+    if not results:
+        return
+    for statement, rows in record_work(owner=owner, results=results, now=now or utcnow()):
+        await session.execute(statement, rows)
 
 
 # -- reading ------------------------------------------------------------------------------------

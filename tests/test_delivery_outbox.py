@@ -6,7 +6,8 @@ import asyncio
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from storage import outbox
@@ -42,9 +43,21 @@ async def claim(db: Database, owner: str, now: dt.datetime, limit: int = 100) ->
     return [c.id for c in got]
 
 
-async def record(db: Database, owner: str, now: dt.datetime, *results: Result) -> None:
+async def record(
+    db: Database, owner: str, now: dt.datetime, *results: Result, via: str = "session"
+) -> None:
+    """Outcomes recorded in a session (``outbox.record``), or as the worker records them
+    (``Database.write_many``: on SQLite one trip, outside SQLAlchemy's execution)."""
+    if via == "write_many":
+        await db.write_many(outbox.record_work(owner=owner, results=list(results), now=now))
+        return
     async with db.session() as session:
         await outbox.record(session, owner=owner, results=list(results), now=now)
+
+
+@pytest.fixture(params=["session", "write_many"])
+def via(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 async def setup(db: Database, people: int) -> tuple[int, list[Recipient]]:
@@ -195,12 +208,12 @@ async def test_expired_leases_are_reclaimed(db: Database) -> None:
     assert {(r.lease_owner, r.attempts) for r in rows} == {("alive", 2)}
 
 
-async def test_a_late_result_for_a_reclaimed_row_is_ignored(db: Database) -> None:
+async def test_a_late_result_for_a_reclaimed_row_is_ignored(db: Database, via: str) -> None:
     await setup(db, 1)
     [row_id] = await claim(db, "slow", at(1))
     assert await claim(db, "fast", at(62)) == [row_id]
     await record(
-        db, "slow", at(63), Result(row_id, 1, DeliveryStatus.SENT, platform_message_id="7")
+        db, "slow", at(63), Result(row_id, 1, DeliveryStatus.SENT, platform_message_id="7"), via=via
     )
     [row] = await rows_of(db)
     assert (row.status, row.lease_owner, row.platform_message_id) == (
@@ -209,7 +222,7 @@ async def test_a_late_result_for_a_reclaimed_row_is_ignored(db: Database) -> Non
         None,
     )
     await record(
-        db, "fast", at(64), Result(row_id, 2, DeliveryStatus.SENT, platform_message_id="9")
+        db, "fast", at(64), Result(row_id, 2, DeliveryStatus.SENT, platform_message_id="9"), via=via
     )
     [row] = await rows_of(db)
     assert (row.status, row.lease_owner, row.platform_message_id) == (
@@ -219,12 +232,14 @@ async def test_a_late_result_for_a_reclaimed_row_is_ignored(db: Database) -> Non
     )
     assert outbox.aware(row.sent_at or T0) == at(64)
     # and a result arriving after the row is final changes nothing either
-    await record(db, "slow", at(65), Result(row_id, 1, DeliveryStatus.FAILED, error="late"))
+    await record(
+        db, "slow", at(65), Result(row_id, 1, DeliveryStatus.FAILED, error="late"), via=via
+    )
     [row] = await rows_of(db)
     assert (row.status, row.error) == (DeliveryStatus.SENT, None)
 
 
-async def test_outcomes_are_recorded(db: Database) -> None:
+async def test_outcomes_are_recorded(db: Database, via: str) -> None:
     notice, recipients = await setup(db, 5)
     ids = await claim(db, "w", at(1))
     await record(
@@ -242,6 +257,7 @@ async def test_outcomes_are_recorded(db: Database) -> None:
         ),
         Result(ids[3], 1, DeliveryStatus.QUEUED, error="500", available_at=at(30)),
         Result(ids[4], 1, DeliveryStatus.QUEUED, available_at=at(2), refund=True),
+        via=via,
     )
     rows = {r.id: r for r in await rows_of(db)}
     assert [(rows[i].status, rows[i].attempts, rows[i].lease_owner) for i in ids] == [
@@ -316,3 +332,26 @@ async def test_a_late_result_of_the_same_workers_earlier_lease_is_ignored(db: Da
     await record(db, "w", at(63), Result(row_id, 1, DeliveryStatus.SENT, platform_message_id="1"))
     [row] = await rows_of(db)
     assert (row.status, row.attempts, row.platform_message_id) == (DeliveryStatus.SENDING, 2, None)
+
+
+async def test_a_write_that_fails_leaves_nothing_of_itself(db: Database) -> None:
+    """``write_many`` is one transaction: when its second statement fails, the outcome its
+    first one applied is rolled back, and the database takes the next write as usual."""
+    await setup(db, 2)
+    first, second = await claim(db, "w", at(1))
+    sent = outbox.record_work(
+        owner="w",
+        results=[Result(first, 1, DeliveryStatus.SENT, platform_message_id="5")],
+        now=at(2),
+    )
+    duplicate = insert(Delivery).values(
+        id=second, kind=DeliveryKind.NOTICE, text="x", status=DeliveryStatus.QUEUED
+    )
+    with pytest.raises(IntegrityError):
+        await db.write_many([*sent, (duplicate, [{}])])
+    assert [(r.status, r.platform_message_id) for r in await rows_of(db)] == [
+        (DeliveryStatus.SENDING, None),
+        (DeliveryStatus.SENDING, None),
+    ]
+    await db.write_many(sent)
+    assert [r.status for r in await rows_of(db)] == [DeliveryStatus.SENT, DeliveryStatus.SENDING]

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from functools import partial
 
 import pytest
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.app import telegram_sender
 from bot.channels.telegram import make_bot
-from bot.channels.telegram_sender import Call, Sent, TelegramSender
+from bot.channels.telegram_sender import Call, KeyboardJson, Sent, TelegramSender
 from bot.delivery.channel import Outbound, OutcomeKind, SendOutcome
+from bot.settings import load_settings
+from handlers.keyboards import ack_markup, survey_markup
 from storage.models import Channel
 from tests.fakebotapi import FakeBotAPI, close_bot
 
@@ -244,3 +249,42 @@ def test_a_bot_with_more_defaults_than_the_parse_mode_uses_aiogram() -> None:
     plain = Bot("123:abc", default=DefaultBotProperties(parse_mode="HTML"))
     quiet = Bot("123:abc", default=DefaultBotProperties(disable_notification=True))
     assert TelegramSender(plain).lean and not TelegramSender(quiet).lean
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+def test_a_keyboard_as_json_is_the_keyboard_aiogram_would_send(locale: str) -> None:
+    """The buttons are dumped once per language and the target written in: the JSON is the
+    same, for any target, as the keyboard built and dumped in full."""
+    for build in (partial(ack_markup, locale=locale), partial(survey_markup, locale=locale)):
+        fast = KeyboardJson(build)
+        assert fast.pieces is not None
+        for target in (0, 7, 77, 10**6, 2**40, 918_273_645_546_372_819):
+            assert json.loads(fast(target)) == build(target).model_dump(exclude_none=True)
+
+
+def test_a_label_quoting_the_placeholder_digits_builds_every_keyboard() -> None:
+    """Were the sentinel's digits already in a label, the keyboard is built each time."""
+
+    def quoting(target: int) -> InlineKeyboardMarkup:
+        button = InlineKeyboardButton(text="918273645546372819", callback_data=f"ack:{target}")
+        return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+    fast = KeyboardJson(quoting)
+    assert fast.pieces is None
+    assert json.loads(fast(5)) == {
+        "inline_keyboard": [[{"text": "918273645546372819", "callback_data": "ack:5"}]]
+    }
+
+
+async def test_each_language_has_its_own_buttons_on_the_lean_path(
+    api: FakeBotAPI, bot: Bot
+) -> None:
+    """The keyboards made once per language stay each language's: a Vietnamese chat then an
+    English one then a chat without a language (the default's) get their own labels."""
+    sender = telegram_sender(bot, load_settings())
+    assert sender.lean
+    for locale in ("vi", "en", None):
+        await sender.send(message("Họp", locale=locale))
+    shown = api.messages(CHAT)
+    assert [m.buttons for m in shown] == [[["✅ Đã nắm"]], [["✅ Noted"]], [["✅ Đã nắm"]]]
+    assert [m.callback_data for m in shown] == [[["ak:77"]]] * 3

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from typing import Any, cast
 
@@ -88,55 +88,103 @@ def _plain_defaults(bot: Bot) -> bool:
     )
 
 
-async def post_text(
-    bot: Bot, chat_id: int | str, text: str, markup: Mapping[str, Any] | None, seconds: int
-) -> Sent:
-    """``sendMessage`` for the outbox, at the cost of the HTTP call: the body written as JSON
-    (the keyboard given as its JSON object), posted on aiogram's own aiohttp session, and on
-    a 200 with ``ok`` only the message id read.  Any other answer is read by aiogram itself
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class TextPost:
+    """``sendMessage`` for the outbox at the cost of the HTTP call: the body written as JSON
+    (the keyboard given as its JSON text), posted on aiogram's own aiohttp session, and on a
+    200 with ``ok`` only the message id read.  Any other answer is read by aiogram itself
     (``check_response``), so a 429, a 403 or a 400 raise the exceptions :func:`classify` maps,
     as for any other call; network errors and timeouts raise aiogram's network error.
 
     aiogram's general path validates the method, dumps it and url-encodes every field, then
-    validates the answer: ~100 µs of CPU a message spent on nothing the outbox needs."""
-    session = cast(AiohttpSession, bot.session)
-    payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
-    if bot.default.parse_mode is not None:
-        payload["parse_mode"] = bot.default.parse_mode
-    if markup is not None:
-        payload["reply_markup"] = markup
-    http = await session.create_session()
-    url = session.api.api_url(token=bot.token, method="sendMessage")
-    try:
-        async with http.post(
-            url,
-            data=json.dumps(payload, ensure_ascii=False).encode(),
-            headers={"Content-Type": "application/json"},
-            timeout=ClientTimeout(total=seconds),
-        ) as resp:
-            raw = await resp.text()
-    except TimeoutError as e:
-        raise TelegramNetworkError(
-            method=_SendMessage(chat_id=chat_id, text=text), message="Request timeout error"
-        ) from e
-    except ClientError as e:
-        raise TelegramNetworkError(
-            method=_SendMessage(chat_id=chat_id, text=text), message=f"{type(e).__name__}: {e}"
-        ) from e
-    if resp.status == 200:
-        with contextlib.suppress(ValueError):
-            answer = json.loads(raw)
-            if isinstance(answer, dict) and answer.get("ok") is True:
-                found = answer.get("result")
-                if isinstance(found, dict) and isinstance(found.get("message_id"), int):
-                    return Sent(message_id=found["message_id"])
-    checked = session.check_response(
-        bot=bot,
-        method=_SendMessage(chat_id=chat_id, text=text),
-        status_code=resp.status,
-        content=raw,
-    )
-    return cast(Sent, checked.result)
+    validates the answer: ~100 µs of CPU a message spent on nothing the outbox needs.  What
+    is the same for every message (the URL, the parse mode, the timeout) is made once here."""
+
+    def __init__(self, bot: Bot, seconds: int) -> None:
+        self.bot = bot
+        self.session = cast(AiohttpSession, bot.session)
+        self.url = self.session.api.api_url(token=bot.token, method="sendMessage")
+        self.timeout = ClientTimeout(total=seconds)
+        mode = bot.default.parse_mode
+        self.mode = "" if mode is None else ',"parse_mode":' + json.dumps(mode)
+
+    def body(self, chat_id: int | str, text: str, keyboard: str | None) -> bytes:
+        """The request's JSON: the same fields and values as aiogram's ``sendMessage``."""
+        markup = "" if keyboard is None else ',"reply_markup":' + keyboard
+        return (
+            '{"chat_id":'
+            + json.dumps(chat_id)
+            + ',"text":'
+            + json.dumps(text, ensure_ascii=False)
+            + self.mode
+            + markup
+            + "}"
+        ).encode()
+
+    async def __call__(self, chat_id: int | str, text: str, keyboard: str | None) -> int:
+        """Send; the new message's id."""
+        http = await self.session.create_session()
+        try:
+            async with http.post(
+                self.url,
+                data=self.body(chat_id, text, keyboard),
+                headers=_JSON_HEADERS,
+                timeout=self.timeout,
+            ) as resp:
+                raw = await resp.read()
+        except TimeoutError as e:
+            raise TelegramNetworkError(
+                method=_SendMessage(chat_id=chat_id, text=text), message="Request timeout error"
+            ) from e
+        except ClientError as e:
+            raise TelegramNetworkError(
+                method=_SendMessage(chat_id=chat_id, text=text),
+                message=f"{type(e).__name__}: {e}",
+            ) from e
+        if resp.status == 200:
+            with contextlib.suppress(ValueError):
+                answer = json.loads(raw)
+                if isinstance(answer, dict) and answer.get("ok") is True:
+                    found = answer.get("result")
+                    if isinstance(found, dict) and type(found.get("message_id")) is int:
+                        return int(found["message_id"])
+        checked = self.session.check_response(
+            bot=self.bot,
+            method=_SendMessage(chat_id=chat_id, text=text),
+            status_code=resp.status,
+            content=raw.decode("utf-8", "replace"),
+        )
+        return cast(Sent, checked.result).message_id
+
+
+def keyboard_json(markup: InlineKeyboardMarkup) -> str:
+    """A keyboard as the JSON text aiogram would send for it."""
+    return json.dumps(markup.model_dump(exclude_none=True), ensure_ascii=False)
+
+
+# An id whose digits appear nowhere else in a keyboard's JSON (checked, see KeyboardJson).
+_SENTINEL = 918_273_645_546_372_819
+
+
+class KeyboardJson:
+    """A button's keyboard (``build(target)``: the "Đã nắm" or "Trả lời ngay" button naming a
+    delivery or a campaign run) as JSON, for any target, at the cost of writing the number:
+    built and dumped once, for a sentinel id, and the sentinel's digits replaced.  Where the
+    sentinel does not show exactly once (a label quoting those digits), every keyboard is
+    built and dumped in full."""
+
+    def __init__(self, build: Callable[[int], InlineKeyboardMarkup]) -> None:
+        self.build = build
+        pieces = keyboard_json(build(_SENTINEL)).split(str(_SENTINEL))
+        self.pieces = (pieces[0], pieces[1]) if len(pieces) == 2 else None
+
+    def __call__(self, target: int) -> str:
+        if self.pieces is None:
+            return keyboard_json(self.build(target))
+        head, tail = self.pieces
+        return f"{head}{int(target)}{tail}"
 
 
 AckMarkup = Callable[[int], InlineKeyboardMarkup]
@@ -200,9 +248,48 @@ class TelegramSender:
         self.request_timeout = max(1, round(timeout))
         self.part_retries = part_retries
         self.part_backoff = part_backoff
-        # Texts go out by post_text where the bot allows it (aiogram's aiohttp session, no
+        # Texts go out by TextPost where the bot allows it (aiogram's aiohttp session, no
         # default but the parse mode); else, and for files, through aiogram's methods.
         self.lean = _plain_defaults(bot)
+        self._post: TextPost | None = None
+        # Per locale ("" for the default one): the two button builders, and their keyboards
+        # as JSON ("ack:vi" → KeyboardJson); made once each, used for every message.
+        self._builders: dict[str, tuple[AckMarkup | None, SurveyMarkup | None]] = {}
+        self._keyboards: dict[str, KeyboardJson] = {}
+
+    @property
+    def post(self) -> TextPost:
+        if self._post is None:
+            self._post = TextPost(self.bot, self.request_timeout)
+        return self._post
+
+    def _buttons(
+        self, message: Outbound
+    ) -> tuple[str, Callable[[int], InlineKeyboardMarkup], int] | None:
+        """The button under ``message``, if any: (kind, builder, target), in the recipient
+        chat's language where the row names it."""
+        locale = message.locale if self.localized is not None and message.locale else ""
+        builders = self._builders.get(locale)
+        if builders is None:
+            if locale and self.localized is not None:
+                builders = self.localized(locale)
+            else:
+                builders = (self.ack_markup, self.survey_markup)
+            self._builders[locale] = builders
+        ack, survey = builders
+        if message.ack_button and ack:
+            return "ack:" + locale, ack, message.ack_target
+        if message.run_id is not None and survey:
+            return "survey:" + locale, survey, message.run_id
+        return None
+
+    def _keyboard_json(
+        self, kind: str, build: Callable[[int], InlineKeyboardMarkup], target: int
+    ) -> str:
+        found = self._keyboards.get(kind)
+        if found is None:
+            found = self._keyboards[kind] = KeyboardJson(build)
+        return found(target)
 
     def plan(self, message: Outbound) -> list[Call]:
         """The Bot API calls that deliver ``message``, in order (each takes the keyboard to
@@ -236,26 +323,39 @@ class TelegramSender:
                     markup: InlineKeyboardMarkup | None, part: str = part
                 ) -> Awaitable[Sent]:
                     if self.lean:
-                        keyboard = markup.model_dump(exclude_none=True) if markup else None
-                        return post_text(self.bot, chat_id, part, keyboard, self.request_timeout)
+                        return self._post_part(chat_id, part, markup)
                     call = _SendMessage(chat_id=chat_id, text=part, reply_markup=markup)
                     return _lean(self.bot, call, self.request_timeout)
 
                 calls.append(send_part)
         return calls
 
+    async def _post_part(
+        self, chat_id: int | str, text: str, markup: InlineKeyboardMarkup | None
+    ) -> Sent:
+        keyboard = None if markup is None else keyboard_json(markup)
+        return Sent(message_id=await self.post(chat_id, text, keyboard))
+
     async def send(self, message: Outbound, *, pacer: Pacer | None = None) -> SendOutcome:
+        buttons = self._buttons(message)
+        if self.lean and not (message.attachment_kind and message.attachment_ref):
+            # The common case, a text that fits one message: one post, no aiogram model.
+            parts = split_for_telegram(message.text) if message.text.strip() else []
+            if len(parts) == 1:
+                shown = None if buttons is None else self._keyboard_json(*buttons)
+                try:
+                    async with pacer.call() if pacer is not None else nullcontext():
+                        sent_id = await self.post(_chat_id(message.external_id), parts[0], shown)
+                except (TelegramAPIError, TimeoutError) as exc:
+                    return classify(exc)
+                return SendOutcome.sent(sent_id)
         calls = self.plan(message)
         if not calls:
             return SendOutcome.permanent("nothing to send: empty text and no attachment")
         markup: InlineKeyboardMarkup | None = None
-        ack_markup, survey_markup = self.ack_markup, self.survey_markup
-        if self.localized is not None and message.locale:
-            ack_markup, survey_markup = self.localized(message.locale)
-        if message.ack_button and ack_markup:
-            markup = ack_markup(message.ack_target)
-        elif message.run_id is not None and survey_markup:
-            markup = survey_markup(message.run_id)
+        if buttons is not None:
+            _kind, build, target = buttons
+            markup = build(target)
         first_id: int | None = None
         for index, call in enumerate(calls):
             keyboard = markup if index == len(calls) - 1 else None

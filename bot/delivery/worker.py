@@ -498,8 +498,9 @@ class DeliveryWorker:
                 pending.done.set_result(None)
 
     async def _record_now(self, results: list[Result]) -> None:
-        async with self.db.connection(write=True) as conn:
-            await outbox.record(conn, owner=self.owner, results=results, now=self.clock())
+        await self.db.write_many(
+            outbox.record_work(owner=self.owner, results=results, now=self.clock())
+        )
         self.stats.writes += 1
         for r in results:
             if r.status == DeliveryStatus.SENT:
