@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -233,6 +233,24 @@ class Database:
                 for statement, rows in work:
                     if rows:
                         await conn.execute(statement, list(rows))
+
+    @asynccontextmanager
+    async def writes(self) -> AsyncIterator[Callable[[sqlite_driver.Work], Awaitable[None]]]:
+        """:meth:`write_many` for a run of writes (the delivery worker's outcomes, for as long
+        as it serves): on SQLite the connection is held for all of them, sparing each write
+        the pool's checkout and return (~100 µs of CPU); on PostgreSQL each write takes a
+        pooled connection, as ``write_many`` does."""
+        if self._writer is None:
+            yield self.write_many
+            return
+        async with self.engine.connect() as conn:
+
+            async def write(work: sqlite_driver.Work) -> None:
+                assert self._writer is not None
+                async with self._writer:
+                    await sqlite_driver.commit_many(conn, work)
+
+            yield write
 
     async def dispose(self) -> None:
         await self.engine.dispose()

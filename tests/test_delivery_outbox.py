@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, update
@@ -47,15 +48,21 @@ async def record(
     db: Database, owner: str, now: dt.datetime, *results: Result, via: str = "session"
 ) -> None:
     """Outcomes recorded in a session (``outbox.record``), or as the worker records them
-    (``Database.write_many``: on SQLite one trip, outside SQLAlchemy's execution)."""
+    (``Database.write_many``, or ``Database.writes`` holding its connection: on SQLite one
+    trip, outside SQLAlchemy's execution)."""
+    work = outbox.record_work(owner=owner, results=list(results), now=now)
     if via == "write_many":
-        await db.write_many(outbox.record_work(owner=owner, results=list(results), now=now))
+        await db.write_many(work)
+        return
+    if via == "writes":
+        async with db.writes() as write:
+            await write(work)
         return
     async with db.session() as session:
         await outbox.record(session, owner=owner, results=list(results), now=now)
 
 
-@pytest.fixture(params=["session", "write_many"])
+@pytest.fixture(params=["session", "write_many", "writes"])
 def via(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -355,3 +362,26 @@ async def test_a_write_that_fails_leaves_nothing_of_itself(db: Database) -> None
     ]
     await db.write_many(sent)
     assert [r.status for r in await rows_of(db)] == [DeliveryStatus.SENT, DeliveryStatus.SENDING]
+
+
+async def test_a_held_writer_survives_a_failed_write(db: Database) -> None:
+    """The worker's writes share one connection: a write that fails is rolled back and the
+    next one, on the same connection, is committed."""
+    await setup(db, 2)
+    first, second = await claim(db, "w", at(1))
+
+    def sent(row_id: int) -> list[tuple[Any, list[dict[str, Any]]]]:
+        result = Result(row_id, 1, DeliveryStatus.SENT, platform_message_id=str(row_id))
+        return outbox.record_work(owner="w", results=[result], now=at(2))
+
+    clash = insert(Delivery).values(
+        id=first, kind=DeliveryKind.NOTICE, text="x", status=DeliveryStatus.QUEUED
+    )
+    async with db.writes() as write:
+        with pytest.raises(IntegrityError):
+            await write([*sent(first), (clash, [{}])])
+        await write(sent(second))
+    assert [(r.status, r.platform_message_id) for r in await rows_of(db)] == [
+        (DeliveryStatus.SENDING, None),
+        (DeliveryStatus.SENT, str(second)),
+    ]

@@ -27,13 +27,12 @@ import os
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from bot.delivery.channel import Outbound, OutcomeKind, Sender, SendOutcome
-from bot.delivery.ratelimit import RateLimiter
-from storage import outbox
+from bot.delivery.ratelimit import Permit, RateLimiter
+from storage import outbox, sqlite_driver
 from storage.db import Database
 from storage.models import Channel, DeliveryStatus, utcnow
 from storage.outbox import Claimed, Result
@@ -88,7 +87,11 @@ class _LeaseLost(Exception):
 
 
 class _LeasedPacer:
-    """The limiter for one chat, refusing the first call when the lease is nearly over."""
+    """The limiter for one chat, refusing the first call when the lease is nearly over.
+    ``call()`` is the pacer itself, an async context manager holding the call's permit (a
+    message's calls are made one after another): no generator and no object per call."""
+
+    __slots__ = ("calls", "item", "key", "limiter", "permit", "worker")
 
     def __init__(self, worker: DeliveryWorker, key: str, item: Claimed) -> None:
         self.worker = worker
@@ -96,16 +99,26 @@ class _LeasedPacer:
         self.item = item
         self.calls = 0
         self.limiter = worker.limiter_of(item.channel)
+        self.permit: Permit | None = None
 
-    @asynccontextmanager
-    async def call(self) -> AsyncIterator[object]:
-        async with self.limiter.slot(self.key) as start:
-            if self.calls == 0:
-                left = (self.item.lease_expires_at - self.worker.clock()).total_seconds()
-                if left < self.worker.lease_margin or self.worker.stopping:
-                    raise _LeaseLost()
-            self.calls += 1
-            yield start
+    def call(self) -> _LeasedPacer:
+        return self
+
+    async def __aenter__(self) -> float:
+        permit = await self.limiter.acquire(self.key)
+        if self.calls == 0:
+            left = (self.item.lease_expires_at - self.worker.clock()).total_seconds()
+            if left < self.worker.lease_margin or self.worker.stopping:
+                permit.release()
+                raise _LeaseLost()
+        self.calls += 1
+        self.permit = permit
+        return permit.start
+
+    async def __aexit__(self, *_exc: object) -> None:
+        permit, self.permit = self.permit, None
+        if permit is not None:
+            permit.release()
 
     def pause(self, seconds: float) -> None:
         self.limiter.pause(seconds)
@@ -157,6 +170,7 @@ class DeliveryWorker:
         self._flush_lock = asyncio.Lock()
         self._recorder: asyncio.Task[None] | None = None
         self._gathered: asyncio.Future[None] | None = None  # the recorder waits for enough
+        self._write: Callable[[sqlite_driver.Work], Awaitable[None]] | None = None  # serving
 
     # -- public -----------------------------------------------------------------------------
 
@@ -214,6 +228,14 @@ class DeliveryWorker:
             taken = await outbox.expire_leases(session, owner=self.owner, now=self.clock())
         if taken:
             log.info("taking back %d deliveries leased by a previous run of %s", taken, self.owner)
+        async with self.db.writes() as write:
+            self._write = write
+            try:
+                await self._lanes(stop, drain=drain, horizon=horizon)
+            finally:
+                self._write = None
+
+    async def _lanes(self, stop: asyncio.Event, *, drain: bool, horizon: float) -> None:
         self._recorder = asyncio.create_task(self._record_loop())
         named = list(self.channels)
         scopes: list[tuple[list[Channel] | None, bool]] = [(None, False)]
@@ -498,9 +520,8 @@ class DeliveryWorker:
                 pending.done.set_result(None)
 
     async def _record_now(self, results: list[Result]) -> None:
-        await self.db.write_many(
-            outbox.record_work(owner=self.owner, results=results, now=self.clock())
-        )
+        work = outbox.record_work(owner=self.owner, results=results, now=self.clock())
+        await (self._write or self.db.write_many)(work)
         self.stats.writes += 1
         for r in results:
             if r.status == DeliveryStatus.SENT:
