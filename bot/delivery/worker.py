@@ -1,9 +1,11 @@
 """The delivery worker: claim due rows, send them under the rate limits, record the outcomes.
 
-One loop claims a batch (a short committed transaction: rows become ``sending`` with a lease),
-then starts a send per row, at most ``concurrency`` at a time.  A send holds its slot until its
-outcome is *committed*: outcomes are written by a group-committing recorder (whatever results
-are waiting, up to ``record_batch`` per transaction, as soon as the previous write is done).
+One loop claims a batch (a short committed transaction: rows become ``sending`` with a lease;
+the next batch is claimed while the last ``concurrency`` rows of this one go out), then starts
+a send per row, at most ``concurrency`` at a time.  A send holds its slot until its outcome is
+*committed*: outcomes are written by a group-committing recorder (whatever results are
+waiting, up to ``record_batch`` per transaction, as soon as the previous write is done; on
+SQLite each write is one trip to the database's thread, on a connection held for the run).
 Each channel's rows are claimed and sent by a loop of their own with their own ``concurrency``
 slots (a slow or paused channel never holds up another).  So at any moment at most
 ``concurrency`` rows per channel are sent-or-being-sent without their outcome in the database,
@@ -27,6 +29,7 @@ import os
 import random
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -267,17 +270,24 @@ class DeliveryWorker:
         channels: list[Channel] | None,
         exclude: bool,
     ) -> None:
-        """Claim and send the rows of ``channels`` (all but them with ``exclude``)."""
+        """Claim and send the rows of ``channels`` (all but them with ``exclude``).  The next
+        claim is made while the last ``concurrency`` rows of the current one go out, so that
+        no slot waits for a claim's transaction."""
         s = self.settings
         slots = asyncio.Semaphore(s.concurrency)
         wake = asyncio.Event()
         self._wakes.add(wake)
-        claimed: list[Claimed] = []
+        claimed: deque[Claimed] = deque()
+        ahead: asyncio.Task[list[Claimed]] | None = None  # the next claim, made early
         try:
             while not stop.is_set():
                 wake.clear()
                 try:
-                    claimed = await self._claim(channels, exclude)
+                    if ahead is not None:
+                        got, ahead = ahead, None
+                        claimed = deque(await got)
+                    else:
+                        claimed = deque(await self._claim(channels, exclude))
                 except Exception as exc:
                     if drain:
                         raise
@@ -298,12 +308,18 @@ class DeliveryWorker:
                     if stop.is_set():
                         slots.release()
                         break
-                    item = claimed.pop(0)
+                    item = claimed.popleft()
                     task = asyncio.create_task(self._send(item, slots))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
+                    if ahead is None and len(claimed) == s.concurrency:
+                        ahead = asyncio.create_task(self._claim(channels, exclude))
         finally:
             self._wakes.discard(wake)
+            if ahead is not None:
+                # A claim made early: its rows are handed back with the others.
+                with contextlib.suppress(Exception):
+                    claimed.extend(await ahead)
             if claimed:
                 now = self.clock()
                 await self._record_now(
