@@ -31,7 +31,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.delivery.channel import Outbound, OutcomeKind, Sender, SendOutcome
 from bot.delivery.ratelimit import Permit, RateLimiter
@@ -127,12 +127,13 @@ class _LeasedPacer:
         self.limiter.pause(seconds)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
+    """An outcome waiting for its write, and the slot its send holds until then (released by
+    the recorder once the write is committed: no task waits, no future per message)."""
+
     result: Result
-    done: asyncio.Future[None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    slots: asyncio.Semaphore | None = None
 
 
 class DeliveryWorker:
@@ -393,22 +394,22 @@ class DeliveryWorker:
     # -- one send ---------------------------------------------------------------------------
 
     async def _send(self, item: Claimed, slots: asyncio.Semaphore) -> None:
+        """Deliver ``item`` and queue its outcome; its slot goes back when that is committed."""
         try:
             result = await self._deliver(item)
-        except Exception as exc:  # a bug or an unexpected error: retry the row later
-            # Not the exception's own text: it may quote what was being sent.
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # cancelled: nothing to record, slot back
+                slots.release()
+                raise
+            # A bug or an unexpected error: retry the row later.  Not the exception's own
+            # text: it may quote what was being sent.
             log.error("delivery %d: unexpected error: %s", item.id, safe_traceback(exc))
             result = self._retry_or_fail(item, safe_error(exc))
-        pending = _Pending(result)
-        self._queue.append(pending)
+        self._queue.append(_Pending(result, slots))
         self._results_ready.set()
         gathered = self._gathered
         if gathered is not None and not gathered.done() and len(self._queue) >= self._enough():
             gathered.set_result(None)
-        try:
-            await pending.done
-        finally:
-            slots.release()
 
     async def _deliver(self, item: Claimed) -> Result:
         if item.skip_reason is not None:
@@ -494,9 +495,10 @@ class DeliveryWorker:
 
     def _enough(self) -> int:
         """Outcomes worth a write at once: most of the sends' slots, or every send there is
-        (each is then waiting for this write)."""
+        (none is then left to join this write)."""
         s = self.settings
-        return min(max(1, min(s.record_batch, s.concurrency * 3 // 4)), len(self._tasks))
+        threshold = max(1, min(s.record_batch, s.concurrency * 3 // 4))
+        return min(threshold, len(self._queue) + len(self._tasks))
 
     async def _record_loop(self) -> None:
         linger = self.settings.record_linger
@@ -532,8 +534,8 @@ class DeliveryWorker:
             await self._record_now([p.result for p in batch])
             del self._queue[: len(batch)]
         for pending in batch:
-            if not pending.done.done():
-                pending.done.set_result(None)
+            if pending.slots is not None:
+                pending.slots.release()
 
     async def _record_now(self, results: list[Result]) -> None:
         work = outbox.record_work(owner=self.owner, results=results, now=self.clock())
