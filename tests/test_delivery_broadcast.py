@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from bot.channels.telegram import make_bot
 from bot.channels.telegram_sender import TelegramSender
+from bot.delivery.channel import Outbound, Pacer, SendOutcome
 from bot.delivery.worker import DeliverySettings, DeliveryWorker
 from storage import outbox
 from storage.db import Database
@@ -211,3 +212,42 @@ async def test_a_stop_finishes_in_flight_sends_and_hands_back_the_rest(
     rest = await DeliveryWorker(db, TelegramSender(bot), FAST, owner="t2").drain()
     assert rest.sent == 100 - sent
     assert set(ok_sends(api).values()) == {1}
+
+
+class CountingSender:
+    """Answers every message at once (a yield to the loop, no network), counting the sends
+    that succeeded, and at each one how many of them the worker has not recorded yet."""
+
+    def __init__(self) -> None:
+        self.worker: DeliveryWorker | None = None
+        self.sent = 0
+        self.unrecorded: list[int] = []
+
+    async def send(self, message: Outbound, *, pacer: Pacer | None = None) -> SendOutcome:
+        assert pacer is not None and self.worker is not None
+        async with pacer.call():
+            await asyncio.sleep(0)
+        self.sent += 1
+        self.unrecorded.append(self.sent - self.worker.stats.sent)
+        return SendOutcome.sent(message.delivery_id)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4, 16])
+async def test_no_more_sends_than_the_concurrency_are_ever_unrecorded(
+    sqlite_db: Database, concurrency: int
+) -> None:
+    """What bounds a crash's repeats: at every successful send, the messages sent and not yet
+    committed as sent (this one included) number at most ``concurrency``; and the sends
+    really do overlap up to that bound (the check is not idle)."""
+    db = sqlite_db
+    recipients = await seed_recipients(db, 300)
+    await enqueue_notice(db, await seed_notice(db), recipients)
+    sender = CountingSender()
+    settings = DeliverySettings(
+        global_rate=None, per_chat_rate=None, concurrency=concurrency, batch_size=50
+    )
+    worker = sender.worker = DeliveryWorker(db, sender, settings, owner="t")
+    stats = await worker.drain()
+    assert (stats.sent, sender.sent) == (300, 300)
+    assert max(sender.unrecorded) == concurrency
+    assert await status_counts(db) == {"sent": 300}
