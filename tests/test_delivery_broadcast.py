@@ -232,19 +232,26 @@ class CountingSender:
         return SendOutcome.sent(message.delivery_id)
 
 
-@pytest.mark.parametrize("concurrency", [1, 4, 16])
+@pytest.mark.parametrize(
+    ("concurrency", "linger"), [(1, 0.0), (4, 0.0), (16, 0.0), (4, 0.002), (16, 0.002)]
+)
 async def test_no_more_sends_than_the_concurrency_are_ever_unrecorded(
-    sqlite_db: Database, concurrency: int
+    sqlite_db: Database, concurrency: int, linger: float
 ) -> None:
     """What bounds a crash's repeats: at every successful send, the messages sent and not yet
     committed as sent (this one included) number at most ``concurrency``; and the sends
-    really do overlap up to that bound (the check is not idle)."""
+    really do overlap up to that bound (the check is not idle).  With a linger too (the
+    recorder waiting for more outcomes to share a write)."""
     db = sqlite_db
     recipients = await seed_recipients(db, 300)
     await enqueue_notice(db, await seed_notice(db), recipients)
     sender = CountingSender()
     settings = DeliverySettings(
-        global_rate=None, per_chat_rate=None, concurrency=concurrency, batch_size=50
+        global_rate=None,
+        per_chat_rate=None,
+        concurrency=concurrency,
+        batch_size=50,
+        record_linger=linger,
     )
     worker = sender.worker = DeliveryWorker(db, sender, settings, owner="t")
     stats = await worker.drain()

@@ -57,7 +57,9 @@ class DeliverySettings:
     jitter: float = 0.5  # up to this fraction of each backoff is taken off at random
     idle_seconds: float = 2.0  # poll interval when nothing is due (notify() wakes earlier)
     record_batch: int = 100  # outcomes per recording transaction, at most
-    record_linger: float = 0.003  # seconds an outcome may wait for others to share its write
+    # Seconds an outcome may wait for others to share its write.  0: none; outcomes still
+    # share writes, those that came in while the previous one was being committed.
+    record_linger: float = 0.0
     rate_margin: float = 0.0  # seconds added to each rate window (see ratelimit.RateLimiter)
     max_retry_after: int = 5  # 429s one row may wait out before it counts as a failed attempt
 
