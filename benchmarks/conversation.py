@@ -29,8 +29,10 @@ Runs, each in fresh processes (the fake server and its members in one, the bot i
   survey costs 9 calls per 7 updates, so this limit allows ~19 updates/s: above that, the
   replies queue behind the limiter by design.  Printed for information.
 
-The script exits 1 when a reply is lost, the bot answered with errors, or on SQLite (limit
-lifted) p99 ≥ 100 ms or p99 ≥ 3× the echo bot's.
+Every process's peak RSS (``ru_maxrss``, with ``VmHWM`` beside it: Linux carries
+``ru_maxrss`` over fork and exec, so a child's starts at this process's) is printed at the end.
+The script exits 1 when a reply is lost, the bot answered with errors, on SQLite (limit lifted)
+p99 ≥ 100 ms or p99 ≥ 3× the echo bot's, or when a process peaks at 300 MB or more.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
+from benchmarks.memory import RSS_LIMIT_MB, rss_mib, vmhwm_mib  # noqa: E402
 from storage.db import Database, normalize_url  # noqa: E402
 from tests.fakebotapi import ApiCall, FakeBotAPI, FakeUser, JsonDict, UploadedFile  # noqa: E402
 from tests.test_delivery_support import FIRST_CHAT  # noqa: E402
@@ -151,6 +154,10 @@ class Member:
     position: int = 0  # echo: where in CYCLE
     cycles: int = 0
     waiting: Pending | None = None
+
+
+# Each process's peak RSS as (ru_maxrss, VmHWM) in MiB, by name: filled as the sessions close.
+PEAKS: dict[str, tuple[float, float]] = {}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -329,6 +336,7 @@ async def _serve_async(mode: str, count: int, conn: Connection) -> None:
             conn.send(asdict(record))
     finally:
         await api.stop()
+    conn.send((rss_mib(), vmhwm_mib()))  # this process's peak, for the report
 
 
 # -- the bots under test, in a process of their own ---------------------------------------------
@@ -383,6 +391,7 @@ def _run_bot(spec: BotSpec, conn: Connection) -> None:
     stats["gc_pauses"] = list(gc_pauses.pauses)
     stats["warnings"] = counting.count
     stats["warning_samples"] = counting.samples
+    stats["peak_rss"] = (rss_mib(), vmhwm_mib())
     conn.send(stats)
 
 
@@ -500,7 +509,8 @@ async def drop_schema(url: str, schema: str) -> None:
 class Session:
     """A fake server process with its members and a bot process, for a sequence of phases."""
 
-    def __init__(self, mode: str, count: int, bot: BotSpec) -> None:
+    def __init__(self, name: str, mode: str, count: int, bot: BotSpec) -> None:
+        self.name = name  # for the peaks' report
         ctx = mp.get_context("spawn")
         self.fake_conn, child = ctx.Pipe()
         self.fake = ctx.Process(target=_serve, args=(mode, count, child), daemon=True)
@@ -540,8 +550,12 @@ class Session:
             self.bot.join(timeout=10)
             if self.bot.is_alive():
                 self.bot.kill()
+        if "peak_rss" in self.bot_stats:
+            PEAKS[f"{self.name}: bot"] = self.bot_stats["peak_rss"]
         if self.fake.is_alive():
             self.fake_conn.send(("stop", None))
+            if self.fake_conn.poll(30):
+                PEAKS[f"{self.name}: fake and members"] = self.fake_conn.recv()
             self.fake.join(timeout=10)
             if self.fake.is_alive():
                 self.fake.kill()
@@ -669,7 +683,7 @@ def run_ours(
     plan: Plan, label: str, db_url: str, schema: str | None, global_rate: float, ramp: bool
 ) -> tuple[list[tuple[str, dict[str, Any]]], Ramp, dict[str, Any]]:
     session = Session(
-        "ours", plan.most_members, BotSpec("ours", "", "", db_url, schema, global_rate)
+        label, "ours", plan.most_members, BotSpec("ours", "", "", db_url, schema, global_rate)
     )
     out: list[tuple[str, dict[str, Any]]] = []
     search = Ramp()
@@ -723,7 +737,7 @@ def run_on(
 
 
 def run_echo(plan: Plan) -> dict[str, Any]:
-    session = Session("echo", plan.members, BotSpec("echo", "", ""))
+    session = Session("echo bot", "echo", plan.members, BotSpec("echo", "", ""))
     try:
         session.phase("warm-up", plan.rate, plan.members, plan.warmup)
         result = session.phase("echo", plan.rate, plan.members, plan.seconds)
@@ -828,8 +842,25 @@ def main(args: argparse.Namespace) -> int:
         print(row(name, result))
     for line in lines:
         print(line)
+    ok &= report_peaks()
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
+
+
+def report_peaks() -> bool:
+    """Every process's peak RSS, printed; whether all are under RSS_LIMIT_MB."""
+    peaks = {"this process (orchestration, the databases prepared)": (rss_mib(), vmhwm_mib())}
+    peaks.update(PEAKS)
+    worst = max(rss for rss, _ in peaks.values())
+    worst_mb = worst * 1024 * 1024 / 1e6
+    verdict = "PASS" if worst_mb < RSS_LIMIT_MB else "FAIL"
+    print(
+        f"peak RSS (ru_maxrss): {worst:.0f} MiB ({worst_mb:.0f} MB; < {RSS_LIMIT_MB:.0f} MB in "
+        f"every process: {verdict}); by process (VmHWM):"
+    )
+    for name, (rss, hwm) in peaks.items():
+        print(f"    {name}: {rss:.0f} MiB ({hwm:.0f})")
+    return verdict == "PASS"
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -43,11 +43,12 @@ Then three rounds of live traffic: in each, about 330 answers arrive in 40 CĐCS
 answer the year's first activity survey, each in a transaction of its own, as the bot writes
 them) and one report is timed, which recomputes those units' tallies; each round's figures
 are compared with the facts'.  Criteria (from the issue): the report's median under 1 s and
-under 3× the count's median, the process's peak RSS (``ru_maxrss``) under 300 MB; and the
-tallies' figures equal to the facts' (before and after the live answers).  Exits 1 when one
-fails.  For reference, the script also prints how SQLite answers the count (from the entries
-of an index, reading no row) and the time of a statement that does read every row of
-``answers``.
+under 3× the count's median, the process's peak RSS (``ru_maxrss``, at its end) under 300 MB;
+and the tallies' figures equal to the facts' (before and after the live answers).  Exits 1 when
+one fails, or when any other process of the run (the generation, the measurements of the
+variants, this one: each printed with its peak at the end) peaks at 300 MB or more.  For
+reference, the script also prints how SQLite answers the count (from the entries of an index,
+reading no row) and the time of a statement that does read every row of ``answers``.
 
 PostgreSQL (``--postgres URL``, for information): once the SQLite file exists, the schema
 ``--postgres-schema`` (``bench_indicators``; nothing else of the database is touched) is dropped,
@@ -73,7 +74,6 @@ import json
 import math
 import random
 import re
-import resource
 import shutil
 import sqlite3
 import statistics
@@ -98,6 +98,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine  # noqa: E402
 from sqlalchemy.types import TypeDecorator  # noqa: E402
 from sqlmodel import SQLModel  # noqa: E402
 
+from benchmarks.memory import RSS_LIMIT_MB, rss_mib, vmhwm_mib  # noqa: E402
 from bot.indicators.catalog import TargetKind, load_catalog  # noqa: E402
 from bot.indicators.compute import StatsReport, compute_stats  # noqa: E402
 from storage import notices as notice_store  # noqa: E402
@@ -215,19 +216,7 @@ PHRASES = (
 )
 
 
-def rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def vmhwm_mib() -> float:
-    """The RSS high-water mark of this process image alone (0 where /proc is missing)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+Peak = tuple[float, float]  # a process's ru_maxrss and VmHWM at its end, MiB
 
 
 # -- the synthetic province -----------------------------------------------------------------------
@@ -1078,6 +1067,8 @@ async def measure(target: str, args: argparse.Namespace) -> dict[str, Any]:
         )
     await db.dispose()
     return {
+        "end": rss_mib(),  # the process's high-water mark at its end: what the criterion judges
+        "end_hwm": vmhwm_mib(),
         "engine": db.dialect,
         "answers": answers,
         "indicators": len(report.rows),
@@ -1118,6 +1109,31 @@ def in_child(mode: str, target: str, args: argparse.Namespace, result: Path | No
     if result is not None:
         command += ["--result", str(result)]
     subprocess.run(command, check=True)
+
+
+def child_peak(mode: str, target: str, args: argparse.Namespace, directory: Path) -> Peak:
+    """``in_child`` for the generation or the PostgreSQL copy; that process's peak RSS."""
+    result = directory / f"peak{mode}.json"
+    in_child(mode, target, args, result)
+    rss, hwm = json.loads(result.read_text())
+    result.unlink()
+    return float(rss), float(hwm)
+
+
+def report_peaks(peaks: dict[str, Peak]) -> bool:
+    """Every process's peak RSS (``ru_maxrss``; ``VmHWM`` of the process image beside it),
+    printed; whether all are under RSS_LIMIT_MB."""
+    peaks = {**peaks, "this process": (rss_mib(), vmhwm_mib())}
+    worst = max(rss for rss, _ in peaks.values())
+    worst_mb = worst * 1024 * 1024 / 1e6
+    verdict = "PASS" if worst_mb < RSS_LIMIT_MB else "FAIL"
+    print(
+        f"\npeak RSS (ru_maxrss): {worst:.0f} MiB ({worst_mb:.0f} MB; < {RSS_LIMIT_MB:.0f} MB in "
+        f"every process: {verdict}); by process (VmHWM): "
+        + ", ".join(f"{name} {rss:.0f} ({hwm:.0f})" for name, (rss, hwm) in peaks.items())
+        + " MiB"
+    )
+    return verdict == "PASS"
 
 
 def measured(target: str, name: str, args: argparse.Namespace, directory: Path) -> dict[str, Any]:
@@ -1182,7 +1198,7 @@ def copy_with(path: Path, target: Path, sql: str) -> float:
 def summary(m: dict[str, Any]) -> tuple[float, float, float, float]:
     report = statistics.median(m["report"])
     count = statistics.median(m["count"])
-    return report, count, report / count if count else math.inf, m["peak"] * 1024 * 1024 / 1e6
+    return report, count, report / count if count else math.inf, m["end"] * 1024 * 1024 / 1e6
 
 
 def criteria(m: dict[str, Any]) -> dict[str, bool]:
@@ -1190,7 +1206,7 @@ def criteria(m: dict[str, Any]) -> dict[str, bool]:
     return {
         "report < 1 s": report < 1.0,
         "report < 3× count": ratio < 3.0,
-        "peak RSS < 300 MB": peak_mb < 300,
+        f"peak RSS < {RSS_LIMIT_MB:.0f} MB": peak_mb < RSS_LIMIT_MB,
         "tallies = facts": m["figures"] == m["facts_figures"] and all(x["same"] for x in m["live"]),
     }
 
@@ -1247,9 +1263,10 @@ def print_measurement(m: dict[str, Any], args: argparse.Namespace) -> None:
         f"{read * 1000:.0f} ms (report / that: {report / read:.2f}×)"
     )
     print(
-        f"RSS (ru_maxrss): {m['baseline']:.0f} MiB after the imports, {m['peak']:.0f} MiB "
-        f"({peak_mb:.0f} MB) peak after the reports; VmHWM of the process image alone "
-        f"{m['baseline_hwm']:.0f} → {m['peak_hwm']:.0f} MiB"
+        f"RSS (ru_maxrss): {m['baseline']:.0f} MiB after the imports, {m['peak']:.0f} MiB after "
+        f"the reports, {m['end']:.0f} MiB ({peak_mb:.0f} MB) at the process's end (the peak); "
+        f"VmHWM of the process image alone {m['baseline_hwm']:.0f} → {m['peak_hwm']:.0f} → "
+        f"{m['end_hwm']:.0f} MiB"
     )
     print(
         f"statements of one report (timed: {m['profiled'] * 1000:.0f} ms, of which "
@@ -1391,13 +1408,19 @@ async def fill_postgres(path: Path, args: argparse.Namespace) -> str:
 
 
 def postgres_section(
-    path: Path, args: argparse.Namespace, directory: Path, sqlite: dict[str, Any]
+    path: Path,
+    args: argparse.Namespace,
+    directory: Path,
+    sqlite: dict[str, Any],
+    peaks: dict[str, Peak],
 ) -> bool:
     """The copy and the measurement on PostgreSQL, printed; whether its figures are SQLite's."""
     url = make_url(normalize_url(args.postgres)).render_as_string(hide_password=True)
     print(f"\n== PostgreSQL ({url}, schema {args.postgres_schema}) ==")
-    in_child("--copy-only", str(path), args)  # its batches would count in the RSS measured next
+    # its batches would count in the RSS measured next
+    peaks["PostgreSQL copy"] = child_peak("--copy-only", str(path), args, directory)
     m = measured(args.postgres, "postgres", args, directory)
+    peaks["measuring (PostgreSQL)"] = m["end"], m["end_hwm"]
     print_measurement(m, args)
     print(
         "criteria, for information (the issue's are for SQLite, which alone sets the exit "
@@ -1414,18 +1437,26 @@ def postgres_section(
     return False
 
 
+def generate_file(path: Path, args: argparse.Namespace, directory: Path) -> Peak:
+    """The province's file made at ``path`` by the generator in a child process (written under
+    another name, renamed when complete); the child's peak RSS."""
+    partial = path.with_name(path.name + ".partial")
+    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        leftover.unlink(missing_ok=True)
+    peak = child_peak("--generate-only", str(partial), args, directory)
+    partial.rename(path)
+    return peak
+
+
 def main(args: argparse.Namespace) -> int:
+    peaks: dict[str, Peak] = {}  # every child process's peak RSS, by what it did
     with tempfile.TemporaryDirectory(prefix="bench_indicators_") as tmp:
         directory = Path(tmp)
         path = Path(args.keep) if args.keep else directory / "province.sqlite"
         if path.exists():
             print(f"{path}: exists, generation skipped")
         else:
-            partial = path.with_name(path.name + ".partial")
-            for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
-                leftover.unlink(missing_ok=True)
-            in_child("--generate-only", str(partial), args)
-            partial.rename(path)
+            peaks["generation"] = generate_file(path, args, directory)
         size = path.stat().st_size
         counts, details, analyzed = db_facts(path, args.year)
         print(f"database: {path} ({size / 1e6:,.0f} MB)")
@@ -1445,6 +1476,7 @@ def main(args: argparse.Namespace) -> int:
         copy_with(path, scratch, "")
         m = measured(str(scratch), scratch.stem, args, directory)
         scratch.unlink()
+        peaks["measuring"] = m["end"], m["end_hwm"]
         print_measurement(m, args)
         checks = criteria(m)
         print(f"criteria: {verdicts(checks)}")
@@ -1458,6 +1490,7 @@ def main(args: argparse.Namespace) -> int:
                 copy = directory / f"{name.replace(' ', '_')}.sqlite"
                 seconds = copy_with(path, copy, sql)
                 v = measured(str(copy), copy.stem, args, directory)
+                peaks[f"measuring ({name})"] = v["end"], v["end_hwm"]
                 v_report, v_count, v_ratio, v_peak = summary(v)
                 top = v["slowest"][0]
                 print(
@@ -1468,8 +1501,9 @@ def main(args: argparse.Namespace) -> int:
                 )
                 copy.unlink()
 
-        same = postgres_section(path, args, directory, m) if args.postgres else True
-    return 0 if all(checks.values()) and same else 1
+        same = postgres_section(path, args, directory, m, peaks) if args.postgres else True
+    small = report_peaks(peaks)
+    return 0 if all(checks.values()) and same and small else 1
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -1535,10 +1569,14 @@ if __name__ == "__main__":
     arguments = parse()
     if arguments.generate_only:
         asyncio.run(generate(Path(arguments.generate_only), arguments))
+        if arguments.result:  # this process's peak RSS, for the parent's report
+            Path(arguments.result).write_text(json.dumps([rss_mib(), vmhwm_mib()]))
     elif arguments.measure_only:
         outcome = asyncio.run(measure(arguments.measure_only, arguments))
         Path(arguments.result).write_text(json.dumps(outcome))
     elif arguments.copy_only:
         print(asyncio.run(fill_postgres(Path(arguments.copy_only), arguments)), flush=True)
+        if arguments.result:
+            Path(arguments.result).write_text(json.dumps([rss_mib(), vmhwm_mib()]))
     else:
         sys.exit(main(arguments))

@@ -14,7 +14,9 @@ notice the automatic reminder is due at once: the worst case.  Then:
   reminders counted with a query, the person's newest chat looked up, one ``Delivery`` object
   per reminder (``add_all``).  It must write the same reminders.
 
-Prints the figures and the ratio; exits 1 when the two paths disagree or a repeated pass writes.
+Everything runs in this one process; its peak RSS (``ru_maxrss``) is printed at the end, with
+its high-water mark after each stage.  Prints the figures and the ratio; exits 1 when the two
+paths disagree, a repeated pass writes, or the process peaks at 300 MB or more.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import asyncio
 import datetime as dt
 import itertools
 import random
-import resource
 import shutil
 import sys
 import tempfile
@@ -41,6 +42,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import func, insert, select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
+from benchmarks.memory import RSS_LIMIT_MB, rss_mib  # noqa: E402
 from bot.notices.service import (  # noqa: E402
     REMINDER_LOCALES,
     REMINDER_TEMPLATE,
@@ -72,10 +74,6 @@ LOCALE = "vi"
 NOW = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
 POLICY = AckReminderPolicy()  # 48 hours, one automatic reminder, at most 3 in all
 SENT = NOW - POLICY.after - dt.timedelta(minutes=5)
-
-
-def rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def generate(db: Database, args: argparse.Namespace) -> dict[str, int]:
@@ -279,6 +277,22 @@ async def reminders(db: Database) -> set[tuple[int, int, str]]:
 
 
 async def main(args: argparse.Namespace) -> int:
+    rss: dict[str, float] = {}  # the high-water mark after each stage
+    code = await compare(args, rss)
+    rss["the end"] = rss_mib()
+    peak_mb = rss["the end"] * 1024 * 1024 / 1e6
+    verdict = "PASS" if peak_mb < RSS_LIMIT_MB else "FAIL"
+    print(
+        f"peak RSS (ru_maxrss): {rss['the end']:.0f} MiB ({peak_mb:.0f} MB; "
+        f"< {RSS_LIMIT_MB:.0f} MB: {verdict}); the high-water mark after "
+        + ", ".join(f"{stage}: {mib:.0f} MiB" for stage, mib in rss.items())
+    )
+    return code if verdict == "PASS" else 1
+
+
+async def compare(args: argparse.Namespace, rss: dict[str, float]) -> int:
+    """Generate, run both paths, compare; the exit code of that part."""
+    rss["the imports"] = rss_mib()
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "source.db"
         db = Database(f"sqlite+aiosqlite:///{source}")
@@ -286,6 +300,7 @@ async def main(args: argparse.Namespace) -> int:
         clock = time.perf_counter()
         facts = await generate(db, args)
         await db.dispose()
+        rss["the generation"] = rss_mib()
         print(
             f"{facts['people']:,} people ({facts['linked']:,} linked), {args.notices} notices, "
             f"{facts['deliveries']:,} deliveries, {facts['due']:,} sent and not acknowledged "
@@ -315,6 +330,7 @@ async def main(args: argparse.Namespace) -> int:
                 print(f"naive: {count:,} reminders in {seconds:.2f} s")
             results[name + "_rows"] = await reminders(db)  # type: ignore[assignment]
             await db.dispose()
+            rss[name] = rss_mib()
         if args.ours_only:
             return 0
         if results["ours_rows"] != results["naive_rows"]:

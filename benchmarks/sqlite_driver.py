@@ -12,7 +12,8 @@ interval ``serve`` sets):
 
 For each, the wall time and the process's CPU time (both threads: the event loop's and
 aiosqlite's) per operation, and the ratio stock / ours.  A bare ``sqlite3`` loop gives the floor:
-what SQLite itself costs.  Exits 1 when ours is not faster than the stock adapter on both.
+what SQLite itself costs.  The process's peak RSS (``ru_maxrss``) is printed at the end.  Exits 1
+when ours is not faster than the stock adapter on both, or the process peaks at 300 MB or more.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, select  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
 
+from benchmarks.memory import RSS_LIMIT_MB, rss_mib  # noqa: E402
 from storage.db import create_engine  # noqa: E402
 
 meta = MetaData()
@@ -127,7 +129,14 @@ async def run(rounds: int) -> int:
         print(f"ratio stock / ours, {kind}: wall {wall:.2f}×, CPU {cpu:.2f}×")
         ok = ok and wall > 1 and cpu > 1
     print("PASS" if ok else "FAIL: ours is not faster than the stock adapter")
-    return 0 if ok else 1
+    peak = rss_mib()
+    peak_mb = peak * 1024 * 1024 / 1e6
+    small = peak_mb < RSS_LIMIT_MB
+    print(
+        f"peak RSS (ru_maxrss): {peak:.0f} MiB ({peak_mb:.0f} MB; < {RSS_LIMIT_MB:.0f} MB: "
+        f"{'PASS' if small else 'FAIL'})"
+    )
+    return 0 if ok and small else 1
 
 
 def main() -> int:
