@@ -135,7 +135,7 @@ class _Pending:
     the recorder once the write is committed: no task waits, no future per message)."""
 
     result: Result
-    slots: asyncio.Semaphore | None = None
+    slots: asyncio.Semaphore
 
 
 class DeliveryWorker:
@@ -536,8 +536,7 @@ class DeliveryWorker:
             await self._record_now([p.result for p in batch])
             del self._queue[: len(batch)]
         for pending in batch:
-            if pending.slots is not None:
-                pending.slots.release()
+            pending.slots.release()
 
     async def _record_now(self, results: list[Result]) -> None:
         work = outbox.record_work(owner=self.owner, results=results, now=self.clock())
