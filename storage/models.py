@@ -546,7 +546,8 @@ class Delivery(SQLModel, table=True):
             sqlite_where=text("notice_id IS NOT NULL"),
             postgresql_where=text("notice_id IS NOT NULL"),
         ),
-        Index("ix_deliveries_due", "status", "available_at"),
+        # A claim reads the oldest due rows in this order and stops (migration 0017).
+        Index("ix_deliveries_due", "status", "available_at", "id"),
         # The deliveries a notice reminder may be for: sent and not acknowledged.  Partial, so
         # the scheduler's pass reads only those (not every row and its text) at each tick.
         Index(

@@ -106,6 +106,7 @@ from storage.redact import safe_text
 from storage.tables import chats, deliveries, participations, people, responses
 from surveys.loader import definition_to_json, parse_definition
 from surveys.schema import QuestionKind
+from tests.test_delivery_support import claim_due
 
 FAILED, UNREACHABLE = DeliveryStatus.FAILED, DeliveryStatus.UNREACHABLE
 
@@ -493,7 +494,7 @@ async def build(db: Database) -> World:
             )
         )
     async with db.session() as s:
-        claimed = await outbox.claim_due(
+        claimed = await claim_due(
             s,
             owner="t",
             now=CRASH_CHECK,

@@ -29,7 +29,13 @@ from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Delivery, DeliveryStatus
 from storage.outbox import Result
-from tests.test_delivery_support import Recipient, delivery_rows, seed_notice, seed_recipients
+from tests.test_delivery_support import (
+    Recipient,
+    claim_due,
+    delivery_rows,
+    seed_notice,
+    seed_recipients,
+)
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 3
@@ -161,7 +167,7 @@ class OutboxMachine(RuleBasedStateMachine):
 
         async def go() -> list[outbox.Claimed]:
             async with self.db.session() as session:
-                return await outbox.claim_due(
+                return await claim_due(
                     session,
                     owner=worker,
                     now=self.now,

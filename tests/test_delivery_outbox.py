@@ -7,16 +7,19 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from bot.delivery.worker import DeliverySettings, DeliveryWorker
 from storage import outbox
 from storage.db import Database
 from storage.models import ChatIdentity, Delivery, DeliveryKind, DeliveryStatus
 from storage.outbox import Result
+from tests.test_delivery_broadcast import CountingSender
 from tests.test_delivery_support import (
     Recipient,
+    claim_due,
     delivery_rows,
     enqueue_notice,
     seed_notice,
@@ -38,7 +41,7 @@ async def rows_of(db: Database) -> list[Delivery]:
 
 async def claim(db: Database, owner: str, now: dt.datetime, limit: int = 100) -> list[int]:
     async with db.session() as session:
-        got = await outbox.claim_due(
+        got = await claim_due(
             session, owner=owner, now=now, lease_until=now + LEASE, limit=limit, max_attempts=3
         )
     return [c.id for c in got]
@@ -146,7 +149,7 @@ async def test_claim_returns_what_sending_needs(db: Database) -> None:
     notice = await seed_notice(db, attachment_kind="photo", attachment_ref="AgADfile")
     await enqueue_notice(db, notice, recipients, available_at=T0, text="Xin chào {n}")
     async with db.session() as session:
-        [got] = await outbox.claim_due(session, owner="w", now=at(1), lease_until=at(61), limit=10)
+        [got] = await claim_due(session, owner="w", now=at(1), lease_until=at(61), limit=10)
     assert (got.text, got.external_id, got.ack_button, got.attempts) == (
         "Xin chào 0",
         recipients[0].external_id,
@@ -165,7 +168,7 @@ async def test_claim_flags_chats_that_became_unreachable(db: Database) -> None:
             .where(col(ChatIdentity.id) == recipients[1].chat_id)
             .values(unreachable_at=T0, unreachable_reason="blocked")
         )
-        got = await outbox.claim_due(session, owner="w", now=at(1), lease_until=at(61), limit=10)
+        got = await claim_due(session, owner="w", now=at(1), lease_until=at(61), limit=10)
     assert [(c.person_id, c.skip_reason) for c in got] == [
         (recipients[0].person_id, None),
         (recipients[1].person_id, "blocked"),
@@ -195,11 +198,11 @@ async def test_postgres_claim_skips_rows_locked_by_an_open_claim(db: Database) -
         pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite serializes writers")
     await setup(db, 10)
     async with db.session() as first:
-        a = await outbox.claim_due(first, owner="a", now=at(1), lease_until=at(61), limit=4)
+        a = await claim_due(first, owner="a", now=at(1), lease_until=at(61), limit=4)
         # The first claim's transaction is still open: its rows are locked, not yet committed.
         async with db.session() as second:
             b = await asyncio.wait_for(
-                outbox.claim_due(second, owner="b", now=at(1), lease_until=at(61), limit=100),
+                claim_due(second, owner="b", now=at(1), lease_until=at(61), limit=100),
                 timeout=5,
             )
     assert len(a) == 4 and len(b) == 6
@@ -213,6 +216,91 @@ async def test_expired_leases_are_reclaimed(db: Database) -> None:
     assert await claim(db, "alive", at(62)) == first
     rows = await rows_of(db)
     assert {(r.lease_owner, r.attempts) for r in rows} == {("alive", 2)}
+
+
+async def test_expired_leases_go_before_queued_rows(db: Database) -> None:
+    """A row whose worker died is taken back before the queued rows, even older ones: it
+    was claimed once already and has waited the longest for its message."""
+    recipients = await seed_recipients(db, 3)
+    notice = await seed_notice(db)
+    rows = delivery_rows(notice, recipients)
+    rows[0]["available_at"] = at(3)
+    async with db.session() as session:
+        await outbox.enqueue(session, rows=rows[:1])
+    [leased] = await claim(db, "dead", at(4))  # its lease runs to +64 s
+    for row in rows[1:]:
+        row["available_at"] = T0  # older than the leased row
+    async with db.session() as session:
+        await outbox.enqueue(session, rows=rows[1:])
+    queued = [r.id for r in await rows_of(db) if r.id != leased]
+    assert await claim(db, "alive", at(70), limit=2) == [queued[0], leased]  # in due order
+    assert await claim(db, "alive", at(70), limit=5) == [queued[1]]
+    by_id = {r.id: r for r in await rows_of(db)}
+    assert (by_id[leased].lease_owner, by_id[leased].attempts) == ("alive", 2)
+
+
+async def claim_statements(db: Database) -> list[tuple[str, Any]]:
+    """The UPDATEs that lease a claim's 100 rows, with their parameters (as sent to the
+    driver)."""
+    seen: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sql = statement.upper()
+        if sql.lstrip().startswith("UPDATE DELIVERIES SET STATUS") and "RETURNING" in sql:
+            seen.append((statement, parameters))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        assert len(await claim(db, "w", at(1))) == 100
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+    return seen
+
+
+async def test_a_claim_reads_only_the_rows_it_takes(db: Database) -> None:
+    """A claim walks the due index in order and stops at its limit: no sort of the whole
+    backlog (which a province notice's 30,000 rows made costly at every claim)."""
+    await setup(db, 400)
+    statements = await claim_statements(db)
+    assert len(statements) == 2  # expired leases, then queued rows
+    async with db.engine.connect() as conn:
+        if db.dialect == "sqlite":
+            for sql, params in statements:
+                plan = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)).all()
+                details = " | ".join(str(row[-1]) for row in plan)
+                assert "ix_deliveries_due" in details and "TEMP B-TREE" not in details, details
+        else:
+            await conn.exec_driver_sql("ANALYZE deliveries")
+            sql, params = statements[1]  # the queued rows: the backlog
+            plan = (await conn.exec_driver_sql("EXPLAIN " + sql, params)).all()
+            details = " | ".join(str(row[0]) for row in plan)
+            assert "ix_deliveries_due" in details and "Sort" not in details, details
+
+
+async def test_a_claim_leaves_the_write_lock_before_reading_its_rows(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's claim commits its lease, then reads what sending needs: the outcomes'
+    writes (on SQLite behind the process's write lock) need not wait for that read."""
+    await setup(db, 5)
+    reading = asyncio.Event()
+    go_on = asyncio.Event()
+    read = outbox.claimed
+
+    async def slow_read(conn: Any, ids: Any) -> list[outbox.Claimed]:
+        reading.set()
+        await go_on.wait()
+        return await read(conn, ids)
+
+    monkeypatch.setattr(outbox, "claimed", slow_read)
+    worker = DeliveryWorker(db, CountingSender(), DeliverySettings(), owner="w")
+    claiming = asyncio.create_task(worker._claim(None, False))
+    await asyncio.wait_for(reading.wait(), 5)
+    async with asyncio.timeout(5), db.session(write=True) as session:  # not stuck behind it
+        await session.execute(update(Delivery).values(error="written meanwhile"))
+    go_on.set()
+    assert len(await claiming) == 5
+    assert {r.error for r in await rows_of(db)} == {"written meanwhile"}
 
 
 async def test_a_late_result_for_a_reclaimed_row_is_ignored(db: Database, via: str) -> None:

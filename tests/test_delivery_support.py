@@ -10,8 +10,10 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from storage import outbox
@@ -29,6 +31,7 @@ from storage.models import (
     UnitKind,
     utcnow,
 )
+from storage.outbox import Claimed
 
 FIRST_CHAT = 5_000_001  # Telegram user ids of the seeded recipients: 5000001, 5000002, ...
 
@@ -181,6 +184,12 @@ async def enqueue_notice(
             session,
             rows=delivery_rows(notice_id, recipients, **kwargs),  # type: ignore[arg-type]
         )
+
+
+async def claim_due(session: AsyncSession | AsyncConnection, **lease: Any) -> list[Claimed]:
+    """``outbox.lease_due`` and ``outbox.claimed`` in one transaction (the worker commits the
+    lease before it reads)."""
+    return await outbox.claimed(session, await outbox.lease_due(session, **lease))
 
 
 def max_in_window(times: Sequence[float], window: float = 1.0) -> int:

@@ -41,6 +41,7 @@ from storage.models import (
     utcnow,
 )
 from tests.flow import seed_sample
+from tests.test_delivery_support import claim_due
 
 #: Phạm Minh Tuấn of the sample roster: his name, and his phone in every usual format.
 TUAN_NEEDLES = [
@@ -247,7 +248,7 @@ async def test_withdrawal_stops_what_is_queued_and_what_comes_later(db: Database
         ).scalar_one()
         assert (digest.status, digest.error) == (DeliveryStatus.UNREACHABLE, "withdrawn")
         now = utcnow()
-        claimed = await outbox.claim_due(
+        claimed = await claim_due(
             session,
             owner="w",
             now=now,

@@ -345,8 +345,11 @@ class DeliveryWorker:
             # Rows claimed must all start within their lease at the global rate.
             limit = min(limit, max(s.concurrency, int(s.global_rate * s.lease_seconds / 2)))
         now = self.clock()
+        # The lease is the write, committed at once; what sending needs is read after it, on
+        # SQLite outside the write lock, which the outcomes' writes are waiting for.  Rows
+        # leased and then not read (the read failed) are taken back when their lease ends.
         async with self.db.connection(write=True) as conn:
-            claimed = await outbox.claim_due(
+            ids = await outbox.lease_due(
                 conn,
                 owner=self.owner,
                 now=now,
@@ -356,6 +359,10 @@ class DeliveryWorker:
                 channels=channels,
                 exclude=exclude,
             )
+        if not ids:
+            return []
+        async with self.db.connection() as conn:
+            claimed = await outbox.claimed(conn, ids)
         if claimed:
             self.stats.claimed += len(claimed)
             self.stats.batches += 1
