@@ -258,3 +258,38 @@ async def test_no_more_sends_than_the_concurrency_are_ever_unrecorded(
     assert (stats.sent, sender.sent) == (300, 300)
     assert max(sender.unrecorded) == concurrency
     assert await status_counts(db) == {"sent": 300}
+
+
+async def test_the_next_claim_is_made_once_half_of_a_batch_has_gone_out(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So that no send slot waits for a claim.  100 rows in batches of 40, 4 at a time: the
+    first claim before any send; the second when the 20th row starts (20 still to go); the
+    third when the 60th starts (20 rows of the second batch left); the last (20 rows were
+    left: it finds none) when the 90th starts.  Each row is sent once."""
+    db = sqlite_db
+    recipients = await seed_recipients(db, 100)
+    await enqueue_notice(db, await seed_notice(db), recipients)
+    sender = CountingSender()
+    started: list[int] = []
+    send = sender.send
+
+    async def counted(message: Outbound, *, pacer: Pacer | None = None) -> SendOutcome:
+        started.append(message.delivery_id)
+        return await send(message, pacer=pacer)
+
+    monkeypatch.setattr(sender, "send", counted)
+    claims_at: list[int] = []
+    claim = DeliveryWorker._claim
+
+    async def noted(self: DeliveryWorker, *args: object) -> list[object]:
+        claims_at.append(len(started))
+        return list(await claim(self, *args))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DeliveryWorker, "_claim", noted)
+    settings = DeliverySettings(global_rate=None, per_chat_rate=None, concurrency=4, batch_size=40)
+    worker = sender.worker = DeliveryWorker(db, sender, settings, owner="t")
+    stats = await worker.drain()
+    assert claims_at == [0, 20, 60, 90]
+    assert (stats.sent, stats.batches, len(set(started))) == (100, 3, 100)
+    assert await status_counts(db) == {"sent": 100}

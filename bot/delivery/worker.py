@@ -1,7 +1,7 @@
 """The delivery worker: claim due rows, send them under the rate limits, record the outcomes.
 
 One loop claims a batch (a short committed transaction: rows become ``sending`` with a lease;
-the next batch is claimed while the last ``concurrency`` rows of this one go out), then starts
+the next batch is claimed while the second half of this one goes out), then starts
 a send per row, at most ``concurrency`` at a time.  A send holds its slot until its outcome is
 *committed*: outcomes are written by a group-committing recorder (whatever results are
 waiting, up to ``record_batch`` per transaction, as soon as the previous write is done; on
@@ -274,8 +274,11 @@ class DeliveryWorker:
         exclude: bool,
     ) -> None:
         """Claim and send the rows of ``channels`` (all but them with ``exclude``).  The next
-        claim is made while the last ``concurrency`` rows of the current one go out, so that
-        no slot waits for a claim's transaction."""
+        claim is made once half of the current one has gone out (at least ``concurrency``
+        rows still to go), so that no slot waits for a claim: a claim of 200 rows takes
+        ~10-15 ms, while 16 rows go out in ~6 ms at 2,500 messages a second.  The rows of
+        both stay within their lease: a claim's size lets its rows start within half the
+        lease at the global rate (:meth:`_claim`), the two together within three quarters."""
         s = self.settings
         slots = asyncio.Semaphore(s.concurrency)
         wake = asyncio.Event()
@@ -306,6 +309,7 @@ class DeliveryWorker:
                             break
                     await self._idle(stop, wake, channels, exclude)
                     continue
+                early = max(s.concurrency, len(claimed) // 2)  # rows left at the next claim
                 while claimed and not stop.is_set():
                     await slots.acquire()
                     if stop.is_set():
@@ -315,7 +319,7 @@ class DeliveryWorker:
                     task = asyncio.create_task(self._send(item, slots))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
-                    if ahead is None and len(claimed) == s.concurrency:
+                    if ahead is None and len(claimed) == early:
                         ahead = asyncio.create_task(self._claim(channels, exclude))
         finally:
             self._wakes.discard(wake)
