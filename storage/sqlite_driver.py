@@ -25,7 +25,7 @@ from __future__ import annotations
 import collections
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection
@@ -205,21 +205,14 @@ def prepare(statement: ClauseElement, dialect: Dialect) -> Prepared:
 
 
 Work = Sequence[tuple[Executable, Sequence[Mapping[str, Any]]]]
+A = TypeVar("A")
 
 
-def _commit_all(
-    connection: aiosqlite.Connection, work: list[tuple[str, list[tuple[Any, ...]]]]
-) -> None:
-    """On aiosqlite's thread: every statement over its rows, then the commit (or, on any
-    error, the rollback: nothing of it stays)."""
-    raw = connection._conn
-    try:
-        for sql, rows in work:
-            raw.executemany(sql, rows)
-        raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
+def _commit_all(raw: sqlite3.Connection, work: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+    """On aiosqlite's thread: every statement over its rows, then the commit."""
+    for sql, rows in work:
+        raw.executemany(sql, rows)
+    raw.commit()
 
 
 async def commit_many(conn: AsyncConnection, work: Work) -> None:
@@ -235,22 +228,49 @@ async def commit_many(conn: AsyncConnection, work: Work) -> None:
         if rows:
             ready = prepare(cast(ClauseElement, statement), dialect)
             batches.append((ready.sql, [ready.row(r) for r in rows]))
-    if not batches:
-        return
+    if batches:
+        await in_one_trip(conn, _commit_all, batches, what=[sql for sql, _rows in batches])
+
+
+T = TypeVar("T")
+
+
+def one_trip(conn: AsyncConnection) -> bool:
+    """Whether ``conn`` is SQLite through this module's driver, as :func:`in_one_trip` needs
+    (``Database`` makes every SQLite engine so)."""
+    return conn.dialect.name == "sqlite" and isinstance(
+        getattr(conn.dialect, "loaded_dbapi", None), OneTripDBAPI
+    )
+
+
+async def in_one_trip(
+    conn: AsyncConnection,
+    work: Callable[[sqlite3.Connection, A], T],
+    arg: A,
+    *,
+    what: Sequence[str],
+) -> T:
+    """``work(raw, arg)`` on aiosqlite's thread, given the ``sqlite3`` connection of ``conn``
+    (which must have no transaction of its own open): one trip for what would be several
+    statements, fetches and a commit through SQLAlchemy.  On any error the transaction
+    ``work`` began is rolled back, and a ``sqlite3`` error becomes SQLAlchemy's, as from any
+    other statement, with its parameters hidden (``what``: the statements, for the message)."""
     raw = await conn.get_raw_connection()
     adapted = raw.dbapi_connection
-    assert isinstance(adapted, OneTripConnection), "commit_many needs the one-trip driver"
+    assert isinstance(adapted, OneTripConnection), "in_one_trip needs the one-trip driver"
     try:
         async with adapted._execute_mutex:
-            await adapted._connection._execute(_commit_all, adapted._connection, batches)
+            return cast(T, await adapted._connection._execute(_rolled_back, work, adapted, arg))
     except sqlite3.Error as exc:
-        # SQLAlchemy's exception for the driver's, as from any other statement, its
-        # parameters hidden.
         raise DBAPIError.instance(
-            "; ".join(sql for sql, _rows in batches),
-            None,
-            exc,
-            sqlite3.Error,
-            hide_parameters=True,
-            dialect=dialect,
+            "; ".join(what), None, exc, sqlite3.Error, hide_parameters=True, dialect=conn.dialect
         ) from exc
+
+
+def _rolled_back(work: Callable[[sqlite3.Connection, Any], T], adapted: Any, arg: Any) -> T:
+    raw = adapted._connection._conn
+    try:
+        return work(raw, arg)
+    except BaseException:
+        raw.rollback()
+        raise

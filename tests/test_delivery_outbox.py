@@ -239,6 +239,42 @@ async def test_expired_leases_go_before_queued_rows(db: Database) -> None:
     assert (by_id[leased].lease_owner, by_id[leased].attempts) == ("alive", 2)
 
 
+async def test_the_workers_claim_commits_and_reads_the_same_rows(db: Database) -> None:
+    """``lease_now`` (on SQLite one trip, its commit included) and ``claimed`` through a Core
+    connection (on SQLite one trip, plain tuples) give what the session's path gives: the
+    same rows, in due order, each field read alike (an attachment, a chat blocked since)."""
+    recipients = await seed_recipients(db, 6)
+    notice = await seed_notice(db, attachment_kind="photo", attachment_ref="AgADfile")
+    await enqueue_notice(db, notice, recipients, available_at=T0, text="Xin chào {n}")
+    async with db.session() as session:
+        await session.execute(
+            update(ChatIdentity)
+            .where(col(ChatIdentity.id) == recipients[2].chat_id)
+            .values(unreachable_at=T0, unreachable_reason="blocked")
+        )
+    async with db.connection(write=True) as conn:
+        first = await outbox.lease_now(
+            conn, owner="w", now=at(1), lease_until=at(61), limit=4, max_attempts=3
+        )
+    async with db.connection() as other:  # committed: seen from another connection
+        seen = await other.execute(select(col(Delivery.id)).where(col(Delivery.lease_owner) == "w"))
+        assert sorted(i for i in seen.scalars() if i is not None) == first
+    async with db.connection() as conn:
+        by_core = await outbox.claimed(conn, first)
+    async with db.session() as session:
+        by_session = await outbox.claimed(session, first)
+    assert by_core == by_session
+    assert [c.id for c in by_core] == first and len(first) == 4
+    assert [c.skip_reason for c in by_core] == [None, None, "blocked", None]
+    assert {(c.attachment_ref, c.lease_expires_at, c.attempts) for c in by_core} == {
+        ("AgADfile", at(61), 1)
+    }
+    assert [c.text for c in by_core] == [f"Xin chào {n}" for n in range(4)]
+    async with db.connection(write=True) as conn:
+        rest = await outbox.lease_now(conn, owner="w", now=at(1), lease_until=at(61), limit=4)
+    assert len(rest) == 2 and not set(rest) & set(first)
+
+
 async def claim_statements(db: Database) -> list[tuple[str, Any]]:
     """The UPDATEs that lease a claim's 100 rows, with their parameters (as sent to the
     driver)."""

@@ -353,7 +353,7 @@ class DeliveryWorker:
         # SQLite outside the write lock, which the outcomes' writes are waiting for.  Rows
         # leased and then not read (the read failed) are taken back when their lease ends.
         async with self.db.connection(write=True) as conn:
-            ids = await outbox.lease_due(
+            ids = await outbox.lease_now(
                 conn,
                 owner=self.owner,
                 now=now,
