@@ -22,7 +22,13 @@
     ``--quick`` (c) takes at most ``--quick-mixed-recipients`` (default 4,000).
 
 Each fake server runs in its own process, so that it does not share the client's event loop
-(and core).  Its request times come back over a small control endpoint.
+(and core).  Its request times come back over a small control endpoint; each time they are
+read, the calls recorded so far are frozen out of its garbage collector (its full collections
+over tens of thousands of them stalled it ~0.1-0.3 s at random, in whichever loop was
+running).  This process runs as ``congdoan serve`` does once started
+(``bot.runtime.settle_memory``: the loaded heap frozen, a 0.1 ms GIL switch interval), the
+three loops alike.  On this 2-core machine the fake server takes most of the second core,
+which the outbox's SQLite thread needs too: a remote Bot API leaves it free.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from bot.channels.zalo.sender import ZaloSender  # noqa: E402
 from bot.delivery.channel import Outbound  # noqa: E402
 from bot.delivery.ratelimit import RateLimiter  # noqa: E402
 from bot.delivery.worker import DeliverySettings, DeliveryWorker, DrainStats  # noqa: E402
+from bot.runtime import settle_memory  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from handlers.keyboards import ack_markup  # noqa: E402
 from storage import outbox  # noqa: E402
@@ -528,6 +535,10 @@ async def main(args: argparse.Namespace) -> int:
     # The Zalo fake starts beside the Telegram one; it waits, idle, until (c).
     zalo = Server(mixed // 2 + 1, _serve_zalo, wait=False) if args.only in (None, "c") else None
     server = Server(users)
+    # As `congdoan serve` runs once started (the loaded heap frozen, a 0.1 ms GIL switch
+    # interval), so that the outbox runs here as in production; the naive and gather-16
+    # loops run in the same process, under the same settings.
+    settle_memory()
     ok = True
     try:
         with tempfile.TemporaryDirectory() as directory:
