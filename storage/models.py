@@ -108,6 +108,12 @@ class Channel(StrEnum):
     ZALO = "zalo"
     LOCAL = "local"
 
+    @property
+    def has_buttons(self) -> bool:
+        """Whether a message on this channel carries buttons (Telegram's, and the terminal
+        demo's, which shows them); on Zalo they are said in words and typed."""
+        return self is not Channel.ZALO
+
 
 class ConsentDecision(StrEnum):
     ACCEPTED = "accepted"

@@ -226,6 +226,9 @@ async def test_a_notice_reaches_each_person_once_on_their_channel_and_is_acknowl
     got = next(t for t in tuan.received if "Họp công đoàn tháng 12" in t)
     assert "Kính gửi Phạm Minh Tuấn" in got and "<b>" not in got
     assert 'gõ "đã nắm" để xác nhận' in got
+    assert "bấm «Đã nắm» bên dưới" not in got  # Zalo shows no button to press
+    on_telegram = next(m for m in nhung_tg.messages() if "Họp công đoàn tháng 12" in m.text)
+    assert "bấm «Đã nắm» bên dưới" in on_telegram.text and on_telegram.buttons
     assert not any("Họp công đoàn" in t for t in nhung_zalo.received)  # once, on Telegram
 
     acknowledged = await both.say(tuan, "Đã nắm")

@@ -593,7 +593,9 @@ async def test_preview(db: Database, province: Province) -> None:
         assert notice is not None
         shown = await preview(s, actor=officer, notice=notice, now=NOW, tz=TZ)
     assert shown.body == "Kính gửi o1 (THPT Bùi Thị Xuân), năm 2026."
-    assert shown.message == member_message(notice.title, shown.body, locale=LOCALE)
+    assert shown.message == member_message(
+        notice.title, shown.body, locale=LOCALE, channel=Channel.TELEGRAM
+    )
     assert shown.error is None and shown.problems == () and shown.ok and not shown.too_long
     # a1 reachable, a2 stopped, t1 reachable, b2 never linked
     assert shown.counts == store.AudienceCounts(reachable=2, never_linked=1, stopped=1, blocked=0)

@@ -52,6 +52,7 @@ from storage import audit
 from storage import notices as store
 from storage.models import (
     AuditAction,
+    Channel,
     DeliveryStatus,
     Notice,
     NoticeStatus,
@@ -119,17 +120,19 @@ async def _can_oversee(session: AsyncSession, actor: Actor, notice: Notice) -> b
 
 
 @lru_cache(maxsize=64)
-def _header_and_footer(locale: str, title: str) -> tuple[str, str]:
+def _header_and_footer(locale: str, title: str, buttons: bool) -> tuple[str, str]:
     """notice/message.txt around a placeholder body: what comes before and after the body."""
     marker = "\x00BODY\x00"
-    text = render(MESSAGE_TEMPLATE, locale, title=title, body=Markup(marker))
+    text = render(MESSAGE_TEMPLATE, locale, title=title, body=Markup(marker), buttons=buttons)
     before, _, after = text.partition(marker)
     return before, after
 
 
-def member_message(title: str, body: str, locale: str) -> str:
-    """The notice as a member receives it: notice/message.txt with the rendered body."""
-    before, after = _header_and_footer(locale, title)
+def member_message(title: str, body: str, locale: str, *, channel: Channel | None) -> str:
+    """The notice as a member receives it on ``channel``: notice/message.txt with the rendered
+    body (the line about the «Đã nắm» button only where there is one to press)."""
+    buttons = channel is not None and channel.has_buttons
+    before, after = _header_and_footer(locale, title, buttons)
     return f"{before}{body}{after}"
 
 
@@ -399,7 +402,7 @@ async def preview(
     try:
         name, unit = _sample(actor, summary.scope_name)
         body = compile_notice(notice.body).render(name=name, unit=unit, year=year)
-        message = member_message(notice.title, body, actor.locale)
+        message = member_message(notice.title, body, actor.locale, channel=actor.chat.channel)
         problems = tuple(validate_html(body))  # lines as the officer wrote them
     except NoticeTemplateError as exc:
         error = exc
@@ -458,7 +461,7 @@ def _texts(
             if shared is not None
             else template.render(name=r.full_name, unit=r.unit_name, year=year)
         )
-        texts.append(member_message(title, body, r.locale or default_locale))
+        texts.append(member_message(title, body, r.locale or default_locale, channel=r.channel))
     return texts
 
 
