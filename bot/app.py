@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -371,8 +372,9 @@ async def set_default_commands(app: App) -> None:
     )
 
 
-async def start_dashboard(app: App) -> web.AppRunner:
-    """The dashboard (``bot.web``) on WEB_HOST:WEB_PORT, in this process."""
+async def start_dashboard(app: App, sock: socket.socket | None = None) -> web.AppRunner:
+    """The dashboard (``bot.web``) on WEB_HOST:WEB_PORT, in this process (on ``sock`` when
+    given: bound to that address already)."""
     from bot.web.server import build_web_app, start_web, web_context
 
     settings = app.settings
@@ -380,7 +382,7 @@ async def start_dashboard(app: App) -> web.AppRunner:
         web_context(settings, app.db, app.catalog, wake_delivery=app.worker.notify)
     )
     try:
-        return await start_web(site, host=settings.web_host, port=settings.web_port)
+        return await start_web(site, host=settings.web_host, port=settings.web_port, sock=sock)
     except OSError as exc:
         raise StartupError(
             f"the dashboard cannot listen on {settings.web_host}:{settings.web_port} "

@@ -40,6 +40,7 @@ import asyncio
 import datetime as dt
 import html
 import itertools
+import os
 import re
 import socket
 import sys
@@ -204,16 +205,22 @@ def commands_for(role: Role | None) -> tuple[str, ...]:
     return tuple(f"/{name}" for name in names)
 
 
-def free_port(host: str, wanted: int) -> int:
-    """``wanted`` if it can be listened on at ``host``, else a free port the system gives."""
+def reserve_port(host: str, wanted: int) -> socket.socket:
+    """A socket bound at ``host`` to ``wanted``, else to a free port the system gives, kept
+    until the dashboard listens on it: a port only probed could be taken meanwhile (two demos
+    starting at once, as the tests do)."""
     for port in (wanted, 0):
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            try:
-                probe.bind((host, port))
-            except OSError:
-                continue
-            return int(probe.getsockname()[1])
-    return wanted
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        try:
+            if os.name == "posix":  # as aiohttp's own sites: a port left in TIME_WAIT is free
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen()  # listening, the port is this demo's: no other can bind it now
+        except OSError:
+            sock.close()
+            continue
+        return sock
+    raise OSError(f"no port to listen on at {host}")
 
 
 def split_name(full_name: str) -> tuple[str, str]:
@@ -304,6 +311,7 @@ class Demo:
         self._user_ids = itertools.count(FIRST_USER_ID)
         self._ui: TemplateModule | None = None
         self.dashboard: web.AppRunner | None = None
+        self.web_socket: socket.socket | None = None
 
     # -- texts --------------------------------------------------------------------------------
 
@@ -321,6 +329,7 @@ class Demo:
     async def start(self, db_url: str) -> None:
         # No ZALO_BOT_TOKEN from the environment: the demo's Zalo, if any, is the local one.
         host = load_settings(database_url=db_url).web_host
+        self.web_socket = reserve_port(host, load_settings(database_url=db_url).web_port)
         settings = load_settings(
             database_url=db_url,
             zalo_bot_token=None,
@@ -329,7 +338,7 @@ class Demo:
             # The dashboard of the sample province, on this machine: the configured port, or
             # another free one when it is taken (a second demo, a running `serve`).
             web_host=host,
-            web_port=free_port(host, load_settings(database_url=db_url).web_port),
+            web_port=int(self.web_socket.getsockname()[1]),
             web_base_url=None,
             web_link_minutes=60,  # time to read the intro before opening the link
         )
@@ -369,7 +378,7 @@ class Demo:
             if zalo:
                 await self.link_on_zalo()
                 self.on_zalo = True
-            self.dashboard = await start_dashboard(self.app)
+            self.dashboard = await start_dashboard(self.app, self.web_socket)
         finally:
             self.quiet = False
             self.current = None
@@ -404,6 +413,8 @@ class Demo:
     async def close(self) -> None:
         if self.dashboard is not None:
             await self.dashboard.cleanup()
+        if self.web_socket is not None:
+            self.web_socket.close()
         if self.app is not None:
             await self.app.close()
 

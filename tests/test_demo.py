@@ -31,7 +31,7 @@ from rich.console import Console
 from bot.channels.local import KEYBOARD_HISTORY, TOKEN, LocalEvent, LocalSession
 from bot.channels.zalo.api import TEXT_LIMIT, ZaloError, ZaloErrorKind
 from bot.channels.zalo.local import LocalZaloClient, ZaloSent
-from bot.demo import Input, html_to_text, parse_press, run_demo
+from bot.demo import Input, html_to_text, parse_press, reserve_port, run_demo
 from bot.texts import render
 from handlers.views import ADMIN_COMMANDS, MEMBER_COMMANDS, OFFICER_COMMANDS
 
@@ -680,3 +680,18 @@ async def test_waiting_for_the_keyboard_leaves_the_event_loop_running() -> None:
     done = threading.Event()
     done.set()
     assert await Input(_SlowKeyboard(done, None), None).read("?") is None
+
+
+def test_two_demos_never_reserve_the_same_dashboard_port() -> None:
+    """Each demo holds its dashboard's port from the moment it picks it (a port only probed
+    free was taken by another demo starting at the same time, and that demo failed)."""
+    first = reserve_port("127.0.0.1", 0)
+    try:
+        taken = int(first.getsockname()[1])
+        second = reserve_port("127.0.0.1", taken)  # wanted, but held: another one
+        try:
+            assert int(second.getsockname()[1]) not in (taken, 0)
+        finally:
+            second.close()
+    finally:
+        first.close()

@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import hmac
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -244,14 +245,17 @@ def build_web_app(context: WebContext) -> web.Application:
     return app
 
 
-async def start_web(app: web.Application, *, host: str, port: int) -> web.AppRunner:
-    """Listen on ``host:port``; the caller cleans the runner up.  A port that cannot be had
-    raises :class:`OSError`."""
+async def start_web(
+    app: web.Application, *, host: str, port: int, sock: socket.socket | None = None
+) -> web.AppRunner:
+    """Listen on ``host:port`` (or on ``sock``, bound to it already); the caller cleans the
+    runner up.  A port that cannot be had raises :class:`OSError`."""
     # No access log: a sign-in link's token is in its path.
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        site = web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)
+        await site.start()
     except OSError:
         await runner.cleanup()
         raise
