@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -148,6 +149,9 @@ async def test_sigterm_stops_serve_cleanly(tmp_path: Path) -> None:
             TELEGRAM_API_URL=api.base_url,
             DATABASE_URL=f"sqlite:///{db_path}",
             PYTHONUNBUFFERED="1",
+            # A port of its own for the dashboard: the default one may be a demo's (a test
+            # running beside this one), and serve would stop at once.
+            WEB_PORT=str(ephemeral_port()),
         )
         env.pop("WEBHOOK_URL", None)
         process = await asyncio.create_subprocess_exec(
@@ -162,7 +166,10 @@ async def test_sigterm_stops_serve_cleanly(tmp_path: Path) -> None:
         )
         try:
             async with asyncio.timeout(30):
-                while not api.calls_of("getUpdates"):  # noqa: ASYNC110 (the fake records calls)
+                while not api.calls_of("getUpdates"):  # the fake records calls
+                    if process.returncode is not None:  # it stopped: say why
+                        output, _ = await process.communicate()
+                        pytest.fail(f"serve stopped at start: {output.decode()}")
                     await asyncio.sleep(0.05)
             user = api.user(id=4242, first_name="Oanh")
             await user.send("/help")
@@ -182,6 +189,13 @@ async def test_sigterm_stops_serve_cleanly(tmp_path: Path) -> None:
         assert process.returncode == 0, output.decode()
         assert "stopped cleanly" in output.decode()
         assert "Traceback" not in output.decode()
+
+
+def ephemeral_port() -> int:
+    """A port the system deems free now (it hands out others before this one again)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def test_notice_send_from_a_file(tmp_path: Path) -> None:

@@ -819,8 +819,10 @@ CASES: list[Case] = [
           "name and phone number «Hồ Văn Nam 0912 345 678»; wait for the union chair to confirm "
           "(/pending).", "Commands you can use: /start · /help", "Type a number (1–4).")),
     # notice/
-    Case("notice/message.txt", {"title": RUN.title, "body": NAME},
+    Case("notice/message.txt", {"title": RUN.title, "body": NAME, "buttons": True},
          ("📢 <b>Notice: ", "Please press «Noted» below to confirm")),
+    Case("notice/message.txt", {"title": RUN.title, "body": NAME, "buttons": False},
+         ("📢 <b>Notice: ",)),
     Case("notice/audience.txt",
          {"audience": SimpleNamespace(scope_name=SCOPE_NAME, units=(UNIT.name, CHILD_NAMES[0]),
                                       public=True, members_only=True, tag="gvcn")},
