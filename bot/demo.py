@@ -59,7 +59,7 @@ from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
-from bot.app import App, build_app, set_default_commands, start_dashboard
+from bot.app import App, StartupError, build_app, set_default_commands, start_dashboard
 from bot.channels.local import TOKEN, LocalEvent, LocalMessage, LocalSession
 from bot.channels.zalo.local import LocalZaloClient, ZaloSent
 from bot.roster import RosterFileError, import_roster, sample_paths
@@ -208,7 +208,9 @@ def commands_for(role: Role | None) -> tuple[str, ...]:
 def reserve_port(host: str, wanted: int) -> socket.socket:
     """A socket bound at ``host`` to ``wanted``, else to a free port the system gives, kept
     until the dashboard listens on it: a port only probed could be taken meanwhile (two demos
-    starting at once, as the tests do)."""
+    starting at once, as the tests do).  Raises :class:`StartupError` when ``host`` has no
+    port to give (an address of another machine)."""
+    error: OSError | None = None
     for port in (wanted, 0):
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         try:
@@ -216,11 +218,12 @@ def reserve_port(host: str, wanted: int) -> socket.socket:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
             sock.listen()  # listening, the port is this demo's: no other can bind it now
-        except OSError:
+        except OSError as exc:
             sock.close()
+            error = exc
             continue
         return sock
-    raise OSError(f"no port to listen on at {host}")
+    raise StartupError(f"the dashboard cannot listen on {host} (WEB_HOST): {error}")
 
 
 def split_name(full_name: str) -> tuple[str, str]:
@@ -927,6 +930,9 @@ def run_demo(
         return 2
     except (DemoSetupError, RosterFileError) as exc:
         fail(f"the demo could not prepare its sample data: {exc}")
+        return 1
+    except StartupError as exc:
+        fail(str(exc))
         return 1
     except KeyboardInterrupt:
         return 130

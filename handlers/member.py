@@ -64,8 +64,9 @@ async def cmd_start(
 
 
 def _typed_linking(actor: Actor) -> bool:
-    """A channel without a contact button (Zalo): the member types their name and phone."""
-    return actor.chat.channel == Channel.ZALO
+    """A channel without buttons, the contact button among them (Zalo): the member types
+    their name and phone."""
+    return not actor.chat.channel.has_buttons
 
 
 def _ask_consent(replies: Replies, actor: Actor, invite_unit: Unit | None) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    false,
     func,
     literal_column,
     or_,
@@ -217,6 +218,29 @@ class Claimed:
     locale: str | None = None  # the chat's: the language of what the channel adds (buttons)
 
 
+class LeaseArgs(TypedDict):
+    """What a claim leases (:func:`lease_due`): to whom, at what time, until when, how many
+    rows at most; ``max_attempts`` claims before a row whose lease expired is failed instead;
+    the rows of ``channels`` only (all but them with ``exclude``)."""
+
+    owner: str
+    now: dt.datetime
+    lease_until: dt.datetime
+    limit: int
+    max_attempts: NotRequired[int | None]
+    channels: NotRequired[Sequence[Channel] | None]
+    exclude: NotRequired[bool]
+
+
+@dataclass(frozen=True)
+class _Lease:
+    fail: Any  # fails the rows whose lease expired max_attempts times
+    claims: tuple[Any, ...]  # expired leases, then queued rows: UPDATE … RETURNING id
+
+
+_LEASES: dict[tuple[tuple[Channel, ...] | None, bool], _Lease] = {}
+
+
 def _lease_statements(channels: tuple[Channel, ...] | None, exclude: bool) -> _Lease:
     """A claim's statements for ``channels``/``exclude``, built once (their parameters named:
     ``b_now``, ``b_until``, ``b_owner``, ``b_limit``, ``b_max``)."""
@@ -267,15 +291,6 @@ def _lease_statements(channels: tuple[Channel, ...] | None, exclude: bool) -> _L
     return found
 
 
-@dataclass(frozen=True)
-class _Lease:
-    fail: Any  # fails the rows whose lease expired max_attempts times
-    claims: tuple[Any, ...]  # expired leases, then queued rows: UPDATE … RETURNING id
-
-
-_LEASES: dict[tuple[tuple[Channel, ...] | None, bool], _Lease] = {}
-
-
 async def lease_due(
     session: AsyncSession | AsyncConnection, **lease: Unpack[LeaseArgs]
 ) -> list[int]:
@@ -303,20 +318,6 @@ async def lease_due(
             break
         ids += (await session.execute(claim, {**values, "b_limit": limit - len(ids)})).scalars()
     return sorted(ids)
-
-
-class LeaseArgs(TypedDict):
-    """What a claim leases (:func:`lease_due`): to whom, at what time, until when, how many
-    rows at most; ``max_attempts`` claims before a row whose lease expired is failed instead;
-    the rows of ``channels`` only (all but them with ``exclude``)."""
-
-    owner: str
-    now: dt.datetime
-    lease_until: dt.datetime
-    limit: int
-    max_attempts: NotRequired[int | None]
-    channels: NotRequired[Sequence[Channel] | None]
-    exclude: NotRequired[bool]
 
 
 def _lease_of(lease: LeaseArgs) -> tuple[_Lease, dict[str, Any], int]:
@@ -647,6 +648,8 @@ def _on(channels: Sequence[Channel] | None, exclude: bool) -> ColumnElement[bool
     c = DELIVERIES.c
     if channels is None:
         return true()
+    if not channels:
+        return true() if exclude else false()
     # Each channel a value of its own (no expanding IN): the claim's statements are compiled
     # once and run on SQLite as they are (sqlite_driver.prepare).
     if exclude:

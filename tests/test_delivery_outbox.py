@@ -509,3 +509,17 @@ async def test_a_held_writer_survives_a_failed_write(db: Database) -> None:
         (DeliveryStatus.SENDING, None),
         (DeliveryStatus.SENT, str(second)),
     ]
+
+
+async def test_a_claim_of_no_channel_takes_nothing_and_all_but_none_takes_all(
+    db: Database,
+) -> None:
+    await setup(db, 3)
+    async with db.session() as session:
+        none = await outbox.lease_due(
+            session, owner="w", now=at(1), lease_until=at(61), limit=10, channels=[]
+        )
+        every = await outbox.lease_due(
+            session, owner="w", now=at(1), lease_until=at(61), limit=10, channels=[], exclude=True
+        )
+    assert (len(none), len(every)) == (0, 3)

@@ -695,3 +695,18 @@ def test_two_demos_never_reserve_the_same_dashboard_port() -> None:
             second.close()
     finally:
         first.close()
+
+
+def test_a_dashboard_address_of_another_machine_is_said_plainly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WEB_HOST naming an address this machine does not have (192.0.2.1, reserved for
+    documentation): one line saying so, exit 1, no traceback."""
+    monkeypatch.setenv("WEB_HOST", "192.0.2.1")
+    script = tmp_path / "walk.txt"
+    script.write_text(":quit\n", encoding="utf-8")
+    term, out = console()
+    assert run_demo(script=str(script), console=term) == 1
+    text = out.getvalue()
+    assert "error: the dashboard cannot listen on 192.0.2.1 (WEB_HOST)" in text
+    assert "Traceback" not in text
